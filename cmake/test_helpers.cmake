@@ -1,0 +1,42 @@
+# safetensors_add_gtests(LABEL <label> LIBS <targets...> SOURCES <files...>)
+# One GoogleTest executable per source file; each test case becomes a ctest entry.
+find_package(GTest REQUIRED)
+include(GoogleTest)
+function(safetensors_add_gtests)
+  cmake_parse_arguments(ARG "" "LABEL" "LIBS;SOURCES" ${ARGN})
+  foreach(src IN LISTS ARG_SOURCES)
+    get_filename_component(name ${src} NAME_WE)
+    set(target ${ARG_LABEL}_${name})
+    add_executable(${target} ${src})
+    target_link_libraries(${target} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main GTest::gmock safetensors_warnings)
+    target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+    target_compile_definitions(${target} PRIVATE
+      SAFETENSORS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+      SAFETENSORS_BINARY_DIR="${PROJECT_BINARY_DIR}")
+    gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST
+      PROPERTIES LABELS "unit;${ARG_LABEL}" ENVIRONMENT "SAFETENSORS_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  endforeach()
+endfunction()
+
+# safetensors_add_script_tests(LABEL <label> SOURCES <files...>)
+# Python (/usr/bin/python3) or shell test scripts; each gets the build and source dirs in its
+# environment (SAFETENSORS_CLI, SAFETENSORS_BINARY_DIR, SAFETENSORS_SOURCE_DIR, SAFETENSORS_SHARED_DIR).
+function(safetensors_add_script_tests)
+  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 600)
+  endif()
+  foreach(src IN LISTS ARG_SOURCES)
+    get_filename_component(name ${src} NAME_WE)
+    get_filename_component(ext ${src} EXT)
+    if(ext STREQUAL ".py")
+      set(cmd /usr/bin/python3 ${src})
+    else()
+      set(cmd bash ${src})
+    endif()
+    add_test(NAME ${ARG_LABEL}.${name} COMMAND ${cmd} WORKING_DIRECTORY ${PROJECT_BINARY_DIR})
+    set_tests_properties(${ARG_LABEL}.${name} PROPERTIES
+      LABELS "${ARG_LABEL};script" TIMEOUT ${ARG_TIMEOUT}
+      ENVIRONMENT "SAFETENSORS_CLI=$<TARGET_FILE:safetensors-cli>;SAFETENSORS_BINARY_DIR=${PROJECT_BINARY_DIR};SAFETENSORS_SOURCE_DIR=${PROJECT_SOURCE_DIR};SAFETENSORS_SHARED_DIR=${SAFETENSORS_SHARED_DIR};PYTHONDONTWRITEBYTECODE=1")
+  endforeach()
+endfunction()

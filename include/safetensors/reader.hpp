@@ -1,0 +1,56 @@
+// Opening safetensors files: mmap (default) or pread backends, lazy per-tensor access.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "safetensors/header.hpp"
+#include "safetensors/tensor.hpp"
+
+namespace safetensors {
+
+enum class backend { mmap, pread };
+
+struct open_options {
+  backend io = backend::mmap;
+  std::uint64_t max_header_size = default_max_header_size;
+  /// Read and validate the header only; tensor data access then fails with invalid_argument.
+  /// Never maps or reads the data pages.
+  bool header_only = false;
+};
+
+/// An open, validated safetensors file. Move-only; views it hands out borrow its mapping.
+class file {
+ public:
+  static result<file> open(const std::filesystem::path& path, const open_options& opts = {});
+  file(file&&) noexcept;
+  file& operator=(file&&) noexcept;
+  ~file();
+
+  const std::filesystem::path& path() const noexcept;
+  const header& info() const noexcept;
+  const std::vector<tensor_info>& tensors() const noexcept { return info().tensors; }  ///< offset order
+  std::vector<const tensor_info*> tensors_by_name() const;  ///< byte-wise name order
+  const metadata_map& metadata() const noexcept { return info().metadata; }
+  const tensor_info* find(std::string_view name) const noexcept { return info().find(name); }
+  std::uint64_t file_size() const noexcept;
+  std::uint64_t data_start() const noexcept { return 8 + info().header_size; }
+
+  /// mmap: a zero-copy view into the mapping. pread: reads the tensor into memory owned by the
+  /// returned tensor. tensor_not_found for an unknown name.
+  result<tensor> get(std::string_view name) const;
+  /// Reads [begin, end) of a tensor's bytes (relative to its start) into `out`.
+  result<void> read_bytes(const tensor_info& t, std::uint64_t offset, std::span<std::byte> out) const;
+  /// With the mmap backend: the whole data section (empty span for pread / header_only).
+  std::span<const std::byte> mapped_data() const noexcept;
+
+ private:
+  struct impl;
+  explicit file(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace safetensors

@@ -1,0 +1,58 @@
+// Sharded checkpoints: model.safetensors.index.json + shard files, as one logical checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "safetensors/reader.hpp"
+#include "safetensors/writer.hpp"
+
+namespace safetensors {
+
+/// A single file, a folder (model.safetensors, or model.safetensors.index.json + shards), or an
+/// index.json, opened as one set of tensors. Every shard is validated; the index must name
+/// relative paths inside the folder (no absolute paths, no ".."), and each shard must hold
+/// exactly the tensors the weight_map assigns to it (invalid_index otherwise).
+class checkpoint {
+ public:
+  static result<checkpoint> open(const std::filesystem::path& path, const open_options& opts = {});
+
+  struct entry {
+    const tensor_info* info;
+    std::size_t shard;  ///< index into shards()
+  };
+  const std::vector<file>& shards() const noexcept { return shards_; }
+  const std::vector<entry>& tensors() const noexcept { return entries_; }  ///< shard then offset order
+  const entry* find(std::string_view name) const noexcept;
+  result<tensor> get(std::string_view name) const;
+  /// Metadata of the first shard (a sharded set's `__metadata__`); index "metadata" separately.
+  const metadata_map& metadata() const noexcept;
+  bool is_sharded() const noexcept { return !index_path_.empty(); }
+  const std::filesystem::path& index_path() const noexcept { return index_path_; }
+  std::uint64_t total_size() const noexcept;  ///< sum of tensor bytes
+
+ private:
+  std::vector<file> shards_;
+  std::vector<entry> entries_;
+  std::unordered_map<std::string_view, std::size_t> by_name_;
+  std::filesystem::path index_path_;
+};
+
+struct shard_options {
+  std::uint64_t max_shard_size = 5'000'000'000;  ///< bytes of tensor data per shard
+  std::string prefix = "model";                  ///< model-00001-of-00003.safetensors
+  write_options write;
+};
+/// Writes shards (tensors in the writer's order, split greedily at max_shard_size; a larger
+/// tensor gets a shard of its own) plus model.safetensors.index.json into `dir`. With one
+/// shard, writes `<prefix>.safetensors` and no index. Returns the files written.
+result<std::vector<std::filesystem::path>> write_sharded(const std::filesystem::path& dir,
+                                                         std::span<const tensor_source> tensors,
+                                                         const metadata_map& metadata,
+                                                         const shard_options& opts = {});
+
+}  // namespace safetensors

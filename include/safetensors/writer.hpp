@@ -1,0 +1,60 @@
+// Streaming writer, byte-identical to the reference implementation for the same input.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "safetensors/header.hpp"
+#include "safetensors/json_writer.hpp"
+#include "safetensors/tensor.hpp"
+
+namespace safetensors {
+
+/// Receives the next chunk of a tensor's bytes (chunks of one tensor arrive in order).
+using byte_sink = std::function<result<void>(std::span<const std::byte>)>;
+
+/// One tensor to write: its bytes are either borrowed (`data`) or produced on demand by
+/// `produce`, which must push exactly dtype_byte_size(type, numel) bytes into the sink.
+struct tensor_source {
+  std::string name;
+  dtype type = dtype::F32;
+  std::vector<std::uint64_t> shape;
+  std::span<const std::byte> data;
+  std::function<result<void>(const byte_sink&)> produce;
+};
+
+struct write_options {
+  /// Alignment of the data section start in the file: 8 (reference), 64 or 4096, reached by
+  /// padding the header with spaces.
+  std::uint64_t alignment = 8;
+  bool fsync = true;
+  std::uint64_t max_header_size = default_max_header_size;
+};
+
+/// The header exactly as the writer would emit it (padding included) and the offset order.
+struct planned_header {
+  std::string json;                  ///< N bytes, padded
+  std::vector<std::size_t> order;    ///< indices into the input, in data order
+  std::vector<tensor_info> tensors;  ///< in data order, with offsets
+};
+/// Sorts (dtype descending, then name byte-wise), assigns offsets and serializes compact JSON
+/// like serde_json, `__metadata__` first with keys sorted. Errors: duplicate_key,
+/// invalid_tensor_view (data size mismatch), misaligned_slice, header_too_large.
+result<planned_header> plan_header(std::span<const tensor_source> tensors, const metadata_map& metadata,
+                                   const write_options& opts = {});
+
+/// Whole file in memory (tests, small files).
+result<std::vector<std::byte>> serialize(std::span<const tensor_source> tensors,
+                                         const metadata_map& metadata, const write_options& opts = {});
+
+/// Streams to `path` atomically: temp file in the same folder, fsync, rename. The target (even
+/// when it is an input still mapped) is untouched on failure.
+result<void> write_file(const std::filesystem::path& path, std::span<const tensor_source> tensors,
+                        const metadata_map& metadata, const write_options& opts = {});
+
+
+}  // namespace safetensors
