@@ -1,0 +1,71 @@
+// BERT WordPiece tokenizer, identical to Hugging Face tokenizers for BertNormalizer +
+// BertPreTokenizer + WordPiece + TemplateProcessing/BertProcessing (see docs/MODEL.md).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "safetensors/error.hpp"
+
+namespace safetensors::model {
+
+enum class truncation_side { right, left };
+
+struct encode_options {
+  bool add_special_tokens = true;
+  bool truncate = true;
+  /// Total length limit including special tokens; 0 means the tokenizer's model_max_length.
+  std::size_t max_length = 0;
+  truncation_side direction = truncation_side::right;
+};
+
+/// One encoded input (single text or pair).
+struct encoding {
+  std::vector<std::int32_t> ids;
+  std::vector<std::int32_t> type_ids;       ///< 0 for the first sequence, 1 for the second
+  std::vector<std::string> tokens;
+  /// Byte offsets [begin, end) into the original text of each token ((0,0) for special tokens;
+  /// for pairs, offsets of second-sequence tokens refer to the second text).
+  std::vector<std::pair<std::size_t, std::size_t>> offsets;
+  std::vector<std::uint8_t> special_tokens_mask;
+  bool truncated = false;  ///< tokens were dropped by truncation
+  std::size_t size() const noexcept { return ids.size(); }
+};
+
+class tokenizer {
+ public:
+  /// Loads tokenizer.json from `dir`, else vocab.txt + tokenizer_config.json (+ special_tokens_map.json).
+  static result<tokenizer> load(const std::filesystem::path& dir);
+  static result<tokenizer> from_tokenizer_json(const std::filesystem::path& file);
+  static result<tokenizer> from_vocab(const std::filesystem::path& vocab_txt,
+                                      const std::filesystem::path& tokenizer_config_json);
+  tokenizer(tokenizer&&) noexcept;
+  tokenizer& operator=(tokenizer&&) noexcept;
+  ~tokenizer();
+
+  result<encoding> encode(std::string_view text, const encode_options& opts = {}) const;
+  result<encoding> encode_pair(std::string_view first, std::string_view second,
+                               const encode_options& opts = {}) const;
+  /// WordPiece decoding as tokenizers' decoder does (## joins, cleanup), optionally skipping
+  /// special tokens. Unknown ids: invalid_argument.
+  result<std::string> decode(std::span<const std::int32_t> ids, bool skip_special_tokens = true) const;
+
+  std::optional<std::int32_t> token_to_id(std::string_view token) const;
+  std::optional<std::string_view> id_to_token(std::int32_t id) const;
+  std::size_t vocab_size() const noexcept;
+  std::size_t model_max_length() const noexcept;  ///< from tokenizer_config / truncation; 512 default
+  std::int32_t pad_id() const noexcept;
+
+ private:
+  struct impl;
+  explicit tokenizer(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace safetensors::model
