@@ -1,0 +1,64 @@
+// Conversion of torch checkpoints (and safetensors files) to canonical safetensors files.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "safetensors/dtype.hpp"
+#include "safetensors/error.hpp"
+#include "safetensors/torch/checkpoint.hpp"
+
+namespace safetensors::torch {
+
+/// How tensors that share a storage are written.
+enum class share_policy {
+  exact,      ///< exact aliases (same storage, offset, shape, strides, dtype) stored once with
+              ///< __metadata__[alias] = kept; every other view written as its own copy
+  hf_compat,  ///< Hugging Face convert.py `_remove_duplicate_names`: per overlapping cluster keep
+              ///< the first (sorted) tensor covering the whole storage, drop the rest
+};
+
+/// Called with (bytes written so far, total bytes) as the data is written.
+using progress_fn = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+struct convert_options {
+  std::optional<dtype> cast;            ///< F16, BF16 or F32: applied to floating tensors only
+  std::uint64_t alignment = 8;          ///< data section alignment: 8, 64 or 4096
+  std::optional<std::uint64_t> max_shard_size;  ///< shard the output (folder inputs: 5 GB default)
+  select_options select;
+  share_policy sharing = share_policy::exact;
+  bool verify = true;                   ///< reopen the output and compare every tensor
+  bool copy_other_files = true;         ///< folders: copy config.json, tokenizer files, ...
+  bool force = false;                   ///< overwrite existing outputs
+  bool fsync = true;
+  unpickler_limits limits;
+  progress_fn progress;
+};
+
+struct convert_report {
+  std::vector<std::filesystem::path> written;  ///< safetensors files and index
+  std::vector<std::filesystem::path> copied;   ///< other files copied from a folder
+  std::size_t tensors = 0;                     ///< tensors written
+  std::vector<std::pair<std::string, std::string>> aliases;  ///< (dropped, kept)
+  std::vector<std::string> notes;
+  std::uint64_t bytes = 0;                     ///< tensor data bytes written
+  bool verified = false;
+};
+
+/// Output path chosen when none is given: foo.pt -> foo.safetensors (pytorch_model -> model,
+/// as convert.py renames); a folder converts in place (new files beside the old ones).
+std::filesystem::path default_output(const std::filesystem::path& input);
+
+/// Converts a torch file, a torch model folder (pytorch_model.bin, or
+/// pytorch_model.bin.index.json + shards), or a safetensors file/folder (re-serialized
+/// canonically) to safetensors. Outputs are atomic (temp + fsync + rename); the input is
+/// never modified, even when `output` is the input path. Errors as open_torch_checkpoint,
+/// plus invalid_argument for an existing output without force and for a failed verify.
+result<convert_report> convert(const std::filesystem::path& input, const std::filesystem::path& output,
+                               const convert_options& opts = {});
+
+}  // namespace safetensors::torch
