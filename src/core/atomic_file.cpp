@@ -1,0 +1,150 @@
+#include "atomic_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace safetensors::detail {
+namespace {
+
+std::filesystem::path folder_of(const std::filesystem::path& target) {
+  auto parent = target.parent_path();
+  return parent.empty() ? std::filesystem::path(".") : parent;
+}
+
+// pid + process-wide counter + a random word: unique across threads and processes; O_EXCL
+// catches the rest.
+std::filesystem::path temp_name(const std::filesystem::path& target) {
+  static std::atomic<std::uint64_t> counter{0};
+  static const std::uint64_t salt = [] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }();
+  const auto n = counter.fetch_add(1);
+  const auto name = fmt::format(".{}.tmp-{}-{}-{:x}", target.filename().string(), ::getpid(), n,
+                                (salt ^ (n * 0x9e3779b97f4a7c15ULL)) & 0xffffffffULL);
+  return folder_of(target) / name;
+}
+
+}  // namespace
+
+atomic_file::atomic_file(int fd, std::filesystem::path target, std::filesystem::path temp)
+    : fd_(fd), target_(std::move(target)), temp_(std::move(temp)) {}
+
+atomic_file::atomic_file(atomic_file&& other) noexcept
+    : fd_(other.fd_),
+      target_(std::move(other.target_)),
+      temp_(std::move(other.temp_)),
+      buffer_(std::move(other.buffer_)),
+      written_(other.written_) {
+  other.fd_ = -1;
+  other.temp_.clear();
+}
+
+atomic_file::~atomic_file() { abandon(); }
+
+error atomic_file::io_error(std::string_view what, int err) const {
+  return error{errc::io, fmt::format("[write_file] {} '{}': {}", what, target_.string(), std::strerror(err))};
+}
+
+result<atomic_file> atomic_file::create(const std::filesystem::path& target) {
+  if (target.empty() || !target.has_filename()) {
+    return fail(errc::invalid_argument, fmt::format("[write_file] '{}' is not a file path", target.string()));
+  }
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    auto temp = temp_name(target);
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) return atomic_file(fd, target, std::move(temp));
+    if (errno != EEXIST) {
+      return fail(errc::io, fmt::format("[write_file] cannot create a temp file in '{}' for '{}': {}",
+                                        folder_of(target).string(), target.string(), std::strerror(errno)));
+    }
+  }
+  return fail(errc::io, fmt::format("[write_file] no unique temp file name beside '{}'", target.string()));
+}
+
+result<void> atomic_file::write_all(const std::byte* p, std::size_t n) {
+  while (n > 0) {
+    // Linux writes at most 0x7ffff000 bytes per call.
+    const std::size_t chunk = n < (1u << 30) ? n : (1u << 30);
+    const ssize_t w = ::write(fd_, p, chunk);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return tl::unexpected(io_error("cannot write the temp file for", errno));
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return {};
+}
+
+result<void> atomic_file::flush() {
+  if (buffer_.empty()) return {};
+  auto r = write_all(buffer_.data(), buffer_.size());
+  buffer_.clear();
+  return r;
+}
+
+result<void> atomic_file::write(std::span<const std::byte> bytes) {
+  if (fd_ < 0) return fail(errc::invalid_argument, "[write_file] write after commit or abandon");
+  written_ += bytes.size();
+  if (buffer_.capacity() == 0) buffer_.reserve(buffer_size);
+  if (buffer_.size() + bytes.size() <= buffer_size) {
+    buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+    return {};
+  }
+  if (auto r = flush(); !r) return r;
+  if (bytes.size() >= buffer_size) return write_all(bytes.data(), bytes.size());
+  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+  return {};
+}
+
+result<void> atomic_file::commit(bool fsync) {
+  if (fd_ < 0) return fail(errc::invalid_argument, "[write_file] commit after commit or abandon");
+  if (auto r = flush(); !r) return r;
+  if (fsync && ::fsync(fd_) != 0) return tl::unexpected(io_error("cannot fsync the temp file for", errno));
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    const int err = errno;
+    abandon();
+    return tl::unexpected(io_error("cannot close the temp file for", err));
+  }
+  if (::rename(temp_.c_str(), target_.c_str()) != 0) {
+    const int err = errno;
+    abandon();
+    return tl::unexpected(io_error("cannot rename the temp file over", err));
+  }
+  temp_.clear();
+  if (fsync) {
+    const int dir = ::open(folder_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return tl::unexpected(io_error("cannot open the folder of", errno));
+    const int rc = ::fsync(dir);
+    const int err = errno;
+    ::close(dir);
+    // Some file systems cannot fsync a directory; the rename itself has happened.
+    if (rc != 0 && err != EINVAL && err != ENOTSUP) return tl::unexpected(io_error("cannot fsync the folder of", err));
+  }
+  return {};
+}
+
+void atomic_file::abandon() noexcept {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (!temp_.empty()) {
+    ::unlink(temp_.c_str());
+    temp_.clear();
+  }
+  buffer_.clear();
+}
+
+}  // namespace safetensors::detail

@@ -1,0 +1,52 @@
+// Atomic file output: a temp file in the target's folder, buffered writes, fsync, rename.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "safetensors/error.hpp"
+
+namespace safetensors::detail {
+
+/// Writes go to a uniquely named temp file (O_EXCL) beside `target`; commit() flushes, fsyncs
+/// (optional), renames it over the target and fsyncs the folder. Until commit() succeeds the
+/// target is untouched; the destructor unlinks an uncommitted temp file. Because rename()
+/// replaces the directory entry, a target that is still mapped by a reader keeps its old inode.
+class atomic_file {
+ public:
+  static constexpr std::size_t buffer_size = 4u << 20;
+
+  static result<atomic_file> create(const std::filesystem::path& target);
+  atomic_file(atomic_file&& other) noexcept;
+  atomic_file& operator=(atomic_file&&) = delete;
+  atomic_file(const atomic_file&) = delete;
+  ~atomic_file();
+
+  /// Buffered append. Large chunks bypass the buffer.
+  result<void> write(std::span<const std::byte> bytes);
+  /// Flush, optional fsync, rename over the target, fsync of the folder.
+  result<void> commit(bool fsync);
+  /// Removes the temp file (also done by the destructor when not committed).
+  void abandon() noexcept;
+
+  std::uint64_t bytes_written() const noexcept { return written_; }
+  const std::filesystem::path& temp_path() const noexcept { return temp_; }
+
+ private:
+  atomic_file(int fd, std::filesystem::path target, std::filesystem::path temp);
+  result<void> flush();
+  result<void> write_all(const std::byte* p, std::size_t n);
+  error io_error(std::string_view what, int err) const;
+
+  int fd_ = -1;
+  std::filesystem::path target_;
+  std::filesystem::path temp_;
+  std::vector<std::byte> buffer_;
+  std::uint64_t written_ = 0;
+};
+
+}  // namespace safetensors::detail
