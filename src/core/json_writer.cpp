@@ -31,6 +31,53 @@ void json_quote_to(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+namespace {
+
+// serde_json prints f64 through ryu: the shortest round-trip digits, laid out as plain decimal
+// ("1.0", "0.0001", "1000000000000000.0") when the decimal exponent is in (-5, 16], otherwise
+// as "1e16" / "1.5e-7". std::to_chars gives the same shortest digits; only the layout differs.
+void append_double(std::string& out, double v) {
+  char buf[40];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  std::string_view sci(buf, static_cast<std::size_t>(r.ptr - buf));
+  if (sci.front() == '-') {
+    out.push_back('-');
+    sci.remove_prefix(1);
+  }
+  const auto e_pos = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, e_pos)) {
+    if (c != '.') digits.push_back(c);
+  }
+  int exp10 = 0;
+  std::from_chars(sci.data() + e_pos + (sci[e_pos + 1] == '+' ? 2 : 1), sci.data() + sci.size(), exp10);
+  const int length = static_cast<int>(digits.size());
+  const int kk = exp10 + 1;  // position of the decimal point relative to the first digit
+  if (kk >= length && kk <= 16) {
+    out += digits;
+    out.append(static_cast<std::size_t>(kk - length), '0');
+    out += ".0";
+  } else if (kk > 0 && kk <= 16) {
+    out.append(digits, 0, static_cast<std::size_t>(kk));
+    out.push_back('.');
+    out.append(digits, static_cast<std::size_t>(kk));
+  } else if (kk > -5 && kk <= 0) {
+    out += "0.";
+    out.append(static_cast<std::size_t>(-kk), '0');
+    out += digits;
+  } else {
+    out.push_back(digits[0]);
+    if (length > 1) {
+      out.push_back('.');
+      out.append(digits, 1);
+    }
+    out.push_back('e');
+    out += std::to_string(kk - 1);
+  }
+}
+
+}  // namespace
+
 std::string json_quote(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
@@ -103,9 +150,7 @@ json_writer& json_writer::value(double v) {
     out_ += "null";
     return *this;
   }
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  append_double(out_, v);
   return *this;
 }
 json_writer& json_writer::value(bool v) {
