@@ -1,0 +1,97 @@
+// Builds inspect's listing from safetensors::checkpoint (header-only open) or from a torch
+// checkpoint (the pickle is interpreted symbolically; tensor data is never read).
+#include "inspect_listing.hpp"
+
+#include <system_error>
+
+#include "safetensors/sharded.hpp"
+#include "safetensors/torch/checkpoint.hpp"
+
+namespace safetensors::cli {
+namespace {
+
+listing_file describe(const file& f) {
+  listing_file out;
+  out.path = f.path().string();
+  out.name = f.path().filename().string();
+  out.format = "safetensors";
+  out.file_size = f.file_size();
+  out.header_size = f.info().header_size;
+  out.data_start = f.data_start();
+  return out;
+}
+
+listing_row row_of(const tensor_info& t, std::size_t shard) {
+  listing_row r;
+  r.name = t.name;
+  r.dtype_name = std::string(dtype_name(t.type));
+  r.shape = t.shape;
+  r.numel = t.numel();
+  r.begin = t.begin;
+  r.end = t.end;
+  r.shard = shard;
+  return r;
+}
+
+result<listing> list_safetensors(const std::string& path) {
+  open_options opts;
+  opts.header_only = true;
+  auto ck = checkpoint::open(path, opts);
+  if (!ck) return tl::unexpected(ck.error());
+  listing l;
+  l.sharded = ck->is_sharded();
+  l.index_path = ck->index_path().string();
+  for (const auto& f : ck->shards()) l.files.push_back(describe(f));
+  l.rows.reserve(ck->tensors().size());
+  for (const auto& e : ck->tensors()) l.rows.push_back(row_of(*e.info, e.shard));
+  l.metadata = ck->metadata();
+  return l;
+}
+
+/// A torch tensor's byte range inside its storage record (contiguous extent from its offset).
+result<listing_row> row_of(const torch::torch_checkpoint& ck, const torch::torch_tensor& t) {
+  auto begin = dtype_byte_size(t.type, t.storage_offset);
+  if (!begin) return tl::unexpected(begin.error());
+  listing_row r;
+  r.name = t.name;
+  r.dtype_name = std::string(dtype_name(t.type));
+  r.shape = t.shape;
+  r.numel = t.numel();
+  r.begin = *begin;
+  r.end = *begin + t.nbytes();
+  r.storage = ck.storages().at(t.storage).key;
+  r.storage_index = t.storage;
+  return r;
+}
+
+result<listing> list_torch(const std::string& path) {
+  auto ck = torch::open_torch_checkpoint(path);
+  if (!ck) return tl::unexpected(ck.error());
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  listing l;
+  listing_file f;
+  f.path = path;
+  f.name = std::filesystem::path(path).filename().string();
+  f.format = "pytorch";
+  f.container = ck->kind() == torch::container_kind::zip ? "zip" : "legacy";
+  f.file_size = ec ? 0 : size;
+  l.files.push_back(std::move(f));
+  for (const auto& t : ck->tensors()) {
+    auto r = row_of(*ck, t);
+    if (!r) return tl::unexpected(r.error());
+    l.rows.push_back(std::move(*r));
+  }
+  l.notes = ck->notes();
+  return l;
+}
+
+}  // namespace
+
+result<listing> load_listing(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec) && torch::looks_like_torch_file(path)) return list_torch(path);
+  return list_safetensors(path);
+}
+
+}  // namespace safetensors::cli

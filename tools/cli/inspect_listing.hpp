@@ -1,0 +1,50 @@
+// The data `inspect` prints: one row per tensor plus per-file facts, built from a safetensors
+// checkpoint (file, sharded folder, index.json) or a PyTorch checkpoint, reading headers only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "safetensors/error.hpp"
+#include "safetensors/header.hpp"
+
+namespace safetensors::cli {
+
+struct listing_file {
+  std::string path;                 ///< as opened
+  std::string name;                 ///< file name (the "shard" column)
+  std::string format;               ///< "safetensors" or "pytorch"
+  std::string container;            ///< pytorch only: "zip" or "legacy"
+  std::uint64_t file_size = 0;
+  std::uint64_t header_size = 0;    ///< N (safetensors only)
+  std::uint64_t data_start = 0;     ///< 8 + N (safetensors only)
+};
+
+struct listing_row {
+  std::string name;
+  std::string dtype_name;
+  std::vector<std::uint64_t> shape;
+  std::uint64_t numel = 0;
+  std::uint64_t begin = 0, end = 0;  ///< data_offsets (safetensors) or byte range in the storage
+  std::size_t shard = 0;             ///< index into listing::files
+  std::string storage;               ///< pytorch only: the storage record key
+  std::size_t storage_index = 0;     ///< pytorch only: offset order is per storage
+  std::uint64_t bytes() const noexcept { return end - begin; }
+};
+
+struct listing {
+  bool sharded = false;
+  std::string index_path;
+  std::vector<listing_file> files;
+  std::vector<listing_row> rows;  ///< file order (shard then offset; pickle order for pytorch)
+  metadata_map metadata;
+  std::vector<std::string> notes;  ///< e.g. non-tensor entries of a torch checkpoint
+};
+
+/// Opens `path` header-only and lists its tensors: a PyTorch checkpoint when the file looks like
+/// one (zip, legacy pickle or tar magic), otherwise a safetensors file, folder or index.json.
+/// Errors name the file.
+result<listing> load_listing(const std::string& path);
+
+}  // namespace safetensors::cli
