@@ -36,6 +36,8 @@ class checkpoint {
   std::uint64_t total_size() const noexcept;  ///< sum of tensor bytes
 
  private:
+  struct builder;  // src/core/sharded.cpp
+  friend struct builder;
   std::vector<file> shards_;
   std::vector<entry> entries_;
   std::unordered_map<std::string_view, std::size_t> by_name_;
