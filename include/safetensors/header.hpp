@@ -41,6 +41,13 @@ struct parse_options {
 };
 
 struct header {
+  header() = default;
+  header(const header& other);             ///< copies rebuild `by_name` for the copy's strings
+  header& operator=(const header& other);
+  header(header&&) noexcept = default;     ///< moves keep the strings (and the views) in place
+  header& operator=(header&&) noexcept = default;
+  ~header() = default;
+
   std::uint64_t header_size = 0;         ///< N (includes padding)
   std::uint64_t data_size = 0;           ///< file size - 8 - N
   std::vector<tensor_info> tensors;      ///< in offset order (begin, end), as validated

@@ -1,0 +1,237 @@
+// Strict header JSON: simdjson's DOM parser (RFC 8259, whole-document validation) plus the
+// schema of the reference's serde types, checked in the order serde reports errors.
+#include "core/header_json.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "core/text_util.hpp"
+
+namespace safetensors::detail {
+namespace {
+
+// serde_json refuses nesting deeper than 127 levels (remaining_depth 128); simdjson with
+// max_depth 128 accepts exactly 127 levels.
+constexpr std::size_t serde_max_depth = 128;
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+tl::unexpected<error> json_error(std::string_view source, std::string_view what) {
+  return fail(errc::invalid_json, fmt::format("{}: invalid JSON in header: {}", source, what));
+}
+
+// simdjson's DOM keeps no source text, and reads `-0` as the integer 0, which serde rejects as
+// a usize. Integer `-0` tokens outside strings are rewritten to `-1` (same validity, same
+// rejection for usize fields, still ignored in unknown fields). Returns false when none exist.
+bool rewrite_negative_zero(std::string& text) {
+  if (text.find('-') == std::string::npos) return false;
+  bool changed = false, in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '-' && i + 1 < text.size() && text[i + 1] == '0') {
+      char next = i + 2 < text.size() ? text[i + 2] : ' ';
+      bool continues = (next >= '0' && next <= '9') || next == '.' || next == 'e' || next == 'E';
+      if (!continues) { text[i + 1] = '1'; changed = true; }
+    }
+  }
+  return changed;
+}
+
+std::string_view type_name(element_type t) {
+  switch (t) {
+    case element_type::ARRAY: return "an array";
+    case element_type::OBJECT: return "an object";
+    case element_type::INT64: case element_type::UINT64: return "an integer";
+    case element_type::DOUBLE: return "a floating-point number";
+    case element_type::STRING: return "a string";
+    case element_type::BOOL: return "a boolean";
+    case element_type::NULL_VALUE: return "null";
+  }
+  return "a value";
+}
+
+struct entry_context {
+  std::string_view source;
+  std::string_view name;
+  tl::unexpected<error> err(std::string_view what) const {
+    return json_error(source, fmt::format("tensor '{}': {}", printable(name), what));
+  }
+};
+
+result<std::uint64_t> read_usize(const entry_context& ctx, element v, std::string_view field) {
+  std::uint64_t out = 0;
+  if (v.type() != element_type::INT64 && v.type() != element_type::UINT64) {
+    return ctx.err(fmt::format("{} holds {}, expected a non-negative integer", field, type_name(v.type())));
+  }
+  if (v.get_uint64().get(out) != simdjson::SUCCESS) {
+    return ctx.err(fmt::format("{} holds a negative integer", field));
+  }
+  return out;
+}
+
+result<void> read_dtype(const entry_context& ctx, element v, tensor_info& t) {
+  std::string_view name;
+  if (v.get_string().get(name) != simdjson::SUCCESS) {
+    return ctx.err(fmt::format("dtype is {}, expected a string such as \"F32\"", type_name(v.type())));
+  }
+  auto d = dtype_from_name(name);
+  if (!d) {
+    return fail(errc::unknown_dtype, fmt::format("{}: tensor '{}': unknown dtype '{}'", ctx.source,
+                                                 printable(ctx.name), printable(name)));
+  }
+  t.type = *d;
+  return {};
+}
+
+result<void> read_shape(const entry_context& ctx, element v, tensor_info& t) {
+  simdjson::dom::array arr;
+  if (v.get_array().get(arr) != simdjson::SUCCESS) {
+    return ctx.err(fmt::format("shape is {}, expected an array", type_name(v.type())));
+  }
+  t.shape.reserve(arr.size());
+  for (element d : arr) {
+    auto n = read_usize(ctx, d, "shape");
+    if (!n) return tl::unexpected(n.error());
+    t.shape.push_back(*n);
+  }
+  return {};
+}
+
+result<void> read_offsets(const entry_context& ctx, element v, tensor_info& t) {
+  simdjson::dom::array arr;
+  if (v.get_array().get(arr) != simdjson::SUCCESS) {
+    return ctx.err(fmt::format("data_offsets is {}, expected [begin, end]", type_name(v.type())));
+  }
+  if (arr.size() != 2) {
+    return ctx.err(fmt::format("data_offsets has {} elements, expected 2", arr.size()));
+  }
+  auto b = read_usize(ctx, arr.at(0).value_unsafe(), "data_offsets");
+  if (!b) return tl::unexpected(b.error());
+  auto e = read_usize(ctx, arr.at(1).value_unsafe(), "data_offsets");
+  if (!e) return tl::unexpected(e.error());
+  t.begin = *b;
+  t.end = *e;
+  return {};
+}
+
+result<tensor_info> read_tensor(std::string_view source, std::string_view name, element v) {
+  entry_context ctx{source, name};
+  simdjson::dom::object obj;
+  if (v.get_object().get(obj) != simdjson::SUCCESS) {
+    return ctx.err(fmt::format("entry is {}, expected an object with dtype, shape and data_offsets",
+                               type_name(v.type())));
+  }
+  tensor_info t;
+  t.name = std::string(name);
+  bool seen[3] = {false, false, false};
+  static constexpr std::string_view fields[3] = {"dtype", "shape", "data_offsets"};
+  for (auto [key, value] : obj) {
+    auto it = std::find(std::begin(fields), std::end(fields), key);
+    if (it == std::end(fields)) continue;  // unknown fields are ignored, like the reference
+    auto k = static_cast<std::size_t>(it - std::begin(fields));
+    if (seen[k]) return ctx.err(fmt::format("duplicate field '{}'", key));
+    seen[k] = true;
+    result<void> r = k == 0 ? read_dtype(ctx, value, t)
+                   : k == 1 ? read_shape(ctx, value, t)
+                            : read_offsets(ctx, value, t);
+    if (!r) return tl::unexpected(r.error());
+  }
+  for (std::size_t k = 0; k < 3; ++k) {
+    if (!seen[k]) return ctx.err(fmt::format("missing field '{}'", fields[k]));
+  }
+  return t;
+}
+
+result<void> read_metadata(std::string_view source, element v, metadata_map& out) {
+  if (v.is_null()) return {};
+  simdjson::dom::object obj;
+  if (v.get_object().get(obj) != simdjson::SUCCESS) {
+    return json_error(source, fmt::format("__metadata__ is {}, expected an object of strings or null",
+                                          type_name(v.type())));
+  }
+  out.present = true;
+  out.entries.reserve(obj.size());
+  for (auto [key, value] : obj) {
+    std::string_view s;
+    if (value.get_string().get(s) != simdjson::SUCCESS) {
+      return json_error(source, fmt::format("__metadata__ '{}' is {}, expected a string",
+                                            printable(key), type_name(value.type())));
+    }
+    out.entries.emplace_back(std::string(key), std::string(s));
+  }
+  return {};
+}
+
+// Metadata keys sorted byte-wise; a repeated key is our deviation (the reference keeps the last).
+result<void> sort_metadata(std::string_view source, metadata_map& m) {
+  std::stable_sort(m.entries.begin(), m.entries.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto dup = std::adjacent_find(m.entries.begin(), m.entries.end(),
+                                [](const auto& a, const auto& b) { return a.first == b.first; });
+  if (dup != m.entries.end()) {
+    return fail(errc::duplicate_key, fmt::format("{}: __metadata__ key '{}' appears more than once",
+                                                 source, printable(dup->first)));
+  }
+  return {};
+}
+
+result<element> parse_document(simdjson::dom::parser& parser, std::string_view json,
+                               std::string_view source) {
+  std::string text;
+  text.reserve(json.size() + simdjson::SIMDJSON_PADDING);  // lets simdjson parse in place
+  text.assign(json);
+  rewrite_negative_zero(text);
+  if (parser.allocate(std::max<std::size_t>(text.size(), 64), serde_max_depth) != simdjson::SUCCESS) {
+    return fail(errc::invalid_json, fmt::format("{}: cannot allocate the JSON parser", source));
+  }
+  element root;
+  auto err = parser.parse(text).get(root);
+  if (err != simdjson::SUCCESS) {
+    return json_error(source, json.find_first_not_of(" \t\r\n") == std::string_view::npos
+                                  ? "EOF while parsing (no JSON value)"
+                                  : simdjson::error_message(err));
+  }
+  if (!root.is_object()) {
+    return json_error(source, fmt::format("the header is {}, expected an object", type_name(root.type())));
+  }
+  return root;
+}
+
+}  // namespace
+
+result<parsed_json> parse_header_json(std::string_view json, std::string_view source) {
+  simdjson::dom::parser parser;
+  auto root = parse_document(parser, json, source);
+  if (!root) return tl::unexpected(root.error());
+  simdjson::dom::object obj = root->get_object().value_unsafe();
+  parsed_json out;
+  // serde deserializes `__metadata__` while visiting the map and the flattened tensor entries
+  // afterwards, so metadata errors win over tensor errors.
+  bool have_metadata = false;
+  for (auto [key, value] : obj) {
+    if (key != "__metadata__") continue;
+    if (have_metadata) return json_error(source, "duplicate field '__metadata__'");
+    have_metadata = true;
+    if (auto r = read_metadata(source, value, out.metadata); !r) return tl::unexpected(r.error());
+  }
+  out.tensors.reserve(obj.size());
+  for (auto [key, value] : obj) {
+    if (key == "__metadata__") continue;
+    auto t = read_tensor(source, key, value);
+    if (!t) return tl::unexpected(t.error());
+    out.tensors.push_back(std::move(*t));
+  }
+  if (auto r = sort_metadata(source, out.metadata); !r) return tl::unexpected(r.error());
+  return out;
+}
+
+}  // namespace safetensors::detail
