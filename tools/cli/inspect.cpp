@@ -84,7 +84,7 @@ std::string tensor_table(const listing& l) {
   if (torch) cols.push_back({"storage"});
   text_table t(std::move(cols));
   for (const auto& r : l.rows) {
-    std::vector<std::string> cells{r.name, r.dtype_name, format_shape(r.shape), group_digits(r.numel),
+    std::vector<std::string> cells{printable(r.name), r.dtype_name, format_shape(r.shape), group_digits(r.numel),
                                    group_digits(r.bytes())};
     if (l.sharded) cells.push_back(l.files[r.shard].name);
     if (torch) cells.push_back(r.storage);
@@ -110,7 +110,7 @@ std::string totals_table(const listing& l) {
 std::string metadata_text(const listing& l) {
   if (l.metadata.entries.empty()) return l.metadata.present ? "metadata: {} (empty)\n" : "metadata: none\n";
   std::string out = "metadata:\n";
-  for (const auto& [k, v] : l.metadata.entries) out += fmt::format("  {} = {}\n", k, v);
+  for (const auto& [k, v] : l.metadata.entries) out += fmt::format("  {} = {}\n", printable(k), printable(v));
   return out;
 }
 
@@ -122,12 +122,12 @@ std::string render_text(const listing& l, const inspect_options& opts) {
   for (const auto& f : l.files) out += file_line(f);
   out += '\n';
   out += tensor_table(l);
-  if (!opts.filter.empty()) out += fmt::format("({} tensors match '{}')\n", l.rows.size(), opts.filter);
+  if (!opts.filter.empty()) out += fmt::format("({} tensors match '{}')\n", l.rows.size(), printable(opts.filter));
   out += '\n';
   out += totals_table(l);
   out += '\n';
   out += metadata_text(l);
-  for (const auto& note : l.notes) out += fmt::format("note: {}\n", note);
+  for (const auto& note : l.notes) out += fmt::format("note: {}\n", printable(note));
   return out;
 }
 

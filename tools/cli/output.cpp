@@ -29,9 +29,7 @@ int exit_code_for(errc code) noexcept {
 }
 
 void print_error(std::string_view message) {
-  std::string line = "error: ";
-  for (char c : message) line.push_back(c == '\n' || c == '\r' ? ' ' : c);
-  line.push_back('\n');
+  const std::string line = "error: " + printable(message) + '\n';
   std::fputs(line.c_str(), stderr);
 }
 
@@ -85,6 +83,20 @@ std::string group_digits(std::uint64_t value) {
   for (std::size_t i = 0; i < digits.size(); ++i) {
     if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
     out.push_back(digits[i]);
+  }
+  return out;
+}
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) out.push_back(c);
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else out += fmt::format("\\x{:02x}", u);
   }
   return out;
 }
