@@ -3,9 +3,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "safetensors/error.hpp"
@@ -22,16 +25,24 @@ struct distilbert_config {
   std::size_t max_position_embeddings = 512;
   std::string activation = "gelu";
   std::vector<std::string> id2label;  ///< index = class id; LABEL_i when absent
+  std::map<std::string, std::size_t> label2id;  ///< as stored; inverse of id2label when absent
   std::string problem_type;           ///< "", "regression", "single_label_classification", ...
   /// The transformers pipeline's choice for these settings (section 6 of reference/distilbert.md).
   score_function default_function() const noexcept;
   std::size_t num_labels() const noexcept { return id2label.size(); }
 };
 /// Parses and checks config.json (unknown model_type, dim % n_heads, missing labels...).
+/// Errors: io (unreadable file), invalid_model (bad JSON or a bad field, named in the message).
 result<distilbert_config> load_config(const std::filesystem::path& config_json);
+/// Same, from the text of a config.json (`origin` names it in messages).
+result<distilbert_config> parse_config(std::string_view json, std::string_view origin = "config.json");
 
 struct load_options {
-  int threads = 0;  ///< 0: all cores
+  int threads = 0;             ///< 0: all cores
+  std::size_t batch_size = 8;  ///< most sequences per forward pass in logits()/classify()
+  /// Compute only the [CLS] row through the last layer's attention output and FFN (exact:
+  /// nothing else reaches the head). Off only for tests of the full path.
+  bool cls_only_last_layer = true;
 };
 
 struct label_score {
@@ -51,9 +62,17 @@ class classifier {
   const distilbert_config& config() const noexcept;
   const model::tokenizer& tokenizer() const noexcept;
   void set_threads(int threads);
+  void set_batch_size(std::size_t batch_size);  ///< 0 is treated as 1
+  /// Where the weights came from: "model.safetensors", "model.safetensors.index.json" or
+  /// "pytorch_model.bin"; and the bytes of weight data used in place vs converted at load.
+  const std::string& weights_source() const noexcept;
+  std::uint64_t weights_bytes_in_place() const noexcept;
+  std::uint64_t weights_bytes_converted() const noexcept;
 
-  /// Logits [batch][num_labels] for already-encoded inputs (padded internally to the longest;
-  /// each encoding must be non-empty and at most max_position_embeddings long).
+  /// Logits [batch][num_labels] for already-encoded inputs, in input order. Inputs are sorted
+  /// by length and run batch_size at a time, each batch right-padded to its longest. Each
+  /// encoding must be non-empty, at most max_position_embeddings long, with ids < vocab_size
+  /// (invalid_argument otherwise). Thread-safe (forwards are serialized).
   result<std::vector<std::vector<float>>> logits(std::span<const encoding> batch) const;
   /// Tokenize (truncating as `opts` says) + logits + scores, all labels sorted by score desc.
   result<std::vector<std::vector<label_score>>> classify(std::span<const std::string> texts,

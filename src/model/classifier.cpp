@@ -1,0 +1,150 @@
+// classifier: folder loading, input checks, length-sorted batching, pipeline scores.
+#include "safetensors/model/classifier.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "model/distilbert.hpp"
+#include "model/weights.hpp"
+
+namespace safetensors::model {
+
+struct classifier::impl {
+  distilbert_config cfg;
+  model::tokenizer tok;
+  std::unique_ptr<detail::weight_source> source;
+  detail::model_weights weights;
+  std::unique_ptr<detail::distilbert_engine> engine;
+  int threads = 0;
+  std::size_t batch_size = 8;
+  bool cls_only = true;
+  std::mutex mutex;  // one forward at a time: the engine reuses its activation buffers
+
+  impl(distilbert_config c, model::tokenizer t) : cfg(std::move(c)), tok(std::move(t)) {}
+};
+
+classifier::classifier(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+classifier::classifier(classifier&&) noexcept = default;
+classifier& classifier::operator=(classifier&&) noexcept = default;
+classifier::~classifier() = default;
+
+const distilbert_config& classifier::config() const noexcept { return impl_->cfg; }
+const model::tokenizer& classifier::tokenizer() const noexcept { return impl_->tok; }
+void classifier::set_threads(int threads) { impl_->threads = threads; }
+void classifier::set_batch_size(std::size_t batch_size) { impl_->batch_size = std::max<std::size_t>(1, batch_size); }
+const std::string& classifier::weights_source() const noexcept { return impl_->source->origin(); }
+std::uint64_t classifier::weights_bytes_in_place() const noexcept { return impl_->weights.bytes_in_place; }
+std::uint64_t classifier::weights_bytes_converted() const noexcept { return impl_->weights.bytes_converted; }
+
+result<classifier> classifier::load(const std::filesystem::path& dir, const load_options& opts) {
+  auto cfg = load_config(dir / "config.json");
+  if (!cfg) return tl::unexpected(cfg.error());
+  auto tok = model::tokenizer::load(dir);
+  if (!tok) return tl::unexpected(tok.error());
+  if (tok->vocab_size() > cfg->vocab_size)
+    return fail(errc::invalid_model,
+                fmt::format("[load_model] {}: the tokenizer has {} tokens but config.json vocab_size is {}",
+                            dir.string(), tok->vocab_size(), cfg->vocab_size));
+  auto p = std::make_unique<impl>(std::move(*cfg), std::move(*tok));
+  auto source = detail::open_weight_source(dir);
+  if (!source) return tl::unexpected(source.error());
+  p->source = std::move(*source);
+  auto weights = detail::bind_weights(*p->source, p->cfg);
+  if (!weights) return tl::unexpected(weights.error());
+  p->weights = std::move(*weights);
+  p->engine = std::make_unique<detail::distilbert_engine>(p->cfg, p->weights);
+  p->threads = opts.threads;
+  p->batch_size = std::max<std::size_t>(1, opts.batch_size);
+  p->cls_only = opts.cls_only_last_layer;
+  return classifier(std::move(p));
+}
+
+namespace {
+
+result<void> check_input(const encoding& e, std::size_t index, const distilbert_config& cfg) {
+  if (e.ids.empty()) return fail(errc::invalid_argument, fmt::format("[classify] input {} has no tokens", index));
+  if (e.ids.size() > cfg.max_position_embeddings)
+    return fail(errc::invalid_argument,
+                fmt::format("[classify] input {} has {} tokens; the model accepts at most {} "
+                            "(max_position_embeddings): enable truncation", index, e.ids.size(),
+                            cfg.max_position_embeddings));
+  for (auto id : e.ids)
+    if (id < 0 || static_cast<std::size_t>(id) >= cfg.vocab_size)
+      return fail(errc::invalid_argument, fmt::format("[classify] input {} has token id {} outside the "
+                                                      "vocabulary (vocab_size {})", index, id, cfg.vocab_size));
+  return {};
+}
+
+}  // namespace
+
+result<std::vector<std::vector<float>>> classifier::logits(std::span<const encoding> batch) const {
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    if (auto r = check_input(batch[i], i, impl_->cfg); !r) return tl::unexpected(r.error());
+  std::vector<std::size_t> order(batch.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return batch[a].ids.size() < batch[b].ids.size(); });
+  const std::size_t labels = impl_->cfg.num_labels();
+  std::vector<std::vector<float>> out(batch.size());
+  std::lock_guard lock(impl_->mutex);
+  detail::set_compute_threads(impl_->threads);
+  for (std::size_t start = 0; start < order.size(); start += impl_->batch_size) {
+    const std::size_t end = std::min(order.size(), start + impl_->batch_size);
+    std::vector<std::span<const std::int32_t>> seqs;
+    for (std::size_t i = start; i < end; ++i) seqs.emplace_back(batch[order[i]].ids);
+    auto flat = impl_->engine->forward(seqs, impl_->cls_only);
+    if (!flat) return tl::unexpected(flat.error());
+    for (std::size_t i = start; i < end; ++i) {
+      const auto* row = flat->data() + (i - start) * labels;
+      out[order[i]].assign(row, row + labels);
+    }
+  }
+  return out;
+}
+
+result<std::vector<std::vector<label_score>>> classifier::classify(std::span<const std::string> texts,
+                                                                   const encode_options& opts,
+                                                                   std::optional<score_function> fn) const {
+  encode_options o = opts;
+  if (o.truncate && o.max_length == 0)  // never longer than the position table
+    o.max_length = std::min(impl_->tok.model_max_length(), impl_->cfg.max_position_embeddings);
+  std::vector<encoding> encoded;
+  encoded.reserve(texts.size());
+  for (const auto& t : texts) {
+    auto e = impl_->tok.encode(t, o);
+    if (!e) return tl::unexpected(e.error());
+    encoded.push_back(std::move(*e));
+  }
+  auto raw = logits(encoded);
+  if (!raw) return tl::unexpected(raw.error());
+  const score_function f = fn.value_or(impl_->cfg.default_function());
+  std::vector<std::vector<label_score>> out;
+  out.reserve(raw->size());
+  for (const auto& row : *raw) out.push_back(score_logits(row, impl_->cfg, f));
+  return out;
+}
+
+std::vector<label_score> score_logits(std::span<const float> logits, const distilbert_config& cfg,
+                                      score_function fn) {
+  std::vector<float> scores(logits.begin(), logits.end());
+  if (fn == score_function::softmax && !scores.empty()) {
+    const float mx = *std::max_element(scores.begin(), scores.end());
+    float sum = 0.f;
+    for (auto& s : scores) sum += (s = std::exp(s - mx));
+    for (auto& s : scores) s /= sum;
+  } else if (fn == score_function::sigmoid) {
+    for (auto& s : scores) s = s >= 0.f ? 1.f / (1.f + std::exp(-s)) : std::exp(s) / (1.f + std::exp(s));
+  }
+  std::vector<label_score> out;
+  out.reserve(scores.size());
+  for (std::size_t i = 0; i < scores.size(); ++i)
+    out.push_back({i < cfg.id2label.size() ? cfg.id2label[i] : fmt::format("LABEL_{}", i), scores[i]});
+  std::stable_sort(out.begin(), out.end(), [](const label_score& a, const label_score& b) { return a.score > b.score; });
+  return out;
+}
+
+}  // namespace safetensors::model

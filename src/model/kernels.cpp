@@ -1,0 +1,168 @@
+// Row kernels. The hot loops are written so GCC vectorizes them; target_clones builds AVX-512
+// and AVX2 variants next to the baseline (the library is compiled for generic x86-64).
+#include "model/kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace safetensors::model::detail {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define SAFETENSORS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SAFETENSORS_CLONES
+#endif
+
+namespace {
+
+// Reductions over 16 independent lanes: vectorizable without -ffast-math (a plain float sum
+// would be kept sequential by the compiler).
+constexpr std::size_t lanes = 16;
+
+inline float lane_sum(const float* x, std::size_t n) {
+  float acc[lanes] = {};
+  std::size_t j = 0;
+  for (; j + lanes <= n; j += lanes)
+    for (std::size_t l = 0; l < lanes; ++l) acc[l] += x[j + l];
+  float total = 0.f;
+  for (; j < n; ++j) total += x[j];
+  for (float a : acc) total += a;
+  return total;
+}
+
+inline float lane_centered_squares(const float* x, std::size_t n, float mean) {
+  float acc[lanes] = {};
+  std::size_t j = 0;
+  for (; j + lanes <= n; j += lanes)
+    for (std::size_t l = 0; l < lanes; ++l) acc[l] += (x[j + l] - mean) * (x[j + l] - mean);
+  float total = 0.f;
+  for (; j < n; ++j) total += (x[j] - mean) * (x[j] - mean);
+  for (float a : acc) total += a;
+  return total;
+}
+
+inline float lane_max(const float* x, std::size_t n) {
+  float acc[lanes];
+  std::fill(acc, acc + lanes, x[0]);
+  std::size_t j = 0;
+  for (; j + lanes <= n; j += lanes)
+    for (std::size_t l = 0; l < lanes; ++l) acc[l] = acc[l] > x[j + l] ? acc[l] : x[j + l];
+  float m = x[0];
+  for (; j < n; ++j) m = m > x[j] ? m : x[j];
+  for (float a : acc) m = m > a ? m : a;
+  return m;
+}
+
+SAFETENSORS_CLONES
+void layer_norm_row(float* x, std::size_t dim, const float* gamma, const float* beta, float eps) {
+  const float mean = lane_sum(x, dim) / static_cast<float>(dim);
+  const float sq = lane_centered_squares(x, dim, mean);
+  const float inv = 1.f / std::sqrt(sq / static_cast<float>(dim) + eps);
+  for (std::size_t i = 0; i < dim; ++i) x[i] = (x[i] - mean) * inv * gamma[i] + beta[i];
+}
+
+// Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6 Taylor polynomial.
+inline float exp_core(float x) noexcept {
+  constexpr float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+  const float clamped = std::max(x, -87.f);
+  const float t = clamped * log2e;
+  const auto n = -static_cast<std::int32_t>(0.5f - t);  // round half up for t <= 0
+  const float nf = static_cast<float>(n);
+  const float r = clamped - nf * ln2_hi - nf * ln2_lo;
+  float p = 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  const std::uint32_t bits = static_cast<std::uint32_t>(n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return x < -87.f ? 0.f : p * scale;
+}
+
+SAFETENSORS_CLONES
+void softmax_row(float* x, std::size_t cols, std::size_t valid) {
+  const float mx = lane_max(x, valid);
+  for (std::size_t j = 0; j < valid; ++j) x[j] = exp_core(x[j] - mx);
+  const float inv = 1.f / lane_sum(x, valid);
+  for (std::size_t j = 0; j < valid; ++j) x[j] *= inv;
+  for (std::size_t j = valid; j < cols; ++j) x[j] = 0.f;
+}
+
+}  // namespace
+
+float fast_exp_nonpositive(float x) noexcept { return exp_core(std::min(x, 0.f)); }
+
+void layer_norm(float* x, std::size_t rows, std::size_t ld, std::size_t dim, const float* gamma,
+                const float* beta, float eps) {
+  const auto n = static_cast<std::int64_t>(rows);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (rows * dim > 32768)
+#endif
+  for (std::int64_t r = 0; r < n; ++r) layer_norm_row(x + static_cast<std::size_t>(r) * ld, dim, gamma, beta, eps);
+}
+
+void masked_softmax(float* x, std::size_t rows, std::size_t cols, std::size_t valid) {
+  if (cols == 0) return;
+  valid = std::clamp<std::size_t>(valid, 1, cols);
+  const auto n = static_cast<std::int64_t>(rows);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+#endif
+  for (std::int64_t r = 0; r < n; ++r) softmax_row(x + static_cast<std::size_t>(r) * cols, cols, valid);
+}
+
+void embed_sequence(std::span<const std::int32_t> ids, const float* word, const float* pos,
+                    std::size_t dim, std::size_t padded_len, float* out) {
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const float* w = word + static_cast<std::size_t>(ids[i]) * dim;
+    const float* p = pos + i * dim;
+    float* o = out + i * dim;
+    for (std::size_t j = 0; j < dim; ++j) o[j] = w[j] + p[j];
+  }
+  if (padded_len > ids.size())
+    std::fill(out + ids.size() * dim, out + padded_len * dim, 0.f);
+}
+
+std::optional<activation_kind> activation_from_name(std::string_view name) noexcept {
+  struct entry {
+    std::string_view name;
+    activation_kind kind;
+  };
+  static constexpr entry table[] = {
+      {"gelu", activation_kind::gelu_erf},          {"gelu_python", activation_kind::gelu_erf},
+      {"gelu_new", activation_kind::gelu_tanh},     {"gelu_pytorch_tanh", activation_kind::gelu_tanh},
+      {"gelu_fast", activation_kind::gelu_tanh},    {"gelu_accurate", activation_kind::gelu_tanh},
+      {"quick_gelu", activation_kind::quick_gelu},  {"relu", activation_kind::relu},
+      {"silu", activation_kind::silu},              {"swish", activation_kind::silu},
+      {"sigmoid", activation_kind::sigmoid},        {"tanh", activation_kind::tanh},
+      {"mish", activation_kind::mish},              {"linear", activation_kind::identity},
+  };
+  for (const auto& e : table)
+    if (e.name == name) return e.kind;
+  return std::nullopt;
+}
+
+float activation_reference(activation_kind act, float x) noexcept {
+  const auto sigmoid = [](float v) { return 1.f / (1.f + std::exp(-v)); };
+  switch (act) {
+    case activation_kind::identity: return x;
+    case activation_kind::relu: return x > 0.f ? x : 0.f;
+    case activation_kind::gelu_erf: return 0.5f * x * (1.f + std::erf(x / std::sqrt(2.f)));
+    case activation_kind::gelu_tanh: {
+      const float c = std::sqrt(2.f / 3.14159265358979f);
+      return 0.5f * x * (1.f + std::tanh(c * (x + 0.044715f * x * x * x)));
+    }
+    case activation_kind::silu: return x * sigmoid(x);
+    case activation_kind::quick_gelu: return x * sigmoid(1.702f * x);
+    case activation_kind::sigmoid: return sigmoid(x);
+    case activation_kind::tanh: return std::tanh(x);
+    case activation_kind::mish: return x * std::tanh(std::log1p(std::exp(x)));
+  }
+  return x;
+}
+
+}  // namespace safetensors::model::detail

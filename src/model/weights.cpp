@@ -1,0 +1,245 @@
+// Binding a checkpoint's tensors to the DistilBERT layout (reference/distilbert.md section 2).
+#include "model/weights.hpp"
+
+#include <cstring>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "safetensors/sharded.hpp"
+#include "safetensors/torch/checkpoint.hpp"
+
+namespace safetensors::model::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string shape_text(std::span<const std::uint64_t> shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+class safetensors_source final : public weight_source {
+ public:
+  safetensors_source(checkpoint c, std::string origin) : ckpt_(std::move(c)), origin_(std::move(origin)) {}
+  bool contains(std::string_view name) const override { return ckpt_.find(name) != nullptr; }
+  result<raw_tensor> get(std::string_view name) const override {
+    auto t = ckpt_.get(name);
+    if (!t) return tl::unexpected(t.error());
+    raw_tensor r{t->type(), t->shape(), t->bytes(), {}};
+    if (t->owns_data()) {
+      r.owned.assign(t->bytes().begin(), t->bytes().end());
+      r.bytes = r.owned;
+    }
+    return r;
+  }
+  const std::string& origin() const noexcept override { return origin_; }
+
+ private:
+  checkpoint ckpt_;
+  std::string origin_;
+};
+
+class torch_source final : public weight_source {
+ public:
+  torch_source(torch::torch_checkpoint c, std::string origin) : ckpt_(std::move(c)), origin_(std::move(origin)) {
+    for (std::size_t i = 0; i < ckpt_.tensors().size(); ++i) by_name_.emplace(ckpt_.tensors()[i].name, i);
+  }
+  bool contains(std::string_view name) const override { return by_name_.count(std::string(name)) != 0; }
+  result<raw_tensor> get(std::string_view name) const override {
+    const auto it = by_name_.find(std::string(name));
+    if (it == by_name_.end())
+      return fail(errc::tensor_not_found, fmt::format("{}: no tensor '{}'", origin_, name));
+    const auto& t = ckpt_.tensors()[it->second];
+    raw_tensor r{t.type, t.shape, ckpt_.contiguous_bytes(t), {}};
+    if (t.contiguous()) return r;
+    auto bytes = ckpt_.read(t);  // a strided view: gathered once
+    if (!bytes) return tl::unexpected(bytes.error());
+    r.owned = std::move(*bytes);
+    r.bytes = r.owned;
+    return r;
+  }
+  const std::string& origin() const noexcept override { return origin_; }
+
+ private:
+  torch::torch_checkpoint ckpt_;
+  std::string origin_;
+  std::unordered_map<std::string, std::size_t> by_name_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+struct binder {
+  const weight_source& src;
+  const distilbert_config& cfg;
+  model_weights& out;
+
+  // The first candidate name the checkpoint holds; the error lists what was tried.
+  result<std::string> resolve(const std::vector<std::string>& candidates) const {
+    for (const auto& c : candidates)
+      if (src.contains(c)) return c;
+    return fail(errc::invalid_model,
+                fmt::format("[load_weights] {}: tensor '{}' not found (also tried '{}')", src.origin(),
+                            candidates.front(), fmt::join(candidates.begin() + 1, candidates.end(), "', '")));
+  }
+
+  result<const float*> tensor(const std::vector<std::string>& candidates,
+                              std::vector<std::uint64_t> expected) {
+    auto name = resolve(candidates);
+    if (!name) return tl::unexpected(name.error());
+    auto raw = src.get(*name);
+    if (!raw) return tl::unexpected(raw.error());
+    if (raw->shape != expected)
+      return fail(errc::invalid_model,
+                  fmt::format("[load_weights] {}: tensor '{}' has shape {}, the config implies {}",
+                              src.origin(), *name, shape_text(raw->shape), shape_text(expected)));
+    return as_f32(*name, *raw);
+  }
+
+  result<const float*> as_f32(const std::string& name, raw_tensor& raw) {
+    const auto bytes = raw.bytes;
+    const bool aligned = reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(float) == 0;
+    std::uint64_t count = 1;
+    for (auto d : raw.shape) count *= d;  // shapes were checked against the config: no overflow
+    if (raw.type == dtype::F32 && aligned && raw.owned.empty()) {
+      out.bytes_in_place += bytes.size();
+      return reinterpret_cast<const float*>(bytes.data());
+    }
+    if (raw.type != dtype::F32 && raw.type != dtype::F16 && raw.type != dtype::BF16 && raw.type != dtype::F64)
+      return fail(errc::invalid_model,
+                  fmt::format("[load_weights] {}: tensor '{}' has dtype {}; expected F32, F16, BF16 or F64",
+                              src.origin(), name, dtype_name(raw.type)));
+    std::vector<float> converted(static_cast<std::size_t>(count));
+    auto dst = std::as_writable_bytes(std::span<float>(converted));
+    if (raw.type == dtype::F32 && bytes.size() == dst.size())
+      std::memcpy(dst.data(), bytes.data(), dst.size());
+    else if (auto r = convert_elements(raw.type, bytes, dtype::F32, dst, count); !r)
+      return fail(r.error().code, fmt::format("[load_weights] {}: tensor '{}': {}", src.origin(), name,
+                                              r.error().message));
+    out.bytes_converted += dst.size();
+    out.converted.push_back(std::move(converted));
+    return out.converted.back().data();
+  }
+
+  result<linear_weights> linear(const std::vector<std::string>& prefixes, std::size_t out_features,
+                                std::size_t in_features) {
+    auto w = tensor(with_suffix(prefixes, ".weight"), {out_features, in_features});
+    if (!w) return tl::unexpected(w.error());
+    auto b = tensor(with_suffix(prefixes, ".bias"), {out_features});
+    if (!b) return tl::unexpected(b.error());
+    return linear_weights{*w, *b, out_features, in_features, weight_type::f32};
+  }
+
+  // LayerNorm weight/bias, also under TF-era gamma/beta names.
+  result<std::pair<const float*, const float*>> layer_norm(const std::vector<std::string>& prefixes) {
+    auto g = tensor(concat(with_suffix(prefixes, ".weight"), with_suffix(prefixes, ".gamma")), {cfg.dim});
+    if (!g) return tl::unexpected(g.error());
+    auto b = tensor(concat(with_suffix(prefixes, ".bias"), with_suffix(prefixes, ".beta")), {cfg.dim});
+    if (!b) return tl::unexpected(b.error());
+    return std::pair{*g, *b};
+  }
+
+  static std::vector<std::string> with_suffix(const std::vector<std::string>& prefixes, std::string_view s) {
+    std::vector<std::string> r;
+    for (const auto& p : prefixes) r.push_back(p + std::string(s));
+    return r;
+  }
+  static std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  }
+};
+
+std::vector<std::string> embedding_names(std::string_view what) {
+  return {fmt::format("distilbert.embeddings.{}", what), fmt::format("embeddings.{}", what)};
+}
+
+std::vector<std::string> layer_names(std::size_t i, std::string_view what) {
+  return {fmt::format("distilbert.transformer.layer.{}.{}", i, what),
+          fmt::format("transformer.layer.{}.{}", i, what), fmt::format("encoder.layer.{}.{}", i, what),
+          fmt::format("distilbert.encoder.layer.{}.{}", i, what)};
+}
+
+result<void> bind_layer(binder& b, std::size_t i, layer_weights& l) {
+  const auto d = b.cfg.dim, h = b.cfg.hidden_dim;
+  const struct {
+    const char* name;
+    linear_weights* dst;
+    std::size_t out, in;
+  } linears[] = {{"attention.q_lin", &l.q, d, d},     {"attention.k_lin", &l.k, d, d},
+                 {"attention.v_lin", &l.v, d, d},     {"attention.out_lin", &l.out, d, d},
+                 {"ffn.lin1", &l.lin1, h, d},         {"ffn.lin2", &l.lin2, d, h}};
+  for (const auto& e : linears) {
+    auto w = b.linear(layer_names(i, e.name), e.out, e.in);
+    if (!w) return tl::unexpected(w.error());
+    *e.dst = *w;
+  }
+  auto sa = b.layer_norm(layer_names(i, "sa_layer_norm"));
+  if (!sa) return tl::unexpected(sa.error());
+  auto o = b.layer_norm(layer_names(i, "output_layer_norm"));
+  if (!o) return tl::unexpected(o.error());
+  std::tie(l.sa_gamma, l.sa_beta) = *sa;
+  std::tie(l.out_gamma, l.out_beta) = *o;
+  return {};
+}
+
+result<void> check_head_present(const weight_source& src) {
+  if (src.contains("pre_classifier.weight") && src.contains("classifier.weight")) return {};
+  for (const char* mlm : {"vocab_transform.weight", "vocab_projector.bias", "vocab_projector.weight",
+                          "vocab_layer_norm.weight"})
+    if (src.contains(mlm) || src.contains(std::string("distilbert.") + mlm))
+      return fail(errc::invalid_model,
+                  fmt::format("[load_weights] {}: this is a masked-LM checkpoint (DistilBertForMaskedLM: "
+                              "it has '{}') without the classifier head (pre_classifier, classifier); "
+                              "fine-tune it for sequence classification first", src.origin(), mlm));
+  return fail(errc::invalid_model,
+              fmt::format("[load_weights] {}: no classifier head: tensors 'pre_classifier.weight' and "
+                          "'classifier.weight' are required", src.origin()));
+}
+
+}  // namespace
+
+result<model_weights> bind_weights(const weight_source& src, const distilbert_config& cfg) {
+  if (auto r = check_head_present(src); !r) return tl::unexpected(r.error());
+  model_weights w;
+  binder b{src, cfg, w};
+  auto word = b.tensor(embedding_names("word_embeddings.weight"), {cfg.vocab_size, cfg.dim});
+  if (!word) return tl::unexpected(word.error());
+  auto pos = b.tensor(embedding_names("position_embeddings.weight"), {cfg.max_position_embeddings, cfg.dim});
+  if (!pos) return tl::unexpected(pos.error());
+  auto ln = b.layer_norm(embedding_names("LayerNorm"));
+  if (!ln) return tl::unexpected(ln.error());
+  w.word = *word;
+  w.pos = *pos;
+  std::tie(w.emb_gamma, w.emb_beta) = *ln;
+  w.layers.resize(cfg.n_layers);
+  for (std::size_t i = 0; i < cfg.n_layers; ++i)
+    if (auto r = bind_layer(b, i, w.layers[i]); !r) return tl::unexpected(r.error());
+  auto pre = b.linear({"pre_classifier"}, cfg.dim, cfg.dim);
+  if (!pre) return tl::unexpected(pre.error());
+  auto cls = b.linear({"classifier"}, cfg.num_labels(), cfg.dim);
+  if (!cls) return tl::unexpected(cls.error());
+  w.pre_classifier = *pre;
+  w.classifier = *cls;
+  return w;
+}
+
+result<std::unique_ptr<weight_source>> open_weight_source(const std::filesystem::path& dir) {
+  const fs::path single = dir / "model.safetensors", index = dir / "model.safetensors.index.json",
+                 bin = dir / "pytorch_model.bin";
+  std::error_code ec;
+  for (const auto& p : {single, index}) {
+    if (!fs::exists(p, ec)) continue;
+    auto c = checkpoint::open(p);
+    if (!c) return tl::unexpected(c.error());
+    return std::unique_ptr<weight_source>(new safetensors_source(std::move(*c), p.filename().string()));
+  }
+  if (fs::exists(bin, ec)) {
+    auto c = torch::open_torch_checkpoint(bin);
+    if (!c) return tl::unexpected(c.error());
+    return std::unique_ptr<weight_source>(new torch_source(std::move(*c), bin.filename().string()));
+  }
+  return fail(errc::io, fmt::format("[load_weights] {}: no weights: expected model.safetensors, "
+                                    "model.safetensors.index.json or pytorch_model.bin", dir.string()));
+}
+
+}  // namespace safetensors::model::detail
