@@ -1,0 +1,29 @@
+// A read-only private mapping of a whole file.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+
+#include "safetensors/error.hpp"
+
+namespace safetensors::torch::detail {
+
+class mapped_file {
+ public:
+  static result<mapped_file> open(const std::filesystem::path& path);
+  mapped_file() = default;
+  mapped_file(mapped_file&& o) noexcept;
+  mapped_file& operator=(mapped_file&& o) noexcept;
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+  ~mapped_file();
+  std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+
+ private:
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+  void release() noexcept;
+};
+
+}  // namespace safetensors::torch::detail

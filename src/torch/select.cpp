@@ -1,0 +1,170 @@
+#include "torch/select.hpp"
+
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace safetensors::torch::detail {
+namespace {
+
+constexpr std::size_t max_notes = 40;
+
+/// A dict's entries with Python semantics: a key set twice keeps its first position and its
+/// last value (as dict/OrderedDict do).
+std::vector<std::pair<std::uint32_t, std::uint32_t>> dict_entries(const pickle_graph& g, const node& d) {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
+  std::unordered_map<std::string, std::size_t> pos;
+  for (std::size_t i = 0; i + 1 < d.items.size(); i += 2) {
+    const node& k = g.nodes[d.items[i]];
+    std::string id = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(k.kind), k.integer, k.floating, k.text, fmt::join(k.items, ","));
+    auto [it, fresh] = pos.try_emplace(id, out.size());
+    if (fresh) out.emplace_back(d.items[i], d.items[i + 1]);
+    else out[it->second].second = d.items[i + 1];
+  }
+  return out;
+}
+
+std::optional<std::string> key_text(const node& k) {
+  if (k.kind == node_kind::str) return k.text;
+  if (k.kind == node_kind::integer) return std::to_string(k.integer);
+  return std::nullopt;
+}
+
+std::string describe(const pickle_graph& g, const node& n) {
+  switch (n.kind) {
+    case node_kind::dict: return fmt::format("dict of {} entries", n.items.size() / 2);
+    case node_kind::list: case node_kind::tuple: case node_kind::set:
+      return fmt::format("{} of {} items", kind_name(n), n.items.size());
+    case node_kind::str: return "str";
+    case node_kind::opaque: return fmt::format("{} object", n.text);
+    default: (void)g; return std::string(kind_name(n));
+  }
+}
+
+struct collector {
+  const pickle_graph& g;
+  const select_options& opts;
+  const unpickler_limits& limits;
+  std::string_view source;
+  selection out;
+  std::unordered_map<std::string, std::size_t> names;
+  std::uint64_t visits = 0;
+  std::size_t dropped_notes = 0;
+
+  void note(std::string text) {
+    if (out.notes.size() < max_notes) out.notes.push_back(std::move(text));
+    else ++dropped_notes;
+  }
+
+  result<void> add_tensor(const std::string& name, const node& n) {
+    const tensor_record& r = g.tensors[n.ref];
+    torch_tensor t;
+    t.name = name;
+    t.type = *torch_type_at(static_cast<std::size_t>(r.type_index)).type;
+    t.shape = r.shape;
+    t.strides = r.strides;
+    t.storage_offset = r.offset;
+    t.storage = r.storage;
+    if (!names.emplace(name, out.tensors.size()).second)
+      return fail(errc::duplicate_key, fmt::format("{}: two tensors named '{}' after flattening", source, name));
+    out.tensors.push_back(std::move(t));
+    return {};
+  }
+
+  result<void> visit(const std::string& name, std::uint32_t id, std::uint32_t depth) {
+    if (++visits > limits.max_visits)
+      return fail(errc::limit_exceeded, fmt::format("{}: more than {} entries to flatten", source, limits.max_visits));
+    const node& n = g.nodes[id];
+    if (n.kind == node_kind::tensor) return add_tensor(name, n);
+    if (n.kind == node_kind::bad_tensor)
+      return fail(errc::unsupported, fmt::format("{}: tensor '{}': {}", source, name, n.text));
+    bool container = n.kind == node_kind::dict || n.kind == node_kind::list || n.kind == node_kind::tuple;
+    if (container && opts.flatten) {
+      if (depth >= limits.max_depth) return fail(errc::limit_exceeded, fmt::format("{}: '{}' nested too deeply", source, name));
+      return walk(name + ".", n, depth + 1);
+    }
+    note(fmt::format("'{}' ({}) skipped: not a tensor{}", name, describe(g, n), container ? " (use --flatten)" : ""));
+    return {};
+  }
+
+  result<void> walk(const std::string& prefix, const node& n, std::uint32_t depth) {
+    if (n.kind == node_kind::dict) {
+      for (auto [k, v] : dict_entries(g, n)) {
+        auto text = key_text(g.nodes[k]);
+        if (!text) {
+          note(fmt::format("'{}<{} key>' skipped: key is not a str or int", prefix, kind_name(g.nodes[k])));
+          continue;
+        }
+        if (auto r = visit(prefix + *text, v, depth); !r) return r;
+      }
+      return {};
+    }
+    for (std::size_t i = 0; i < n.items.size(); ++i)
+      if (auto r = visit(prefix + std::to_string(i), n.items[i], depth); !r) return r;
+    return {};
+  }
+};
+
+const node* lookup(const pickle_graph& g, const node& d, std::string_view key) {
+  for (auto [k, v] : dict_entries(g, d)) {
+    const node& kn = g.nodes[k];
+    if (kn.kind == node_kind::str && kn.text == key) return &g.nodes[v];
+  }
+  return nullptr;
+}
+
+bool has_tensor_value(const pickle_graph& g, const node& d) {
+  for (auto [k, v] : dict_entries(g, d))
+    if (g.nodes[v].kind == node_kind::tensor || g.nodes[v].kind == node_kind::bad_tensor) return true;
+  return false;
+}
+
+result<const node*> pick_root(const pickle_graph& g, const select_options& opts, std::string_view source,
+                              std::vector<std::string>& notes) {
+  const node* cur = &g.nodes[g.root];
+  if (!opts.key.empty()) {
+    std::string_view path = opts.key;
+    while (!path.empty()) {
+      auto slash = path.find('/');
+      std::string_view part = path.substr(0, slash);
+      path = slash == std::string_view::npos ? std::string_view{} : path.substr(slash + 1);
+      if (cur->kind != node_kind::dict)
+        return fail(errc::invalid_argument, fmt::format("{}: --key '{}': '{}' is looked up in a {}, not a dict", source, opts.key, part, kind_name(*cur)));
+      const node* next = lookup(g, *cur, part);
+      if (!next) return fail(errc::invalid_argument, fmt::format("{}: --key '{}': no entry '{}'", source, opts.key, part));
+      cur = next;
+    }
+    notes.push_back(fmt::format("using the entry '{}'", opts.key));
+  } else if (cur->kind == node_kind::dict) {
+    const node* sd = lookup(g, *cur, "state_dict");
+    const node* model = lookup(g, *cur, "model");
+    if (sd && sd->kind == node_kind::dict) {
+      notes.push_back("using the 'state_dict' entry (as Hugging Face convert.py)");
+      cur = sd;
+    } else if (model && model->kind == node_kind::dict && !has_tensor_value(g, *cur)) {
+      notes.push_back("using the 'model' entry (the top level holds no tensor)");
+      cur = model;
+    }
+  }
+  if (cur->kind != node_kind::dict)
+    return fail(errc::unsupported, fmt::format("{}: the {} is a {}, not a dict of tensors (a whole pickled object?)", source,
+                                               opts.key.empty() ? std::string("top-level object") : "entry '" + opts.key + "'",
+                                               kind_name(*cur)));
+  return cur;
+}
+
+}  // namespace
+
+result<selection> select_tensors(const pickle_graph& g, const select_options& opts, const unpickler_limits& limits,
+                                 std::string_view source) {
+  std::vector<std::string> notes;
+  auto root = pick_root(g, opts, source, notes);
+  if (!root) return tl::unexpected(root.error());
+  collector c{g, opts, limits, source, {}, {}, 0, 0};
+  c.out.notes = std::move(notes);
+  if (auto r = c.walk("", **root, 0); !r) return tl::unexpected(r.error());
+  if (c.dropped_notes) c.out.notes.push_back(fmt::format("... and {} more skipped entries", c.dropped_notes));
+  return std::move(c.out);
+}
+
+}  // namespace safetensors::torch::detail

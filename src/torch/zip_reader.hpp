@@ -1,0 +1,29 @@
+// A minimal, strict zip central-directory reader (stored records are read through the mapping).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "safetensors/error.hpp"
+
+namespace safetensors::torch::detail {
+
+struct zip_entry {
+  std::string name;
+  std::uint16_t method = 0;  ///< 0 stored, 8 deflated
+  std::uint16_t flags = 0;
+  std::uint64_t compressed_size = 0;
+  std::uint64_t size = 0;
+  std::uint64_t local_offset = 0;
+  std::uint64_t data_offset = 0;  ///< local header offset + 30 + name + local extra
+};
+
+/// Reads the EOCD (and ZIP64 EOCD when present), then every central-directory entry; checks
+/// each local header (signature, same name) and that each record lies inside the file.
+/// Refuses encrypted entries and duplicate names. The central directory is authoritative.
+result<std::vector<zip_entry>> read_zip_directory(std::span<const std::byte> file, std::string_view source);
+
+}  // namespace safetensors::torch::detail
