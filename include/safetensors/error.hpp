@@ -36,6 +36,7 @@ enum class errc {
   unsupported,            ///< a valid construct we refuse (TorchScript, sparse, ...)
   malicious,              ///< a pickle that names a known-dangerous callable
   limit_exceeded,         ///< a resource limit of the unpickler or a parser
+  invalid_checkpoint,     ///< a corrupt torch checkpoint (zip, pickle, storage records)
   // model / tokenizer
   invalid_model,
 };

@@ -27,6 +27,7 @@ std::string_view errc_name(errc code) noexcept {
     case errc::unsupported: return "unsupported";
     case errc::malicious: return "malicious";
     case errc::limit_exceeded: return "limit_exceeded";
+    case errc::invalid_checkpoint: return "invalid_checkpoint";
     case errc::invalid_model: return "invalid_model";
   }
   return "unknown_error";
