@@ -46,12 +46,19 @@ class tensor_view {
 
   /// Typed access; dtype_mismatch unless T matches (float<->F32, double<->F64, int8_t<->I8,
   /// uint8_t<->U8, int16_t<->I16, uint16_t<->U16/F16/BF16, int32_t<->I32, uint32_t<->U32,
-  /// int64_t<->I64, uint64_t<->U64, bool<->BOOL) or when the data is not aligned for T.
+  /// int64_t<->I64, uint64_t<->U64, bool<->BOOL) or when the data is not aligned for T
+  /// (misaligned_slice). bool also checks every byte is 0 or 1 (invalid_argument otherwise:
+  /// the format does not check BOOL bytes, and another value is not a valid C++ bool).
   template <class T>
   result<std::span<const T>> as() const;
 
-  /// Slicing: a view when the result is contiguous, otherwise a copy. Errors: invalid_slice
-  /// (too many indexers, out of range, step <= 0) and misaligned_slice (sub-byte dtypes).
+  /// Slicing (docs/FORMAT.md "Slicing"): Python slice semantics per dimension: negative
+  /// bounds count from the end, out-of-range range bounds are clamped, start >= stop gives an
+  /// empty dimension, step > 0; an index (negative allowed) must be in range and drops the
+  /// dimension; missing trailing indexers mean ':'. The result borrows this view's bytes when
+  /// they are contiguous, otherwise it owns a copy. Errors: invalid_slice (too many indexers,
+  /// index out of range, step <= 0) and misaligned_slice (a sub-byte dtype chunk that does not
+  /// start and end on a byte boundary).
   result<tensor> slice(std::span<const slice_spec> indexers) const;
   /// Element conversion to another dtype (always copies).
   result<tensor> to(dtype target) const;
@@ -63,11 +70,25 @@ class tensor_view {
 };
 
 /// A tensor that either owns its bytes or borrows them from a mapping (zero-copy slices).
+/// Copies duplicate owned bytes (and re-point the view at the copy); moves keep the heap buffer,
+/// so a moved tensor's view stays valid. A borrowed tensor is valid while its source lives.
 class tensor {
  public:
   tensor() = default;
+  tensor(const tensor& other);
+  tensor& operator=(const tensor& other);
+  tensor(tensor&& other) noexcept;
+  tensor& operator=(tensor&& other) noexcept;
+  ~tensor() = default;
+
   static tensor borrowed(tensor_view v);
+  /// Takes ownership of `data`, which must hold dtype_byte_size(t, numel(shape)) bytes.
   static tensor owned(dtype t, std::vector<std::uint64_t> shape, std::vector<std::byte> data);
+  /// Checked form of owned(): invalid_tensor_view when the byte count does not match.
+  static result<tensor> make_owned(dtype t, std::vector<std::uint64_t> shape, std::vector<std::byte> data);
+  /// Typed access, as tensor_view::as<T>().
+  template <class T>
+  result<std::span<const T>> as() const { return view_.as<T>(); }
   const tensor_view& view() const noexcept { return view_; }
   bool owns_data() const noexcept { return !storage_.empty() || owned_; }
   dtype type() const noexcept { return view_.type(); }

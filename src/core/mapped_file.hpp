@@ -1,0 +1,56 @@
+// Private: the POSIX part of the reader (open a regular file, pread, read-only private mmap).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+
+#include "safetensors/error.hpp"
+
+namespace safetensors::detail {
+
+/// Owns a file descriptor.
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) : fd_(fd) {}
+  unique_fd(unique_fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  unique_fd& operator=(unique_fd&& o) noexcept;
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd();
+  int get() const noexcept { return fd_; }
+  void reset() noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+/// A read-only MAP_PRIVATE mapping of a whole file.
+class mapping {
+ public:
+  mapping() = default;
+  mapping(mapping&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr; o.size_ = 0; }
+  mapping& operator=(mapping&& o) noexcept;
+  mapping(const mapping&) = delete;
+  mapping& operator=(const mapping&) = delete;
+  ~mapping();
+  std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+  static result<mapping> map(int fd, std::uint64_t size, const std::filesystem::path& path);
+
+ private:
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// Opens `path` read-only without blocking (a FIFO never hangs) and refuses anything that is
+/// not a regular file. `size` receives the file size. Errors: io, naming the path.
+result<unique_fd> open_regular_file(const std::filesystem::path& path, std::uint64_t& size);
+
+/// Reads exactly out.size() bytes at `offset` (retries short reads and EINTR); io on error or
+/// early end of file.
+result<void> pread_exact(int fd, std::uint64_t offset, std::span<std::byte> out,
+                         const std::filesystem::path& path);
+
+}  // namespace safetensors::detail

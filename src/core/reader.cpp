@@ -1,0 +1,148 @@
+// safetensors::file: open + validate, then zero-copy (mmap) or owned (pread) tensor access.
+#include "safetensors/reader.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/mapped_file.hpp"
+#include "core/text_util.hpp"
+
+namespace safetensors {
+
+struct file::impl {
+  std::filesystem::path path;
+  std::string source;  // path as text, for messages
+  open_options opts;
+  std::uint64_t size = 0;
+  header info;
+  detail::unique_fd fd;  // kept for the pread backend
+  detail::mapping map;   // mmap backend
+  std::span<const std::byte> data;  // data section inside `map` (mmap backend)
+
+  result<void> open_file();
+  result<std::uint64_t> read_length();
+  result<void> parse_mapped(std::uint64_t n);
+  result<void> parse_read(std::uint64_t n);
+  result<void> check_data_access(std::string_view what) const;
+};
+
+result<std::uint64_t> file::impl::read_length() {
+  std::byte prefix[8] = {};
+  const std::size_t have = static_cast<std::size_t>(std::min<std::uint64_t>(size, 8));
+  if (auto r = detail::pread_exact(fd.get(), 0, std::span<std::byte>(prefix, have), path); !r) {
+    return tl::unexpected(r.error());
+  }
+  parse_options po{opts.max_header_size, source};
+  return read_header_length(std::span<const std::byte>(prefix, have), size, po);
+}
+
+result<void> file::impl::parse_mapped(std::uint64_t n) {
+  auto m = detail::mapping::map(fd.get(), size, path);
+  if (!m) return tl::unexpected(m.error());
+  map = std::move(*m);
+  auto bytes = map.bytes();
+  std::string_view json(reinterpret_cast<const char*>(bytes.data()) + 8, static_cast<std::size_t>(n));
+  auto h = parse_header(json, size, parse_options{opts.max_header_size, source});
+  if (!h) return tl::unexpected(h.error());
+  info = std::move(*h);
+  data = bytes.subspan(static_cast<std::size_t>(8 + n));
+  fd.reset();  // the mapping stays valid without the descriptor
+  return {};
+}
+
+result<void> file::impl::parse_read(std::uint64_t n) {
+  // n <= max_header_size and 8 + n <= size were checked: the allocation is bounded.
+  std::string json(static_cast<std::size_t>(n), '\0');
+  auto out = std::as_writable_bytes(std::span<char>(json.data(), json.size()));
+  if (auto r = detail::pread_exact(fd.get(), 8, out, path); !r) return tl::unexpected(r.error());
+  auto h = parse_header(json, size, parse_options{opts.max_header_size, source});
+  if (!h) return tl::unexpected(h.error());
+  info = std::move(*h);
+  if (opts.header_only) fd.reset();
+  return {};
+}
+
+result<void> file::impl::check_data_access(std::string_view what) const {
+  if (opts.header_only) {
+    return fail(errc::invalid_argument,
+                fmt::format("{}: {}: the file was opened header-only (no data access)", source, what));
+  }
+  return {};
+}
+
+result<file> file::open(const std::filesystem::path& path, const open_options& opts) {
+  auto p = std::make_unique<impl>();
+  p->path = path;
+  p->source = path.string();
+  p->opts = opts;
+  auto fd = detail::open_regular_file(path, p->size);
+  if (!fd) return tl::unexpected(fd.error());
+  p->fd = std::move(*fd);
+  auto n = p->read_length();
+  if (!n) return tl::unexpected(n.error());
+  const bool map = opts.io == backend::mmap && !opts.header_only;
+  auto r = map ? p->parse_mapped(*n) : p->parse_read(*n);
+  if (!r) return tl::unexpected(r.error());
+  return file(std::move(p));
+}
+
+file::file(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+file::file(file&&) noexcept = default;
+file& file::operator=(file&&) noexcept = default;
+file::~file() = default;
+
+const std::filesystem::path& file::path() const noexcept { return impl_->path; }
+const header& file::info() const noexcept { return impl_->info; }
+std::uint64_t file::file_size() const noexcept { return impl_->size; }
+std::span<const std::byte> file::mapped_data() const noexcept { return impl_->data; }
+
+std::vector<const tensor_info*> file::tensors_by_name() const {
+  std::vector<const tensor_info*> out;
+  out.reserve(info().tensors.size());
+  for (const auto& t : info().tensors) out.push_back(&t);
+  std::sort(out.begin(), out.end(), [](const tensor_info* a, const tensor_info* b) { return a->name < b->name; });
+  return out;
+}
+
+result<tensor> file::get(std::string_view name) const {
+  const tensor_info* t = find(name);
+  if (!t) {
+    return fail(errc::tensor_not_found,
+                fmt::format("{}: tensor '{}' not found", impl_->source, detail::printable(name)));
+  }
+  if (auto r = impl_->check_data_access(fmt::format("tensor '{}'", detail::printable(name))); !r) {
+    return tl::unexpected(r.error());
+  }
+  if (impl_->opts.io == backend::mmap) {
+    auto bytes = impl_->data.subspan(static_cast<std::size_t>(t->begin), static_cast<std::size_t>(t->nbytes()));
+    return tensor::borrowed(tensor_view(t->type, t->shape, bytes));
+  }
+  std::vector<std::byte> buf(static_cast<std::size_t>(t->nbytes()));  // within the validated file size
+  if (auto r = detail::pread_exact(impl_->fd.get(), data_start() + t->begin, buf, impl_->path); !r) {
+    return tl::unexpected(r.error());
+  }
+  return tensor::owned(t->type, t->shape, std::move(buf));
+}
+
+result<void> file::read_bytes(const tensor_info& t, std::uint64_t offset, std::span<std::byte> out) const {
+  if (auto r = impl_->check_data_access(fmt::format("tensor '{}'", detail::printable(t.name))); !r) return r;
+  if (offset > t.nbytes() || out.size() > t.nbytes() - offset) {
+    return fail(errc::invalid_argument,
+                fmt::format("{}: tensor '{}': bytes [{}, +{}) are outside its {} bytes", impl_->source,
+                            detail::printable(t.name), offset, out.size(), t.nbytes()));
+  }
+  if (t.end > info().data_size) {  // a tensor_info from another file
+    return fail(errc::invalid_argument, fmt::format("{}: tensor '{}' is not in this file", impl_->source,
+                                                    detail::printable(t.name)));
+  }
+  if (out.empty()) return {};
+  if (impl_->opts.io == backend::mmap) {
+    std::memcpy(out.data(), impl_->data.data() + t.begin + offset, out.size());
+    return {};
+  }
+  return detail::pread_exact(impl_->fd.get(), data_start() + t.begin + offset, out, impl_->path);
+}
+
+}  // namespace safetensors
