@@ -1,5 +1,6 @@
 // Element conversion between dtypes (docs/FORMAT.md "Conversions"): floats go through their
 // exact double value and round once (RNE) into the target; integers follow Rust `as` casts.
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -11,6 +12,9 @@
 
 namespace safetensors {
 namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "safetensors data is little-endian; big-endian hosts need byte swapping here");
 
 // One element in transit: an exact double for floats, an integer for integer dtypes.
 struct value {
@@ -24,7 +28,7 @@ struct value {
 template <class T>
 T load_le(const std::byte* p) {
   T v;
-  std::memcpy(&v, p, sizeof(T));  // little-endian host (checked in dtype_test)
+  std::memcpy(&v, p, sizeof(T));
   return v;
 }
 template <class T>
@@ -217,7 +221,8 @@ result<void> convert_elements(dtype from, std::span<const std::byte> src, dtype 
 
 double element_to_double(dtype t, std::span<const std::byte> data, std::uint64_t index) {
   std::uint64_t end_bits = 0;
-  if (__builtin_mul_overflow(index + 1, std::uint64_t{dtype_bits(t)}, &end_bits) || (end_bits + 7) / 8 > data.size()) {
+  if (index >= data.size() * 8 || __builtin_mul_overflow(index + 1, std::uint64_t{dtype_bits(t)}, &end_bits) ||
+      (end_bits + 7) / 8 > data.size()) {
     return std::nan("");
   }
   if (t == dtype::C64) return static_cast<double>(load_le<float>(data.data() + 8 * index));  // real part
