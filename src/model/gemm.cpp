@@ -108,8 +108,11 @@ result<void> gemm_engine::linear(const_matrix_ref x, const linear_weights& w, ma
                       accumulate, has_bias, static_cast<std::int64_t>(w.type)};
     auto& prim = impl_->get(key, [&] {
       dnnl::post_ops ops;
-      float alpha = 0.f;
-      if (act != activation_kind::identity) ops.append_eltwise(1.f, eltwise_algorithm(act, alpha), alpha, 0.f);
+      if (act != activation_kind::identity) {
+        float alpha = 0.f;
+        const auto alg = eltwise_algorithm(act, alpha);  // sets alpha: call before reading it
+        ops.append_eltwise(1.f, alg, alpha, 0.f);
+      }
       if (accumulate) ops.append_sum(1.f);
       dnnl::primitive_attr attr;
       attr.set_post_ops(ops);

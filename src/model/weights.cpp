@@ -6,67 +6,13 @@
 
 #include <fmt/format.h>
 
-#include "safetensors/sharded.hpp"
-#include "safetensors/torch/checkpoint.hpp"
 
 namespace safetensors::model::detail {
 namespace {
 
-namespace fs = std::filesystem;
-
 std::string shape_text(std::span<const std::uint64_t> shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
 }
-
-class safetensors_source final : public weight_source {
- public:
-  safetensors_source(checkpoint c, std::string origin) : ckpt_(std::move(c)), origin_(std::move(origin)) {}
-  bool contains(std::string_view name) const override { return ckpt_.find(name) != nullptr; }
-  result<raw_tensor> get(std::string_view name) const override {
-    auto t = ckpt_.get(name);
-    if (!t) return tl::unexpected(t.error());
-    raw_tensor r{t->type(), t->shape(), t->bytes(), {}};
-    if (t->owns_data()) {
-      r.owned.assign(t->bytes().begin(), t->bytes().end());
-      r.bytes = r.owned;
-    }
-    return r;
-  }
-  const std::string& origin() const noexcept override { return origin_; }
-
- private:
-  checkpoint ckpt_;
-  std::string origin_;
-};
-
-class torch_source final : public weight_source {
- public:
-  torch_source(torch::torch_checkpoint c, std::string origin) : ckpt_(std::move(c)), origin_(std::move(origin)) {
-    for (std::size_t i = 0; i < ckpt_.tensors().size(); ++i) by_name_.emplace(ckpt_.tensors()[i].name, i);
-  }
-  bool contains(std::string_view name) const override { return by_name_.count(std::string(name)) != 0; }
-  result<raw_tensor> get(std::string_view name) const override {
-    const auto it = by_name_.find(std::string(name));
-    if (it == by_name_.end())
-      return fail(errc::tensor_not_found, fmt::format("{}: no tensor '{}'", origin_, name));
-    const auto& t = ckpt_.tensors()[it->second];
-    raw_tensor r{t.type, t.shape, ckpt_.contiguous_bytes(t), {}};
-    if (t.contiguous()) return r;
-    auto bytes = ckpt_.read(t);  // a strided view: gathered once
-    if (!bytes) return tl::unexpected(bytes.error());
-    r.owned = std::move(*bytes);
-    r.bytes = r.owned;
-    return r;
-  }
-  const std::string& origin() const noexcept override { return origin_; }
-
- private:
-  torch::torch_checkpoint ckpt_;
-  std::string origin_;
-  std::unordered_map<std::string, std::size_t> by_name_;
-};
-
-// ---------------------------------------------------------------------------------------------
 
 struct binder {
   const weight_source& src;
@@ -221,25 +167,6 @@ result<model_weights> bind_weights(const weight_source& src, const distilbert_co
   w.pre_classifier = *pre;
   w.classifier = *cls;
   return w;
-}
-
-result<std::unique_ptr<weight_source>> open_weight_source(const std::filesystem::path& dir) {
-  const fs::path single = dir / "model.safetensors", index = dir / "model.safetensors.index.json",
-                 bin = dir / "pytorch_model.bin";
-  std::error_code ec;
-  for (const auto& p : {single, index}) {
-    if (!fs::exists(p, ec)) continue;
-    auto c = checkpoint::open(p);
-    if (!c) return tl::unexpected(c.error());
-    return std::unique_ptr<weight_source>(new safetensors_source(std::move(*c), p.filename().string()));
-  }
-  if (fs::exists(bin, ec)) {
-    auto c = torch::open_torch_checkpoint(bin);
-    if (!c) return tl::unexpected(c.error());
-    return std::unique_ptr<weight_source>(new torch_source(std::move(*c), bin.filename().string()));
-  }
-  return fail(errc::io, fmt::format("[load_weights] {}: no weights: expected model.safetensors, "
-                                    "model.safetensors.index.json or pytorch_model.bin", dir.string()));
 }
 
 }  // namespace safetensors::model::detail

@@ -1,0 +1,173 @@
+// Row kernels, fused activations and pipeline scores against hand values (torch float64).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "model/gemm.hpp"
+#include "model/kernels.hpp"
+#include "safetensors/model/classifier.hpp"
+
+using namespace safetensors::model;
+using namespace safetensors::model::detail;
+
+TEST(kernels, layer_norm_matches_torch) {
+  std::vector<float> x = {1, 2, 3, 4, /*padding of the stride*/ 99, 5, 5, 5, 5, 99};
+  const float gamma[] = {1, 2, 0.5f, 1}, beta[] = {0, 1, 0, -1};
+  layer_norm(x.data(), 2, 5, 4, gamma, beta, 1e-12f);
+  const double want[] = {-1.341640786499337, 0.10557280900044219, 0.22360679774988956, 0.34164078649933716};
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(x[i], want[i], 1e-6);
+  EXPECT_EQ(x[4], 99.f);  // stride gap untouched
+  // A constant row has zero variance: the result is beta (eps keeps it finite).
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(x[5 + i], beta[i], 1e-6);
+}
+
+TEST(kernels, masked_softmax_matches_torch_and_zeroes_padding) {
+  std::vector<float> x = {1, 2, 3, 1000, -5};
+  masked_softmax(x.data(), 1, 5, 3);
+  const double want[] = {0.09003057317038045, 0.2447284710547976, 0.6652409557748218};
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(x[i], want[i], 1e-7);
+  EXPECT_EQ(x[3], 0.f);
+  EXPECT_EQ(x[4], 0.f);
+}
+
+TEST(kernels, softmax_is_shift_invariant_on_large_values) {
+  std::vector<float> x(40);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 1e4f + static_cast<float>(i % 3);
+  masked_softmax(x.data(), 2, 20, 20);
+  float sum = 0;
+  for (int i = 0; i < 20; ++i) sum += x[i];
+  EXPECT_NEAR(sum, 1.f, 1e-6);
+  EXPECT_FALSE(std::isnan(x[0]));
+}
+
+TEST(kernels, fast_exp_is_accurate) {
+  for (float v = -90.f; v <= 0.f; v += 0.01f) {
+    const double want = std::exp(static_cast<double>(v));
+    const double got = fast_exp_nonpositive(v);
+    if (v < -87.f) {
+      EXPECT_EQ(got, 0.0) << v;
+    } else {
+      EXPECT_NEAR(got, want, want * 3e-7) << v;
+    }
+  }
+}
+
+TEST(kernels, activation_names_follow_act2fn) {
+  EXPECT_EQ(activation_from_name("gelu"), activation_kind::gelu_erf);
+  EXPECT_EQ(activation_from_name("gelu_new"), activation_kind::gelu_tanh);
+  EXPECT_EQ(activation_from_name("gelu_pytorch_tanh"), activation_kind::gelu_tanh);
+  EXPECT_EQ(activation_from_name("quick_gelu"), activation_kind::quick_gelu);
+  EXPECT_EQ(activation_from_name("swish"), activation_kind::silu);
+  EXPECT_EQ(activation_from_name("linear"), activation_kind::identity);
+  EXPECT_FALSE(activation_from_name("gelu_10"));
+  EXPECT_FALSE(activation_from_name("GELU"));
+}
+
+// Each activation fused into a GEMM (identity weights, zero bias) against torch float64.
+TEST(kernels, fused_activations_match_torch) {
+  const std::vector<float> xs = {-2, -1, -0.5f, 0, 0.5f, 1, 3};
+  const struct {
+    activation_kind act;
+    std::vector<double> want;
+  } cases[] = {
+      {activation_kind::gelu_erf, {-0.04550026389635842, -0.15865525393145702, -0.15426876936299344, 0.0,
+                                   0.34573123063700656, 0.841344746068543, 2.99595030590511}},
+      {activation_kind::gelu_tanh, {-0.04540230591222494, -0.15880800939172324, -0.15428599017485606, 0.0,
+                                    0.34571400982514394, 0.8411919906082768, 2.996362607918227}},
+      {activation_kind::silu, {-0.2384058440442351, -0.2689414213699951, -0.1887703343990727, 0.0,
+                               0.3112296656009273, 0.7310585786300049, 2.8577223804672998}},
+      {activation_kind::quick_gelu, {-0.06434137685579186, -0.1542042340671787, -0.1496115633936199, 0.0,
+                                     0.35038843660638014, 0.8457957659328212, 2.981928690292214}},
+      {activation_kind::mish, {-0.2525014826957089, -0.30340146137410895, -0.22074377465173, 0.0,
+                               0.3752452113048951, 0.8650983882673103, 2.9865350049679575}},
+      {activation_kind::relu, {0, 0, 0, 0, 0.5, 1, 3}},
+  };
+  gemm_engine g;
+  const std::size_t n = xs.size();
+  std::vector<float> eye(n * n, 0.f), bias(n, 0.f);
+  for (std::size_t i = 0; i < n; ++i) eye[i * n + i] = 1.f;
+  for (const auto& c : cases) {
+    std::vector<float> y(n, -7.f);
+    ASSERT_TRUE(g.linear({xs.data(), 1, n}, {eye.data(), bias.data(), n, n}, {y.data(), 1, n}, c.act));
+    for (std::size_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(y[i], c.want[i], 2e-6) << static_cast<int>(c.act) << " x=" << xs[i];
+      EXPECT_NEAR(activation_reference(c.act, xs[i]), c.want[i], 2e-6) << static_cast<int>(c.act);
+    }
+  }
+}
+
+TEST(kernels, linear_accumulate_adds_the_residual_and_bias) {
+  gemm_engine g;
+  const float x[] = {1, 2, 3, 4};           // 2 rows x 2
+  const float w[] = {1, 0, 0, 1, 1, 1};     // [out=3, in=2]
+  const float b[] = {10, 20, 30};
+  std::vector<float> y = {1, 1, 1, 2, 2, 2};
+  ASSERT_TRUE(g.linear({x, 2, 2}, {w, b, 3, 2}, {y.data(), 2, 3}, activation_kind::identity, true));
+  const std::vector<float> want = {12, 23, 34, 15, 26, 39};
+  EXPECT_EQ(y, want);
+  EXPECT_EQ(g.cached_primitives(), 1u);
+  ASSERT_TRUE(g.linear({x, 2, 2}, {w, b, 3, 2}, {y.data(), 2, 3}, activation_kind::identity, true));
+  EXPECT_EQ(g.cached_primitives(), 1u);  // same shape: primitive reused
+}
+
+TEST(kernels, linear_rejects_mismatched_operands) {
+  gemm_engine g;
+  const float x[4] = {};
+  float y[4] = {};
+  const float w[4] = {};
+  auto r = g.linear({x, 2, 2}, {w, nullptr, 2, 2}, {y, 1, 2});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, safetensors::errc::invalid_argument);
+}
+
+TEST(kernels, attention_gemms_use_strided_heads) {
+  // batch 1, 2 heads of dim 1, 2 positions; q/k/v interleaved in rows of 3 x dim.
+  gemm_engine g;
+  const float qkv[] = {1, 2, /*k*/ 3, 4, /*v*/ 5, 6,   // position 0
+                       7, 8, /*k*/ 9, 10, /*v*/ 11, 12};  // position 1
+  const attention_shape s{1, 2, 1, 2, 2};
+  std::vector<float> scores(8);
+  ASSERT_TRUE(g.attention_scores({qkv, 12, 6}, {qkv + 2, 12, 6}, s, 0.5f, scores.data()));
+  // head 0: q=(1,7), k=(3,9); head 1: q=(2,8), k=(4,10)
+  const std::vector<float> want = {1.5f, 4.5f, 10.5f, 31.5f, 4.f, 10.f, 16.f, 40.f};
+  EXPECT_EQ(scores, want);
+  const float probs[] = {1, 0, 0.5f, 0.5f, 0, 1, 1, 0};
+  std::vector<float> ctx(4, -1.f);
+  ASSERT_TRUE(g.attention_context(probs, {qkv + 4, 12, 6}, s, ctx.data(), 4, 2));
+  const std::vector<float> want_ctx = {5, 12, 8, 6};  // (pos, head) row-major
+  EXPECT_EQ(ctx, want_ctx);
+}
+
+TEST(scores, softmax_sigmoid_none_as_the_pipeline) {
+  distilbert_config cfg;
+  cfg.id2label = {"NEG", "NEU", "POS"};
+  const float logits[] = {1, 3, 2};
+  auto s = score_logits(logits, cfg, score_function::softmax);
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].label, "NEU");
+  EXPECT_NEAR(s[0].score, 0.6652409557748218, 1e-7);
+  EXPECT_EQ(s[1].label, "POS");
+  EXPECT_NEAR(s[1].score, 0.2447284710547976, 1e-7);
+  EXPECT_NEAR(s[2].score, 0.09003057317038045, 1e-7);
+  const float big[] = {-30, 0, 2};
+  auto sig = score_logits(big, cfg, score_function::sigmoid);
+  EXPECT_EQ(sig[0].label, "POS");
+  EXPECT_NEAR(sig[0].score, 0.8807970779778823, 1e-7);
+  EXPECT_NEAR(sig[2].score, 9.357622968839299e-14, 1e-19);
+  auto none = score_logits(big, cfg, score_function::none);
+  EXPECT_EQ(none[2].score, -30.f);
+  const float huge[] = {1000, -1000, 0};
+  auto stable = score_logits(huge, cfg, score_function::softmax);
+  EXPECT_EQ(stable[0].score, 1.f);
+  EXPECT_FALSE(std::isnan(stable[2].score));
+}
+
+TEST(scores, ties_keep_label_order) {
+  distilbert_config cfg;
+  cfg.id2label = {"A", "B", "C"};
+  const float logits[] = {0.5f, 2, 2};
+  auto s = score_logits(logits, cfg, score_function::none);
+  EXPECT_EQ(s[0].label, "B");
+  EXPECT_EQ(s[1].label, "C");
+}
