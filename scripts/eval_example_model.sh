@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Accuracy of the example model on all 25,000 IMDB test reviews, measured twice:
+#   1. torch (scripts/train_example_model.py evaluate) on ids from the Hugging Face tokenizers
+#      npm package (scripts/tokenize_imdb.js), from pytorch_model.bin;
+#   2. `safetensors-cli classify --model <dir> --json` (our tokenizer and engine, model.safetensors),
+#      texts one per line on stdin.
+# Prints both accuracies, their difference and how many predictions agree; exits 1 if the
+# accuracies differ by more than 0.1 point. Takes a few minutes (not part of ctest).
+#
+# usage: scripts/eval_example_model.sh [model_dir]        (default examples/distilbert-imdb)
+# env:   SAFETENSORS_CLI (default build/tools/cli/safetensors-cli), SAFETENSORS_SHARED_DIR
+#        (default /work/shared), EVAL_KEEP_DIR (keep texts, ids, logits and outputs there),
+#        EVAL_THREADS (default 2).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+model="${1:-$root/examples/distilbert-imdb}"
+cli="${SAFETENSORS_CLI:-$root/build/tools/cli/safetensors-cli}"
+shared="${SAFETENSORS_SHARED_DIR:-/work/shared}"
+threads="${EVAL_THREADS:-2}"
+py=/usr/bin/python3
+
+for f in "$model/config.json" "$model/pytorch_model.bin" "$model/model.safetensors" "$model/tokenizer.json" \
+         "$shared/data/imdb/test.jsonl.gz"; do
+  [[ -f "$f" ]] || { echo "eval_example_model: missing $f" >&2; exit 2; }
+done
+[[ -x "$cli" ]] || { echo "eval_example_model: no CLI at $cli (set SAFETENSORS_CLI)" >&2; exit 2; }
+bash "$root/tests/node/setup.sh"
+
+if [[ -n "${EVAL_KEEP_DIR:-}" ]]; then
+  work="$EVAL_KEEP_DIR"; mkdir -p "$work"
+else
+  work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+fi
+
+# Truncation length: what classify uses, min(tokenizer model_max_length, max_position_embeddings).
+max_length="$("$py" - "$model" <<'EOF'
+import json, os, sys
+cfg = json.load(open(os.path.join(sys.argv[1], "config.json")))
+limit = cfg["max_position_embeddings"]
+tc = os.path.join(sys.argv[1], "tokenizer_config.json")
+if os.path.exists(tc):
+    limit = min(limit, json.load(open(tc)).get("model_max_length", limit))
+print(limit)
+EOF
+)"
+
+# Texts one per line (a review containing a line break would be split: replace \r and \n by
+# spaces; the tokenizer treats them as whitespace either way) and labels.
+"$py" - "$shared/data/imdb/test.jsonl.gz" "$work/texts.txt" "$work/labels.txt" <<'EOF'
+import gzip, json, sys
+with gzip.open(sys.argv[1], "rt", encoding="utf-8") as f, \
+     open(sys.argv[2], "w", encoding="utf-8", newline="\n") as texts, open(sys.argv[3], "w") as labels:
+    for line in f:
+        r = json.loads(line)
+        texts.write(r["text"].replace("\r", " ").replace("\n", " ") + "\n")
+        labels.write(f"{r['label']}\n")
+EOF
+
+echo "== torch (pytorch_model.bin, ids from Hugging Face tokenizers, max_length $max_length)"
+node "$root/scripts/tokenize_imdb.js" "$model/tokenizer.json" "$max_length" \
+     "$shared/data/imdb/test.jsonl.gz" "$work/test_ids.jsonl"
+OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}" "$py" "$root/scripts/train_example_model.py" evaluate \
+  --model "$model" --test "$work/test_ids.jsonl" --logits "$work/torch_logits.npy" --threads "$threads"
+
+echo "== safetensors-cli classify --json (model.safetensors, our tokenizer)"
+start=$(date +%s.%N)
+"$cli" classify --model "$model" --json --threads "$threads" < "$work/texts.txt" > "$work/classify.jsonl"
+end=$(date +%s.%N)
+echo "classify: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s for $(wc -l < "$work/texts.txt") reviews"
+
+"$py" - "$work" <<'EOF'
+import json, os, sys
+import numpy as np
+work = sys.argv[1]
+labels = np.loadtxt(os.path.join(work, "labels.txt"), dtype=np.int64)
+torch_pred = np.load(os.path.join(work, "torch_logits.npy")).argmax(axis=1)
+with open(os.path.join(work, "classify.jsonl"), encoding="utf-8") as f:
+    rows = [json.loads(line) for line in f]
+if len(rows) != len(labels):
+    sys.exit(f"classify printed {len(rows)} results for {len(labels)} reviews")
+names = {"NEGATIVE": 0, "POSITIVE": 1}
+cli_pred = np.array([names[r[0]["label"]] for r in rows])
+acc_torch = (torch_pred == labels).mean() * 100
+acc_cli = (cli_pred == labels).mean() * 100
+diff = acc_cli - acc_torch
+print(f"reviews:                   {len(labels)}")
+print(f"accuracy torch:            {acc_torch:.2f}%")
+print(f"accuracy safetensors-cli:  {acc_cli:.2f}%")
+print(f"difference:                {diff:+.2f} points")
+print(f"same prediction:           {(torch_pred == cli_pred).sum()} of {len(labels)}")
+if abs(diff) > 0.1:
+    sys.exit("FAIL: the accuracies differ by more than 0.1 point")
+EOF
