@@ -30,8 +30,10 @@ std::vector<tensor_source> sources_of(const std::vector<owned_tensor>& tensors) 
   return out;
 }
 
-// A random shape of `rank` dims in 0..3 whose bit count is a whole number of bytes.
+// A random shape of `rank` dims in 0..3 whose bit count is a whole number of bytes. A sub-byte
+// scalar (rank 0 F4/F6) cannot exist, so those get one dim of 0 or 8.
 std::vector<std::uint64_t> random_shape(std::mt19937_64& rng, dtype t, int rank) {
+  if (rank == 0 && dtype_bits(t) % 8 != 0) return {rng() % 2 * 8};
   for (;;) {
     std::vector<std::uint64_t> shape;
     std::uint64_t numel = 1;
