@@ -158,9 +158,11 @@ struct checkpoint::builder {
     std::set<std::string_view> shard_names;
     for (const auto& [tensor, shard] : index.weight_map) shard_names.insert(shard);
     std::map<std::string_view, std::string_view> seen;  // tensor -> shard holding it
-    const auto dir = index_path.parent_path();
     for (auto shard : shard_names) {
       if (auto r = check_shard_name(shard, index_path); !r) return r;
+    }
+    const auto dir = index_path.parent_path();
+    for (auto shard : shard_names) {
       const auto full = dir / fs::path(std::string(shard));
       if (!fs::is_regular_file(full)) {
         return tl::unexpected(index_error(index_path, fmt::format("shard `{}` does not exist", shard)));

@@ -17,8 +17,11 @@ static int failures = 0;
     }                                                                 \
   } while (0)
 
-/* Expects a failure of kind `kind`; frees the error. */
-static void expect_error(int rc, st_error* err, const char* kind) {
+/* Expects a failure of kind `kind` stored in *errp; frees the error and resets *errp. The
+ * pointer (not the error) is passed so that it is read after the call has run. */
+static void expect_error(int rc, st_error** errp, const char* kind) {
+  st_error* err = *errp;
+  *errp = NULL;
   CHECK(rc == ST_ERROR);
   CHECK(err != NULL);
   if (err == NULL) return;
@@ -93,15 +96,15 @@ static void test_write_and_read(const char* path) {
   CHECK(strcmp(key, "format") == 0 && strcmp(value, "pt") == 0);
 
   err = NULL;
-  expect_error(st_find(f, "nope", &i, &err), err, "tensor_not_found");
+  expect_error(st_find(f, "nope", &i, &err), &err, "tensor_not_found");
   err = NULL;
-  expect_error(st_tensor_info(f, 3, &t, &err), err, "invalid_argument");
+  expect_error(st_tensor_info(f, 3, &t, &err), &err, "invalid_argument");
   err = NULL;
-  expect_error(st_metadata_get(f, 2, &key, &value, &err), err, "invalid_argument");
+  expect_error(st_metadata_get(f, 2, &key, &value, &err), &err, "invalid_argument");
   err = NULL;
-  expect_error(st_find(f, NULL, &i, &err), err, "invalid_argument");
+  expect_error(st_find(f, NULL, &i, &err), &err, "invalid_argument");
   err = NULL;
-  expect_error(st_tensor_info(f, 0, NULL, &err), err, "invalid_argument");
+  expect_error(st_tensor_info(f, 0, NULL, &err), &err, "invalid_argument");
   st_close(f);
 }
 
@@ -111,7 +114,7 @@ static void test_alignment(const char* path) {
   CHECK(st_writer_add(w, "w", "F32", 2, w_shape, weights, sizeof weights, &err) == ST_OK);
   CHECK(st_writer_write(w, path, 4096, &err) == ST_OK);
   err = NULL;
-  expect_error(st_writer_write(w, path, 12, &err), err, "invalid_argument");
+  expect_error(st_writer_write(w, path, 12, &err), &err, "invalid_argument");
   st_writer_free(w);
   FILE* f = fopen(path, "rb");
   unsigned char prefix[8] = {0};
@@ -125,30 +128,30 @@ static void test_alignment(const char* path) {
 static void test_writer_errors(const char* dir) {
   st_error* err = NULL;
   st_writer* w = st_writer_new();
-  expect_error(st_writer_add(w, "w", "F32", 2, w_shape, weights, 20, &err), err, "invalid_tensor_view");
+  expect_error(st_writer_add(w, "w", "F32", 2, w_shape, weights, 20, &err), &err, "invalid_tensor_view");
   err = NULL;
-  expect_error(st_writer_add(w, "w", "f32", 2, w_shape, weights, 24, &err), err, "unknown_dtype");
+  expect_error(st_writer_add(w, "w", "f32", 2, w_shape, weights, 24, &err), &err, "unknown_dtype");
   err = NULL;
-  expect_error(st_writer_add(w, "x", "F4", 1, (const uint64_t[]){3}, weights, 2, &err), err, "misaligned_slice");
+  expect_error(st_writer_add(w, "x", "F4", 1, (const uint64_t[]){3}, weights, 2, &err), &err, "misaligned_slice");
   err = NULL;
-  expect_error(st_writer_add(w, NULL, "F32", 0, NULL, weights, 4, &err), err, "invalid_argument");
+  expect_error(st_writer_add(w, NULL, "F32", 0, NULL, weights, 4, &err), &err, "invalid_argument");
   err = NULL;
-  expect_error(st_writer_add(w, "w", "F32", 2, NULL, weights, 24, &err), err, "invalid_argument");
+  expect_error(st_writer_add(w, "w", "F32", 2, NULL, weights, 24, &err), &err, "invalid_argument");
   err = NULL;
-  expect_error(st_writer_add(w, "w", "F32", 2, w_shape, NULL, 24, &err), err, "invalid_argument");
+  expect_error(st_writer_add(w, "w", "F32", 2, w_shape, NULL, 24, &err), &err, "invalid_argument");
   err = NULL;
-  expect_error(st_writer_add(NULL, "w", "F32", 2, w_shape, weights, 24, &err), err, "invalid_argument");
+  expect_error(st_writer_add(NULL, "w", "F32", 2, w_shape, weights, 24, &err), &err, "invalid_argument");
   CHECK(st_writer_add(w, "w", "F32", 2, w_shape, weights, 24, NULL) == ST_OK);
   err = NULL;
-  expect_error(st_writer_add(w, "w", "F32", 2, w_shape, weights, 24, &err), err, "duplicate_key");
+  expect_error(st_writer_add(w, "w", "F32", 2, w_shape, weights, 24, &err), &err, "duplicate_key");
   err = NULL;
-  expect_error(st_writer_set_metadata(w, "k", NULL, &err), err, "invalid_argument");
+  expect_error(st_writer_set_metadata(w, "k", NULL, &err), &err, "invalid_argument");
   err = NULL;
-  expect_error(st_writer_write(w, NULL, 0, &err), err, "invalid_argument");
+  expect_error(st_writer_write(w, NULL, 0, &err), &err, "invalid_argument");
   char path[4096];
   snprintf(path, sizeof path, "%s/no/such/folder/x.safetensors", dir);
   err = NULL;
-  expect_error(st_writer_write(w, path, 0, &err), err, "io");
+  expect_error(st_writer_write(w, path, 0, &err), &err, "io");
   /* A NULL err pointer is allowed: the status alone reports the failure. */
   CHECK(st_writer_write(w, path, 0, NULL) == ST_ERROR);
   st_writer_free(w);
@@ -162,14 +165,14 @@ static void test_open_errors(const char* dir) {
   st_error* err = NULL;
   st_file* f = (st_file*)&err; /* must be reset to NULL on failure */
   snprintf(path, sizeof path, "%s/missing.safetensors", dir);
-  expect_error(st_open(path, &f, &err), err, "io");
+  expect_error(st_open(path, &f, &err), &err, "io");
   CHECK(f == NULL);
   /* N = 1000 but the file has 12 bytes. */
   snprintf(path, sizeof path, "%s/corrupt.safetensors", dir);
   const unsigned char corrupt[12] = {0xe8, 0x03, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' '};
   write_bytes(path, corrupt, sizeof corrupt);
   err = NULL;
-  expect_error(st_open(path, &f, &err), err, "invalid_header_length");
+  expect_error(st_open(path, &f, &err), &err, "invalid_header_length");
   /* Overlapping offsets. */
   snprintf(path, sizeof path, "%s/overlap.safetensors", dir);
   const char json[] = "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
@@ -180,11 +183,11 @@ static void test_open_errors(const char* dir) {
   memcpy(buf + 8, json, n);
   write_bytes(path, buf, 8 + n + 2);
   err = NULL;
-  expect_error(st_open(path, &f, &err), err, "invalid_offset");
+  expect_error(st_open(path, &f, &err), &err, "invalid_offset");
   err = NULL;
-  expect_error(st_open(NULL, &f, &err), err, "invalid_argument");
+  expect_error(st_open(NULL, &f, &err), &err, "invalid_argument");
   err = NULL;
-  expect_error(st_open(path, NULL, &err), err, "invalid_argument");
+  expect_error(st_open(path, NULL, &err), &err, "invalid_argument");
   CHECK(st_tensor_count(NULL) == 0 && st_metadata_count(NULL) == 0);
   st_close(NULL);
 }
