@@ -124,7 +124,7 @@ class CrossCheck(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if not TOOL or not os.path.exists(TOOL):
-            raise unittest.SkipTest("ST_ROUNDTRIP_TOOL is not set (run through ctest)")
+            raise RuntimeError(f"ST_ROUNDTRIP_TOOL={TOOL!r} does not exist (run through ctest after building)")
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
