@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import unicodedata
+import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_testlib import (REAL_SAFETENSORS, REAL_TORCH, CLI, CliTestCase, main, numel, read_header,  # noqa: E402
@@ -131,6 +132,7 @@ class InspectFile(CliTestCase):
         out = run("inspect", "--filter", "*.b*", path).stdout
         _, rows = table_rows(out)
         self.assertEqual([r[0] for r in rows], ["a.bias"])
+        self.assertIn("filter '*.b*': 1 tensors match", out)
         _, totals = table_rows(out, "dtype")
         self.assertEqual([r[0] for r in totals], ["F16", "total"])
         data = json.loads(run("inspect", "--json", "--filter", "[bc].*", path).stdout)
@@ -210,7 +212,8 @@ class InspectSharded(CliTestCase):
 
     def test_sort_offset_groups_by_shard(self):
         _, rows = table_rows(run("inspect", "--sort", "offset", self.folder).stdout)
-        self.assertEqual([r[0] for r in rows], ["layer.0.b", "layer.0.w", "head", "layer.1.w"])
+        # per shard in the writer's order: F32 before F16, then by name
+        self.assertEqual([r[0] for r in rows], ["layer.0.b", "layer.0.w", "layer.1.w", "head"])
 
     def test_filter(self):
         data = json.loads(run("inspect", "--json", "--filter", "layer.1.*", self.index).stdout)
@@ -219,7 +222,7 @@ class InspectSharded(CliTestCase):
     def test_missing_shard_names_file(self):
         os.remove(os.path.join(self.folder, self.names[1]))
         p = run("inspect", self.index)
-        self.assertIn(p.returncode, (1, 3))
+        self.assert_exit(p, 1)  # the index names a file that does not exist: invalid_index
         self.assertIn(self.names[1], p.stderr)
         self.assertTrue(p.stderr.startswith("error: "))
 
@@ -266,6 +269,28 @@ class InspectRealFiles(CliTestCase):
 
 
 class InspectErrors(CliTestCase):
+    def test_torch_failures_map_to_exit_codes(self):
+        evil = b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+        with zipfile.ZipFile(self.path("evil.pt"), "w", zipfile.ZIP_STORED) as z:
+            z.writestr("archive/data.pkl", evil)
+            z.writestr("archive/version", "3\n")
+        with zipfile.ZipFile(self.path("script.pt"), "w", zipfile.ZIP_STORED) as z:
+            z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+            z.writestr("archive/constants.pkl", b"\x80\x02).")
+            z.writestr("archive/code/__torch__.py", "x")
+            z.writestr("archive/version", "3\n")
+        with open(os.path.join(REAL_TORCH, "mlp_mnist_statedict_zip_archive_prefix.pt"), "rb") as f:
+            head = f.read(3000)
+        with open(self.path("cut.pt"), "wb") as f:
+            f.write(head)
+        for name, code in [("evil.pt", 4), ("script.pt", 5), ("cut.pt", 1)]:
+            with self.subTest(name):
+                p = run("inspect", self.path(name))
+                self.assert_exit(p, code)
+                self.assertEqual(len(p.stderr.splitlines()), 1)
+                self.assertTrue(p.stderr.startswith("error: " + self.path(name)), p.stderr)
+                self.assertEqual(p.stdout, "")
+
     def test_missing_file_exit_3(self):
         missing = self.path("nope.safetensors")
         p = run("inspect", missing)

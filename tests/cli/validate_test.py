@@ -241,8 +241,9 @@ class ValidateSharded(CliTestCase):
     def test_missing_shard(self):
         os.remove(os.path.join(self.folder, self.names[0]))
         p = run("validate", self.index)
-        self.assertNotEqual(p.returncode, 0)
+        self.assert_exit(p, 1)  # the index names a file that does not exist
         self.assertIn(self.names[0], p.stdout)
+        self.assertIn("[invalid_index]", p.stdout)
 
 
 class ValidateRealFiles(CliTestCase):

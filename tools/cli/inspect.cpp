@@ -103,7 +103,7 @@ std::string totals_table(const listing& l) {
   };
   for (const auto& [name, d] : per) add(name, d);
   add("total", all);
-  return t.render() + fmt::format("{} tensors, {} parameters, {}\n", group_digits(all.tensors),
+  return t.render() + fmt::format("\n{} tensors, {} parameters, {}\n", group_digits(all.tensors),
                                   human_count(all.parameters), human_bytes(all.bytes));
 }
 
@@ -120,9 +120,11 @@ std::string render_text(const listing& l, const inspect_options& opts) {
     out += fmt::format("{}: sharded checkpoint, {} shards, index {}\n", opts.path, l.files.size(), l.index_path);
   }
   for (const auto& f : l.files) out += file_line(f);
+  if (!opts.filter.empty()) {
+    out += fmt::format("filter '{}': {} tensors match\n", printable(opts.filter), l.rows.size());
+  }
   out += '\n';
   out += tensor_table(l);
-  if (!opts.filter.empty()) out += fmt::format("({} tensors match '{}')\n", l.rows.size(), printable(opts.filter));
   out += '\n';
   out += totals_table(l);
   out += '\n';

@@ -108,10 +108,12 @@ void count_floats(std::span<const float> values, value_counts& c) {
   }
 }
 
-void count_doubles(std::span<const std::byte> bytes, value_counts& c) {
-  for (std::size_t i = 0; i + 8 <= bytes.size(); i += 8) {
-    double x = 0;
-    std::memcpy(&x, bytes.data() + i, 8);
+/// NaN/Inf of little-endian F32 or F64 values read in place (memcpy: the data may be unaligned).
+template <class T>
+void count_native(std::span<const std::byte> bytes, value_counts& c) {
+  for (std::size_t i = 0; i + sizeof(T) <= bytes.size(); i += sizeof(T)) {
+    T x = 0;
+    std::memcpy(&x, bytes.data() + i, sizeof(T));
     if (std::isnan(x)) ++c.nan;
     else if (std::isinf(x)) ++c.inf;
   }
@@ -140,7 +142,9 @@ result<value_counts> count_values(dtype type, std::uint64_t numel, std::span<con
     if (!length) return tl::unexpected(length.error());
     const auto src = bytes.subspan(*offset, *length);
     if (type == dtype::F64) {
-      count_doubles(src, c);
+      count_native<double>(src, c);
+    } else if (type == dtype::F32) {
+      count_native<float>(src, c);
     } else {
       buffer.resize(n);
       auto dst = std::as_writable_bytes(std::span<float>(buffer));
