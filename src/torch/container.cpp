@@ -19,15 +19,15 @@ file_format detect_format(std::span<const std::byte> file) noexcept {
 }
 
 result<std::string> zip_prefix(const std::vector<zip_entry>& entries, std::string_view source) {
-  if (entries.empty()) return fail(errc::invalid_argument, fmt::format("{}: empty zip archive", source));
+  if (entries.empty()) return fail(errc::invalid_checkpoint, fmt::format("{}: empty zip archive", source));
   auto slash = entries.front().name.find('/');
   if (slash == std::string::npos || slash == 0)
-    return fail(errc::invalid_argument, fmt::format("{}: zip entry '{}' is not inside a folder (not a torch.save archive)",
+    return fail(errc::invalid_checkpoint, fmt::format("{}: zip entry '{}' is not inside a folder (not a torch.save archive)",
                                                     source, entries.front().name));
   std::string prefix = entries.front().name.substr(0, slash + 1);
   for (const auto& e : entries)
     if (!e.name.starts_with(prefix))
-      return fail(errc::invalid_argument, fmt::format("{}: zip entries '{}' and '{}' are in different folders",
+      return fail(errc::invalid_checkpoint, fmt::format("{}: zip entries '{}' and '{}' are in different folders",
                                                       source, entries.front().name, e.name));
   return prefix;
 }
@@ -46,7 +46,7 @@ result<void> check_byteorder(std::span<const std::byte> file, const zip_entry& e
   std::string_view v(reinterpret_cast<const char*>(file.data() + e.data_offset), static_cast<std::size_t>(e.size));
   if (v == "little") return {};
   if (v == "big") return fail(errc::unsupported, fmt::format("{}: big-endian checkpoint (byteorder record 'big')", source));
-  return fail(errc::invalid_argument, fmt::format("{}: byteorder record holds '{}'", source, v.substr(0, 16)));
+  return fail(errc::invalid_checkpoint, fmt::format("{}: byteorder record holds '{}'", source, v.substr(0, 16)));
 }
 
 result<loaded_pickle> load_zip(std::span<const std::byte> file, const unpickle_options& opts, pickle_trace* trace) {
@@ -60,9 +60,9 @@ result<loaded_pickle> load_zip(std::span<const std::byte> file, const unpickle_o
   std::map<std::string, const zip_entry*, std::less<>> records;
   for (const auto& e : *entries) records.emplace(e.name.substr(prefix->size()), &e);
   auto pkl = records.find("data.pkl");
-  if (pkl == records.end()) return fail(errc::invalid_argument, fmt::format("{}: no {}data.pkl record", opts.source, *prefix));
+  if (pkl == records.end()) return fail(errc::invalid_checkpoint, fmt::format("{}: no {}data.pkl record", opts.source, *prefix));
   if (!records.count("version") && !records.count(".data/version"))
-    return fail(errc::invalid_argument, fmt::format("{}: no version record (not written by torch.save)", opts.source));
+    return fail(errc::invalid_checkpoint, fmt::format("{}: no version record (not written by torch.save)", opts.source));
   if (auto bo = records.find("byteorder"); bo != records.end())
     if (auto r = check_byteorder(file, *bo->second, opts.source); !r) return tl::unexpected(r.error());
   for (const auto& [name, e] : records)
@@ -77,9 +77,9 @@ result<loaded_pickle> load_zip(std::span<const std::byte> file, const unpickle_o
   for (const auto& st : graph->storages) {
     auto rec = records.find("data/" + st.key);
     if (rec == records.end())
-      return fail(errc::invalid_argument, fmt::format("{}: storage '{}' has no record {}data/{}", opts.source, st.key, *prefix, st.key));
+      return fail(errc::invalid_checkpoint, fmt::format("{}: storage '{}' has no record {}data/{}", opts.source, st.key, *prefix, st.key));
     if (rec->second->size < st.nbytes)
-      return fail(errc::invalid_argument, fmt::format("{}: record {}data/{} holds {} bytes, its storage needs {}",
+      return fail(errc::invalid_checkpoint, fmt::format("{}: record {}data/{} holds {} bytes, its storage needs {}",
                                                       opts.source, *prefix, st.key, rec->second->size, st.nbytes));
     out.storage_bytes.push_back(file.subspan(static_cast<std::size_t>(rec->second->data_offset), static_cast<std::size_t>(st.nbytes)));
   }
@@ -108,12 +108,12 @@ result<void> check_legacy_header(const pickle_graph& magic, const pickle_graph& 
   static const unsigned char expected[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
   const node& m = magic.nodes[magic.root];
   if (m.kind != node_kind::bigint || m.text != std::string_view(reinterpret_cast<const char*>(expected), sizeof expected))
-    return fail(errc::invalid_argument, fmt::format("{}: not a torch checkpoint (legacy magic number missing)", source));
+    return fail(errc::invalid_checkpoint, fmt::format("{}: not a torch checkpoint (legacy magic number missing)", source));
   const node& p = proto.nodes[proto.root];
   if (p.kind != node_kind::integer || p.integer != 1001)
-    return fail(errc::invalid_argument, fmt::format("{}: legacy protocol version is not 1001", source));
+    return fail(errc::invalid_checkpoint, fmt::format("{}: legacy protocol version is not 1001", source));
   const node& d = info.nodes[info.root];
-  if (d.kind != node_kind::dict) return fail(errc::invalid_argument, fmt::format("{}: legacy sys_info is not a dict", source));
+  if (d.kind != node_kind::dict) return fail(errc::invalid_checkpoint, fmt::format("{}: legacy sys_info is not a dict", source));
   if (const node* le = dict_get(info, d, "little_endian"); le && le->kind == node_kind::boolean && le->integer == 0)
     return fail(errc::unsupported, fmt::format("{}: big-endian legacy checkpoint", source));
   return {};
@@ -121,19 +121,19 @@ result<void> check_legacy_header(const pickle_graph& magic, const pickle_graph& 
 
 result<std::vector<std::string>> legacy_keys(const pickle_graph& keys, const pickle_graph& object, std::string_view source) {
   const node& list = keys.nodes[keys.root];
-  if (list.kind != node_kind::list) return fail(errc::invalid_argument, fmt::format("{}: legacy storage key list is not a list", source));
+  if (list.kind != node_kind::list) return fail(errc::invalid_checkpoint, fmt::format("{}: legacy storage key list is not a list", source));
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (auto id : list.items) {
     const node& k = keys.nodes[id];
-    if (k.kind != node_kind::str) return fail(errc::invalid_argument, fmt::format("{}: legacy storage key is not a string", source));
+    if (k.kind != node_kind::str) return fail(errc::invalid_checkpoint, fmt::format("{}: legacy storage key is not a string", source));
     if (!object.storage_by_key.count(k.text))
-      return fail(errc::invalid_argument, fmt::format("{}: legacy storage '{}' is not used by the object", source, k.text));
-    if (!seen.insert(k.text).second) return fail(errc::invalid_argument, fmt::format("{}: legacy storage '{}' listed twice", source, k.text));
+      return fail(errc::invalid_checkpoint, fmt::format("{}: legacy storage '{}' is not used by the object", source, k.text));
+    if (!seen.insert(k.text).second) return fail(errc::invalid_checkpoint, fmt::format("{}: legacy storage '{}' listed twice", source, k.text));
     out.push_back(k.text);
   }
   if (out.size() != object.storages.size())
-    return fail(errc::invalid_argument, fmt::format("{}: legacy key list names {} storages, the object uses {}", source, out.size(), object.storages.size()));
+    return fail(errc::invalid_checkpoint, fmt::format("{}: legacy key list names {} storages, the object uses {}", source, out.size(), object.storages.size()));
   return out;
 }
 
@@ -156,14 +156,14 @@ result<loaded_pickle> load_legacy(std::span<const std::byte> file, const unpickl
   for (const auto& key : *keys) {
     const storage_record& st = parts[3].storages[parts[3].storage_by_key.at(key)];
     if (file.size() - at < 8)
-      return fail(errc::invalid_argument, fmt::format("{}: truncated: storage '{}' missing", opts.source, key));
+      return fail(errc::invalid_checkpoint, fmt::format("{}: truncated: storage '{}' missing", opts.source, key));
     std::uint64_t count = 0;
     for (int b = 0; b < 8; ++b) count |= static_cast<std::uint64_t>(file[at + static_cast<std::size_t>(b)]) << (8 * b);
     at += 8;
     if (count != st.numel)
-      return fail(errc::invalid_argument, fmt::format("{}: storage '{}' holds {} elements, the pickle declares {}", opts.source, key, count, st.numel));
+      return fail(errc::invalid_checkpoint, fmt::format("{}: storage '{}' holds {} elements, the pickle declares {}", opts.source, key, count, st.numel));
     if (file.size() - at < st.nbytes)
-      return fail(errc::invalid_argument, fmt::format("{}: truncated: storage '{}' needs {} bytes, {} left", opts.source, key, st.nbytes, file.size() - at));
+      return fail(errc::invalid_checkpoint, fmt::format("{}: truncated: storage '{}' needs {} bytes, {} left", opts.source, key, st.nbytes, file.size() - at));
     out.storage_bytes[parts[3].storage_by_key.at(key)] = file.subspan(at, static_cast<std::size_t>(st.nbytes));
     at += static_cast<std::size_t>(st.nbytes);
   }
@@ -183,7 +183,7 @@ result<loaded_pickle> load_container(std::span<const std::byte> file, const unpi
       return fail(errc::unsupported, fmt::format("{}: tar-format checkpoint (torch < 0.4); load and re-save it with a recent torch", opts.source));
     case file_format::unknown: break;
   }
-  return fail(errc::invalid_argument, fmt::format("{}: not a torch checkpoint (neither a zip archive nor a pickle stream)", opts.source));
+  return fail(errc::invalid_checkpoint, fmt::format("{}: not a torch checkpoint (neither a zip archive nor a pickle stream)", opts.source));
 }
 
 }  // namespace safetensors::torch::detail

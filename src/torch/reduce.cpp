@@ -297,7 +297,7 @@ struct graph_walk {
     if (++visits > budget)
       return fail(errc::limit_exceeded, fmt::format("{}: object graph expands to more than {} visits (memo-expansion bomb?)",
                                                     vm.options().source, budget));
-    if (on_path[id]) return fail(errc::invalid_argument, fmt::format("{}: object graph has a cycle (a {} contains itself)",
+    if (on_path[id]) return fail(errc::invalid_checkpoint, fmt::format("{}: object graph has a cycle (a {} contains itself)",
                                                                      vm.options().source, kind_name(n)));
     if (depth >= vm.options().limits.max_depth)
       return fail(errc::limit_exceeded, fmt::format("{}: objects nested deeper than {}", vm.options().source,

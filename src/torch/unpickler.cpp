@@ -59,7 +59,7 @@ class machine final : public vm_access {
   pickle_graph& graph() override { return g_; }
   const unpickle_options& options() override { return opts_; }
   tl::unexpected<error> bad(std::string_view msg) override {
-    return fail(errc::invalid_argument,
+    return fail(errc::invalid_checkpoint,
                 fmt::format("{}: {} (pickle byte {})", opts_.source, msg, op_pos_));
   }
   result<std::uint32_t> add(node n) override {
@@ -85,7 +85,7 @@ class machine final : public vm_access {
     return static_cast<std::uint8_t>(data_[pos_++]);
   }
   tl::unexpected<error> truncated() {
-    return fail(errc::invalid_argument,
+    return fail(errc::invalid_checkpoint,
                 fmt::format("{}: truncated pickle (no STOP before byte {})", opts_.source, data_.size()));
   }
   result<std::uint64_t> le(std::size_t n) {
@@ -533,7 +533,7 @@ result<pickle_graph> machine::finish() {
 
 result<pickle_graph> unpickle(std::span<const std::byte> data, std::size_t start,
                               const unpickle_options& opts, pickle_trace* trace) {
-  if (start > data.size()) return fail(errc::invalid_argument, fmt::format("{}: pickle starts past the end", opts.source));
+  if (start > data.size()) return fail(errc::invalid_checkpoint, fmt::format("{}: pickle starts past the end", opts.source));
   machine m(data, start, opts, trace);
   return m.run();
 }

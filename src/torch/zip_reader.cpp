@@ -28,7 +28,7 @@ struct directory {
 };
 
 tl::unexpected<error> corrupt(std::string_view source, std::string_view msg) {
-  return fail(errc::invalid_argument, fmt::format("{}: corrupt zip: {}", source, msg));
+  return fail(errc::invalid_checkpoint, fmt::format("{}: corrupt zip: {}", source, msg));
 }
 
 result<directory> find_directory(const cursor& c, std::string_view source) {

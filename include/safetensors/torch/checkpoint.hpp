@@ -112,8 +112,10 @@ class torch_checkpoint {
 /// True when the first bytes look like a torch checkpoint (zip, legacy pickle or tar).
 bool looks_like_torch_file(const std::filesystem::path& path);
 
-/// Opens and fully validates a torch checkpoint. Errors: io; invalid_argument (not a torch
-/// file, corrupt zip, truncated pickle, bad tensor extents); unsupported (TorchScript, tar,
+/// Opens and fully validates a torch checkpoint. Errors: io; invalid_checkpoint (not a torch
+/// file, corrupt zip, truncated pickle, bad tensor extents, records shorter than their
+/// storage, cycles); invalid_argument (select.key names no entry); duplicate_key (two
+/// flattened names collide); unsupported (TorchScript, tar,
 /// compressed records, unknown globals, quantized/sparse/meta/complex128 tensors, a
 /// top-level object that is not a dict); malicious (a known-dangerous global such as
 /// posix.system or builtins.eval); limit_exceeded (an unpickler limit).

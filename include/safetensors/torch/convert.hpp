@@ -57,7 +57,8 @@ std::filesystem::path default_output(const std::filesystem::path& input);
 /// pytorch_model.bin.index.json + shards), or a safetensors file/folder (re-serialized
 /// canonically) to safetensors. Outputs are atomic (temp + fsync + rename); the input is
 /// never modified, even when `output` is the input path. Errors as open_torch_checkpoint,
-/// plus invalid_argument for an existing output without force and for a failed verify.
+/// plus invalid_argument for an existing output without force, invalid_checkpoint when
+/// verification finds a difference, and the core reader/writer errors.
 result<convert_report> convert(const std::filesystem::path& input, const std::filesystem::path& output,
                                const convert_options& opts = {});
 

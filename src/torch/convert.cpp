@@ -1,0 +1,256 @@
+// convert(): resolve inputs and outputs, stream every tensor (cast on the fly) into the
+// atomic writer, then reopen the output and compare it with the source.
+#include "safetensors/torch/convert.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "safetensors/json_writer.hpp"
+#include "safetensors/reader.hpp"
+#include "safetensors/sharded.hpp"
+#include "safetensors/writer.hpp"
+#include "torch/convert_sources.hpp"
+#include "torch/convert_plan.hpp"
+
+namespace safetensors::torch {
+namespace fs = std::filesystem;
+using detail::source_set;
+using detail::source_tensor;
+
+namespace {
+
+/// The dtype a tensor is written in.
+dtype target_type(dtype src, const convert_options& opts) {
+  if (opts.cast && dtype_is_float(src) && dtype_bits(src) >= 8) return *opts.cast;
+  return src;
+}
+
+/// Streams `s` in its target dtype: chunks converted with convert_elements when cast.
+result<void> stream_target(const source_tensor& s, dtype to, const torch_sink& sink) {
+  if (to == s.type) return s.stream(sink);
+  std::vector<std::byte> buf;
+  const std::uint64_t in_elem = dtype_bits(s.type) / 8, out_elem = dtype_bits(to) / 8;
+  return s.stream([&](std::span<const std::byte> chunk) -> result<void> {
+    std::uint64_t count = chunk.size() / in_elem;
+    buf.resize(static_cast<std::size_t>(count * out_elem));
+    if (auto r = convert_elements(s.type, chunk, to, buf, count); !r) return r;
+    return sink(buf);
+  });
+}
+
+struct progress_state {
+  std::uint64_t done = 0, total = 0;
+  const progress_fn* fn = nullptr;
+  void add(std::uint64_t n) {
+    done += n;
+    if (fn && *fn) (*fn)(done, total);
+  }
+};
+
+std::vector<tensor_source> writer_sources(const source_set& set, const convert_options& opts, progress_state& progress) {
+  std::vector<tensor_source> out;
+  for (const auto& s : set.tensors) {
+    tensor_source t;
+    t.name = s.name;
+    t.type = target_type(s.type, opts);
+    t.shape = s.shape;
+    dtype to = t.type;
+    const source_tensor* src = &s;
+    t.produce = [src, to, &progress](const byte_sink& sink) -> result<void> {
+      return stream_target(*src, to, [&](std::span<const std::byte> c) -> result<void> {
+        progress.add(c.size());
+        return sink(c);
+      });
+    };
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+/// Reopens the output and compares names, dtypes, shapes and bytes with the source.
+result<void> verify(const source_set& set, const fs::path& written, const convert_options& opts) {
+  auto out = checkpoint::open(written);
+  if (!out) return tl::unexpected(out.error());
+  if (out->tensors().size() != set.tensors.size())
+    return fail(errc::invalid_checkpoint, fmt::format("verify: {} holds {} tensors, {} were written", written.string(),
+                                                      out->tensors().size(), set.tensors.size()));
+  for (const auto& s : set.tensors) {
+    auto t = out->get(s.name);
+    if (!t) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' missing from the output", s.name));
+    if (t->type() != target_type(s.type, opts) || t->shape() != s.shape)
+      return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has another dtype or shape in the output", s.name));
+    auto bytes = t->bytes();
+    std::size_t at = 0;
+    auto r = stream_target(s, t->type(), [&](std::span<const std::byte> c) -> result<void> {
+      if (c.size() > bytes.size() - at || std::memcmp(bytes.data() + at, c.data(), c.size()) != 0)
+        return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' differs near byte {}", s.name, at));
+      at += c.size();
+      return {};
+    });
+    if (!r) return r;
+    if (at != bytes.size()) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has extra bytes", s.name));
+  }
+  return {};
+}
+
+result<void> copy_atomic(const fs::path& from, const fs::path& to) {
+  fs::path tmp = to;
+  tmp += ".tmp-convert";
+  std::error_code ec;
+  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
+  if (!ec) fs::rename(tmp, to, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return fail(errc::io, fmt::format("cannot copy {} to {}: {}", from.string(), to.string(), ec.message()));
+  }
+  return {};
+}
+
+result<void> write_index(const fs::path& path, const std::vector<std::pair<std::string, std::string>>& weight_map,
+                         std::uint64_t total) {
+  json_writer w;
+  w.begin_object().key("metadata").begin_object().key("total_size").value(total).end_object();
+  w.key("weight_map").begin_object();
+  for (const auto& [name, file] : weight_map) w.key(name).value(file);
+  w.end_object().end_object();
+  fs::path tmp = path;
+  tmp += ".tmp-convert";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << w.str() << '\n';
+    if (!f.flush()) return fail(errc::io, fmt::format("cannot write {}", path.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return fail(errc::io, fmt::format("cannot write {}: {}", path.string(), ec.message()));
+  return {};
+}
+
+write_options writer_options(const convert_options& opts) {
+  write_options w;
+  w.alignment = opts.alignment;
+  w.fsync = opts.fsync;
+  return w;
+}
+
+std::uint64_t total_bytes(const source_set& set, const convert_options& opts) {
+  std::uint64_t total = 0;
+  for (const auto& s : set.tensors)
+    total += s.nbytes / (dtype_bits(s.type) / 8) * (dtype_bits(target_type(s.type, opts)) / 8);
+  return total;
+}
+
+/// Writes one set of sources as one file or as shards; returns the files written.
+result<std::vector<fs::path>> write_set(const source_set& set, const detail::output_plan& plan, const convert_options& opts,
+                                        progress_state& progress) {
+  auto sources = writer_sources(set, opts, progress);
+  if (!plan.sharded) {
+    if (auto r = write_file(plan.file, sources, set.metadata, writer_options(opts)); !r) return tl::unexpected(r.error());
+    return std::vector<fs::path>{plan.file};
+  }
+  shard_options so;
+  so.max_shard_size = plan.max_shard_size;
+  so.prefix = plan.prefix;
+  so.write = writer_options(opts);
+  return write_sharded(plan.dir, sources, set.metadata, so);
+}
+
+result<void> check_alignment(const convert_options& opts) {
+  if (opts.alignment != 8 && opts.alignment != 64 && opts.alignment != 4096)
+    return fail(errc::invalid_argument, fmt::format("alignment {} (use 8, 64 or 4096)", opts.alignment));
+  if (opts.cast && *opts.cast != dtype::F16 && *opts.cast != dtype::BF16 && *opts.cast != dtype::F32)
+    return fail(errc::invalid_argument, "cast target must be F16, BF16 or F32");
+  return {};
+}
+
+/// Sharded torch folder without --max-shard-size: one safetensors shard per torch shard.
+result<void> convert_shards_one_to_one(const detail::output_plan& plan, const convert_options& opts, convert_report& report) {
+  std::vector<std::pair<std::string, std::string>> weight_map;
+  std::uint64_t total = 0;
+  const std::size_t n = plan.torch_inputs.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    source_set set;
+    if (auto r = detail::add_torch_file(set, plan.torch_inputs[i], opts); !r) return r;
+    set.metadata = detail::torch_metadata(set.aliases);
+    std::string name = fmt::format("{}-{:05d}-of-{:05d}.safetensors", plan.prefix, i + 1, n);
+    detail::output_plan one;
+    one.file = plan.dir / name;
+    progress_state progress{0, total_bytes(set, opts), &opts.progress};
+    auto files = write_set(set, one, opts, progress);
+    if (!files) return tl::unexpected(files.error());
+    if (opts.verify)
+      if (auto r = verify(set, one.file, opts); !r) return r;
+    for (const auto& s : set.tensors) weight_map.emplace_back(s.name, name);
+    total += progress.total;
+    report.written.push_back(one.file);
+    report.tensors += set.tensors.size();
+    report.bytes += progress.total;
+    report.aliases.insert(report.aliases.end(), set.aliases.begin(), set.aliases.end());
+    report.notes.insert(report.notes.end(), set.notes.begin(), set.notes.end());
+  }
+  std::sort(weight_map.begin(), weight_map.end());
+  for (std::size_t i = 1; i < weight_map.size(); ++i)
+    if (weight_map[i].first == weight_map[i - 1].first)
+      return fail(errc::duplicate_key, fmt::format("tensor '{}' appears in two shards", weight_map[i].first));
+  fs::path index = plan.dir / (plan.prefix + ".safetensors.index.json");
+  if (auto r = write_index(index, weight_map, total); !r) return r;
+  report.written.push_back(index);
+  if (opts.verify) {
+    auto reopened = checkpoint::open(index);
+    if (!reopened) return tl::unexpected(reopened.error());
+  }
+  report.verified = opts.verify;
+  return {};
+}
+
+}  // namespace
+
+fs::path default_output(const fs::path& input) { return detail::default_output_path(input); }
+
+result<convert_report> convert(const fs::path& input, const fs::path& output, const convert_options& opts) {
+  if (auto r = check_alignment(opts); !r) return tl::unexpected(r.error());
+  auto plan = detail::plan_output(input, output, opts);
+  if (!plan) return tl::unexpected(plan.error());
+  convert_report report;
+  std::error_code ec;
+  if (!plan->dir.empty()) fs::create_directories(plan->dir, ec);
+  if (ec) return fail(errc::io, fmt::format("cannot create {}: {}", plan->dir.string(), ec.message()));
+  if (plan->one_to_one) {
+    if (auto r = convert_shards_one_to_one(*plan, opts, report); !r) return tl::unexpected(r.error());
+  } else {
+    source_set set;
+    if (plan->safetensors_input) {
+      if (auto r = detail::add_safetensors(set, input); !r) return tl::unexpected(r.error());
+    } else {
+      for (const auto& f : plan->torch_inputs)
+        if (auto r = detail::add_torch_file(set, f, opts); !r) return tl::unexpected(r.error());
+      set.metadata = detail::torch_metadata(set.aliases);
+    }
+    progress_state progress{0, total_bytes(set, opts), &opts.progress};
+    auto files = write_set(set, *plan, opts, progress);
+    if (!files) return tl::unexpected(files.error());
+    report.written = *files;
+    if (opts.verify) {
+      fs::path target = files->front();
+      for (const auto& f : *files)
+        if (f.string().ends_with(".index.json")) target = f;
+      if (auto r = verify(set, target, opts); !r) return tl::unexpected(r.error());
+      report.verified = true;
+    }
+    report.tensors = set.tensors.size();
+    report.bytes = progress.total;
+    report.aliases = set.aliases;
+    report.notes = set.notes;
+  }
+  for (const auto& f : plan->copies) {
+    if (auto r = copy_atomic(f, plan->dir / f.filename()); !r) return tl::unexpected(r.error());
+    report.copied.push_back(plan->dir / f.filename());
+  }
+  return report;
+}
+
+}  // namespace safetensors::torch

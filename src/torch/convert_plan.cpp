@@ -1,0 +1,141 @@
+#include "torch/convert_plan.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+namespace safetensors::torch::detail {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::uint64_t default_shard_size = 5'000'000'000;
+
+std::string renamed(const fs::path& input) {
+  std::string stem = input.stem().string();
+  if (auto at = stem.find("pytorch_model"); at != std::string::npos) stem.replace(at, 13, "model");
+  return stem + ".safetensors";
+}
+
+bool is_weight_file(const fs::path& p) {
+  static const std::set<std::string> exts{".bin", ".pt", ".pth", ".ckpt", ".safetensors", ".h5", ".msgpack"};
+  std::string name = p.filename().string();
+  return exts.count(p.extension().string()) || name.ends_with(".index.json");
+}
+
+/// pytorch_model.bin.index.json: the shard files of its weight_map, validated, in name order.
+result<std::vector<fs::path>> torch_index_shards(const fs::path& index) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto e = parser.load(index.string()).get(root))
+    return fail(errc::invalid_index, fmt::format("{}: {}", index.string(), simdjson::error_message(e)));
+  simdjson::dom::object map;
+  if (root["weight_map"].get_object().get(map))
+    return fail(errc::invalid_index, fmt::format("{}: no \"weight_map\" object", index.string()));
+  std::set<std::string> files;
+  for (auto field : map) {
+    std::string_view file;
+    if (field.value.get_string().get(file))
+      return fail(errc::invalid_index, fmt::format("{}: weight_map value of '{}' is not a string", index.string(), field.key));
+    if (file.empty() || file.find('/') != std::string_view::npos || file.find('\\') != std::string_view::npos ||
+        file == "." || file == ".." || file.find('\0') != std::string_view::npos)
+      return fail(errc::invalid_index, fmt::format("{}: shard name '{}' must be a plain file name in the folder", index.string(), file));
+    files.emplace(file);
+  }
+  if (files.empty()) return fail(errc::invalid_index, fmt::format("{}: empty weight_map", index.string()));
+  std::vector<fs::path> out;
+  for (const auto& f : files) out.push_back(index.parent_path() / f);
+  return out;
+}
+
+result<void> plan_folder(const fs::path& input, const fs::path& output, const convert_options& opts, output_plan& p) {
+  p.dir = output.empty() ? input : output;
+  p.sharded = true;
+  p.max_shard_size = opts.max_shard_size.value_or(default_shard_size);
+  if (fs::exists(input / "pytorch_model.bin.index.json")) {
+    auto shards = torch_index_shards(input / "pytorch_model.bin.index.json");
+    if (!shards) return tl::unexpected(shards.error());
+    p.torch_inputs = std::move(*shards);
+    p.one_to_one = !opts.max_shard_size;
+    p.sharded = !p.one_to_one;
+  } else if (fs::exists(input / "pytorch_model.bin")) {
+    p.torch_inputs = {input / "pytorch_model.bin"};
+  } else if (fs::exists(input / "model.safetensors") || fs::exists(input / "model.safetensors.index.json")) {
+    p.safetensors_input = true;
+  } else {
+    return fail(errc::invalid_argument, fmt::format("{}: no pytorch_model.bin, pytorch_model.bin.index.json or model.safetensors in this folder",
+                                                    input.string()));
+  }
+  std::error_code ec;
+  bool same = fs::exists(p.dir) && fs::equivalent(input, p.dir, ec);
+  if (opts.copy_other_files && !same)
+    for (const auto& e : fs::directory_iterator(input, ec))
+      if (e.is_regular_file() && !is_weight_file(e.path())) p.copies.push_back(e.path());
+  std::sort(p.copies.begin(), p.copies.end());
+  return {};
+}
+
+result<void> plan_file(const fs::path& input, const fs::path& output, const convert_options& opts, output_plan& p) {
+  p.safetensors_input = !looks_like_torch_file(input);
+  if (!p.safetensors_input) p.torch_inputs = {input};
+  if (opts.max_shard_size) {
+    p.sharded = true;
+    p.max_shard_size = *opts.max_shard_size;
+    p.dir = output.empty() ? input.parent_path() : output;
+    p.prefix = fs::path(renamed(input)).stem().string();
+    return {};
+  }
+  if (output.empty()) p.file = default_output_path(input);
+  else if (fs::is_directory(output)) p.file = output / renamed(input);
+  else p.file = output;
+  std::error_code ec;
+  if (!p.safetensors_input && fs::exists(p.file) && fs::equivalent(p.file, input, ec))
+    return fail(errc::invalid_argument, fmt::format("{}: the output would replace the torch input; choose another name", input.string()));
+  p.dir = p.file.parent_path();
+  return {};
+}
+
+/// Outputs that exist already (refused without force).
+std::vector<fs::path> collisions(const output_plan& p) {
+  std::vector<fs::path> out;
+  if (!p.sharded && !p.one_to_one) {
+    if (fs::exists(p.file)) out.push_back(p.file);
+  } else if (fs::is_directory(p.dir)) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(p.dir, ec)) {
+      std::string name = e.path().filename().string();
+      if (name == p.prefix + ".safetensors" || name == p.prefix + ".safetensors.index.json" ||
+          (name.starts_with(p.prefix + "-") && name.ends_with(".safetensors") && name.find("-of-") != std::string::npos))
+        out.push_back(e.path());
+    }
+  }
+  for (const auto& c : p.copies)
+    if (fs::exists(p.dir / c.filename())) out.push_back(p.dir / c.filename());
+  return out;
+}
+
+}  // namespace
+
+fs::path default_output_path(const fs::path& input) {
+  std::error_code ec;
+  if (fs::is_directory(input, ec)) return input;
+  return input.parent_path() / renamed(input);
+}
+
+result<output_plan> plan_output(const fs::path& input, const fs::path& output, const convert_options& opts) {
+  std::error_code ec;
+  if (!fs::exists(input, ec)) return fail(errc::io, fmt::format("{}: no such file or folder", input.string()));
+  output_plan p;
+  auto r = fs::is_directory(input, ec) ? plan_folder(input, output, opts, p) : plan_file(input, output, opts, p);
+  if (!r) return tl::unexpected(r.error());
+  if (!opts.force) {
+    auto existing = collisions(p);
+    if (!existing.empty())
+      return fail(errc::invalid_argument, fmt::format("{} already exists (use --force to overwrite)", existing.front().string()));
+  }
+  return p;
+}
+
+}  // namespace safetensors::torch::detail

@@ -1,0 +1,64 @@
+#include "torch/convert_sources.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "torch/dedupe.hpp"
+
+namespace safetensors::torch::detail {
+
+metadata_map torch_metadata(const std::vector<std::pair<std::string, std::string>>& aliases) {
+  std::map<std::string, std::string> m{{"format", "pt"}};
+  for (const auto& [dropped, kept] : aliases) m.emplace(dropped, kept);
+  metadata_map out;
+  out.present = true;
+  out.entries.assign(m.begin(), m.end());
+  return out;
+}
+
+result<void> add_torch_file(source_set& set, const std::filesystem::path& path, const convert_options& opts) {
+  torch_open_options o;
+  o.select = opts.select;
+  o.limits = opts.limits;
+  auto ckpt = open_torch_checkpoint(path, o);
+  if (!ckpt) return tl::unexpected(ckpt.error());
+  auto owned = std::make_unique<torch_checkpoint>(std::move(*ckpt));
+  const torch_checkpoint* c = owned.get();
+  auto d = dedupe(c->tensors(), c->storages(), opts.sharing);
+  if (!d) return tl::unexpected(d.error());
+  for (auto i : d->keep) {
+    const torch_tensor* t = &c->tensors()[i];
+    set.tensors.push_back({t->name, t->type, t->shape, t->nbytes(),
+                           [c, t](const torch_sink& sink) { return c->stream(*t, sink); }});
+  }
+  for (const auto& n : c->notes()) set.notes.push_back(fmt::format("{}: {}", path.filename().string(), n));
+  set.aliases.insert(set.aliases.end(), d->aliases.begin(), d->aliases.end());
+  set.torch_files.push_back(std::move(owned));
+  return {};
+}
+
+result<void> add_safetensors(source_set& set, const std::filesystem::path& path) {
+  auto ck = checkpoint::open(path);
+  if (!ck) return tl::unexpected(ck.error());
+  set.safetensors_input = std::make_unique<checkpoint>(std::move(*ck));
+  const checkpoint* c = set.safetensors_input.get();
+  set.metadata = c->metadata();
+  for (const auto& e : c->tensors()) {
+    const tensor_info* info = e.info;
+    set.tensors.push_back({info->name, info->type, info->shape, info->nbytes(),
+                           [c, info](const torch_sink& sink) -> result<void> {
+                             auto t = c->get(info->name);
+                             if (!t) return tl::unexpected(t.error());
+                             auto bytes = t->bytes();
+                             constexpr std::size_t chunk = 1u << 20;
+                             for (std::size_t at = 0; at < bytes.size(); at += chunk)
+                               if (auto r = sink(bytes.subspan(at, std::min(chunk, bytes.size() - at))); !r) return r;
+                             return {};
+                           }});
+  }
+  return {};
+}
+
+}  // namespace safetensors::torch::detail
