@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-CLI = os.environ["SAFETENSORS_CLI"]
+CLI = os.environ.get("SAFETENSORS_CLI", "")
 SHARED = os.environ.get("SAFETENSORS_SHARED_DIR", "/work/shared")
 TOL = 1e-4
 failures = []

@@ -1,0 +1,250 @@
+"""DistilBERT engine benchmark: ours vs PyTorch 1.13 eager vs ONNX Runtime, same run, same ids.
+
+    /usr/bin/python3 bench/model_bench.py --build build [--seconds 3] [--threads 1,2]
+
+Builds (once, in BUILD/bench-model/) a DistilBERT-base folder with random F32 weights
+(768/12/6/3072, vocab 30522, the real uncased tokenizer files), pytorch_model.bin and
+model.onnx (torch.onnx.export of the same forward). Then, for each thread count, runs
+  - ours:  BUILD/bench/model_forward_bench (the library's classifier::logits),
+  - torch: this script with --torch-peer (eager functional forward, OpenBLAS with
+           OPENBLAS_CORETYPE=SkylakeX, torch.set_num_threads = ours),
+  - ORT:   bench/model_ort_bench.js with onnxruntime-node from BUILD/ort (installed with
+           `npm install --ignore-scripts onnxruntime-node@1.20.1` when missing),
+at batch 1 x {16, 128, 512} and batch 8 x 128; then load time (folder to first result, warm
+page cache) and peak RSS of each, and prints a Markdown table for docs/PERFORMANCE.md.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHAPES = "1x16,1x128,1x512,8x128"
+CFG = {"dim": 768, "n_heads": 12, "n_layers": 6, "hidden_dim": 3072, "vocab_size": 30522,
+       "max_position_embeddings": 512, "id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}
+
+
+def torch_env(threads):
+    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", OMP_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads))
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# The model folder
+
+def make_model(folder, shared):
+    import torch  # noqa: WPS433
+    sys.path.insert(0, os.path.join(HERE, "..", "tests", "model"))
+    from logits_parity_test import make_state_dict, write_safetensors  # noqa: WPS433
+    os.makedirs(folder, exist_ok=True)
+    cfg = dict(CFG, id2label=["NEGATIVE", "POSITIVE"])
+    sd = make_state_dict(cfg, 7, std=0.03)
+    write_safetensors(os.path.join(folder, "model.safetensors"), sd)
+    torch.save(sd, os.path.join(folder, "pytorch_model.bin"))
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump({"architectures": ["DistilBertForSequenceClassification"], "model_type": "distilbert",
+                   "activation": "gelu", **CFG, "label2id": {"NEGATIVE": 0, "POSITIVE": 1}}, f, indent=2)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        with open(os.path.join(shared, "data", "vocab", name), "rb") as src, open(os.path.join(folder, name), "wb") as dst:
+            dst.write(src.read())
+    export_onnx(sd, os.path.join(folder, "..", "model.onnx"))
+
+
+def build_module(sd):
+    import torch
+    import torch.nn.functional as F
+
+    d, nh, hd = 768, 12, 64
+
+    class DistilBert(torch.nn.Module):
+        """DistilBertForSequenceClassification's eval forward over a state dict (eager ops)."""
+
+        def __init__(self):
+            super().__init__()
+            self.w = {k: v.float().contiguous() for k, v in sd.items()}
+
+        def lin(self, x, p):
+            return F.linear(x, self.w[p + ".weight"], self.w[p + ".bias"])
+
+        def ln(self, x, p):
+            return F.layer_norm(x, (d,), self.w[p + ".weight"], self.w[p + ".bias"], eps=1e-12)
+
+        def forward(self, input_ids, attention_mask):
+            B, L = input_ids.shape
+            pos = torch.arange(L, device=input_ids.device)
+            h = self.w["distilbert.embeddings.word_embeddings.weight"][input_ids] + \
+                self.w["distilbert.embeddings.position_embeddings.weight"][pos]
+            h = self.ln(h, "distilbert.embeddings.LayerNorm")
+            masked = (attention_mask == 0).view(B, 1, 1, L)
+            for i in range(6):
+                p = f"distilbert.transformer.layer.{i}."
+                q = self.lin(h, p + "attention.q_lin").view(B, L, nh, hd).transpose(1, 2) / 8.0
+                k = self.lin(h, p + "attention.k_lin").view(B, L, nh, hd).transpose(1, 2)
+                v = self.lin(h, p + "attention.v_lin").view(B, L, nh, hd).transpose(1, 2)
+                s = (q @ k.transpose(2, 3)).masked_fill(masked, torch.finfo(torch.float32).min)
+                ctx = (F.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, L, d)
+                h1 = self.ln(self.lin(ctx, p + "attention.out_lin") + h, p + "sa_layer_norm")
+                f = self.lin(F.gelu(self.lin(h1, p + "ffn.lin1")), p + "ffn.lin2")
+                h = self.ln(f + h1, p + "output_layer_norm")
+            z = F.relu(self.lin(h[:, 0], "pre_classifier"))
+            return self.lin(z, "classifier")
+
+    return DistilBert().eval()
+
+
+def export_onnx(sd, path):
+    import torch
+    model = build_module(sd)
+    ids = torch.ones(1, 16, dtype=torch.long)
+    with torch.no_grad():
+        torch.onnx.export(model, (ids, torch.ones_like(ids)), path, input_names=["input_ids", "attention_mask"],
+                          output_names=["logits"], opset_version=14,
+                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                                        "logits": {0: "batch"}})
+
+
+def make_ids(batch, length):
+    out = []
+    for b in range(batch):
+        row = [1000 + (i * 7919 + b * 104729) % 29000 for i in range(length)]
+        row[0] = 101
+        if length > 1:
+            row[-1] = 102
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The torch peer (run in a subprocess so its thread settings and RSS are its own)
+
+def torch_peer(folder, threads, shapes, seconds):
+    import torch
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    sd = torch.load(os.path.join(folder, "pytorch_model.bin"))
+    model = build_module(sd)
+    with torch.inference_mode():
+        model(torch.tensor(make_ids(1, 8)), torch.ones(1, 8, dtype=torch.long))
+    print(json.dumps({"engine": "torch", "load_ms": (time.perf_counter() - t0) * 1e3, "version": torch.__version__}))
+    a = torch.randn(128, 768)
+    b = torch.randn(768, 768)
+    for _ in range(3):
+        a @ b
+    t = time.perf_counter()
+    for _ in range(50):
+        a @ b
+    gflops = 2 * 128 * 768 * 768 * 50 / (time.perf_counter() - t) / 1e9
+    print(json.dumps({"engine": "torch", "gemm": "128x768x768", "threads": threads, "gflops": round(gflops, 1)}))
+    for shape in shapes.split(","):
+        batch, length = map(int, shape.split("x"))
+        ids = torch.tensor(make_ids(batch, length))
+        mask = torch.ones_like(ids)
+        ms = []
+        with torch.inference_mode():
+            model(ids, mask)
+            start = time.perf_counter()
+            while len(ms) < 3 or (time.perf_counter() - start < seconds and len(ms) < 1000):
+                t = time.perf_counter()
+                model(ids, mask)
+                ms.append((time.perf_counter() - t) * 1e3)
+        ms.sort()
+        print(json.dumps({"engine": "torch", "batch": batch, "len": length, "threads": threads,
+                          "median_ms": ms[len(ms) // 2], "min_ms": ms[0], "mean_ms": sum(ms) / len(ms), "reps": len(ms)}))
+        sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Orchestration
+
+def run_json(cmd, env=None):
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {r.stderr[-2000:]}")
+    return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+
+
+def peak_rss_mb(cmd, env=None, stdin=None):
+    """Wall seconds and peak RSS (MiB) of one run, through GNU time."""
+    t = time.perf_counter()
+    r = subprocess.run(["/usr/bin/time", "-f", "RSS_KB=%M"] + cmd, capture_output=True, text=True, env=env, input=stdin)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {r.stderr[-2000:]}")
+    kb = [int(l.split("=")[1]) for l in r.stderr.splitlines() if l.startswith("RSS_KB=")][-1]
+    return wall, kb / 1024
+
+
+def ensure_ort(build):
+    folder = os.path.join(build, "ort")
+    if not os.path.isdir(os.path.join(folder, "node_modules", "onnxruntime-node")):
+        os.makedirs(folder, exist_ok=True)
+        subprocess.run(["npm", "init", "-y"], cwd=folder, check=True, capture_output=True)
+        subprocess.run(["npm", "install", "--ignore-scripts", "onnxruntime-node@1.20.1"], cwd=folder, check=True)
+    return os.path.join(folder, "node_modules")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--shared", default=os.environ.get("SAFETENSORS_SHARED_DIR", os.path.join(HERE, "..", "..", "shared")))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--torch-peer", nargs=3, metavar=("FOLDER", "THREADS", "SHAPES"))
+    args = ap.parse_args()
+    if args.torch_peer:
+        torch_peer(args.torch_peer[0], int(args.torch_peer[1]), args.torch_peer[2], args.seconds)
+        return
+    build = os.path.abspath(args.build)
+    folder = os.path.join(build, "bench-model", "distilbert-base-random")
+    if not os.path.exists(os.path.join(folder, "model.safetensors")):
+        make_model(folder, args.shared)
+    onnx = os.path.join(folder, "..", "model.onnx")
+    node_path = ensure_ort(build)
+    ours_bin = os.path.join(build, "bench", "model_forward_bench")
+    cli = os.path.join(build, "tools", "cli", "safetensors-cli")
+    results = []
+    for threads in map(int, args.threads.split(",")):
+        results += run_json([ours_bin, "--gemm", "--threads", str(threads), "--seconds", str(args.seconds)])
+        results += run_json([ours_bin, "--model", folder, "--threads", str(threads), "--shapes", SHAPES,
+                             "--seconds", str(args.seconds)])
+        results += run_json([sys.executable, __file__, "--seconds", str(args.seconds), "--torch-peer", folder,
+                             str(threads), SHAPES], env=torch_env(threads))
+        results += run_json(["node", os.path.join(HERE, "model_ort_bench.js"), onnx, str(threads), SHAPES,
+                             str(args.seconds)], env=dict(os.environ, NODE_PATH=node_path))
+    for r in results:
+        print(json.dumps(r))
+    report(results)
+    # Load time (folder to first result, warm cache: best of 5) and peak RSS, 2 threads.
+    text = "This movie was a complete waste of time."
+    ours = [peak_rss_mb([cli, "classify", "--model", folder, "--threads", "2", text]) for _ in range(5)]
+    torch_run = [peak_rss_mb([sys.executable, __file__, "--seconds", "0", "--torch-peer", folder, "2", "1x16"],
+                             env=torch_env(2)) for _ in range(2)]
+    ort_run = [peak_rss_mb(["node", os.path.join(HERE, "model_ort_bench.js"), onnx, "2", "1x16", "0"],
+                           env=dict(os.environ, NODE_PATH=node_path)) for _ in range(2)]
+    weights_mb = os.path.getsize(os.path.join(folder, "model.safetensors")) / 2**20
+    print(f"\nweights: {weights_mb:.1f} MiB (model.safetensors)")
+    for name, runs in (("ours (safetensors-cli classify, 1 text)", ours), ("torch (torch.load + first forward)", torch_run),
+                       ("ORT (session create + first run)", ort_run)):
+        best = min(runs)
+        print(f"| {name} | {best[0] * 1e3:.0f} ms wall | peak RSS {best[1]:.0f} MiB ({best[1] / weights_mb:.2f}x weights) |")
+
+
+def report(results):
+    table = {}
+    for r in results:
+        if "batch" in r:
+            table.setdefault((r["batch"], r["len"], r["threads"]), {})[r["engine"]] = r["median_ms"]
+    print("\n| batch x len | threads | ours ms | torch ms | ORT ms | ORT/ours | torch/ours |")
+    print("|---|---|---|---|---|---|---|")
+    for (b, l, t), v in sorted(table.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        o, tr, ox = v.get("ours"), v.get("torch"), v.get("ort")
+        ratio = lambda x: f"{x / o:.2f}x" if x and o else "-"  # noqa: E731
+        fmt = lambda x: f"{x:.1f}" if x else "-"  # noqa: E731
+        print(f"| {b} x {l} | {t} | {fmt(o)} | {fmt(tr)} | {fmt(ox)} | {ratio(ox)} | {ratio(tr)} |")
+
+
+if __name__ == "__main__":
+    main()

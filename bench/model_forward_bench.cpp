@@ -1,0 +1,129 @@
+// DistilBERT engine latency: loads a model folder, runs logits() on deterministic token ids at
+// the requested (batch x length) shapes and prints one JSON line per shape. Also measures the
+// raw GEMM throughput of our oneDNN interface (--gemm). Driven by bench/model_bench.py, which
+// runs PyTorch and ONNX Runtime on the same ids in the same session.
+//   model_forward_bench --model DIR --threads 2 --shapes 1x16,1x128,1x512,8x128 [--seconds 3]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "../src/model/gemm.hpp"
+#include "safetensors/model/classifier.hpp"
+
+using namespace safetensors;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// The ids every peer uses: [CLS] x... [SEP], x = 1000 + (i*7919 + b*104729) % 29000.
+std::vector<model::encoding> make_inputs(std::size_t batch, std::size_t len) {
+  std::vector<model::encoding> out(batch);
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t i = 0; i < len; ++i) {
+      std::int32_t id = static_cast<std::int32_t>(1000 + (i * 7919 + b * 104729) % 29000);
+      if (i == 0) id = 101;
+      if (i + 1 == len && len > 1) id = 102;
+      out[b].ids.push_back(id);
+    }
+  return out;
+}
+
+double forward_flops(const model::distilbert_config& c, double batch, double len) {
+  const double d = static_cast<double>(c.dim), h = static_cast<double>(c.hidden_dim);
+  const double per_layer = 4 * len * d * d + 2 * len * d * h + 2 * len * len * d;
+  return 2 * batch * per_layer * static_cast<double>(c.n_layers);
+}
+
+struct stats {
+  double median_ms, min_ms, mean_ms;
+  std::size_t reps;
+};
+
+template <class F>
+stats measure(F&& f, double seconds) {
+  f();  // warm-up: primitive creation, page faults
+  std::vector<double> ms;
+  const auto start = clock_type::now();
+  while (ms.size() < 3 || (std::chrono::duration<double>(clock_type::now() - start).count() < seconds && ms.size() < 1000)) {
+    const auto t0 = clock_type::now();
+    f();
+    ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  double sum = 0;
+  for (double v : ms) sum += v;
+  return {ms[ms.size() / 2], ms.front(), sum / static_cast<double>(ms.size()), ms.size()};
+}
+
+int gemm_throughput(int threads, double seconds) {
+  model::detail::set_compute_threads(threads);
+  model::detail::gemm_engine g;
+  for (auto [m, k, n] : {std::array<std::size_t, 3>{128, 768, 768}, {128, 768, 3072}, {128, 3072, 768},
+                         {1024, 768, 768}, {16, 768, 768}}) {
+    std::vector<float> x(m * k, 0.5f), w(n * k, 0.25f), b(n, 1.f), y(m * n);
+    const model::detail::linear_weights lw{w.data(), b.data(), n, k};
+    auto s = measure([&] { (void)g.linear({x.data(), m, k}, lw, {y.data(), m, n}); }, seconds / 5);
+    std::printf("{\"gemm\":\"%zux%zux%zu\",\"threads\":%d,\"median_ms\":%.4f,\"gflops\":%.1f}\n", m, k, n, threads,
+                s.median_ms, 2.0 * double(m * k * n) / (s.median_ms * 1e6));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model_dir, shapes = "1x16,1x128,1x512,8x128";
+  int threads = 1;
+  double seconds = 3;
+  bool gemm = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
+    if (a == "--model") model_dir = next();
+    else if (a == "--threads") threads = std::atoi(next().c_str());
+    else if (a == "--shapes") shapes = next();
+    else if (a == "--seconds") seconds = std::atof(next().c_str());
+    else if (a == "--gemm") gemm = true;
+    else {
+      std::fprintf(stderr, "usage: model_forward_bench --model DIR [--threads N] [--shapes BxL,...] "
+                           "[--seconds S] | --gemm [--threads N]\n");
+      return 2;
+    }
+  }
+  if (gemm) return gemm_throughput(threads, seconds);
+  const auto t0 = clock_type::now();
+  model::load_options opts;
+  opts.threads = threads;
+  opts.batch_size = 64;
+  auto clf = model::classifier::load(model_dir, opts);
+  if (!clf) {
+    std::fprintf(stderr, "error: %s\n", clf.error().message.c_str());
+    return 1;
+  }
+  const double load_ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+  std::printf("{\"load_ms\":%.2f,\"in_place_bytes\":%llu,\"converted_bytes\":%llu}\n", load_ms,
+              static_cast<unsigned long long>(clf->weights_bytes_in_place()),
+              static_cast<unsigned long long>(clf->weights_bytes_converted()));
+  for (std::size_t pos = 0; pos < shapes.size();) {
+    const std::size_t comma = std::min(shapes.find(',', pos), shapes.size());
+    const std::string shape = shapes.substr(pos, comma - pos);
+    pos = comma + 1;
+    const std::size_t x = shape.find('x');
+    const std::size_t batch = std::stoul(shape.substr(0, x)), len = std::stoul(shape.substr(x + 1));
+    const auto inputs = make_inputs(batch, len);
+    auto s = measure([&] {
+      auto r = clf->logits(inputs);
+      if (!r) std::fprintf(stderr, "error: %s\n", r.error().message.c_str()), std::exit(1);
+    }, seconds);
+    std::printf("{\"engine\":\"ours\",\"batch\":%zu,\"len\":%zu,\"threads\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,"
+                "\"mean_ms\":%.3f,\"reps\":%zu,\"gflops\":%.1f}\n", batch, len, threads, s.median_ms, s.min_ms,
+                s.mean_ms, s.reps, forward_flops(clf->config(), double(batch), double(len)) / (s.median_ms * 1e6));
+    std::fflush(stdout);
+  }
+  return 0;
+}
