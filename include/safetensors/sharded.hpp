@@ -13,10 +13,14 @@
 
 namespace safetensors {
 
-/// A single file, a folder (model.safetensors, or model.safetensors.index.json + shards), or an
-/// index.json, opened as one set of tensors. Every shard is validated; the index must name
-/// relative paths inside the folder (no absolute paths, no ".."), and each shard must hold
-/// exactly the tensors the weight_map assigns to it (invalid_index otherwise).
+/// A single file, a folder (model.safetensors, else model.safetensors.index.json + shards, else
+/// the folder's only *.safetensors.index.json or only *.safetensors file), or an index.json,
+/// opened as one set of tensors. Every shard is validated; the index must be strict JSON with a
+/// non-empty "weight_map" of strings (duplicate names rejected) and an optional
+/// "metadata.total_size" (u64, equal to the shards' data bytes); shard paths must be relative
+/// and stay inside the folder (no absolute paths, no "..", no backslashes; checked lexically so
+/// that symlinked snapshot folders work); each shard must hold exactly the tensors the
+/// weight_map assigns to it. Every such problem is invalid_index, naming the tensor and shard.
 class checkpoint {
  public:
   static result<checkpoint> open(const std::filesystem::path& path, const open_options& opts = {});
@@ -50,8 +54,12 @@ struct shard_options {
   write_options write;
 };
 /// Writes shards (tensors in the writer's order, split greedily at max_shard_size; a larger
-/// tensor gets a shard of its own) plus model.safetensors.index.json into `dir`. With one
-/// shard, writes `<prefix>.safetensors` and no index. Returns the files written.
+/// tensor gets a shard of its own) named `<prefix>-00001-of-0000N.safetensors`, each with
+/// `metadata`, then `<prefix>.safetensors.index.json`
+/// (`{"metadata":{"total_size":N},"weight_map":{name: shard, ...}}`, names sorted) into the
+/// existing folder `dir`. Every file is written atomically and every shard header is planned
+/// before the first byte is written. With one shard, writes `<prefix>.safetensors` and no
+/// index. Returns the files written (shards, then the index).
 result<std::vector<std::filesystem::path>> write_sharded(const std::filesystem::path& dir,
                                                          std::span<const tensor_source> tensors,
                                                          const metadata_map& metadata,
