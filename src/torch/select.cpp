@@ -107,8 +107,8 @@ struct collector {
 
 const node* lookup(const pickle_graph& g, const node& d, std::string_view key) {
   for (auto [k, v] : dict_entries(g, d)) {
-    const node& kn = g.nodes[k];
-    if (kn.kind == node_kind::str && kn.text == key) return &g.nodes[v];
+    auto text = key_text(g.nodes[k]);  // int keys match their decimal form ("state/0")
+    if (text && *text == key) return &g.nodes[v];
   }
   return nullptr;
 }
@@ -135,7 +135,7 @@ result<const node*> pick_root(const pickle_graph& g, const select_options& opts,
       cur = next;
     }
     notes.push_back(fmt::format("using the entry '{}'", opts.key));
-  } else if (cur->kind == node_kind::dict) {
+  } else if (cur->kind == node_kind::dict && !opts.flatten) {
     const node* sd = lookup(g, *cur, "state_dict");
     const node* model = lookup(g, *cur, "model");
     if (sd && sd->kind == node_kind::dict) {

@@ -40,7 +40,8 @@ enum class container_kind { zip, legacy };
 struct select_options {
   /// Sub-dict to convert, as keys separated by '/' ("state_dict", "model/encoder"). Empty:
   /// the top-level dict, or its "state_dict" value when present (as Hugging Face's
-  /// convert.py does), or its "model" value when the top level holds no tensor.
+  /// convert.py does), or its "model" value when the top level holds no tensor. With
+  /// `flatten` and no key, nothing is unwrapped: the whole object is flattened.
   std::string key;
   /// Nested dicts (and lists/tuples) become "a.b.c" names instead of being skipped.
   bool flatten = false;
