@@ -1,0 +1,39 @@
+// HTTP error values: {"error": "...", "error_type": "..."} with text-embeddings-inference's
+// status codes (reference/distilbert.md 7.4).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <tl/expected.hpp>
+
+namespace safetensors::server::detail {
+
+struct api_error {
+  int status;
+  std::string type;     ///< "Validation", "Tokenizer", "Empty", "Overloaded", "Backend", ...
+  std::string message;  ///< one line
+};
+
+template <class T>
+using api_result = tl::expected<T, api_error>;
+
+inline tl::unexpected<api_error> api_fail(int status, std::string type, std::string message) {
+  return tl::unexpected<api_error>(api_error{status, std::move(type), std::move(message)});
+}
+/// 422 Validation ("Input validation error: ...").
+inline tl::unexpected<api_error> validation_fail(std::string_view what) {
+  return api_fail(422, "Validation", "Input validation error: " + std::string(what));
+}
+/// 400 Empty.
+inline tl::unexpected<api_error> empty_fail(std::string_view what) {
+  return api_fail(400, "Empty", "Input validation error: " + std::string(what));
+}
+
+/// The JSON body of an error response.
+std::string error_body(const api_error& e);
+/// The error_type and default message for a status httplib produced without a handler (404,
+/// 405, 413, 400 on a malformed request line...).
+api_error error_for_status(int status);
+
+}  // namespace safetensors::server::detail

@@ -1,0 +1,52 @@
+// The production backend: safetensors::model::classifier and its tokenizer.
+#include "safetensors/server/backend.hpp"
+
+namespace safetensors::server {
+namespace {
+
+class classifier_backend final : public inference_backend {
+ public:
+  classifier_backend(model::classifier c, backend_info info) : classifier_(std::move(c)), info_(std::move(info)) {}
+
+  const backend_info& info() const noexcept override { return info_; }
+
+  result<model::encoding> encode(std::string_view first, std::optional<std::string_view> second,
+                                 const model::encode_options& opts) const override {
+    const auto& tok = classifier_.tokenizer();
+    return second ? tok.encode_pair(first, *second, opts) : tok.encode(first, opts);
+  }
+
+  result<std::string> decode(std::span<const std::int32_t> ids, bool skip_special_tokens) const override {
+    return classifier_.tokenizer().decode(ids, skip_special_tokens);
+  }
+
+  result<std::vector<std::vector<float>>> logits(std::span<const model::encoding> batch) override {
+    return classifier_.logits(batch);
+  }
+
+  std::vector<model::label_score> scores(std::span<const float> logits, model::score_function fn) const override {
+    return model::score_logits(logits, classifier_.config(), fn);
+  }
+
+ private:
+  model::classifier classifier_;
+  backend_info info_;
+};
+
+}  // namespace
+
+result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::filesystem::path& dir, int threads) {
+  model::load_options opts;
+  opts.threads = threads;
+  auto c = model::classifier::load(dir, opts);
+  if (!c) return tl::unexpected(c.error());
+  backend_info info;
+  const auto& cfg = c->config();
+  info.model_id = dir.string();
+  info.id2label = cfg.id2label;
+  info.max_input_length = std::min(cfg.max_position_embeddings, c->tokenizer().model_max_length());
+  info.default_function = cfg.default_function();
+  return std::unique_ptr<inference_backend>(std::make_unique<classifier_backend>(std::move(*c), std::move(info)));
+}
+
+}  // namespace safetensors::server

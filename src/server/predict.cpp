@@ -1,0 +1,208 @@
+// POST /predict: validate, admit, tokenize on this connection thread, queue, wait, answer.
+#include <cmath>
+#include <future>
+
+#include <fmt/format.h>
+
+#include "safetensors/json_writer.hpp"
+#include "server/request_parse.hpp"
+#include "server/server_state.hpp"
+
+namespace safetensors::server::detail {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double ms_since(clock_type::time_point t) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
+}
+
+// TEI bounds the text before tokenizing: max_input_length x 250 characters per input.
+constexpr std::size_t max_char_multiplier = 250;
+
+std::size_t count_chars(std::string_view s) {
+  std::size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+// Cuts `s` to at most `limit` bytes, backing off to a UTF-8 character boundary.
+void cut_utf8(std::string& s, std::size_t limit) {
+  if (s.size() <= limit) return;
+  while (limit > 0 && (static_cast<unsigned char>(s[limit]) & 0xC0) == 0x80) --limit;
+  s.resize(limit);
+}
+
+api_result<void> bound_chars(text_input& in, bool truncate, std::size_t max_tokens) {
+  const std::size_t limit = max_tokens * max_char_multiplier;
+  if (truncate) {
+    const std::size_t per_side = in.second ? limit / 2 : limit;
+    cut_utf8(in.first, per_side);
+    if (in.second) cut_utf8(*in.second, per_side);
+    return {};
+  }
+  const std::size_t n = count_chars(in.first) + (in.second ? count_chars(*in.second) : 0);
+  if (n > limit) return validation_fail(fmt::format("`inputs` must have less than {} characters. Given: {}", limit, n));
+  return {};
+}
+
+api_result<std::vector<model::encoding>> tokenize_all(server_state& s, predict_request& req, request_facts& facts) {
+  const bool truncate = req.truncate.value_or(s.opts.auto_truncate);
+  model::encode_options opts;
+  opts.truncate = truncate;
+  opts.max_length = s.max_input_length;
+  opts.direction = req.direction;
+  std::vector<model::encoding> out;
+  out.reserve(req.inputs.size());
+  for (auto& in : req.inputs) {
+    const auto t0 = clock_type::now();
+    if (auto r = bound_chars(in, truncate, s.max_input_length); !r) return tl::unexpected(r.error());
+    std::optional<std::string_view> second;
+    if (in.second) second = *in.second;
+    auto enc = s.backend->encode(in.first, second, opts);
+    if (!enc) return api_fail(422, "Tokenizer", "tokenizer error " + enc.error().message);
+    if (enc->size() > s.max_input_length) {
+      return validation_fail(fmt::format("`inputs` must have less than {} tokens. Given: {}", s.max_input_length, enc->size()));
+    }
+    const double ms = ms_since(t0);
+    s.stats.observe("te_request_tokenization_duration", ms / 1000);
+    s.stats.observe("te_request_input_length", static_cast<double>(enc->size()));
+    facts.tokenization_ms += ms;
+    facts.tokens += enc->size();
+    out.push_back(std::move(*enc));
+  }
+  return out;
+}
+
+// Queues every input and waits (bounded by the request timeout) for all of them.
+api_result<std::vector<std::vector<float>>> infer_all(server_state& s, std::vector<model::encoding> encodings,
+                                                      request_facts& facts) {
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  std::vector<std::future<item_outcome>> futures;
+  futures.reserve(encodings.size());
+  for (auto& enc : encodings) futures.push_back(s.queue->submit(std::move(enc), cancelled));
+  const auto deadline = clock_type::now() + s.opts.request_timeout;
+  std::vector<std::vector<float>> rows;
+  for (auto& f : futures) {
+    if (f.wait_until(deadline) != std::future_status::ready) {
+      cancelled->store(true);
+      return api_fail(503, "Timeout", fmt::format("the request did not complete within {} ms", s.opts.request_timeout.count()));
+    }
+    auto out = f.get();
+    if (!out.logits) return api_fail(424, "Backend", "Backend error: " + out.logits.error().message);
+    s.stats.observe("te_request_queue_duration", out.queue_seconds);
+    s.stats.observe("te_request_inference_duration", out.inference_seconds);
+    facts.queue_ms += out.queue_seconds * 1000;
+    facts.inference_ms += out.inference_seconds * 1000;
+    rows.push_back(std::move(*out.logits));
+  }
+  return rows;
+}
+
+// serde_json prints an f32 with its shortest round-trip digits; so does fmt for a float.
+void score_value(json_writer& w, float score) { w.raw(fmt::format("{}", score)); }
+
+void write_scores(json_writer& w, const std::vector<model::label_score>& scores) {
+  w.begin_array();
+  for (const auto& ls : scores) {
+    w.begin_object().key("score");
+    score_value(w, ls.score);
+    w.key("label").value(ls.label).end_object();
+  }
+  w.end_array();
+}
+
+api_result<std::string> predictions_body(server_state& s, const predict_request& req,
+                                         const std::vector<std::vector<float>>& rows) {
+  const auto fn = req.raw_scores ? model::score_function::none : s.backend->info().default_function;
+  std::vector<std::vector<model::label_score>> all;
+  for (const auto& row : rows) {
+    auto scores = s.backend->scores(row, fn);
+    for (const auto& ls : scores) {
+      if (!std::isfinite(ls.score)) return api_fail(424, "Backend", "Backend error: score is not finite (NaN or Inf)");
+    }
+    if (scores.empty()) return api_fail(424, "Backend", "Backend error: the model returned no scores");
+    all.push_back(std::move(scores));
+  }
+  json_writer w;
+  if (req.shape == predict_shape::fastapi) {
+    w.begin_object().key("label").value(all[0][0].label).key("score");
+    score_value(w, all[0][0].score);
+    w.end_object();
+  } else if (req.shape == predict_shape::single) {
+    write_scores(w, all[0]);
+  } else {
+    w.begin_array();
+    for (const auto& scores : all) write_scores(w, scores);
+    w.end_array();
+  }
+  return w.take();
+}
+
+std::string_view failure_label(const api_error& e) {
+  if (e.type == "Overloaded") return "err=\"overloaded\"";
+  if (e.type == "Tokenizer") return "err=\"tokenization\"";
+  if (e.type == "Backend") return "err=\"inference\"";
+  if (e.type == "Timeout") return "err=\"timeout\"";
+  if (e.message.find("batch size") != std::string::npos) return "err=\"batch_size\"";
+  return "err=\"validation\"";
+}
+
+api_result<reply> predict(server_state& s, std::string_view body, request_facts& facts) {
+  auto req = parse_predict(body);
+  if (!req) return tl::unexpected(req.error());
+  const std::size_t n = req->inputs.size();
+  facts.inputs = n;
+  s.stats.inc("te_request_count", req->shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
+  s.stats.inc("te_predict_count", {}, n);
+  if (n > s.opts.max_client_batch_size) {
+    return validation_fail(fmt::format("batch size {} > maximum allowed batch size {}", n, s.opts.max_client_batch_size));
+  }
+  admission permit(s.admitted, n, s.opts.max_concurrent_requests);
+  if (!permit.admitted()) return api_fail(429, "Overloaded", "Model is overloaded");
+  auto encodings = tokenize_all(s, *req, facts);
+  if (!encodings) return tl::unexpected(encodings.error());
+  auto rows = infer_all(s, std::move(*encodings), facts);
+  if (!rows) return tl::unexpected(rows.error());
+  auto out = predictions_body(s, *req, *rows);
+  if (!out) return tl::unexpected(out.error());
+  reply r;
+  r.body = std::move(*out);
+  std::size_t chars = 0;
+  for (const auto& in : req->inputs) chars += count_chars(in.first) + (in.second ? count_chars(*in.second) : 0);
+  const double per = 1.0 / static_cast<double>(n);
+  r.headers = {{"x-compute-type", "cpu"},
+               {"x-compute-characters", std::to_string(chars)},
+               {"x-compute-tokens", std::to_string(facts.tokens)},
+               {"x-tokenization-time", fmt::format("{:.0f}", facts.tokenization_ms * per)},
+               {"x-queue-time", fmt::format("{:.0f}", facts.queue_ms * per)},
+               {"x-inference-time", fmt::format("{:.0f}", facts.inference_ms * per)}};
+  s.stats.inc("te_request_success", req->shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
+  s.stats.inc("te_predict_success", {}, n);
+  return r;
+}
+
+}  // namespace
+
+reply handle_predict(server_state& s, std::string_view body, request_facts& facts) {
+  auto r = predict(s, body, facts);
+  if (r) return std::move(*r);
+  s.stats.inc("te_request_failure", failure_label(r.error()));
+  return error_reply(r.error());
+}
+
+admission::admission(std::atomic<std::size_t>& counter, std::size_t n, std::size_t limit) : counter_(counter), n_(n) {
+  std::size_t cur = counter_.load();
+  while (cur + n <= limit) {
+    if (counter_.compare_exchange_weak(cur, cur + n)) {
+      ok_ = true;
+      return;
+    }
+  }
+}
+
+admission::~admission() {
+  if (ok_) counter_.fetch_sub(n_);
+}
+
+}  // namespace safetensors::server::detail
