@@ -78,7 +78,8 @@ result<void> plan_folder(const fs::path& input, const fs::path& output, const co
 }
 
 result<void> plan_file(const fs::path& input, const fs::path& output, const convert_options& opts, output_plan& p) {
-  p.safetensors_input = !looks_like_torch_file(input);
+  static const std::set<std::string> torch_exts{".bin", ".pt", ".pth", ".ckpt", ".pkl", ".tar"};
+  p.safetensors_input = !looks_like_torch_file(input) && !torch_exts.count(input.extension().string());
   if (!p.safetensors_input) p.torch_inputs = {input};
   if (opts.max_shard_size) {
     p.sharded = true;

@@ -97,10 +97,10 @@ class machine final : public vm_access {
     return v;
   }
   result<std::string_view> take(std::uint64_t n, std::string_view what) {
-    if (n > opts_.limits.max_string_bytes)
-      return limit(fmt::format("{} of {} bytes", what, n));
     if (n > remaining())
       return bad(fmt::format("{} length {} exceeds the {} bytes left", what, n, remaining()));
+    if (n > opts_.limits.max_string_bytes)
+      return limit(fmt::format("{} of {} bytes", what, n));
     std::string_view s(reinterpret_cast<const char*>(data_.data()) + pos_, static_cast<std::size_t>(n));
     pos_ += static_cast<std::size_t>(n);
     return s;
