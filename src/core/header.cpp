@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include "core/header_json.hpp"
 #include "core/text_util.hpp"
@@ -128,7 +129,10 @@ result<std::uint64_t> read_header_length(std::span<const std::byte> prefix, std:
   return n;
 }
 
-result<header> parse_header(std::string_view json, std::uint64_t file_size, const parse_options& opts) {
+namespace {
+
+result<header> parse_header_impl(std::string_view json, std::uint64_t file_size, const parse_options& opts,
+                                 bool padded) {
   const std::uint64_t n = json.size();
   if (n > opts.max_header_size) {
     return fail(errc::header_too_large, fmt::format("{}: header length {} is above the limit of {} "
@@ -140,22 +144,27 @@ result<header> parse_header(std::string_view json, std::uint64_t file_size, cons
                 fmt::format("{}: header length {} runs past the end of the {}-byte file",
                             opts.source, n, file_size));
   }
-  if (auto bad = detail::first_invalid_utf8(json); bad != json.size()) {
+  if (!simdjson::validate_utf8(json.data(), json.size())) {
+    auto bad = detail::first_invalid_utf8(json);
     return fail(errc::invalid_utf8, fmt::format("{}: invalid UTF-8 in header at byte {} (0x{:02x})",
                                                 opts.source, bad + 8,
                                                 static_cast<unsigned char>(json[bad])));
   }
-  auto parsed = detail::parse_header_json(json, opts.source);
+  auto parsed = detail::parse_header_json(json, opts.source, padded);
   if (!parsed) return tl::unexpected(parsed.error());
   header h;
   h.header_size = n;
   h.data_size = file_size - 8 - n;
   h.tensors = std::move(parsed->tensors);
   h.metadata = std::move(parsed->metadata);
-  // The reference sorts by (begin, end); JSON order only breaks ties.
-  std::stable_sort(h.tensors.begin(), h.tensors.end(), [](const tensor_info& a, const tensor_info& b) {
+  // The reference sorts by (begin, end); JSON order only breaks ties. Writers usually emit
+  // offset order already, so the (stable) sort is skipped then.
+  auto by_offsets = [](const tensor_info& a, const tensor_info& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
+  };
+  if (!std::is_sorted(h.tensors.begin(), h.tensors.end(), by_offsets)) {
+    std::stable_sort(h.tensors.begin(), h.tensors.end(), by_offsets);
+  }
   build_index(h);
   if (h.by_name.size() != h.tensors.size()) {
     std::unordered_map<std::string_view, int> seen;
@@ -168,6 +177,17 @@ result<header> parse_header(std::string_view json, std::uint64_t file_size, cons
   }
   if (auto r = validate_layout(opts.source, h.tensors, h.data_size); !r) return tl::unexpected(r.error());
   return h;
+}
+
+}  // namespace
+
+result<header> parse_header(std::string_view json, std::uint64_t file_size, const parse_options& opts) {
+  return parse_header_impl(json, file_size, opts, false);
+}
+
+result<header> detail::parse_header_padded(std::string_view json, std::uint64_t file_size,
+                                           const parse_options& opts) {
+  return parse_header_impl(json, file_size, opts, true);
 }
 
 result<header> parse_buffer(std::span<const std::byte> file, const parse_options& opts) {

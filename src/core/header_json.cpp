@@ -26,10 +26,10 @@ tl::unexpected<error> json_error(std::string_view source, std::string_view what)
 
 // simdjson's DOM keeps no source text, and reads `-0` as the integer 0, which serde rejects as
 // a usize. Integer `-0` tokens outside strings are rewritten to `-1` (same validity, same
-// rejection for usize fields, still ignored in unknown fields). Returns false when none exist.
-bool rewrite_negative_zero(std::string& text) {
-  if (text.find('-') == std::string::npos) return false;
-  bool changed = false, in_string = false;
+// rejection for usize fields, still ignored in unknown fields). `fix` = false only detects.
+bool negative_zero_tokens(std::string_view text, char* fix) {
+  if (text.find('-') == std::string_view::npos) return false;
+  bool found = false, in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (in_string) {
@@ -40,10 +40,14 @@ bool rewrite_negative_zero(std::string& text) {
     } else if (c == '-' && i + 1 < text.size() && text[i + 1] == '0') {
       char next = i + 2 < text.size() ? text[i + 2] : ' ';
       bool continues = (next >= '0' && next <= '9') || next == '.' || next == 'e' || next == 'E';
-      if (!continues) { text[i + 1] = '1'; changed = true; }
+      if (!continues) {
+        found = true;
+        if (!fix) return true;
+        fix[i + 1] = '1';
+      }
     }
   }
-  return changed;
+  return found;
 }
 
 std::string_view type_name(element_type t) {
@@ -184,17 +188,30 @@ result<void> sort_metadata(std::string_view source, metadata_map& m) {
   return {};
 }
 
-result<element> parse_document(simdjson::dom::parser& parser, std::string_view json,
-                               std::string_view source) {
-  std::string text;
-  text.reserve(json.size() + simdjson::SIMDJSON_PADDING);  // lets simdjson parse in place
-  text.assign(json);
-  rewrite_negative_zero(text);
-  if (parser.allocate(std::max<std::size_t>(text.size(), 64), serde_max_depth) != simdjson::SUCCESS) {
+// Headers up to this size reuse one parser per thread (its buffers stay allocated, avoiding
+// fresh-page faults on every open); larger ones get a parser that is freed afterwards.
+constexpr std::size_t cached_parser_limit = 16u << 20;
+
+simdjson::dom::parser& cached_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+result<element> parse_document(simdjson::dom::parser& parser, std::string_view json, bool padded,
+                               std::string& copy, std::string_view source) {
+  if (parser.max_depth() != serde_max_depth &&
+      parser.allocate(std::max<std::size_t>(json.size(), 4096), serde_max_depth) != simdjson::SUCCESS) {
     return fail(errc::invalid_json, fmt::format("{}: cannot allocate the JSON parser", source));
   }
+  const char* text = json.data();
+  if (!padded || negative_zero_tokens(json, nullptr)) {
+    copy.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+    copy.assign(json);
+    negative_zero_tokens(copy, copy.data());
+    text = copy.data();
+  }
   element root;
-  auto err = parser.parse(text).get(root);
+  auto err = parser.parse(text, json.size(), false).get(root);
   if (err != simdjson::SUCCESS) {
     return json_error(source, json.find_first_not_of(" \t\r\n") == std::string_view::npos
                                   ? "EOF while parsing (no JSON value)"
@@ -208,9 +225,11 @@ result<element> parse_document(simdjson::dom::parser& parser, std::string_view j
 
 }  // namespace
 
-result<parsed_json> parse_header_json(std::string_view json, std::string_view source) {
-  simdjson::dom::parser parser;
-  auto root = parse_document(parser, json, source);
+result<parsed_json> parse_header_json(std::string_view json, std::string_view source, bool padded) {
+  simdjson::dom::parser local;
+  simdjson::dom::parser& parser = json.size() <= cached_parser_limit ? cached_parser() : local;
+  std::string copy;
+  auto root = parse_document(parser, json, padded, copy, source);
   if (!root) return tl::unexpected(root.error());
   simdjson::dom::object obj = root->get_object().value_unsafe();
   parsed_json out;

@@ -5,7 +5,10 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <simdjson.h>
+#include <unistd.h>
 
+#include "core/header_json.hpp"
 #include "core/mapped_file.hpp"
 #include "core/text_util.hpp"
 
@@ -44,7 +47,13 @@ result<void> file::impl::parse_mapped(std::uint64_t n) {
   map = std::move(*m);
   auto bytes = map.bytes();
   std::string_view json(reinterpret_cast<const char*>(bytes.data()) + 8, static_cast<std::size_t>(n));
-  auto h = parse_header(json, size, parse_options{opts.max_header_size, source});
+  // Bytes after the header up to the end of the last mapped page are readable: parse in place
+  // when they cover simdjson's padding.
+  const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t readable_after = (size + page - 1) / page * page - (8 + n);
+  const parse_options po{opts.max_header_size, source};
+  auto h = readable_after >= simdjson::SIMDJSON_PADDING ? detail::parse_header_padded(json, size, po)
+                                                        : parse_header(json, size, po);
   if (!h) return tl::unexpected(h.error());
   info = std::move(*h);
   data = bytes.subspan(static_cast<std::size_t>(8 + n));
@@ -54,10 +63,12 @@ result<void> file::impl::parse_mapped(std::uint64_t n) {
 
 result<void> file::impl::parse_read(std::uint64_t n) {
   // n <= max_header_size and 8 + n <= size were checked: the allocation is bounded.
-  std::string json(static_cast<std::size_t>(n), '\0');
-  auto out = std::as_writable_bytes(std::span<char>(json.data(), json.size()));
+  // The buffer carries simdjson's padding so the header is parsed in place.
+  std::string buffer(static_cast<std::size_t>(n) + simdjson::SIMDJSON_PADDING, '\0');
+  auto out = std::as_writable_bytes(std::span<char>(buffer.data(), static_cast<std::size_t>(n)));
   if (auto r = detail::pread_exact(fd.get(), 8, out, path); !r) return tl::unexpected(r.error());
-  auto h = parse_header(json, size, parse_options{opts.max_header_size, source});
+  std::string_view json(buffer.data(), static_cast<std::size_t>(n));
+  auto h = detail::parse_header_padded(json, size, parse_options{opts.max_header_size, source});
   if (!h) return tl::unexpected(h.error());
   info = std::move(*h);
   if (opts.header_only) fd.reset();

@@ -260,3 +260,30 @@ TEST(ReaderErrors, HeaderLimitIsConfigurable) {
   o.max_header_size = 10;
   EXPECT_TRUE(st::file::open(path, o));
 }
+
+TEST(ReaderParse, InPlaceAndCopiedHeadersGiveTheSameResults) {
+  // mmap parses the header in place when simdjson's padding fits before the end of the last
+  // page, else from a copy; a `-0` forces the rewriting copy. All paths must agree.
+  st::test::temp_dir dir;
+  std::string json = "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}";
+  const long page = ::sysconf(_SC_PAGESIZE);
+  std::string page_end = json;
+  page_end.resize(static_cast<std::size_t>(page) - 8 - 2, ' ');  // file ends exactly at a page
+  auto exact = dir.write("exact", st::test::make_file(page_end, 2));
+  ASSERT_EQ(std::filesystem::file_size(exact), static_cast<std::uintmax_t>(page));
+  auto roomy = dir.write("roomy", st::test::make_file(json, 2));
+  std::string neg = "{\"a\":{\"dtype\":\"U8\",\"shape\":[-0],\"data_offsets\":[0,0]}}";
+  auto negzero = dir.write("negzero", st::test::make_file(neg));
+  std::string bad = page_end;
+  bad.back() = 'x';
+  auto bad_exact = dir.write("bad_exact", st::test::make_file(bad, 2));
+  for (auto b : {st::backend::mmap, st::backend::pread}) {
+    for (const auto& p : {exact, roomy}) {
+      auto f = st::file::open(p, with(b));
+      ASSERT_TRUE(f) << f.error().message;
+      EXPECT_EQ(f->find("a")->nbytes(), 2u);
+    }
+    EXPECT_EQ(st::file::open(negzero, with(b)).error().code, errc::invalid_json);
+    EXPECT_EQ(st::file::open(bad_exact, with(b)).error().code, errc::invalid_json);
+  }
+}
