@@ -56,15 +56,25 @@ class tokenizer {
   /// special tokens. Unknown ids: invalid_argument.
   result<std::string> decode(std::span<const std::int32_t> ids, bool skip_special_tokens = true) const;
 
+  /// The normalizer alone (BertNormalizer steps, no added-token matching), as tokenizers'
+  /// normalize_str: for inspecting what the model sees.
+  std::string normalize(std::string_view text) const;
+
+  /// Added tokens first, then the model vocabulary (as tokenizers does).
   std::optional<std::int32_t> token_to_id(std::string_view token) const;
   std::optional<std::string_view> id_to_token(std::int32_t id) const;
+  /// Distinct ids: the model vocabulary plus added tokens whose id is not in it.
   std::size_t vocab_size() const noexcept;
   std::size_t model_max_length() const noexcept;  ///< from tokenizer_config / truncation; 512 default
   std::int32_t pad_id() const noexcept;
 
+ public:
+  struct impl;  ///< private state (src/model/tokenizer_impl.hpp)
+
  private:
-  struct impl;
   explicit tokenizer(std::unique_ptr<impl> p);
+  result<encoding> encode_impl(std::string_view first, const std::string_view* second,
+                               const encode_options& opts) const;
   std::unique_ptr<impl> impl_;
 };
 

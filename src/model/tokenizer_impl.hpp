@@ -1,0 +1,64 @@
+// The tokenizer's state, shared by the loader (tokenizer_load.cpp, tokenizer_vocab.cpp) and the
+// encoder (tokenizer.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/text/added_vocab.hpp"
+#include "model/text/normalizer.hpp"
+#include "model/text/wordpiece.hpp"
+#include "safetensors/model/tokenizer.hpp"
+
+namespace safetensors::model {
+
+namespace detail {
+
+/// One element of a TemplateProcessing template: a special token or sequence A/B.
+struct template_piece {
+  bool is_sequence = false;
+  int sequence = 0;  ///< 0 = A, 1 = B
+  std::vector<std::int32_t> ids;     ///< special token ids
+  std::vector<std::string> tokens;   ///< special token strings
+  std::int32_t type_id = 0;
+};
+
+struct post_processor {
+  bool present = false;
+  std::vector<template_piece> single;
+  std::vector<template_piece> pair;
+  std::size_t added(bool is_pair) const noexcept;
+};
+
+struct decoder_config {
+  bool wordpiece = false;  ///< false: tokens joined with spaces (no decoder in the file)
+  std::string prefix = "##";
+  bool cleanup = true;
+};
+
+enum class truncation_strategy { longest_first, only_first, only_second };
+
+}  // namespace detail
+
+struct tokenizer::impl {
+  std::string source;  ///< file name(s) for messages
+  detail::normalizer_config normalizer;
+  detail::pre_tokenizer_kind pre_tokenizer = detail::pre_tokenizer_kind::bert;
+  detail::wordpiece_model model;
+  detail::added_vocab added;
+  detail::post_processor post;
+  detail::decoder_config decoder;
+  detail::truncation_strategy strategy = detail::truncation_strategy::longest_first;
+  std::size_t model_max_length = 512;
+  std::int32_t pad_id = 0;
+  std::vector<std::string> id_to_token;  ///< model vocabulary by id ("" where no token)
+  std::vector<std::uint8_t> has_token;   ///< 1 where id_to_token is defined
+
+  /// Registers a token id for id_to_token (model vocabulary).
+  void set_id(std::int32_t id, std::string_view token);
+  /// Builds the normalized-text patterns of added tokens with normalized=true.
+  void finish_added_tokens();
+};
+
+}  // namespace safetensors::model

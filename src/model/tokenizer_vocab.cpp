@@ -1,0 +1,209 @@
+// vocab.txt + tokenizer_config.json (+ special_tokens_map.json): the tokenizer transformers'
+// BertConverter builds from a slow BertTokenizer folder.
+#include <charconv>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "model/tokenizer_impl.hpp"
+#include "model/tokenizer_json.hpp"
+#include "model/tokenizer_load.hpp"
+
+namespace safetensors::model {
+
+namespace {
+
+namespace dom = simdjson::dom;
+using detail::json_fields;
+
+constexpr std::size_t max_vocab_lines = std::size_t{1} << 24;
+
+struct bert_config {
+  bool do_lower_case = true;
+  std::optional<bool> strip_accents;
+  bool tokenize_chinese_chars = true;
+  std::optional<std::size_t> model_max_length;
+  std::string unk = "[UNK]", sep = "[SEP]", pad = "[PAD]", cls = "[CLS]", mask = "[MASK]";
+  std::vector<detail::added_token> added;  ///< added_tokens_decoder
+};
+
+// vocab.txt: one token per line, id = line number; lines end in \n, \r\n or \r (Python's
+// universal newlines, as load_vocab reads the file in text mode).
+result<void> read_vocab(const std::filesystem::path& file, tokenizer::impl& t) {
+  ST_TRY(text, detail::read_text_file(file));
+  if (!simdjson::validate_utf8(text.data(), text.size())) {
+    return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: not valid UTF-8", file.string()));
+  }
+  std::size_t pos = 0;
+  std::int32_t id = 0;
+  while (pos < text.size()) {
+    if (static_cast<std::size_t>(id) >= max_vocab_lines) {
+      return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: more than {} lines", file.string(),
+                                                   max_vocab_lines));
+    }
+    std::size_t end = text.find_first_of("\r\n", pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view token = std::string_view(text).substr(pos, end - pos);
+    t.model.add(token, id);
+    t.set_id(id, token);
+    ++id;
+    pos = end + (end < text.size() && text[end] == '\r' && end + 1 < text.size() && text[end + 1] == '\n' ? 2 : 1);
+  }
+  if (id == 0) return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: the vocabulary is empty", file.string()));
+  return {};
+}
+
+// A special token value: "[UNK]" or {"content": "[UNK]", ...} (older AddedToken form).
+result<std::optional<std::string>> token_value(const json_fields& f, dom::object obj, std::string_view key) {
+  const auto e = json_fields::member(obj, key);
+  if (!e || json_fields::is_null(*e)) return std::nullopt;
+  if (e->is_string()) return std::string(e->get_string().value_unsafe());
+  ST_TRY(o, f.object(*e, key));
+  ST_TRY(content, f.string_or(o, "content", fmt::format("{}.content", key), ""));
+  if (content.empty()) return tl::unexpected(f.bad(key, "must be a token string"));
+  return std::optional<std::string>(content);
+}
+
+result<void> read_special_tokens(const json_fields& f, dom::object obj, bert_config& c) {
+  const std::pair<std::string_view, std::string*> keys[] = {
+      {"unk_token", &c.unk}, {"sep_token", &c.sep}, {"pad_token", &c.pad}, {"cls_token", &c.cls}, {"mask_token", &c.mask}};
+  for (const auto& [key, target] : keys) {
+    ST_TRY(value, token_value(f, obj, key));
+    if (value) *target = *value;
+  }
+  return {};
+}
+
+result<void> read_added_tokens_decoder(const json_fields& f, dom::object obj, bert_config& c) {
+  const auto e = json_fields::member(obj, "added_tokens_decoder");
+  if (!e || json_fields::is_null(*e)) return {};
+  ST_TRY(map, f.object(*e, "added_tokens_decoder"));
+  for (auto [key, value] : map) {
+    const std::string field = fmt::format("added_tokens_decoder[\"{}\"]", key);
+    std::uint64_t id = 0;
+    const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+    if (ec != std::errc() || ptr != key.data() + key.size() || id >= max_vocab_lines) {
+      return tl::unexpected(f.bad(field, "key must be a token id"));
+    }
+    ST_TRY(token, f.object(value, field));
+    detail::added_token a;
+    a.id = static_cast<std::int32_t>(id);
+    ST_TRY(content, f.string_or(token, "content", field + ".content", ""));
+    if (content.empty()) return tl::unexpected(f.bad(field + ".content", "is missing or empty"));
+    a.content = content;
+    ST_TRY(special, f.boolean_or(token, "special", field + ".special", false));
+    ST_TRY(single_word, f.boolean_or(token, "single_word", field + ".single_word", false));
+    ST_TRY(lstrip, f.boolean_or(token, "lstrip", field + ".lstrip", false));
+    ST_TRY(rstrip, f.boolean_or(token, "rstrip", field + ".rstrip", false));
+    ST_TRY(normalized, f.boolean_or(token, "normalized", field + ".normalized", !special));
+    a.special = special;
+    a.single_word = single_word;
+    a.lstrip = lstrip;
+    a.rstrip = rstrip;
+    a.normalized = normalized;
+    c.added.push_back(std::move(a));
+  }
+  return {};
+}
+
+result<std::optional<std::size_t>> max_length_field(const json_fields& f, dom::object obj) {
+  const auto e = json_fields::member(obj, "model_max_length");
+  if (!e || json_fields::is_null(*e)) return std::nullopt;
+  double value = 0;
+  if (e->get(value) || !(value >= 1)) return tl::unexpected(f.bad("model_max_length", "must be a positive number"));
+  if (value >= 1e18) return std::nullopt;  // transformers' VERY_LARGE_INTEGER: no limit recorded
+  if (value > static_cast<double>(std::uint64_t{1} << 31) || std::floor(value) != value) {
+    return tl::unexpected(f.bad("model_max_length", fmt::format("value {} is not a usable length", value)));
+  }
+  return static_cast<std::size_t>(value);
+}
+
+result<void> read_config(const std::filesystem::path& file, bert_config& c) {
+  ST_TRY(text, detail::read_text_file(file));
+  const json_fields f(file.string());
+  dom::parser parser;
+  ST_TRY(doc, f.parse(parser, text));
+  const dom::object obj = doc.get_object().value_unsafe();
+  ST_TRY(lower, f.boolean_or(obj, "do_lower_case", "do_lower_case", true));
+  ST_TRY(chinese, f.boolean_or(obj, "tokenize_chinese_chars", "tokenize_chinese_chars", true));
+  c.do_lower_case = lower;
+  c.tokenize_chinese_chars = chinese;
+  if (const auto s = json_fields::member(obj, "strip_accents"); s && !json_fields::is_null(*s)) {
+    ST_TRY(strip, f.boolean(*s, "strip_accents"));
+    c.strip_accents = strip;
+  }
+  ST_TRY(max_length, max_length_field(f, obj));
+  c.model_max_length = max_length;
+  ST_TRY_VOID(read_special_tokens(f, obj, c));
+  return read_added_tokens_decoder(f, obj, c);
+}
+
+result<void> read_special_tokens_map(const std::filesystem::path& file, bert_config& c) {
+  ST_TRY(text, detail::read_text_file(file));
+  const json_fields f(file.string());
+  dom::parser parser;
+  ST_TRY(doc, f.parse(parser, text));
+  return read_special_tokens(f, doc.get_object().value_unsafe(), c);
+}
+
+result<void> build(const bert_config& c, const std::string& vocab_file, const std::string& config_file,
+                   tokenizer::impl& t) {
+  t.normalizer = {true, true, c.tokenize_chinese_chars, c.strip_accents, c.do_lower_case};
+  if (!t.model.finish(c.unk, "##", 100)) {
+    return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: unk_token '{}' is not in {}", config_file,
+                                                 c.unk, vocab_file));
+  }
+  for (const auto& a : c.added) t.added.add(a);
+  for (const std::string* name : {&c.unk, &c.sep, &c.pad, &c.cls, &c.mask}) {
+    if (t.added.find(*name) >= 0) continue;
+    const auto id = t.model.find(*name);
+    if (id < 0) {
+      return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: special token '{}' is not in {}",
+                                                   config_file, *name, vocab_file));
+    }
+    t.added.add(detail::added_token{*name, id, true, false, false, false, false});
+  }
+  const auto piece = [&](const std::string& name, std::int32_t type_id) {
+    const auto index = static_cast<std::size_t>(t.added.find(name));
+    return detail::template_piece{false, 0, {t.added.tokens()[index].id}, {name}, type_id};
+  };
+  const detail::template_piece a{true, 0, {}, {}, 0}, b{true, 1, {}, {}, 1};
+  t.post.single = {piece(c.cls, 0), a, piece(c.sep, 0)};
+  t.post.pair = {piece(c.cls, 0), a, piece(c.sep, 0), b, piece(c.sep, 1)};
+  t.post.present = true;
+  t.decoder = {true, "##", true};
+  t.model_max_length = c.model_max_length.value_or(512);
+  t.pad_id = t.added.tokens()[static_cast<std::size_t>(t.added.find(c.pad))].id;
+  t.finish_added_tokens();
+  return {};
+}
+
+}  // namespace
+
+result<std::optional<std::size_t>> detail::read_model_max_length(const std::filesystem::path& config) {
+  ST_TRY(text, detail::read_text_file(config));
+  const json_fields f(config.string());
+  dom::parser parser;
+  ST_TRY(doc, f.parse(parser, text));
+  return max_length_field(f, doc.get_object().value_unsafe());
+}
+
+result<tokenizer> tokenizer::from_vocab(const std::filesystem::path& vocab_txt,
+                                        const std::filesystem::path& tokenizer_config_json) {
+  auto t = std::make_unique<impl>();
+  bert_config c;
+  std::string config_name = "(default tokenizer_config)";
+  if (!tokenizer_config_json.empty()) {
+    config_name = tokenizer_config_json.string();
+    ST_TRY_VOID(read_config(tokenizer_config_json, c));
+    std::error_code ec;
+    const auto map = tokenizer_config_json.parent_path() / "special_tokens_map.json";
+    if (std::filesystem::exists(map, ec)) ST_TRY_VOID(read_special_tokens_map(map, c));
+  }
+  ST_TRY_VOID(read_vocab(vocab_txt, *t));
+  t->source = vocab_txt.string();
+  ST_TRY_VOID(build(c, vocab_txt.string(), config_name, *t));
+  return tokenizer(std::move(t));
+}
+
+}  // namespace safetensors::model
