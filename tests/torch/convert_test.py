@@ -5,14 +5,15 @@ import hashlib
 import io
 import json
 import os
+import struct
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
-from torch_testlib import (REAL_TORCH, read_safetensors, run, torch_bytes,  # noqa: E402
-                           torch_dtype_name)
+from torch_testlib import (REAL_TORCH, glob, k, read_safetensors, rebuild_v2, run, s,  # noqa: E402
+                           storage_pid, torch_bytes, torch_dtype_name, torch_zip, tup)
 
 torch.manual_seed(0)
 TMP = tempfile.TemporaryDirectory(prefix="st-torch-convert-")
@@ -219,6 +220,41 @@ class ConvertTest(unittest.TestCase):
         # in place, with --force: the input is read while the new file is written beside it
         run("convert", out, out, "--force", "--quiet", check_rc=0)
         self.assert_matches(out, torch.load(src))
+
+    def test_torch2_style_records(self):
+        """torch 2.x constructs torch 1.13 cannot write, built by hand from the documented layout:
+        _rebuild_tensor_v3 + UntypedStorage (float8/uint16/32/64), _rebuild_parameter_with_state,
+        _rebuild_from_type_v2, and the byteorder / .data/serialization_id records."""
+        hooks = glob("collections", "OrderedDict") + b")R"
+
+        def v3(key, nbytes, n, dtype):
+            return (glob("torch._utils", "_rebuild_tensor_v3") +
+                    tup(storage_pid(key, nbytes, "UntypedStorage").replace(b"ctorch\nUntypedStorage", b"ctorch.storage\nUntypedStorage"),
+                        k(0), tup(k(n)), tup(k(1)), b"\x89", hooks, glob("torch", dtype)) + b"R")
+        v2_args = tup(storage_pid("4", 3), k(0), tup(k(3)), tup(k(1)), b"\x89", hooks)
+        entries = [
+            ("f8", v3("0", 4, 4, "float8_e4m3fn")), ("u16", v3("1", 6, 3, "uint16")),
+            ("u32", v3("2", 8, 2, "uint32")), ("u64", v3("3", 16, 2, "uint64")),
+            ("param", glob("torch._utils", "_rebuild_parameter_with_state") +
+             tup(rebuild_v2(storage_pid("5", 2), 0, (2,), (1,)), b"\x88", hooks, b"}") + b"R"),
+            ("plain", glob("torch._tensor", "_rebuild_from_type_v2") +
+             tup(glob("torch._utils", "_rebuild_tensor_v2"), glob("torch._tensor", "Tensor"), v2_args, b"}") + b"R"),
+        ]
+        pkl = b"\x80\x02" + glob("collections", "OrderedDict") + b")R(" + b"".join(s(n) + v for n, v in entries) + b"u."
+        data = {"0": bytes([0x38, 0x40, 0xb8, 0x7e]), "1": struct.pack("<3H", 1, 2, 65535),
+                "2": struct.pack("<2I", 7, 4000000000), "3": struct.pack("<2Q", 9, 2 ** 63 + 5),
+                "4": struct.pack("<3f", 1.5, 2.5, 3.5), "5": struct.pack("<2f", -1, 1)}
+        src = torch_zip(path("torch2.pt"), pkl, data, prefix="torch2",
+                        extra={"byteorder": b"little", ".data/serialization_id": b"1234567890" * 4})
+        out = convert(src)
+        tensors, meta = read_safetensors(out)
+        self.assertEqual(meta, {"format": "pt"})
+        want = {"f8": ("F8_E4M3", [4], data["0"]), "u16": ("U16", [3], data["1"]), "u32": ("U32", [2], data["2"]),
+                "u64": ("U64", [2], data["3"]), "param": ("F32", [2], data["5"]), "plain": ("F32", [3], data["4"])}
+        self.assertEqual(sorted(tensors), sorted(want))
+        for name, (dt, shape, raw) in want.items():
+            self.assertEqual(tensors[name][:2], (dt, shape), name)
+            self.assertEqual(tensors[name][2].tobytes(), raw, name)
 
     def test_real_checkpoints_match_expected(self):
         with open(os.path.join(REAL_TORCH, "expected.json")) as f:
