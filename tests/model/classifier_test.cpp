@@ -1,0 +1,225 @@
+// classifier::load on model folders written at run time: a working tiny model (logits against
+// the float64 reference) and each bad folder giving one clear error.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "model_fixture.hpp"
+#include "safetensors/model/classifier.hpp"
+#include "safetensors/writer.hpp"
+
+using namespace safetensors;
+using namespace safetensors::model;
+using namespace safetensors::model::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* vocab_words[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie", "was",
+                             "good", "bad", "great", "very", "not", "!", ".", ",", "a", "##s", "film", "boring"};
+
+class model_folder : public ::testing::Test {
+ protected:
+  fs::path dir;
+  distilbert_config cfg = tiny_config(3);
+  memory_source weights = random_model(cfg, 11);
+
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("st_classifier_test_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    write_text("config.json", R"({"architectures": ["DistilBertForSequenceClassification"],
+      "model_type": "distilbert", "dim": 32, "n_heads": 4, "n_layers": 2, "hidden_dim": 48,
+      "vocab_size": 50, "max_position_embeddings": 40, "activation": "gelu",
+      "id2label": {"0": "LABEL_0", "1": "LABEL_1", "2": "LABEL_2"}})");
+    std::string vocab;
+    for (const char* w : vocab_words) vocab += std::string(w) + "\n";
+    write_text("vocab.txt", vocab);
+    write_text("tokenizer_config.json", R"({"do_lower_case": true, "model_max_length": 512})");
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  void write_text(const std::string& name, const std::string& text) {
+    std::ofstream(dir / name, std::ios::binary) << text;
+  }
+  void write_weights(const memory_source& src, const std::string& name = "model.safetensors") {
+    std::vector<tensor_source> tensors;
+    for (const auto& [n, t] : src.tensors) tensors.push_back({n, t.type, t.shape, t.bytes, {}});
+    write_options opts;
+    opts.fsync = false;
+    auto r = write_file(dir / name, tensors, metadata_map{}, opts);
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  error load_error() {
+    auto c = classifier::load(dir);
+    EXPECT_FALSE(c);
+    if (c) return {errc::io, ""};
+    EXPECT_EQ(c.error().message.find('\n'), std::string::npos);
+    return c.error();
+  }
+};
+
+bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+
+}  // namespace
+
+TEST_F(model_folder, loads_and_matches_the_reference) {
+  write_weights(weights);
+  auto c = classifier::load(dir, {.threads = 1, .batch_size = 2});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->weights_source(), "model.safetensors");
+  EXPECT_EQ(c->weights_bytes_converted(), 0u);
+  EXPECT_GT(c->weights_bytes_in_place(), 0u);
+  std::vector<encoding> inputs(3);
+  inputs[0].ids = {2, 5, 6, 7, 8, 3};
+  inputs[1].ids = {2, 3};
+  inputs[2].ids = {2, 18, 7, 11, 19, 14, 3, 12, 9};
+  auto logits = c->logits(inputs);
+  ASSERT_TRUE(logits) << logits.error().message;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const auto want = reference_logits(weights, cfg, inputs[i].ids);
+    for (std::size_t j = 0; j < want.size(); ++j) EXPECT_NEAR((*logits)[i][j], want[j], 1e-4) << i;
+  }
+  std::vector<std::string> texts = {"The movie was very good!", "boring films."};
+  auto scores = c->classify(texts);
+  ASSERT_TRUE(scores) << scores.error().message;
+  ASSERT_EQ(scores->size(), 2u);
+  float sum = 0;
+  for (const auto& s : (*scores)[0]) sum += s.score;
+  EXPECT_NEAR(sum, 1.f, 1e-5);
+  EXPECT_GE((*scores)[0][0].score, (*scores)[0][1].score);
+  auto enc = c->tokenizer().encode(texts[1]);
+  ASSERT_TRUE(enc);
+  const auto want = reference_logits(weights, cfg, enc->ids);
+  const auto top = std::max_element(want.begin(), want.end()) - want.begin();
+  EXPECT_EQ((*scores)[1][0].label, cfg.id2label[static_cast<std::size_t>(top)]);
+}
+
+TEST_F(model_folder, long_texts_are_truncated_to_the_position_table) {
+  write_weights(weights);
+  auto c = classifier::load(dir);
+  ASSERT_TRUE(c) << c.error().message;
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += "good movie ";
+  auto scores = c->classify(std::vector<std::string>{text});  // 202 tokens > 40 positions
+  ASSERT_TRUE(scores) << scores.error().message;
+  encode_options no_trunc;
+  no_trunc.truncate = false;
+  auto refused = c->classify(std::vector<std::string>{text}, no_trunc);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(contains(refused.error().message, "at most 40")) << refused.error().message;
+}
+
+TEST_F(model_folder, bad_inputs_to_logits) {
+  write_weights(weights);
+  auto c = classifier::load(dir);
+  ASSERT_TRUE(c);
+  std::vector<encoding> bad(1);
+  auto empty = c->logits(bad);
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, errc::invalid_argument);
+  bad[0].ids = {2, 50, 3};
+  auto out_of_vocab = c->logits(bad);
+  ASSERT_FALSE(out_of_vocab);
+  EXPECT_TRUE(contains(out_of_vocab.error().message, "token id 50")) << out_of_vocab.error().message;
+  bad[0].ids.assign(41, 5);
+  auto too_long = c->logits(bad);
+  ASSERT_FALSE(too_long);
+  EXPECT_TRUE(contains(too_long.error().message, "41 tokens")) << too_long.error().message;
+}
+
+TEST_F(model_folder, f16_weights_are_converted) {
+  auto half = weights;
+  half.convert_all(dtype::F16);
+  write_weights(half);
+  auto c = classifier::load(dir);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->weights_bytes_in_place(), 0u);
+  std::vector<encoding> in(1);
+  in[0].ids = {2, 6, 10, 3};
+  auto logits = c->logits(in);
+  ASSERT_TRUE(logits);
+  const auto want = reference_logits(half, cfg, in[0].ids);
+  for (std::size_t j = 0; j < want.size(); ++j) EXPECT_NEAR((*logits)[0][j], want[j], 1e-4);
+}
+
+TEST_F(model_folder, missing_config) {
+  write_weights(weights);
+  fs::remove(dir / "config.json");
+  const auto e = load_error();
+  EXPECT_EQ(e.code, errc::io);
+  EXPECT_TRUE(contains(e.message, "config.json")) << e.message;
+}
+
+TEST_F(model_folder, bad_config_json) {
+  write_weights(weights);
+  write_text("config.json", "{\"model_type\": \"distilbert\",,}");
+  const auto e = load_error();
+  EXPECT_EQ(e.code, errc::invalid_model);
+  EXPECT_TRUE(contains(e.message, "invalid JSON")) << e.message;
+}
+
+TEST_F(model_folder, unknown_model_type) {
+  write_weights(weights);
+  write_text("config.json", R"({"model_type": "roberta"})");
+  const auto e = load_error();
+  EXPECT_EQ(e.code, errc::invalid_model);
+  EXPECT_TRUE(contains(e.message, "'model_type' is \"roberta\"")) << e.message;
+}
+
+TEST_F(model_folder, missing_weights) {
+  const auto e = load_error();
+  EXPECT_EQ(e.code, errc::io);
+  EXPECT_TRUE(contains(e.message, "no weights")) << e.message;
+  EXPECT_TRUE(contains(e.message, "model.safetensors")) << e.message;
+}
+
+TEST_F(model_folder, wrong_shape) {
+  auto w = weights;
+  w.put("distilbert.embeddings.position_embeddings.weight", {20, 32}, std::vector<float>(20 * 32));
+  write_weights(w);
+  const auto e = load_error();
+  EXPECT_EQ(e.code, errc::invalid_model);
+  EXPECT_TRUE(contains(e.message, "'distilbert.embeddings.position_embeddings.weight' has shape [20, 32], "
+                                  "the config implies [40, 32]")) << e.message;
+}
+
+TEST_F(model_folder, masked_lm_checkpoint) {
+  auto w = weights;
+  for (const char* n : {"pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"})
+    w.tensors.erase(n);
+  w.put("vocab_transform.weight", {32, 32}, std::vector<float>(32 * 32));
+  w.put("vocab_projector.bias", {50}, std::vector<float>(50));
+  write_weights(w);
+  const auto e = load_error();
+  EXPECT_EQ(e.code, errc::invalid_model);
+  EXPECT_TRUE(contains(e.message, "masked-LM checkpoint")) << e.message;
+}
+
+TEST_F(model_folder, corrupt_weights_file) {
+  write_text("model.safetensors", std::string("\x10\0\0\0\0\0\0\0{\"a\":", 13));
+  const auto e = load_error();
+  EXPECT_TRUE(contains(e.message, "model.safetensors")) << e.message;
+}
+
+TEST_F(model_folder, empty_vocab) {
+  write_weights(weights);
+  write_text("vocab.txt", "");
+  const auto e = load_error();
+  EXPECT_TRUE(contains(e.message, "vocab")) << e.message;
+}
+
+TEST_F(model_folder, tokenizer_larger_than_the_embedding_table) {
+  write_weights(weights);
+  std::string vocab;
+  for (int i = 0; i < 60; ++i) vocab += i < 5 ? std::string(vocab_words[i]) + "\n" : "w" + std::to_string(i) + "\n";
+  write_text("vocab.txt", vocab);
+  const auto e = load_error();
+  EXPECT_EQ(e.code, errc::invalid_model);
+  EXPECT_TRUE(contains(e.message, "the tokenizer has 60 tokens but config.json vocab_size is 50")) << e.message;
+}
