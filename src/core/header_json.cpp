@@ -197,6 +197,12 @@ simdjson::dom::parser& cached_parser() {
   return parser;
 }
 
+// The padded copy of a header that cannot be parsed in place, reused the same way.
+std::string& cached_copy() {
+  thread_local std::string copy;
+  return copy;
+}
+
 result<element> parse_document(simdjson::dom::parser& parser, std::string_view json, bool padded,
                                std::string& copy, std::string_view source) {
   if (parser.max_depth() != serde_max_depth &&
@@ -226,9 +232,11 @@ result<element> parse_document(simdjson::dom::parser& parser, std::string_view j
 }  // namespace
 
 result<parsed_json> parse_header_json(std::string_view json, std::string_view source, bool padded) {
-  simdjson::dom::parser local;
-  simdjson::dom::parser& parser = json.size() <= cached_parser_limit ? cached_parser() : local;
-  std::string copy;
+  const bool cached = json.size() <= cached_parser_limit;
+  simdjson::dom::parser local_parser;
+  std::string local_copy;
+  simdjson::dom::parser& parser = cached ? cached_parser() : local_parser;
+  std::string& copy = cached ? cached_copy() : local_copy;
   auto root = parse_document(parser, json, padded, copy, source);
   if (!root) return tl::unexpected(root.error());
   simdjson::dom::object obj = root->get_object().value_unsafe();
