@@ -238,6 +238,7 @@ result<std::uint32_t> apply_newobj(vm_access& vm, std::uint32_t cls, std::uint32
     return items[0];
   }
   if (c.kind == node_kind::global && c.sym.kind == sym::ordered_dict) return make_node(vm, node_kind::dict);
+  if (is_collect(vm)) return make_node(vm, node_kind::opaque, c.text);
   return fail(errc::unsupported, fmt::format("{}: NEWOBJ of '{}' (an object, not tensor data) is refused",
                                              vm.options().source, c.text));
 }

@@ -2,6 +2,7 @@
 (1 invalid, 4 malicious, 5 unsupported), writes no output, and never runs its payload (the
 marker file a payload would create must not exist)."""
 import io
+import json
 import os
 import struct
 import sys
@@ -61,6 +62,22 @@ class HostileTest(unittest.TestCase):
             torch.save(obj, path(name), **kw)
             self.refused(path(name), 4, "posix.system")
             self.scanned(path(name), 4, "posix.system (malicious)")
+
+    def test_scan_json_lists_globals_and_verdicts(self):
+        torch.save({"w": torch.ones(2)}, path("safe.pt"))
+        torch.save({"w": torch.ones(2), "evil": Evil()}, path("scan_evil.pt"), _use_new_zipfile_serialization=False)
+        p = run("scan", "--json", path("safe.pt"), path("scan_evil.pt"))
+        self.assertEqual(p.returncode, 4, p.stderr)
+        reports = json.loads(p.stdout)
+        self.assertEqual([r["verdict"] for r in reports], ["safe", "malicious"])
+        self.assertEqual(reports[0]["format"], "zip")
+        self.assertEqual(reports[1]["format"], "legacy")
+        self.assertIn({"name": "posix.system", "verdict": "malicious"}, reports[1]["globals"])
+        self.assertIn({"name": "torch._utils._rebuild_tensor_v2", "verdict": "safe"}, reports[0]["globals"])
+        self.assertEqual(reports[0]["persistent_ids"], ["storage"])
+        self.assertEqual(run("scan", path("safe.pt")).returncode, 0)
+        self.assertEqual(run("scan", path("does_not_exist.pt")).returncode, 3)
+        self.assertFalse(os.path.exists(MARKER))
 
     def test_eval_and_raw_pickle_and_inst(self):
         torch.save({"w": torch.ones(2), "e": EvilEval()}, path("mal_eval.pt"))
