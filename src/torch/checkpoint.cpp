@@ -103,11 +103,16 @@ result<void> torch_checkpoint::stream(const torch_tensor& t, const torch_sink& s
   if (t.numel() == 0) return {};
   if (t.contiguous()) {
     auto bytes = contiguous_bytes(t);
-    for (std::size_t at = 0; at < bytes.size(); at += chunk)
-      if (auto r = sink(bytes.subspan(at, std::min(chunk, bytes.size() - at))); !r) return r;
+    for (std::size_t at = 0; at < bytes.size(); at += chunk) {
+      auto piece = bytes.subspan(at, std::min(chunk, bytes.size() - at));
+      if (auto r = sink(piece); !r) return r;
+      impl_->map.release(piece);  // streamed once: keep the resident set small
+    }
     return {};
   }
-  return gather(impl_->storages[t.storage].bytes, t, sink, chunk);
+  auto r = gather(impl_->storages[t.storage].bytes, t, sink, chunk);
+  impl_->map.release(impl_->storages[t.storage].bytes);
+  return r;
 }
 
 result<std::vector<std::byte>> torch_checkpoint::read(const torch_tensor& t) const {

@@ -71,28 +71,37 @@ std::vector<tensor_source> writer_sources(const source_set& set, const convert_o
   return out;
 }
 
-/// Reopens the output and compares names, dtypes, shapes and bytes with the source.
+/// Reopens the output (pread backend: no mapping grows the resident set) and compares names,
+/// dtypes, shapes and bytes with the source, chunk by chunk.
 result<void> verify(const source_set& set, const fs::path& written, const convert_options& opts) {
-  auto out = checkpoint::open(written);
+  open_options oo;
+  oo.io = backend::pread;
+  auto out = checkpoint::open(written, oo);
   if (!out) return tl::unexpected(out.error());
   if (out->tensors().size() != set.tensors.size())
     return fail(errc::invalid_checkpoint, fmt::format("verify: {} holds {} tensors, {} were written", written.string(),
                                                       out->tensors().size(), set.tensors.size()));
+  std::vector<std::byte> buf;
   for (const auto& s : set.tensors) {
-    auto t = out->get(s.name);
-    if (!t) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' missing from the output", s.name));
-    if (t->type() != target_type(s.type, opts) || t->shape() != s.shape)
+    const checkpoint::entry* e = out->find(s.name);
+    if (!e) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' missing from the output", s.name));
+    const tensor_info& info = *e->info;
+    if (info.type != target_type(s.type, opts) || info.shape != s.shape)
       return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has another dtype or shape in the output", s.name));
-    auto bytes = t->bytes();
-    std::size_t at = 0;
-    auto r = stream_target(s, t->type(), [&](std::span<const std::byte> c) -> result<void> {
-      if (c.size() > bytes.size() - at || std::memcmp(bytes.data() + at, c.data(), c.size()) != 0)
+    const file& shard = out->shards()[e->shard];
+    std::uint64_t at = 0;
+    auto r = stream_target(s, info.type, [&](std::span<const std::byte> c) -> result<void> {
+      if (c.size() > info.nbytes() - at)
+        return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' is longer in the source", s.name));
+      buf.resize(c.size());
+      if (auto rd = shard.read_bytes(info, at, buf); !rd) return rd;
+      if (std::memcmp(buf.data(), c.data(), c.size()) != 0)
         return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' differs near byte {}", s.name, at));
       at += c.size();
       return {};
     });
     if (!r) return r;
-    if (at != bytes.size()) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has extra bytes", s.name));
+    if (at != info.nbytes()) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has extra bytes", s.name));
   }
   return {};
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -49,6 +50,17 @@ mapped_file& mapped_file::operator=(mapped_file&& o) noexcept {
 }
 
 mapped_file::~mapped_file() { release(); }
+
+void mapped_file::release(std::span<const std::byte> range) const noexcept {
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  auto begin = reinterpret_cast<std::uintptr_t>(range.data());
+  auto end = begin + range.size();
+  auto base = reinterpret_cast<std::uintptr_t>(data_);
+  if (!data_ || begin < base || end > base + size_) return;
+  begin = (begin + page - 1) / page * page;
+  end = end / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
 
 void mapped_file::release() noexcept {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);

@@ -19,6 +19,10 @@ class mapped_file {
   mapped_file& operator=(const mapped_file&) = delete;
   ~mapped_file();
   std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+  /// Drops the whole pages inside `range` from this process's resident set (MADV_DONTNEED on a
+  /// read-only private file mapping: a later access re-reads them from the page cache). Keeps
+  /// peak RSS small while a large checkpoint is streamed once.
+  void release(std::span<const std::byte> range) const noexcept;
 
  private:
   const std::byte* data_ = nullptr;
