@@ -217,7 +217,7 @@ TEST_F(model_folder, empty_vocab) {
 TEST_F(model_folder, tokenizer_larger_than_the_embedding_table) {
   write_weights(weights);
   std::string vocab;
-  for (int i = 0; i < 60; ++i) vocab += i < 5 ? std::string(vocab_words[i]) + "\n" : "w" + std::to_string(i) + "\n";
+  for (int i = 0; i < 60; ++i) vocab += i < 5 ? fmt::format("{}\n", vocab_words[i]) : fmt::format("w{}\n", i);
   write_text("vocab.txt", vocab);
   const auto e = load_error();
   EXPECT_EQ(e.code, errc::invalid_model);
