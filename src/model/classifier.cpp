@@ -65,17 +65,18 @@ result<classifier> classifier::load(const std::filesystem::path& dir, const load
 
 namespace {
 
+// `index` is 0-based; messages count inputs from 1 as the CLI does.
 result<void> check_input(const encoding& e, std::size_t index, const distilbert_config& cfg) {
-  if (e.ids.empty()) return fail(errc::invalid_argument, fmt::format("[classify] input {} has no tokens", index));
+  if (e.ids.empty()) return fail(errc::invalid_argument, fmt::format("[classify] input {} has no tokens", index + 1));
   if (e.ids.size() > cfg.max_position_embeddings)
     return fail(errc::invalid_argument,
                 fmt::format("[classify] input {} has {} tokens; the model accepts at most {} "
-                            "(max_position_embeddings): enable truncation", index, e.ids.size(),
+                            "(max_position_embeddings): enable truncation", index + 1, e.ids.size(),
                             cfg.max_position_embeddings));
   for (auto id : e.ids)
     if (id < 0 || static_cast<std::size_t>(id) >= cfg.vocab_size)
       return fail(errc::invalid_argument, fmt::format("[classify] input {} has token id {} outside the "
-                                                      "vocabulary (vocab_size {})", index, id, cfg.vocab_size));
+                                                      "vocabulary (vocab_size {})", index + 1, id, cfg.vocab_size));
   return {};
 }
 

@@ -270,7 +270,7 @@ def main():
         sd = make_state_dict(base, 2, std=0.03)
         inputs = random_inputs(rng, base["vocab_size"], [1, 3, 16, 77, 128, 512])
         ref = reference_all(sd, base, inputs, 3)
-        for variant in ("f32", "bin"):
+        for variant in ("f32",):  # the .bin path is covered at the tiny size
             folder = make_folder(root, f"base_{variant}", base, sd, variant)
             compare(f"base {variant}", our_logits(folder, base, inputs, ["--threads", "2"]), ref)
             shutil.rmtree(folder)
