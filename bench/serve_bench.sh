@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# HTTP serving benchmark: `safetensors-cli serve` vs a FastAPI + uvicorn + torch server of the
+# same model (bench/fastapi_server.py), driven by wrk on 127.0.0.1 with IMDB-length reviews
+# (~300 tokens), at concurrency 1, 8 and 64; plus `classify` on the same texts in one process
+# (the in-process ceiling the server is compared with). Models: the example model
+# (examples/distilbert-imdb, when present) and DistilBERT-base shapes (random weights).
+# Usage: bench/serve_bench.sh [BUILD_DIR] [SECONDS_PER_RUN]     (needs wrk: scripts/setup --bench)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+build=${1:-$root/build}
+seconds=${2:-10}
+cli=${SAFETENSORS_CLI:-$build/tools/cli/safetensors-cli}
+threads=${THREADS:-2}
+export OPENBLAS_CORETYPE=SkylakeX
+tmp=$(mktemp -d /tmp/serve_bench.XXXXXX)
+server_pid=""
+cleanup() {
+  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+/usr/bin/python3 "$here/serve_bench_prep.py" "$tmp" 200 >&2
+models=()
+[[ -f "$root/examples/distilbert-imdb/config.json" ]] && models+=("example=$root/examples/distilbert-imdb")
+models+=("distilbert-base=$tmp/distilbert-base")
+
+wait_health() {  # port
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$1/health" >/dev/null 2>&1 && return 0
+    kill -0 "$server_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+start_ours() {  # model dir
+  "$cli" serve --model "$1" --port 0 --threads "$threads" --max-batch-requests 16 >"$tmp/ours.out" 2>"$tmp/ours.log" &
+  server_pid=$!
+  for _ in $(seq 1 100); do grep -q listening "$tmp/ours.out" 2>/dev/null && break; sleep 0.05; done
+  port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/ours.out" | head -1)
+}
+
+start_fastapi() {  # model dir
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  /usr/bin/python3 "$here/fastapi_server.py" --model "$1" --port "$port" --threads "$threads" >"$tmp/fastapi.log" 2>&1 &
+  server_pid=$!
+}
+
+stop_server() {
+  kill -TERM "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
+printf '| model | server | concurrency | req/s | p50 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|---:|\n'
+for entry in "${models[@]}"; do
+  name=${entry%%=*}
+  dir=${entry#*=}
+  for server in ours fastapi; do
+    "start_$server" "$dir"
+    if ! wait_health "$port"; then
+      echo "$server did not start for $name" >&2
+      cat "$tmp/$server".log >&2 || true
+      stop_server
+      continue
+    fi
+    curl -sf -X POST -H 'Content-Type: application/json' -d '{"text":"warm up"}' "http://127.0.0.1:$port/predict" >/dev/null
+    for c in 1 8 64; do
+      t=$(( c < 2 ? 1 : 2 ))
+      line=$(wrk -t"$t" -c"$c" -d"${seconds}s" --timeout 60s -s "$tmp/post.lua" "http://127.0.0.1:$port/predict" | grep '^RESULT' || true)
+      req=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$line")
+      sec=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$line")
+      p50=$(sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p' <<<"$line")
+      p99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$line")
+      err=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$line")
+      rps=$(awk -v r="${req:-0}" -v s="${sec:-1}" 'BEGIN { printf "%.1f", r / s }')
+      printf '| %s | %s | %d | %s | %s | %s | %s |\n' "$name" "$server" "$c" "$rps" "${p50:-?}" "${p99:-?}" "${err:-?}"
+    done
+    stop_server
+  done
+  # In-process ceiling: classify the same 200 reviews, batches of 16.
+  start=$(date +%s.%N)
+  "$cli" classify --model "$dir" --threads "$threads" --batch-size 16 --json <"$tmp/texts.txt" >/dev/null
+  end=$(date +%s.%N)
+  n=$(wc -l <"$tmp/texts.txt")
+  awk -v n="$n" -v a="$start" -v b="$end" -v m="$name" 'BEGIN { printf "| %s | classify (in process, batch 16) | - | %.1f texts/s | - | - | - |\n", m, n / (b - a) }'
+done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
