@@ -35,8 +35,6 @@ std::string_view kind_name(const node& n) {
 
 namespace {
 
-constexpr std::uint32_t no_node = 0xffffffffu;
-
 class machine final : public vm_access {
  public:
   machine(std::span<const std::byte> data, std::size_t start, const unpickle_options& o,
