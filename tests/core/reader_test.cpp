@@ -287,3 +287,29 @@ TEST(ReaderParse, InPlaceAndCopiedHeadersGiveTheSameResults) {
     EXPECT_EQ(st::file::open(bad_exact, with(b)).error().code, errc::invalid_json);
   }
 }
+
+TEST(ReaderErrors, PreadOfAFileTruncatedAfterOpen) {
+  st::test::temp_dir dir;
+  auto path = dir.write("t.safetensors",
+                        st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[64],\"data_offsets\":[0,64]}}", 64));
+  auto f = st::file::open(path, with(st::backend::pread));
+  ASSERT_TRUE(f) << f.error().message;
+  ASSERT_EQ(::truncate(path.c_str(), 70), 0);
+  auto t = f->get("a");
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code, errc::io);
+  EXPECT_NE(t.error().message.find("t.safetensors"), std::string::npos);
+  EXPECT_NE(t.error().message.find("truncated"), std::string::npos) << t.error().message;
+}
+
+TEST(ReaderErrors, ReadBytesRefusesATensorOfAnotherFile) {
+  st::test::temp_dir dir;
+  auto small = dir.write("s", st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1));
+  auto f = st::file::open(small);
+  ASSERT_TRUE(f);
+  st::tensor_info foreign{"b", st::dtype::U8, {8}, 100, 108};
+  std::byte out[1];
+  auto r = f->read_bytes(foreign, 0, out);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::invalid_argument);
+}
