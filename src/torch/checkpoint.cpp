@@ -102,11 +102,14 @@ result<void> torch_checkpoint::stream(const torch_tensor& t, const torch_sink& s
   if (chunk == 0) chunk = 1;
   if (t.numel() == 0) return {};
   if (t.contiguous()) {
+    // pread into one reused buffer (like cp): no page faults, resident set = one chunk.
     auto bytes = contiguous_bytes(t);
+    const auto base = static_cast<std::uint64_t>(bytes.data() - impl_->map.bytes().data());
+    std::vector<std::byte> buf(std::min(chunk, bytes.size()));
     for (std::size_t at = 0; at < bytes.size(); at += chunk) {
-      auto piece = bytes.subspan(at, std::min(chunk, bytes.size() - at));
+      std::span<std::byte> piece(buf.data(), std::min(chunk, bytes.size() - at));
+      if (auto r = impl_->map.read_at(base + at, piece); !r) return r;
       if (auto r = sink(piece); !r) return r;
-      impl_->map.release(piece);  // streamed once: keep the resident set small
     }
     return {};
   }

@@ -31,7 +31,7 @@ result<void> add_torch_file(source_set& set, const std::filesystem::path& path, 
   for (auto i : d->keep) {
     const torch_tensor* t = &c->tensors()[i];
     set.tensors.push_back({t->name, t->type, t->shape, t->nbytes(),
-                           [c, t](const torch_sink& sink) { return c->stream(*t, sink); }});
+                           [c, t](const torch_sink& sink) { return c->stream(*t, sink, 8u << 20); }});
   }
   for (const auto& n : c->notes()) set.notes.push_back(fmt::format("{}: {}", path.filename().string(), n));
   set.aliases.insert(set.aliases.end(), d->aliases.begin(), d->aliases.end());

@@ -33,18 +33,35 @@ result<mapped_file> mapped_file::open(const std::filesystem::path& path) {
     }
     m.data_ = static_cast<const std::byte*>(p);
   }
-  ::close(fd);
+  m.fd_ = fd;  // kept for read_at
+  m.path_ = path.string();
   return m;
 }
 
+result<void> mapped_file::read_at(std::uint64_t offset, std::span<std::byte> out) const {
+  if (offset > size_ || out.size() > size_ - offset)
+    return fail(errc::invalid_checkpoint, fmt::format("{}: read past the end of the file", path_));
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(errc::io, fmt::format("{}: read failed: {}", path_, n < 0 ? std::strerror(errno) : "unexpected end"));
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
 mapped_file::mapped_file(mapped_file&& o) noexcept
-    : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), fd_(std::exchange(o.fd_, -1)),
+      path_(std::move(o.path_)) {}
 
 mapped_file& mapped_file::operator=(mapped_file&& o) noexcept {
   if (this != &o) {
     release();
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
+    fd_ = std::exchange(o.fd_, -1);
+    path_ = std::move(o.path_);
   }
   return *this;
 }
@@ -64,6 +81,8 @@ void mapped_file::release(std::span<const std::byte> range) const noexcept {
 
 void mapped_file::release() noexcept {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
   data_ = nullptr;
   size_ = 0;
 }

@@ -3,7 +3,9 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <cstdint>
 #include <span>
+#include <string>
 
 #include "safetensors/error.hpp"
 
@@ -23,10 +25,15 @@ class mapped_file {
   /// read-only private file mapping: a later access re-reads them from the page cache). Keeps
   /// peak RSS small while a large checkpoint is streamed once.
   void release(std::span<const std::byte> range) const noexcept;
+  /// Copies bytes [offset, offset + out.size()) of the file with pread (no page faults on the
+  /// mapping, nothing added to the resident set). The range must lie inside the file.
+  result<void> read_at(std::uint64_t offset, std::span<std::byte> out) const;
 
  private:
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
+  int fd_ = -1;
+  std::string path_;
   void release() noexcept;
 };
 
