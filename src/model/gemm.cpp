@@ -50,12 +50,16 @@ struct gemm_engine::impl {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
   std::map<tag_key, dnnl::matmul> cache;
+  std::size_t max_cached = gemm_engine::max_cached_primitives;
 
   // Returns the cached primitive for `key`, building it with `make` on first use.
   template <class Make>
   dnnl::matmul& get(const tag_key& key, Make&& make) {
     auto it = cache.find(key);
-    if (it == cache.end()) it = cache.emplace(key, make()).first;
+    if (it == cache.end()) {
+      if (cache.size() >= max_cached) cache.clear();
+      it = cache.emplace(key, make()).first;
+    }
     return it->second;
   }
 
@@ -72,7 +76,9 @@ struct gemm_engine::impl {
   }
 };
 
-gemm_engine::gemm_engine() : impl_(std::make_unique<impl>()) {}
+gemm_engine::gemm_engine(std::size_t max_cached) : impl_(std::make_unique<impl>()) {
+  impl_->max_cached = max_cached > 0 ? max_cached : 1;
+}
 gemm_engine::~gemm_engine() = default;
 gemm_engine::gemm_engine(gemm_engine&&) noexcept = default;
 gemm_engine& gemm_engine::operator=(gemm_engine&&) noexcept = default;

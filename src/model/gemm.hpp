@@ -57,7 +57,11 @@ struct attention_shape {
 
 class gemm_engine {
  public:
-  gemm_engine();
+  /// Every (batch, length) shape needs its own primitives and a server sees many: past
+  /// `max_cached` entries the cache starts over (re-creation is then mostly served by oneDNN's
+  /// own LRU primitive cache, 1024 entries by default, instead of a new JIT compilation).
+  static constexpr std::size_t max_cached_primitives = 512;
+  explicit gemm_engine(std::size_t max_cached = max_cached_primitives);
   ~gemm_engine();
   gemm_engine(gemm_engine&&) noexcept;
   gemm_engine& operator=(gemm_engine&&) noexcept;

@@ -111,6 +111,19 @@ TEST(kernels, linear_accumulate_adds_the_residual_and_bias) {
   EXPECT_EQ(g.cached_primitives(), 1u);  // same shape: primitive reused
 }
 
+TEST(kernels, primitive_cache_is_bounded) {
+  gemm_engine g(8);
+  const float w[] = {1, 2, 3, 4};  // [2, 2]
+  std::vector<float> x(2 * 20, 1.f), y(2 * 20);
+  for (std::size_t m = 1; m <= 20; ++m) {
+    ASSERT_TRUE(g.linear({x.data(), m, 2}, {w, nullptr, 2, 2}, {y.data(), m, 2}));
+    ASSERT_LE(g.cached_primitives(), 8u);
+    EXPECT_EQ(y[2 * (m - 1)], 3.f);
+    EXPECT_EQ(y[2 * (m - 1) + 1], 7.f);
+  }
+  EXPECT_EQ(g.cached_primitives(), 4u);  // 20 shapes: started over at 9 and 17
+}
+
 TEST(kernels, linear_rejects_mismatched_operands) {
   gemm_engine g;
   const float x[4] = {};
