@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_testlib import (REAL_SAFETENSORS, CLI, CliTestCase, f32, main, run, tensor,  # noqa: E402
+from cli_testlib import (REAL_SAFETENSORS, REAL_TORCH, CLI, CliTestCase, f32, main, run, tensor,  # noqa: E402
                          write_raw, write_safetensors, write_sharded)
 
 U8_2 = '"dtype":"U8","shape":[2]'
@@ -97,6 +97,13 @@ class ValidateBasics(CliTestCase):
         p = run("validate", ok, bad, self.path("missing.safetensors"))
         self.assert_exit(p, 3)
         self.assert_exit(run("validate", ok, ok), 0)
+
+    def test_torch_file_is_named_as_such(self):
+        pt = os.path.join(REAL_TORCH, "mlp_mnist_statedict_zip_archive_prefix.pt")
+        p = run("validate", pt)
+        self.assert_exit(p, 1)
+        self.assertEqual(p.stdout, "%s: a PyTorch checkpoint, not a safetensors file (list it with `inspect`, "
+                                   "check it with `scan`, convert it with `convert`) [unsupported]\n" % pt)
 
     def test_bad_arguments_exit_2(self):
         self.assert_exit(run("validate"), 2)

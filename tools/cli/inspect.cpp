@@ -68,18 +68,18 @@ std::uint64_t alignment_of(std::uint64_t offset) { return offset == 0 ? 0 : (off
 
 std::string file_line(const listing_file& f) {
   if (f.format != "safetensors") {
-    return fmt::format("{}: {} checkpoint ({} container), file size {} bytes ({})\n", f.path, f.format,
+    return fmt::format("{}: {} checkpoint ({} container), file size {} bytes ({})\n", printable(f.path), f.format,
                        f.container, group_digits(f.file_size), human_bytes(f.file_size));
   }
   return fmt::format("{}: header {} bytes, data starts at byte {} ({}-byte aligned), file size {} bytes ({})\n",
-                     f.path, group_digits(f.header_size), group_digits(f.data_start),
+                     printable(f.path), group_digits(f.header_size), group_digits(f.data_start),
                      alignment_of(f.data_start), group_digits(f.file_size), human_bytes(f.file_size));
 }
 
 std::string tensor_table(const listing& l) {
   std::vector<text_table::column> cols{{"name"}, {"dtype"}, {"shape"}, {"parameters", text_table::right},
                                        {"bytes", text_table::right}};
-  const bool torch = l.files.front().format == "pytorch";
+  const bool torch = l.format == "pytorch";
   if (l.sharded) cols.push_back({"shard"});
   if (torch) cols.push_back({"storage"});
   text_table t(std::move(cols));
@@ -117,7 +117,8 @@ std::string metadata_text(const listing& l) {
 std::string render_text(const listing& l, const inspect_options& opts) {
   std::string out;
   if (l.sharded) {
-    out += fmt::format("{}: sharded checkpoint, {} shards, index {}\n", opts.path, l.files.size(), l.index_path);
+    out += fmt::format("{}: sharded checkpoint, {} shards, index {}\n", printable(opts.path), l.files.size(),
+                       printable(l.index_path));
   }
   for (const auto& f : l.files) out += file_line(f);
   if (!opts.filter.empty()) {
@@ -174,7 +175,7 @@ void json_total(json_writer& w, const dtype_total& d) {
 
 std::string render_json(const listing& l, const inspect_options& opts) {
   json_writer w;
-  w.begin_object().key("path").value(opts.path).key("format").value(l.files.front().format);
+  w.begin_object().key("path").value(opts.path).key("format").value(l.format);
   w.key("sharded").value(l.sharded);
   if (l.sharded) w.key("index").value(l.index_path);
   json_files(w, l);

@@ -70,6 +70,7 @@ result<listing> list_torch(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   listing l;
+  l.format = "pytorch";
   listing_file f;
   f.path = path;
   f.name = std::filesystem::path(path).filename().string();

@@ -34,6 +34,7 @@ struct listing_row {
 };
 
 struct listing {
+  std::string format = "safetensors";  ///< or "pytorch"
   bool sharded = false;
   std::string index_path;
   std::vector<listing_file> files;

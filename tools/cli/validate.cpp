@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
 #include "safetensors/sharded.hpp"
+#include "safetensors/torch/checkpoint.hpp"
 
 namespace safetensors::cli {
 namespace {
@@ -202,9 +204,21 @@ void check_tensors(const checkpoint& ck, const validate_options& opts, validatio
   bar.finish();
 }
 
+/// A PyTorch checkpoint given to validate gets a clear message instead of a header error.
+bool is_torch_file(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) && torch::looks_like_torch_file(path);
+}
+
 validation validate_path(const std::string& path, const validate_options& opts) {
   validation v;
   v.path = path;
+  if (is_torch_file(path)) {
+    v.errors.push_back({std::string(errc_name(errc::unsupported)), "",
+                        path + ": a PyTorch checkpoint, not a safetensors file (list it with `inspect`, "
+                               "check it with `scan`, convert it with `convert`)"});
+    return v;
+  }
   auto ck = checkpoint::open(path);
   if (!ck) {
     v.io_error = ck.error().code == errc::io;
