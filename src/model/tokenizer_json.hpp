@@ -13,6 +13,10 @@
 
 namespace safetensors::model::detail {
 
+/// Rewrites integers of 20 or more digits (outside strings) as 1e30: transformers writes
+/// model_max_length = 1000000000000000019884624838656 ("no limit"), which simdjson refuses.
+void tame_big_integers(std::string& json);
+
 /// Reads a whole file (at most 1 GiB): io error naming it when missing or unreadable.
 result<std::string> read_text_file(const std::filesystem::path& file);
 

@@ -1,5 +1,7 @@
 // Loading tokenizer.json (the file tokenizers' Tokenizer::from_file reads) and the folder entry
 // point. Every malformed field gives one invalid_model error naming the file and the field.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "model/tokenizer_impl.hpp"
@@ -101,6 +103,18 @@ result<void> parse_model(const json_fields& f, dom::element e, tokenizer::impl& 
   return {};
 }
 
+// tokenizers' AddedVocabulary::add_tokens: a token already known (added or in the model
+// vocabulary) keeps that id; a new one gets the next id after the vocabulary and the added
+// tokens. The "id" stored in tokenizer.json is not used (measured with the npm package).
+std::int32_t assign_added_id(const tokenizer::impl& t, std::string_view content) {
+  if (const auto known = t.added.find(content); known >= 0) return t.added.tokens()[static_cast<std::size_t>(known)].id;
+  if (const auto id = t.model.find(content); id >= 0) return id;
+  const auto vocab = static_cast<std::int32_t>(t.model.size());
+  std::int32_t max_added = -1;
+  for (const auto& a : t.added.tokens()) max_added = std::max(max_added, a.id);
+  return max_added >= vocab ? max_added + 1 : vocab;
+}
+
 result<void> parse_added_tokens(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
   if (!e || json_fields::is_null(*e)) return {};
   ST_TRY(items, f.array(*e, "added_tokens"));
@@ -117,7 +131,9 @@ result<void> parse_added_tokens(const json_fields& f, std::optional<dom::element
     ST_TRY(lstrip, f.boolean_or(obj, "lstrip", "added_tokens[].lstrip", false));
     ST_TRY(rstrip, f.boolean_or(obj, "rstrip", "added_tokens[].rstrip", false));
     ST_TRY(normalized, f.boolean_or(obj, "normalized", "added_tokens[].normalized", !special));
-    token.id = static_cast<std::int32_t>(id_value);
+    (void)id_value;  // tokenizers ignores the stored id: see assign_added_id
+    if (t.added.find(content) >= 0) continue;  // a repeated token keeps its first entry
+    token.id = assign_added_id(t, content);
     token.content = content;
     token.special = special;
     token.single_word = single_word;

@@ -120,6 +120,7 @@ result<std::optional<std::size_t>> max_length_field(const json_fields& f, dom::o
 
 result<void> read_config(const std::filesystem::path& file, bert_config& c) {
   ST_TRY(text, detail::read_text_file(file));
+  detail::tame_big_integers(text);
   const json_fields f(file.string());
   dom::parser parser;
   ST_TRY(doc, f.parse(parser, text));
@@ -182,6 +183,7 @@ result<void> build(const bert_config& c, const std::string& vocab_file, const st
 
 result<std::optional<std::size_t>> detail::read_model_max_length(const std::filesystem::path& config) {
   ST_TRY(text, detail::read_text_file(config));
+  detail::tame_big_integers(text);
   const json_fields f(config.string());
   dom::parser parser;
   ST_TRY(doc, f.parse(parser, text));
