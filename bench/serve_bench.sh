@@ -5,6 +5,8 @@
 # (the in-process ceiling the server is compared with). Models: the example model
 # (examples/distilbert-imdb, when present) and DistilBERT-base shapes (random weights).
 # Usage: bench/serve_bench.sh [BUILD_DIR] [SECONDS_PER_RUN]     (needs wrk: scripts/setup --bench)
+# Env: EXAMPLE_MODEL=DIR (default examples/distilbert-imdb), SKIP_BASE=1 (example model only),
+#      THREADS (inference threads for both servers, default 2).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -22,9 +24,14 @@ cleanup() {
 trap cleanup EXIT
 
 /usr/bin/python3 "$here/serve_bench_prep.py" "$tmp" 200 >&2
+example=${EXAMPLE_MODEL:-$root/examples/distilbert-imdb}
 models=()
-[[ -f "$root/examples/distilbert-imdb/config.json" ]] && models+=("example=$root/examples/distilbert-imdb")
-models+=("distilbert-base=$tmp/distilbert-base")
+if [[ -f "$example/config.json" ]]; then
+  models+=("example:$(basename "$example")=$example")
+else
+  echo "no example model in $example: skipping its rows" >&2
+fi
+[[ "${SKIP_BASE:-0}" == 1 ]] || models+=("distilbert-base=$tmp/distilbert-base")
 
 wait_health() {  # port
   for _ in $(seq 1 600); do
@@ -80,11 +87,12 @@ for entry in "${models[@]}"; do
     done
     stop_server
   done
-  # In-process ceiling: classify the same 200 reviews, batches of 16.
+  # In-process ceiling: classify the first 64 of the same reviews, batches of 16.
+  head -n 64 "$tmp/texts.txt" >"$tmp/texts64.txt"
   start=$(date +%s.%N)
-  "$cli" classify --model "$dir" --threads "$threads" --batch-size 16 --json <"$tmp/texts.txt" >/dev/null
+  "$cli" classify --model "$dir" --threads "$threads" --batch-size 16 --json <"$tmp/texts64.txt" >/dev/null
   end=$(date +%s.%N)
-  n=$(wc -l <"$tmp/texts.txt")
+  n=$(wc -l <"$tmp/texts64.txt")
   awk -v n="$n" -v a="$start" -v b="$end" -v m="$name" 'BEGIN { printf "| %s | classify (in process, batch 16) | - | %.1f texts/s | - | - | - |\n", m, n / (b - a) }'
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
