@@ -143,17 +143,20 @@ def torch_peer(folder, threads, shapes, seconds):
         batch, length = map(int, shape.split("x"))
         ids = torch.tensor(make_ids(batch, length))
         mask = torch.ones_like(ids)
-        ms = []
+        ms, cpu = [], []
         with torch.inference_mode():
             model(ids, mask)
             start = time.perf_counter()
             while len(ms) < 3 or (time.perf_counter() - start < seconds and len(ms) < 1000):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 model(ids, mask)
+                cpu.append((time.process_time() - c) * 1e3)
                 ms.append((time.perf_counter() - t) * 1e3)
         ms.sort()
+        cpu.sort()
         print(json.dumps({"engine": "torch", "batch": batch, "len": length, "threads": threads,
-                          "median_ms": ms[len(ms) // 2], "min_ms": ms[0], "mean_ms": sum(ms) / len(ms), "reps": len(ms)}))
+                          "median_ms": ms[len(ms) // 2], "min_ms": ms[0], "mean_ms": sum(ms) / len(ms), "reps": len(ms),
+                          "cpu_ms": cpu[len(cpu) // 2]}))
         sys.stdout.flush()
 
 
@@ -236,14 +239,24 @@ def main():
 
 
 def report(results):
-    table = {}
+    table, cpu_table = {}, {}
     for r in results:
         if "batch" in r:
             cell = table.setdefault((r["batch"], r["len"], r["threads"]), {})
             cell[r["engine"]] = min(cell.get(r["engine"], float("inf")), r["median_ms"])
+            cpu = cpu_table.setdefault((r["batch"], r["len"], r["threads"]), {})
+            cpu[r["engine"]] = min(cpu.get(r["engine"], float("inf")), r["cpu_ms"])
     print("\n| batch x len | threads | ours ms | torch ms | ORT ms | ORT/ours | torch/ours |")
     print("|---|---|---|---|---|---|---|")
     for (b, l, t), v in sorted(table.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        o, tr, ox = v.get("ours"), v.get("torch"), v.get("ort")
+        ratio = lambda x: f"{x / o:.2f}x" if x and o else "-"  # noqa: E731
+        fmt = lambda x: f"{x:.1f}" if x else "-"  # noqa: E731
+        print(f"| {b} x {l} | {t} | {fmt(o)} | {fmt(tr)} | {fmt(ox)} | {ratio(ox)} | {ratio(tr)} |")
+    print("\nCPU time per forward (all threads; best median):")
+    print("\n| batch x len | threads | ours CPU ms | torch CPU ms | ORT CPU ms | ORT/ours | torch/ours |")
+    print("|---|---|---|---|---|---|---|")
+    for (b, l, t), v in sorted(cpu_table.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
         o, tr, ox = v.get("ours"), v.get("torch"), v.get("ort")
         ratio = lambda x: f"{x / o:.2f}x" if x and o else "-"  # noqa: E731
         fmt = lambda x: f"{x:.1f}" if x else "-"  # noqa: E731

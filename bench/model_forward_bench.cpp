@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -42,22 +43,32 @@ double forward_flops(const model::distilbert_config& c, double batch, double len
 struct stats {
   double median_ms, min_ms, mean_ms;
   std::size_t reps;
+  double cpu_ms;  // process CPU time per call (all threads), median
 };
+
+double cpu_now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 
 template <class F>
 stats measure(F&& f, double seconds) {
   f();  // warm-up: primitive creation, page faults
-  std::vector<double> ms;
+  std::vector<double> ms, cpu;
   const auto start = clock_type::now();
   while (ms.size() < 3 || (std::chrono::duration<double>(clock_type::now() - start).count() < seconds && ms.size() < 1000)) {
     const auto t0 = clock_type::now();
+    const double c0 = cpu_now_ms();
     f();
+    cpu.push_back(cpu_now_ms() - c0);
     ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
+  std::sort(cpu.begin(), cpu.end());
   double sum = 0;
   for (double v : ms) sum += v;
-  return {ms[ms.size() / 2], ms.front(), sum / static_cast<double>(ms.size()), ms.size()};
+  return {ms[ms.size() / 2], ms.front(), sum / static_cast<double>(ms.size()), ms.size(), cpu[cpu.size() / 2]};
 }
 
 int gemm_throughput(int threads, double seconds) {
@@ -121,8 +132,8 @@ int main(int argc, char** argv) {
       if (!r) std::fprintf(stderr, "error: %s\n", r.error().message.c_str()), std::exit(1);
     }, seconds);
     std::printf("{\"engine\":\"ours\",\"batch\":%zu,\"len\":%zu,\"threads\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,"
-                "\"mean_ms\":%.3f,\"reps\":%zu,\"gflops\":%.1f}\n", batch, len, threads, s.median_ms, s.min_ms,
-                s.mean_ms, s.reps, forward_flops(clf->config(), double(batch), double(len)) / (s.median_ms * 1e6));
+                "\"mean_ms\":%.3f,\"reps\":%zu,\"cpu_ms\":%.3f,\"gflops\":%.1f}\n", batch, len, threads, s.median_ms,
+                s.min_ms, s.mean_ms, s.reps, s.cpu_ms, forward_flops(clf->config(), double(batch), double(len)) / (s.median_ms * 1e6));
     std::fflush(stdout);
   }
   return 0;

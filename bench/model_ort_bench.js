@@ -36,16 +36,20 @@ async function main() {
     const [batch, len] = shape.split('x').map(Number);
     const feeds = makeInputs(batch, len);
     await session.run(feeds);  // warm-up
-    const ms = [];
+    const ms = [], cpu = [];
     const start = Date.now();
     while (ms.length < 3 || ((Date.now() - start) / 1000 < seconds && ms.length < 1000)) {
       const t = process.hrtime.bigint();
+      const c = process.cpuUsage();
       await session.run(feeds);
+      const dc = process.cpuUsage(c);
+      cpu.push((dc.user + dc.system) / 1e3);
       ms.push(Number(process.hrtime.bigint() - t) / 1e6);
     }
     ms.sort((a, b) => a - b);
+    cpu.sort((a, b) => a - b);
     const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
-    console.log(JSON.stringify({ engine: 'ort', batch, len, threads, median_ms: ms[ms.length >> 1], min_ms: ms[0], mean_ms: mean, reps: ms.length }));
+    console.log(JSON.stringify({ engine: 'ort', batch, len, threads, median_ms: ms[ms.length >> 1], min_ms: ms[0], mean_ms: mean, reps: ms.length, cpu_ms: cpu[cpu.length >> 1] }));
   }
 }
 

@@ -1,5 +1,7 @@
-// Forward pass. Layout: h is [batch, len, dim] (row b*len+i); q/k/v share one [batch*len, 3*dim]
-// buffer so the attention GEMMs read heads in place through strides (no transposes).
+// Forward pass. Layout: h is [batch, len, dim] (row b*len+i); q, k and v are three dense
+// [batch*len, dim] blocks of one buffer (dense outputs let oneDNN pick its brgemm kernels; a
+// strided destination falls back to the slower gemm path), and the attention GEMMs read heads
+// in place through strides (no transposes).
 #include "model/distilbert.hpp"
 
 #include <algorithm>
@@ -28,8 +30,9 @@ result<void> distilbert_engine::attention(std::span<const std::span<const std::i
   const std::size_t b = seqs.size(), d = cfg_.dim, heads = cfg_.n_heads, hd = d / heads;
   const std::size_t q_len = cls_only ? 1 : len;
   const attention_shape shape{b, heads, hd, q_len, len};
-  const head_view q = cls_only ? head_view{q_cls_.data(), d, d} : head_view{qkv_.data(), len * 3 * d, 3 * d};
-  const head_view k{qkv_.data() + d, len * 3 * d, 3 * d}, v{qkv_.data() + 2 * d, len * 3 * d, 3 * d};
+  const std::size_t block = b * len * d;  // q, k, v blocks in qkv_
+  const head_view q = cls_only ? head_view{q_cls_.data(), d, d} : head_view{qkv_.data(), len * d, d};
+  const head_view k{qkv_.data() + block, len * d, d}, v{qkv_.data() + 2 * block, len * d, d};
   float* scores = sized(scores_, b * heads * q_len * len);
   if (auto r = gemm_.attention_scores(q, k, shape, 1.f / std::sqrt(static_cast<float>(hd)), scores); !r)
     return r;
@@ -49,17 +52,19 @@ result<void> distilbert_engine::layer(const layer_weights& lw,
                                       std::size_t len, bool cls_only) {
   const std::size_t b = seqs.size(), d = cfg_.dim, rows = b * len;
   const const_matrix_ref all{h_.data(), rows, d};
-  const matrix_ref qkv{qkv_.data(), rows, 3 * d};
+  float* const q = qkv_.data();
+  float* const k = q + rows * d;
+  float* const v = k + rows * d;
   // Rows that continue past attention: every token, or each sequence's [CLS] (stride len*d).
   const matrix_ref out = cls_only ? matrix_ref{h_.data(), b, len * d} : matrix_ref{h_.data(), rows, d};
   const const_matrix_ref out_in{out.data, out.rows, out.ld};
   if (cls_only) {
     if (auto r = gemm_.linear(out_in, lw.q, {sized(q_cls_, b * d), b, d}); !r) return r;
-  } else if (auto r = gemm_.linear(all, lw.q, qkv); !r) {
+  } else if (auto r = gemm_.linear(all, lw.q, {q, rows, d}); !r) {
     return r;
   }
-  if (auto r = gemm_.linear(all, lw.k, {qkv.data + d, rows, 3 * d}); !r) return r;
-  if (auto r = gemm_.linear(all, lw.v, {qkv.data + 2 * d, rows, 3 * d}); !r) return r;
+  if (auto r = gemm_.linear(all, lw.k, {k, rows, d}); !r) return r;
+  if (auto r = gemm_.linear(all, lw.v, {v, rows, d}); !r) return r;
   if (auto r = attention(seqs, len, cls_only); !r) return r;
   // out_lin + residual (sum post-op into h), then sa_layer_norm.
   const const_matrix_ref ctx{ctx_.data(), out.rows, d};
