@@ -2,6 +2,7 @@
 // once per shape and reused: creation costs far more than a DistilBERT-sized execution.
 #include "model/gemm.hpp"
 
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -44,26 +45,58 @@ dnnl::algorithm eltwise_algorithm(activation_kind act, float& alpha) {
   return dnnl::algorithm::undef;
 }
 
+
+// Scratchpads are user-managed: one buffer per engine, grown to the largest primitive's need,
+// instead of oneDNN allocating (and page-faulting) a fresh one on every execution.
+dnnl::primitive_attr user_scratchpad_attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+struct cached_matmul {
+  dnnl::matmul prim;
+  memory::desc scratch_md;
+};
+
+struct free_deleter {
+  void operator()(void* p) const noexcept { std::free(p); }
+};
+
 }  // namespace
 
 struct gemm_engine::impl {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
-  std::map<tag_key, dnnl::matmul> cache;
+  std::map<tag_key, cached_matmul> cache;
   std::size_t max_cached = gemm_engine::max_cached_primitives;
+  std::unique_ptr<void, free_deleter> scratch;
+  std::size_t scratch_size = 0;
 
-  // Returns the cached primitive for `key`, building it with `make` on first use.
+  // Returns the cached primitive for `key`, building it from `make()`'s primitive_desc on first
+  // use (its attributes must ask for a user scratchpad).
   template <class Make>
-  dnnl::matmul& get(const tag_key& key, Make&& make) {
+  cached_matmul& get(const tag_key& key, Make&& make) {
     auto it = cache.find(key);
     if (it == cache.end()) {
       if (cache.size() >= max_cached) cache.clear();
-      it = cache.emplace(key, make()).first;
+      const dnnl::matmul::primitive_desc pd = make();
+      it = cache.emplace(key, cached_matmul{dnnl::matmul(pd), pd.scratchpad_desc()}).first;
     }
     return it->second;
   }
 
-  void run(dnnl::matmul& p, const memory::desc& src_md, const void* src, const memory::desc& w_md,
+  void* scratch_for(std::size_t bytes) {
+    if (bytes > scratch_size) {
+      const std::size_t size = (bytes + 4095) / 4096 * 4096;
+      scratch.reset(std::aligned_alloc(4096, size));
+      if (!scratch) throw std::bad_alloc();
+      scratch_size = size;
+    }
+    return scratch.get();
+  }
+
+  void run(cached_matmul& p, const memory::desc& src_md, const void* src, const memory::desc& w_md,
            const void* w, const memory::desc& dst_md, void* dst, const memory::desc* bias_md,
            const void* bias) {
     std::unordered_map<int, memory> args;
@@ -71,10 +104,13 @@ struct gemm_engine::impl {
     args.emplace(DNNL_ARG_WEIGHTS, memory(w_md, eng, const_cast<void*>(w)));
     args.emplace(DNNL_ARG_DST, memory(dst_md, eng, dst));
     if (bias_md) args.emplace(DNNL_ARG_BIAS, memory(*bias_md, eng, const_cast<void*>(bias)));
-    p.execute(strm, args);
+    if (const std::size_t bytes = p.scratch_md.get_size(); bytes > 0)
+      args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratch_md, eng, scratch_for(bytes)));
+    p.prim.execute(strm, args);
     strm.wait();
   }
 };
+
 
 gemm_engine::gemm_engine(std::size_t max_cached) : impl_(std::make_unique<impl>()) {
   impl_->max_cached = max_cached > 0 ? max_cached : 1;
@@ -120,11 +156,11 @@ result<void> gemm_engine::linear(const_matrix_ref x, const linear_weights& w, ma
         ops.append_eltwise(1.f, alg, alpha, 0.f);
       }
       if (accumulate) ops.append_sum(1.f);
-      dnnl::primitive_attr attr;
+      dnnl::primitive_attr attr = user_scratchpad_attr();
       attr.set_post_ops(ops);
       auto desc = has_bias ? dnnl::matmul::desc(src_md, w_md, bias_md, dst_md)
                            : dnnl::matmul::desc(src_md, w_md, dst_md);
-      return dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, impl_->eng));
+      return dnnl::matmul::primitive_desc(desc, attr, impl_->eng);
     });
     impl_->run(prim, src_md, x.data, w_md, w.weight, dst_md, y.data, has_bias ? &bias_md : nullptr,
                w.bias);
@@ -149,10 +185,9 @@ result<void> gemm_engine::attention_scores(head_view q, head_view k, const atten
     std::memcpy(&bits, &scale, sizeof bits);
     full.push_back(bits);
     auto& prim = impl_->get(full, [&] {
-      dnnl::primitive_attr attr;
+      dnnl::primitive_attr attr = user_scratchpad_attr();
       attr.set_output_scales(0, {scale});
-      return dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, k_md, s_md), attr,
-                                                       impl_->eng));
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, k_md, s_md), attr, impl_->eng);
     });
     impl_->run(prim, q_md, q.data, k_md, k.data, s_md, scores, nullptr, nullptr);
   });
@@ -171,7 +206,8 @@ result<void> gemm_engine::attention_context(const float* probs, head_view v, con
     const tag_key key{2, b, h, d, lq, lk, i64(v.batch_stride), i64(v.row_stride),
                       i64(ctx_batch_stride), i64(ctx_row_stride)};
     auto& prim = impl_->get(key, [&] {
-      return dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, c_md), impl_->eng));
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, c_md), user_scratchpad_attr(),
+                                          impl_->eng);
     });
     impl_->run(prim, p_md, probs, v_md, v.data, c_md, ctx, nullptr, nullptr);
   });
