@@ -185,7 +185,9 @@ api_result<reply> predict(server_state& s, std::string_view body, request_facts&
 }  // namespace
 
 reply handle_predict(server_state& s, std::string_view body, request_facts& facts) {
+  const auto t0 = clock_type::now();
   auto r = predict(s, body, facts);
+  s.stats.observe("te_request_duration", ms_since(t0) / 1000);
   if (r) return std::move(*r);
   s.stats.inc("te_request_failure", failure_label(r.error()));
   return error_reply(r.error());

@@ -186,6 +186,7 @@ TEST(ServerHttp, TokenizeDecodeInfoMetrics) {
   EXPECT_NE(m->body.find("te_predict_success 2\n"), std::string::npos);
   EXPECT_NE(m->body.find("te_request_failure{err=\"validation\"} 1\n"), std::string::npos);
   EXPECT_NE(m->body.find("te_request_inference_duration_count 2\n"), std::string::npos);
+  EXPECT_NE(m->body.find("te_request_duration_count 2\n"), std::string::npos);
   EXPECT_NE(m->body.find("te_request_queue_duration_count 2\n"), std::string::npos);
   EXPECT_NE(m->body.find("te_request_tokenization_duration_count 2\n"), std::string::npos);
   EXPECT_NE(m->body.find("# TYPE te_batch_next_size histogram"), std::string::npos);
