@@ -6,7 +6,7 @@ request (batch 1), as the common FastAPI examples do. No transformers/tokenizers
 in Debian 12, so the folder is read here: config.json, model.safetensors (numpy), the WordPiece
 vocabulary from tokenizer.json or vocab.txt, and a pure-Python BERT tokenizer (lowercase, accent
 stripping, punctuation/CJK splitting, greedy longest-match WordPiece, [CLS] A [SEP], truncated to
-512) - the same algorithm Hugging Face's BertTokenizer (slow) runs.
+max_position_embeddings) - the same algorithm Hugging Face's BertTokenizer (slow) runs.
 Run: OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/fastapi_server.py --model DIR --port 8000 --threads 2
 """
 import argparse
@@ -151,7 +151,7 @@ class PredictRequest(BaseModel):
 
 def build_app(folder):
     model = DistilBert(folder)
-    tokenizer = BertTokenizer(load_vocab(folder))
+    tokenizer = BertTokenizer(load_vocab(folder), max_len=min(512, model.cfg.get("max_position_embeddings", 512)))
     app = FastAPI()
 
     @app.get("/health")
