@@ -2,7 +2,7 @@
 # convert benchmark: a 268 MB DistilBERT-base-shaped pytorch_model.bin written by torch, converted
 # by `safetensors-cli convert` vs the Python pipeline (torch.load(weights_only=True) + a plain
 # Python writer, bench/convert_bench_python.py) vs `cp` + `sync`. Wall time and peak RSS from
-# /usr/bin/time -v; one warm-up run of each, then one measured run; ratios from the same run.
+# /usr/bin/time -v; one warm-up run of each, then `sync`, then one measured run; ratios from the same run.
 # Prints the markdown rows for docs/PERFORMANCE.md ("## Convert").
 # Usage: bench/convert_bench.sh [BUILD_DIR]    (needs ~1 GB free in $TMPDIR)
 set -euo pipefail
@@ -19,6 +19,7 @@ size=$(stat -c %s "$in")
 measure() {  # label, command...: prints "seconds rss_kib"
   local label=$1; shift
   "$@" >/dev/null 2>&1  # warm-up (page cache, Python imports)
+  sync                  # start each measured run with no dirty pages of earlier runs pending
   /usr/bin/time -v "$@" 2>"$work/time.txt" >/dev/null
   local wall rss
   wall=$(grep "Elapsed (wall clock)" "$work/time.txt" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
@@ -27,6 +28,7 @@ measure() {  # label, command...: prints "seconds rss_kib"
 }
 
 read ours ours_rss < <(measure ours "$cli" convert "$in" "$work/ours.safetensors" --force --quiet)
+read ours_nv ours_nv_rss < <(measure ours_nv "$cli" convert "$in" "$work/ours_nv.safetensors" --force --quiet --no-verify)
 read py py_rss < <(measure python /usr/bin/python3 bench/convert_bench_python.py "$in" "$work/py.safetensors")
 read cps cp_rss < <(measure cp sh -c "cp '$in' '$work/copy.bin' && sync")
 same=$(cmp -s "$work/ours.safetensors" "$work/py.safetensors" && echo yes || echo no)
@@ -37,7 +39,8 @@ echo "command: bench/convert_bench.sh $build  ($(date -u +%Y-%m-%d), $(nproc) co
 echo "| run | wall s | peak RSS MiB | vs ours |"
 echo "|---|---|---|---|"
 echo "| safetensors-cli convert (verify on, fsync) | $ours | $(mib "$ours_rss") | 1.00 |"
+echo "| safetensors-cli convert --no-verify (fsync) | $ours_nv | $(mib "$ours_nv_rss") | $(ratio "$ours_nv" "$ours") |"
 echo "| Python: torch.load(weights_only=True) + Python writer | $py | $(mib "$py_rss") | $(ratio "$py" "$ours") x slower |"
-echo "| cp + sync | $cps | $(mib "$cp_rss") | ours = $(ratio "$ours" "$cps") x cp |"
+echo "| cp + sync | $cps | $(mib "$cp_rss") | ours = $(ratio "$ours" "$cps") x cp (--no-verify: $(ratio "$ours_nv" "$cps") x) |"
 echo "output byte-identical to the Python writer's: $same"
 echo "RSS: ours / checkpoint size = $(awk -v r="$ours_rss" -v s="$size" 'BEGIN { printf "%.3f", r * 1024 / s }')"
