@@ -10,13 +10,14 @@
 # usage: scripts/eval_example_model.sh [model_dir]        (default examples/distilbert-imdb)
 # env:   SAFETENSORS_CLI (default build/tools/cli/safetensors-cli), SAFETENSORS_SHARED_DIR
 #        (default /work/shared), EVAL_KEEP_DIR (keep texts, ids, logits and outputs there),
-#        EVAL_THREADS (default 2).
+#        EVAL_THREADS (default 2), EVAL_LIMIT (only the first N test reviews: a quick check).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 model="${1:-$root/examples/distilbert-imdb}"
 cli="${SAFETENSORS_CLI:-$root/build/tools/cli/safetensors-cli}"
 shared="${SAFETENSORS_SHARED_DIR:-/work/shared}"
 threads="${EVAL_THREADS:-2}"
+limit="${EVAL_LIMIT:-0}"
 py=/usr/bin/python3
 
 for f in "$model/config.json" "$model/pytorch_model.bin" "$model/model.safetensors" "$model/tokenizer.json" \
@@ -45,12 +46,19 @@ EOF
 )"
 
 # Texts one per line (a review containing a line break would be split: replace \r and \n by
-# spaces; the tokenizer treats them as whitespace either way) and labels.
-"$py" - "$shared/data/imdb/test.jsonl.gz" "$work/texts.txt" "$work/labels.txt" <<'EOF'
-import gzip, json, sys
+# spaces; the tokenizer treats them as whitespace either way), labels, and the reviews evaluated
+# (all, or the first EVAL_LIMIT) for the torch side.
+"$py" - "$shared/data/imdb/test.jsonl.gz" "$work" "$limit" <<'EOF'
+import gzip, json, os, sys
+work, limit = sys.argv[2], int(sys.argv[3])
 with gzip.open(sys.argv[1], "rt", encoding="utf-8") as f, \
-     open(sys.argv[2], "w", encoding="utf-8", newline="\n") as texts, open(sys.argv[3], "w") as labels:
-    for line in f:
+     gzip.open(os.path.join(work, "test.jsonl.gz"), "wt", encoding="utf-8") as subset, \
+     open(os.path.join(work, "texts.txt"), "w", encoding="utf-8", newline="\n") as texts, \
+     open(os.path.join(work, "labels.txt"), "w") as labels:
+    for n, line in enumerate(f):
+        if limit and n >= limit:
+            break
+        subset.write(line)
         r = json.loads(line)
         texts.write(r["text"].replace("\r", " ").replace("\n", " ") + "\n")
         labels.write(f"{r['label']}\n")
@@ -58,7 +66,7 @@ EOF
 
 echo "== torch (pytorch_model.bin, ids from Hugging Face tokenizers, max_length $max_length)"
 node "$root/scripts/tokenize_imdb.js" "$model/tokenizer.json" "$max_length" \
-     "$shared/data/imdb/test.jsonl.gz" "$work/test_ids.jsonl"
+     "$work/test.jsonl.gz" "$work/test_ids.jsonl"
 OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}" "$py" "$root/scripts/train_example_model.py" evaluate \
   --model "$model" --test "$work/test_ids.jsonl" --logits "$work/torch_logits.npy" --threads "$threads"
 
@@ -72,7 +80,7 @@ echo "classify: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s f
 import json, os, sys
 import numpy as np
 work = sys.argv[1]
-labels = np.loadtxt(os.path.join(work, "labels.txt"), dtype=np.int64)
+labels = np.loadtxt(os.path.join(work, "labels.txt"), dtype=np.int64, ndmin=1)
 torch_pred = np.load(os.path.join(work, "torch_logits.npy")).argmax(axis=1)
 with open(os.path.join(work, "classify.jsonl"), encoding="utf-8") as f:
     rows = [json.loads(line) for line in f]
