@@ -48,7 +48,8 @@ std::string read_file(const std::string& path) {
 TEST(Container, ZipAnyPrefixAndZip64) {
   for (bool zip64 : {false, true}) {
     for (const char* prefix : {"archive", "pytorch_model", "weird name"}) {
-      auto r = load(torch_zip(one_tensor(), {{"0", f32s({1, 2, 3, 4, 5, 6})}}, prefix, zip64));
+      const std::string file = torch_zip(one_tensor(), {{"0", f32s({1, 2, 3, 4, 5, 6})}}, prefix, zip64);
+      auto r = load(file);  // the storage spans point into `file`
       ASSERT_TRUE(r) << r.error().message;
       ASSERT_EQ(r->storage_bytes.size(), 1u);
       EXPECT_EQ(r->storage_bytes[0].size(), 24u);
