@@ -449,3 +449,37 @@ TEST(TokenizerLoad, FolderAndVocabErrors) {
   write(dir.path() / "tokenizer_config.json", "{");
   EXPECT_NE(tokenizer::load(dir.path()).error().message.find("invalid JSON"), std::string::npos);
 }
+
+TEST(TokenizerInput, RandomBytesKeepInvariants) {
+  // Deterministic mixes of ASCII, valid multi-byte sequences, specials and invalid bytes: every
+  // encoding has in-range, ordered byte offsets and known ids, and stays within max_length.
+  const char* pieces[] = {"a", " ", "Hello", "\xC3\xA9", "\xE6\xBC\xA2", "\xF0\x9F\x98\x80", "[SEP]", "[",
+                          "\xFF", "\xE2\x82", "\xED\xA0\x80", "\xCC\x81", "\t", "!", "##", "\x00"};
+  std::uint64_t state = 0x9E3779B97F4A7C15ULL;
+  const auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  encode_options o;
+  o.max_length = 24;
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    const auto n = next() % 40;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const char* p = pieces[next() % std::size(pieces)];
+      text += p[0] == '\0' && std::string_view(p).empty() ? std::string(1, '\0') : std::string(p);
+    }
+    o.direction = round % 2 ? truncation_side::left : truncation_side::right;
+    auto e = round % 3 ? json_tok().encode(text, o) : json_tok().encode_pair(text, text, o);
+    ASSERT_TRUE(e) << e.error().message;
+    ASSERT_LE(e->size(), 24u);
+    ASSERT_EQ(e->offsets.size(), e->size());
+    for (std::size_t i = 0; i < e->size(); ++i) {
+      EXPECT_LE(e->offsets[i].first, e->offsets[i].second);
+      EXPECT_LE(e->offsets[i].second, text.size());
+      EXPECT_TRUE(json_tok().id_to_token(e->ids[i]).has_value());
+    }
+  }
+}
