@@ -2,10 +2,9 @@
 # One GoogleTest executable per source file; each test case becomes a ctest entry.
 find_package(GTest REQUIRED)
 include(GoogleTest)
-# `unit_tests` builds every unit-test executable (what the asan preset runs); the first gtest
-# executable precompiles the GoogleTest headers and the others reuse that PCH.
+# `unit_tests` builds every unit-test executable (what the asan preset runs). (No shared
+# GoogleTest PCH: with it GCC 12 reports -Wrestrict false positives from libstdc++ inlines.)
 add_custom_target(unit_tests)
-set_property(GLOBAL PROPERTY safetensors_gtest_pch "")
 function(safetensors_add_gtests)
   cmake_parse_arguments(ARG "" "LABEL" "LIBS;SOURCES" ${ARGN})
   foreach(src IN LISTS ARG_SOURCES)
@@ -17,13 +16,6 @@ function(safetensors_add_gtests)
     target_compile_definitions(${target} PRIVATE
       SAFETENSORS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
       SAFETENSORS_BINARY_DIR="${PROJECT_BINARY_DIR}")
-    get_property(pch GLOBAL PROPERTY safetensors_gtest_pch)
-    if(pch)
-      target_precompile_headers(${target} REUSE_FROM ${pch})
-    else()
-      target_precompile_headers(${target} PRIVATE <gtest/gtest.h> <gmock/gmock.h>)
-      set_property(GLOBAL PROPERTY safetensors_gtest_pch ${target})
-    endif()
     add_dependencies(unit_tests ${target})
     gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST
       PROPERTIES LABELS "unit;${ARG_LABEL}" ENVIRONMENT "SAFETENSORS_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
