@@ -2,12 +2,11 @@
 // stdin; the transformers pipeline's labels and scores as a table or one JSON line per input.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
 
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "inputs.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
 #include "safetensors/model/classifier.hpp"
@@ -31,22 +30,8 @@ struct classify_args {
   bool timing = false;
 };
 
-std::vector<std::string> read_lines(std::istream& in) {
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
-  }
-  return lines;
-}
-
 result<std::vector<std::string>> gather_inputs(const classify_args& a) {
-  if (!a.texts.empty()) return a.texts;
-  if (a.file.empty()) return read_lines(std::cin);
-  std::ifstream in(a.file, std::ios::binary);
-  if (!in) return fail(errc::io, fmt::format("{}: cannot open", a.file));
-  return read_lines(in);
+  return read_text_inputs(a.texts, a.file);
 }
 
 // "101, 7592 102" -> ids (separators: spaces, tabs and commas).

@@ -1,8 +1,6 @@
 // tokenize: the model folder's tokenizer on texts from the arguments, a file or stdin; ids,
 // tokens and byte offsets as a table or one JSON object per input.
 #include <cstdio>
-#include <fstream>
-#include <iostream>
 #include <iterator>
 #include <sstream>
 
@@ -10,6 +8,7 @@
 #include <simdjson.h>
 
 #include "command.hpp"
+#include "inputs.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
 #include "safetensors/model/tokenizer.hpp"
@@ -33,17 +32,6 @@ struct tokenize_args {
   bool normalized = false;
 };
 
-// Lines of a stream ('\n' separated; a trailing '\r' is dropped; no empty last line).
-std::vector<std::string> read_lines(std::istream& in) {
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
-  }
-  return lines;
-}
-
 // --json-input: each line is a JSON string, or an object with a "text" string.
 result<std::vector<std::string>> decode_json_lines(const std::vector<std::string>& lines) {
   std::vector<std::string> out;
@@ -61,17 +49,9 @@ result<std::vector<std::string>> decode_json_lines(const std::vector<std::string
 }
 
 result<std::vector<std::string>> gather_inputs(const tokenize_args& a) {
-  if (!a.texts.empty()) return a.texts;
-  std::vector<std::string> lines;
-  if (!a.file.empty()) {
-    std::ifstream in(a.file, std::ios::binary);
-    if (!in) return fail(errc::io, fmt::format("{}: cannot open", a.file));
-    lines = read_lines(in);
-  } else {
-    lines = read_lines(std::cin);
-  }
-  if (a.json_input) return decode_json_lines(lines);
-  return lines;
+  auto lines = read_text_inputs(a.texts, a.file);
+  if (!lines || !a.texts.empty() || !a.json_input) return lines;
+  return decode_json_lines(*lines);
 }
 
 std::string to_json(const model::encoding& e, bool pair) {
