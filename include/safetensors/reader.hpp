@@ -20,6 +20,10 @@ struct open_options {
   /// Read and validate the header only; tensor data access then fails with invalid_argument.
   /// Never maps or reads the data pages.
   bool header_only = false;
+  /// mmap backend: map every page of the file at open (MADV_POPULATE_READ) instead of one
+  /// fault at a time on first touch. For callers that will read every tensor (model loading,
+  /// convert, value checks): it reads the whole file now, so leave it off for lazy access.
+  bool populate = false;
 };
 
 /// An open, validated safetensors file. Move-only; views it hands out borrow its mapping.

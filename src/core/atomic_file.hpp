@@ -26,7 +26,7 @@ class atomic_file {
   atomic_file(const atomic_file&) = delete;
   ~atomic_file();
 
-  /// Buffered append. Large chunks bypass the buffer.
+  /// Buffered append; whole buffer_size blocks of large chunks bypass the buffer.
   result<void> write(std::span<const std::byte> bytes);
   /// Flush, optional fsync, rename over the target, fsync of the folder.
   result<void> commit(bool fsync);

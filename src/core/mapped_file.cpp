@@ -41,7 +41,7 @@ mapping::~mapping() {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
 }
 
-result<mapping> mapping::map(int fd, std::uint64_t size, const std::filesystem::path& path) {
+result<mapping> mapping::map(int fd, std::uint64_t size, const std::filesystem::path& path, bool populate) {
   mapping m;
   if (size == 0) return m;
   if (size > std::numeric_limits<std::size_t>::max()) {
@@ -53,7 +53,28 @@ result<mapping> mapping::map(int fd, std::uint64_t size, const std::filesystem::
   }
   m.data_ = static_cast<const std::byte*>(p);
   m.size_ = static_cast<std::size_t>(size);
+  if (populate) {
+#ifndef MADV_POPULATE_READ
+    constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14
+#endif
+    // A hint: failure (old kernel, an I/O error the first real access will report) is not fatal.
+    if (::madvise(p, m.size_, MADV_POPULATE_READ) != 0) (void)::madvise(p, m.size_, MADV_WILLNEED);
+  }
   return m;
+}
+
+std::vector<std::byte> large_buffer(std::size_t n) {
+  constexpr std::size_t huge = std::size_t{2} << 20;
+  std::vector<std::byte> buf;
+  if (n >= 2 * huge) {
+    buf.reserve(n);  // not touched yet: advise before the first fault
+    const auto begin = reinterpret_cast<std::uintptr_t>(buf.data());
+    const std::uintptr_t first = (begin + huge - 1) / huge * huge;
+    const std::uintptr_t last = (begin + n) / huge * huge;
+    if (last > first) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  }
+  buf.resize(n);
+  return buf;
 }
 
 namespace {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <vector>
 
 #include "safetensors/error.hpp"
 
@@ -37,12 +38,19 @@ class mapping {
   mapping& operator=(const mapping&) = delete;
   ~mapping();
   std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
-  static result<mapping> map(int fd, std::uint64_t size, const std::filesystem::path& path);
+  /// `populate`: prefault every page now (MADV_POPULATE_READ; MADV_WILLNEED on kernels older
+  /// than 5.14, where it only starts the read-ahead).
+  static result<mapping> map(int fd, std::uint64_t size, const std::filesystem::path& path,
+                             bool populate = false);
 
  private:
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
 };
+
+/// A zeroed buffer of n bytes; large ones are backed by transparent huge pages where the
+/// kernel allows it (madvise), so filling them costs a few faults instead of one per 4 KiB page.
+std::vector<std::byte> large_buffer(std::size_t n);
 
 /// Opens `path` read-only without blocking (a FIFO never hangs) and refuses anything that is
 /// not a regular file. `size` receives the file size. Errors: io, naming the path.

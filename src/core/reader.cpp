@@ -42,7 +42,7 @@ result<std::uint64_t> file::impl::read_length() {
 }
 
 result<void> file::impl::parse_mapped(std::uint64_t n) {
-  auto m = detail::mapping::map(fd.get(), size, path);
+  auto m = detail::mapping::map(fd.get(), size, path, opts.populate);
   if (!m) return tl::unexpected(m.error());
   map = std::move(*m);
   auto bytes = map.bytes();
@@ -130,7 +130,7 @@ result<tensor> file::get(std::string_view name) const {
     auto bytes = impl_->data.subspan(static_cast<std::size_t>(t->begin), static_cast<std::size_t>(t->nbytes()));
     return tensor::borrowed(tensor_view(t->type, t->shape, bytes));
   }
-  std::vector<std::byte> buf(static_cast<std::size_t>(t->nbytes()));  // within the validated file size
+  std::vector<std::byte> buf = detail::large_buffer(static_cast<std::size_t>(t->nbytes()));  // within the file size
   if (auto r = detail::pread_exact(impl_->fd.get(), data_start() + t->begin, buf, impl_->path); !r) {
     return tl::unexpected(r.error());
   }

@@ -69,7 +69,9 @@ result<std::unique_ptr<weight_source>> open_weight_source(const std::filesystem:
   std::error_code ec;
   for (const auto& p : {single, index}) {
     if (!fs::exists(p, ec)) continue;
-    auto c = checkpoint::open(p);
+    open_options o;
+    o.populate = true;  // every weight is read at load
+    auto c = checkpoint::open(p, o);
     if (!c) return tl::unexpected(c.error());
     return std::unique_ptr<weight_source>(new safetensors_source(std::move(*c), p.filename().string()));
   }

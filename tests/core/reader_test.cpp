@@ -155,6 +155,29 @@ TEST(ReaderApi, MovedFileKeepsViewsValid) {
   EXPECT_EQ(moved.find("b")->end, 88u);
 }
 
+TEST(ReaderApi, PopulateAndBothBackendsGiveTheSameBytes) {
+  // 6 MiB of data: the pread backend's buffer takes the huge-page path, populate maps it all.
+  st::test::temp_dir dir;
+  std::string data(6u << 20, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 2654435761u) >> 13);
+  auto path = dir.write("big.safetensors",
+                        st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[6291456],\"data_offsets\":[0,6291456]}}",
+                                            data));
+  const auto expected = fnv1a(std::as_bytes(std::span(data)));
+  for (auto b : {st::backend::mmap, st::backend::pread}) {
+    for (bool populate : {false, true}) {
+      auto o = with(b);
+      o.populate = populate;
+      auto f = st::file::open(path, o);
+      ASSERT_TRUE(f) << f.error().message;
+      auto t = f->get("a");
+      ASSERT_TRUE(t) << t.error().message;
+      EXPECT_EQ(t->owns_data(), b == st::backend::pread);
+      EXPECT_EQ(fnv1a(t->bytes()), expected) << (b == st::backend::mmap ? "mmap" : "pread") << populate;
+    }
+  }
+}
+
 TEST(ReaderHeaderOnly, NeverTouchesDataAndRefusesDataAccess) {
   st::test::temp_dir dir;
   // A header that claims 1 GiB of data the file does not have: header-only open still reports

@@ -408,6 +408,30 @@ TEST(WriteFile, MatchesSerializeAndLeavesNoTempFile) {
   }
 }
 
+TEST(WriteFile, BlockAlignedBufferingKeepsEveryByte) {
+  // The file writer cuts its writes at 4 MiB file offsets: tensors smaller than, equal to and
+  // larger than the buffer, straddling block edges, and a producer with odd chunk sizes.
+  temp_dir dir;
+  std::vector<std::vector<std::byte>> data;
+  const std::size_t sizes[] = {3, (4u << 20) - 5, 4u << 20, 1, (8u << 20) + 7, 4099, (12u << 20) + 1};
+  std::uint32_t x = 12345;
+  for (std::size_t n : sizes) {
+    auto& d = data.emplace_back(n);
+    for (auto& b : d) b = static_cast<std::byte>((x = x * 1103515245u + 12345u) >> 24);
+  }
+  std::vector<tensor_source> t;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    t.push_back(source(std::string(1, static_cast<char>('a' + i)), dtype::U8, {data[i].size()}, data[i]));
+  }
+  tensor_source produced = source("p", dtype::U8, {data[4].size()}, {});
+  produced.produce = chunked(data[4], 3u << 20 | 17);
+  t.push_back(produced);
+  ASSERT_TRUE(write_file(dir / "out.safetensors", t, {}));
+  t.back().produce = {};
+  t.back().data = data[4];
+  EXPECT_EQ(read_all(dir / "out.safetensors"), must_serialize(t));
+}
+
 TEST(WriteFile, FailureLeavesTheOldTargetAndNoTempFile) {
   temp_dir dir;
   write_all(dir / "model.safetensors", "old content");
