@@ -2,7 +2,8 @@
 # convert benchmark: a 268 MB DistilBERT-base-shaped pytorch_model.bin written by torch, converted
 # by `safetensors-cli convert` vs the Python pipeline (torch.load(weights_only=True) + a plain
 # Python writer, bench/convert_bench_python.py) vs `cp` + `sync`. Wall time and peak RSS from
-# /usr/bin/time -v; one warm-up run of each, then `sync`, then one measured run; ratios from the same run.
+# /usr/bin/time -v; one warm-up run of each, then RUNS (default 5) rounds in which the commands
+# alternate, each after a `sync`; wall = median, RSS = max over the runs; ratios from the same run.
 # Prints the markdown rows for docs/PERFORMANCE.md ("## Convert").
 # Usage: bench/convert_bench.sh [BUILD_DIR]    (needs ~1 GB free in $TMPDIR)
 set -euo pipefail
@@ -16,26 +17,40 @@ trap 'rm -rf "$work"' EXIT
 in=$work/pytorch_model.bin
 size=$(stat -c %s "$in")
 
-measure() {  # label, command...: prints "seconds rss_kib"
-  local label=$1; shift
-  "$@" >/dev/null 2>&1  # warm-up (page cache, Python imports)
-  sync                  # start each measured run with no dirty pages of earlier runs pending
+runs=${RUNS:-5}
+# One run of a command: prints "seconds rss_kib" (wall from /usr/bin/time -v).
+timed() {
   /usr/bin/time -v "$@" 2>"$work/time.txt" >/dev/null
   local wall rss
   wall=$(grep "Elapsed (wall clock)" "$work/time.txt" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
   rss=$(grep "Maximum resident set size" "$work/time.txt" | awk '{print $NF}')
   echo "$wall $rss"
 }
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-read ours ours_rss < <(measure ours "$cli" convert "$in" "$work/ours.safetensors" --force --quiet)
-read ours_nv ours_nv_rss < <(measure ours_nv "$cli" convert "$in" "$work/ours_nv.safetensors" --force --quiet --no-verify)
-read py py_rss < <(measure python /usr/bin/python3 bench/convert_bench_python.py "$in" "$work/py.safetensors")
-read cps cp_rss < <(measure cp sh -c "cp '$in' '$work/copy.bin' && sync")
+labels=(ours ours_nv python cp)
+cmd_ours=("$cli" convert "$in" "$work/ours.safetensors" --force --quiet)
+cmd_ours_nv=("$cli" convert "$in" "$work/ours_nv.safetensors" --force --quiet --no-verify)
+cmd_python=(/usr/bin/python3 bench/convert_bench_python.py "$in" "$work/py.safetensors")
+cmd_cp=(sh -c "cp '$in' '$work/copy.bin' && sync")
+for l in "${labels[@]}"; do  # warm-up: page cache, Python imports, existing outputs
+  declare -n c="cmd_$l"; "${c[@]}" >/dev/null 2>&1; unset -n c
+done
+# The commands alternate, `sync` before each so that no dirty pages of earlier runs are pending.
+for ((r = 0; r < runs; r++)); do
+  for l in "${labels[@]}"; do
+    declare -n c="cmd_$l"; sync; timed "${c[@]}" >>"$work/$l.runs"; unset -n c
+  done
+done
+read ours ours_rss < <(echo "$(cut -d' ' -f1 "$work/ours.runs" | median) $(cut -d' ' -f2 "$work/ours.runs" | sort -n | tail -1)")
+read ours_nv ours_nv_rss < <(echo "$(cut -d' ' -f1 "$work/ours_nv.runs" | median) $(cut -d' ' -f2 "$work/ours_nv.runs" | sort -n | tail -1)")
+read py py_rss < <(echo "$(cut -d' ' -f1 "$work/python.runs" | median) $(cut -d' ' -f2 "$work/python.runs" | sort -n | tail -1)")
+read cps cp_rss < <(echo "$(cut -d' ' -f1 "$work/cp.runs" | median) $(cut -d' ' -f2 "$work/cp.runs" | sort -n | tail -1)")
 same=$(cmp -s "$work/ours.safetensors" "$work/py.safetensors" && echo yes || echo no)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
-echo "command: bench/convert_bench.sh $build  ($(date -u +%Y-%m-%d), $(nproc) cores, input $size bytes)"
+echo "command: RUNS=$runs bench/convert_bench.sh $build  ($(date -u '+%Y-%m-%d %H:%M'), $(nproc) cores, load $(cut -d" " -f1 /proc/loadavg), input $size bytes)"
 echo "| run | wall s | peak RSS MiB | vs ours |"
 echo "|---|---|---|---|"
 echo "| safetensors-cli convert (verify on, fsync) | $ours | $(mib "$ours_rss") | 1.00 |"

@@ -17,14 +17,20 @@ namespace safetensors {
 /// Receives the next chunk of a tensor's bytes (chunks of one tensor arrive in order).
 using byte_sink = std::function<result<void>(std::span<const std::byte>)>;
 
-/// One tensor to write: its bytes are either borrowed (`data`) or produced on demand by
-/// `produce`, which must push exactly dtype_byte_size(type, numel) bytes into the sink.
+/// Copies bytes [offset, offset + out.size()) of a tensor into `out`.
+using byte_reader = std::function<result<void>(std::uint64_t offset, std::span<std::byte> out)>;
+
+/// One tensor to write, its dtype_byte_size(type, numel) bytes given one of three ways:
+/// borrowed (`data`); pushed by `produce` into the sink, in order; or pulled with `read`, which
+/// the writer calls for consecutive ranges straight into its output buffer (a file-backed
+/// source then preads into that buffer: no intermediate copy). At most one may be set.
 struct tensor_source {
   std::string name;
   dtype type = dtype::F32;
   std::vector<std::uint64_t> shape;
   std::span<const std::byte> data;
   std::function<result<void>(const byte_sink&)> produce;
+  byte_reader read;
 };
 
 struct write_options {

@@ -44,7 +44,10 @@ atomic_file::atomic_file(atomic_file&& other) noexcept
       target_(std::move(other.target_)),
       temp_(std::move(other.temp_)),
       buffer_(std::move(other.buffer_)),
-      written_(other.written_) {
+      used_(other.used_),
+      written_(other.written_),
+      flushed_(other.flushed_),
+      write_behind_(other.write_behind_) {
   other.fd_ = -1;
   other.temp_.clear();
 }
@@ -72,6 +75,8 @@ result<atomic_file> atomic_file::create(const std::filesystem::path& target) {
 }
 
 result<void> atomic_file::write_all(const std::byte* p, std::size_t n) {
+  const std::uint64_t start = flushed_;
+  const std::size_t total = n;
   while (n > 0) {
     // Linux writes at most 0x7ffff000 bytes per call.
     const std::size_t chunk = n < (1u << 30) ? n : (1u << 30);
@@ -82,15 +87,23 @@ result<void> atomic_file::write_all(const std::byte* p, std::size_t n) {
     }
     p += w;
     n -= static_cast<std::size_t>(w);
+    flushed_ += static_cast<std::uint64_t>(w);
   }
+  // A hint: fsync at commit still decides (and reports) durability.
+  if (write_behind_) (void)::sync_file_range(fd_, static_cast<off_t>(start), static_cast<off_t>(total), SYNC_FILE_RANGE_WRITE);
   return {};
 }
 
 result<void> atomic_file::flush() {
-  if (buffer_.empty()) return {};
-  auto r = write_all(buffer_.data(), buffer_.size());
-  buffer_.clear();
+  if (used_ == 0) return {};
+  auto r = write_all(buffer_.get(), used_);
+  used_ = 0;
   return r;
+}
+
+std::span<std::byte> atomic_file::free_space() {
+  if (!buffer_) buffer_ = std::make_unique_for_overwrite<std::byte[]>(buffer_size);
+  return {buffer_.get() + used_, buffer_size - used_};
 }
 
 result<void> atomic_file::write(std::span<const std::byte> bytes) {
@@ -100,17 +113,34 @@ result<void> atomic_file::write(std::span<const std::byte> bytes) {
   // page cache then holds the file in large folios, which later mmap readers map in a few
   // faults (a file written in unaligned pieces is several times slower to map and touch).
   while (!bytes.empty()) {
-    if (buffer_.empty() && bytes.size() >= buffer_size) {
+    if (used_ == 0 && bytes.size() >= buffer_size) {
       const std::size_t whole = bytes.size() / buffer_size * buffer_size;
       if (auto r = write_all(bytes.data(), whole); !r) return r;
       bytes = bytes.subspan(whole);
       continue;
     }
-    if (buffer_.capacity() == 0) buffer_.reserve(buffer_size);
-    const std::size_t take = std::min(buffer_size - buffer_.size(), bytes.size());
-    buffer_.insert(buffer_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
+    const auto space = free_space();
+    const std::size_t take = std::min(space.size(), bytes.size());
+    std::memcpy(space.data(), bytes.data(), take);
+    used_ += take;
     bytes = bytes.subspan(take);
-    if (buffer_.size() == buffer_size) {
+    if (used_ == buffer_size) {
+      if (auto r = flush(); !r) return r;
+    }
+  }
+  return {};
+}
+
+result<void> atomic_file::fill(std::uint64_t n, const byte_reader& read) {
+  if (fd_ < 0) return fail(errc::invalid_argument, "[write_file] write after commit or abandon");
+  for (std::uint64_t at = 0; at < n;) {
+    const auto space = free_space();
+    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(space.size(), n - at));
+    if (auto r = read(at, space.first(take)); !r) return r;
+    used_ += take;
+    written_ += take;
+    at += take;
+    if (used_ == buffer_size) {
       if (auto r = flush(); !r) return r;
     }
   }
@@ -155,7 +185,8 @@ void atomic_file::abandon() noexcept {
     ::unlink(temp_.c_str());
     temp_.clear();
   }
-  buffer_.clear();
+  buffer_.reset();
+  used_ = 0;
 }
 
 }  // namespace safetensors::detail

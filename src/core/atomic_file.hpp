@@ -5,10 +5,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <memory>
 #include <string>
-#include <vector>
 
 #include "safetensors/error.hpp"
+#include "safetensors/writer.hpp"
 
 namespace safetensors::detail {
 
@@ -28,6 +29,12 @@ class atomic_file {
 
   /// Buffered append; whole buffer_size blocks of large chunks bypass the buffer.
   result<void> write(std::span<const std::byte> bytes);
+  /// Appends `n` bytes that `read` copies straight into the buffer (read(at, out) fills bytes
+  /// [at, at + out.size()) of the n), in the same block-aligned pieces as write().
+  result<void> fill(std::uint64_t n, const byte_reader& read);
+  /// Start writeback of each block as soon as it is written (sync_file_range), so that the disk
+  /// works while the data is still being produced and the final fsync has little left to do.
+  void write_behind(bool on) noexcept { write_behind_ = on; }
   /// Flush, optional fsync, rename over the target, fsync of the folder.
   result<void> commit(bool fsync);
   /// Removes the temp file (also done by the destructor when not committed).
@@ -40,13 +47,17 @@ class atomic_file {
   atomic_file(int fd, std::filesystem::path target, std::filesystem::path temp);
   result<void> flush();
   result<void> write_all(const std::byte* p, std::size_t n);
+  std::span<std::byte> free_space();  // the unused rest of the buffer (allocated on first use)
   error io_error(std::string_view what, int err) const;
 
   int fd_ = -1;
   std::filesystem::path target_;
   std::filesystem::path temp_;
-  std::vector<std::byte> buffer_;
-  std::uint64_t written_ = 0;
+  std::unique_ptr<std::byte[]> buffer_;  // buffer_size bytes once the first byte is buffered
+  std::size_t used_ = 0;
+  std::uint64_t written_ = 0;   // bytes accepted by write()
+  std::uint64_t flushed_ = 0;   // bytes handed to write(2)
+  bool write_behind_ = false;
 };
 
 }  // namespace safetensors::detail

@@ -17,8 +17,14 @@ result<std::vector<std::uint64_t>> source_sizes(std::span<const tensor_source> t
 /// Indices of `tensors` in the reference writer's order: dtype descending, then name byte-wise.
 std::vector<std::size_t> writer_order(std::span<const tensor_source> tensors);
 
-/// Pushes one tensor's bytes into `out` (borrowed data, or the producer with its byte count
-/// checked against `expected`).
-result<void> stream_tensor(const tensor_source& t, std::uint64_t expected, const byte_sink& out);
+/// Where the writer puts a file's bytes: pushed chunks, or `n` bytes pulled from a reader.
+struct byte_output {
+  byte_sink push;
+  std::function<result<void>(std::uint64_t n, const byte_reader& read)> pull;
+};
+
+/// Puts one tensor's bytes into `out` (borrowed data, the producer with its byte count checked
+/// against `expected`, or `expected` bytes pulled from the reader).
+result<void> stream_tensor(const tensor_source& t, std::uint64_t expected, const byte_output& out);
 
 }  // namespace safetensors::detail

@@ -33,10 +33,12 @@ result<std::uint64_t> source_size(const tensor_source& t) {
   }
   auto bytes = dtype_byte_size(t.type, numel);
   if (!bytes) return fail(bytes.error().code, fmt::format("[write] {}: {}", describe(t), bytes.error().message));
-  if (t.produce && !t.data.empty()) {
-    return fail(errc::invalid_argument, fmt::format("[write] {} has both data and a producer", describe(t)));
+  const int given = int{!t.data.empty()} + int{static_cast<bool>(t.produce)} + int{static_cast<bool>(t.read)};
+  if (given > 1) {
+    return fail(errc::invalid_argument,
+                fmt::format("[write] {} has more than one of data, a producer and a reader", describe(t)));
   }
-  if (!t.produce && t.data.size() != *bytes) {
+  if (!t.produce && !t.read && t.data.size() != *bytes) {
     return fail(errc::invalid_tensor_view,
                 fmt::format("[write] {} needs {} bytes, {} given", describe(t), *bytes, t.data.size()));
   }
@@ -77,7 +79,9 @@ std::vector<std::size_t> writer_order(std::span<const tensor_source> tensors) {
   return order;
 }
 
-result<void> stream_tensor(const tensor_source& t, std::uint64_t expected, const byte_sink& out) {
+result<void> stream_tensor(const tensor_source& t, std::uint64_t expected, const byte_output& output) {
+  if (t.read) return expected == 0 ? result<void>{} : output.pull(expected, t.read);
+  const byte_sink& out = output.push;
   if (!t.produce) return t.data.empty() ? result<void>{} : out(t.data);
   std::uint64_t got = 0;
   const byte_sink counting = [&](std::span<const std::byte> chunk) -> result<void> {
@@ -170,10 +174,11 @@ std::uint64_t data_size(const planned_header& plan) {
 }
 
 // Header then every tensor, in data order, into `out`.
-result<void> stream_file(const planned_header& plan, std::span<const tensor_source> tensors, const byte_sink& out) {
+result<void> stream_file(const planned_header& plan, std::span<const tensor_source> tensors,
+                         const detail::byte_output& out) {
   const auto prefix = le64(plan.json.size());
-  if (auto r = out(prefix); !r) return r;
-  if (auto r = out(std::as_bytes(std::span(plan.json))); !r) return r;
+  if (auto r = out.push(prefix); !r) return r;
+  if (auto r = out.push(std::as_bytes(std::span(plan.json))); !r) return r;
   for (std::size_t k = 0; k < plan.order.size(); ++k) {
     const auto& info = plan.tensors[k];
     if (auto r = detail::stream_tensor(tensors[plan.order[k]], info.end - info.begin, out); !r) return r;
@@ -218,10 +223,17 @@ result<std::vector<std::byte>> serialize(std::span<const tensor_source> tensors,
     return fail(errc::validation_overflow, fmt::format("[serialize] {} bytes do not fit in memory", total));
   }
   out.reserve(static_cast<std::size_t>(total));
-  auto r = stream_file(*plan, tensors, [&](std::span<const std::byte> chunk) -> result<void> {
+  detail::byte_output to_memory;
+  to_memory.push = [&](std::span<const std::byte> chunk) -> result<void> {
     out.insert(out.end(), chunk.begin(), chunk.end());
     return {};
-  });
+  };
+  to_memory.pull = [&](std::uint64_t n, const byte_reader& read) -> result<void> {
+    const std::size_t at = out.size();
+    out.resize(at + static_cast<std::size_t>(n));  // n was counted in the reserved total
+    return read(0, std::span(out).subspan(at));
+  };
+  auto r = stream_file(*plan, tensors, to_memory);
   if (!r) return tl::unexpected(r.error());
   return out;
 }
@@ -232,7 +244,11 @@ result<void> write_file(const std::filesystem::path& path, std::span<const tenso
   if (!plan) return tl::unexpected(plan.error());
   auto file = detail::atomic_file::create(path);
   if (!file) return tl::unexpected(file.error());
-  auto r = stream_file(*plan, tensors, [&](std::span<const std::byte> chunk) { return file->write(chunk); });
+  file->write_behind(opts.fsync);
+  detail::byte_output to_file;
+  to_file.push = [&](std::span<const std::byte> chunk) { return file->write(chunk); };
+  to_file.pull = [&](std::uint64_t n, const byte_reader& read) { return file->fill(n, read); };
+  auto r = stream_file(*plan, tensors, to_file);
   if (!r) return r;  // the destructor removes the temp file
   return file->commit(opts.fsync);
 }

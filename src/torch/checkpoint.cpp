@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -105,9 +106,9 @@ result<void> torch_checkpoint::stream(const torch_tensor& t, const torch_sink& s
     // pread into one reused buffer (like cp): no page faults, resident set = one chunk.
     auto bytes = contiguous_bytes(t);
     const auto base = static_cast<std::uint64_t>(bytes.data() - impl_->map.bytes().data());
-    std::vector<std::byte> buf(std::min(chunk, bytes.size()));
+    const auto buf = std::make_unique_for_overwrite<std::byte[]>(std::min(chunk, bytes.size()));
     for (std::size_t at = 0; at < bytes.size(); at += chunk) {
-      std::span<std::byte> piece(buf.data(), std::min(chunk, bytes.size() - at));
+      std::span<std::byte> piece(buf.get(), std::min(chunk, bytes.size() - at));
       if (auto r = impl_->map.read_at(base + at, piece); !r) return r;
       if (auto r = sink(piece); !r) return r;
     }
@@ -116,6 +117,18 @@ result<void> torch_checkpoint::stream(const torch_tensor& t, const torch_sink& s
   auto r = gather(impl_->storages[t.storage].bytes, t, sink, chunk);
   impl_->map.release(impl_->storages[t.storage].bytes);
   return r;
+}
+
+result<void> torch_checkpoint::read_bytes(const torch_tensor& t, std::uint64_t offset, std::span<std::byte> out) const {
+  const auto bytes = contiguous_bytes(t);
+  if (!t.contiguous() || offset > bytes.size() || out.size() > bytes.size() - offset) {
+    return fail(errc::invalid_argument,
+                fmt::format("{}: tensor '{}': bytes [{}, +{}) are not a contiguous range of its {} bytes",
+                            impl_->path.string(), t.name, offset, out.size(), t.nbytes()));
+  }
+  if (out.empty()) return {};
+  const auto base = static_cast<std::uint64_t>(bytes.data() - impl_->map.bytes().data());
+  return impl_->map.read_at(base + offset, out);
 }
 
 result<std::vector<std::byte>> torch_checkpoint::read(const torch_tensor& t) const {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <set>
 
 #include <fmt/format.h>
@@ -60,12 +61,20 @@ std::vector<tensor_source> writer_sources(const source_set& set, const convert_o
     t.shape = s.shape;
     dtype to = t.type;
     const source_tensor* src = &s;
-    t.produce = [src, to, &progress](const byte_sink& sink) -> result<void> {
-      return stream_target(*src, to, [&](std::span<const std::byte> c) -> result<void> {
-        progress.add(c.size());
-        return sink(c);
-      });
-    };
+    if (to == s.type && s.read) {
+      t.read = [src, &progress](std::uint64_t at, std::span<std::byte> dst) -> result<void> {
+        if (auto r = src->read(at, dst); !r) return r;
+        progress.add(dst.size());
+        return {};
+      };
+    } else {
+      t.produce = [src, to, &progress](const byte_sink& sink) -> result<void> {
+        return stream_target(*src, to, [&](std::span<const std::byte> c) -> result<void> {
+          progress.add(c.size());
+          return sink(c);
+        });
+      };
+    }
     out.push_back(std::move(t));
   }
   return out;
@@ -81,7 +90,9 @@ result<void> verify(const source_set& set, const fs::path& written, const conver
   if (out->tensors().size() != set.tensors.size())
     return fail(errc::invalid_checkpoint, fmt::format("verify: {} holds {} tensors, {} were written", written.string(),
                                                       out->tensors().size(), set.tensors.size()));
-  std::vector<std::byte> buf;
+  constexpr std::size_t block = 4u << 20;
+  const auto written_bytes = std::make_unique_for_overwrite<std::byte[]>(block);
+  const auto source_bytes = std::make_unique_for_overwrite<std::byte[]>(block);
   for (const auto& s : set.tensors) {
     const checkpoint::entry* e = out->find(s.name);
     if (!e) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' missing from the output", s.name));
@@ -90,16 +101,32 @@ result<void> verify(const source_set& set, const fs::path& written, const conver
       return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has another dtype or shape in the output", s.name));
     const file& shard = out->shards()[e->shard];
     std::uint64_t at = 0;
-    auto r = stream_target(s, info.type, [&](std::span<const std::byte> c) -> result<void> {
-      if (c.size() > info.nbytes() - at)
-        return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' is longer in the source", s.name));
-      buf.resize(c.size());
-      if (auto rd = shard.read_bytes(info, at, buf); !rd) return rd;
-      if (std::memcmp(buf.data(), c.data(), c.size()) != 0)
-        return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' differs near byte {}", s.name, at));
-      at += c.size();
+    // Compares the next c.size() bytes of the output with `c` (at most one block at a time).
+    const auto compare = [&](std::span<const std::byte> c) -> result<void> {
+      for (std::size_t done = 0; done < c.size();) {
+        if (at == info.nbytes())
+          return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' is longer in the source", s.name));
+        const std::span<std::byte> mine(written_bytes.get(),
+                                        static_cast<std::size_t>(std::min<std::uint64_t>({block, c.size() - done, info.nbytes() - at})));
+        if (auto rd = shard.read_bytes(info, at, mine); !rd) return rd;
+        if (std::memcmp(mine.data(), c.data() + done, mine.size()) != 0)
+          return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' differs near byte {}", s.name, at));
+        at += mine.size();
+        done += mine.size();
+      }
       return {};
-    });
+    };
+    result<void> r;
+    if (info.type == s.type && s.read) {  // both sides pread into reused buffers
+      for (std::uint64_t n = 0; n < s.nbytes && r;) {
+        const std::span<std::byte> theirs(source_bytes.get(), static_cast<std::size_t>(std::min<std::uint64_t>(block, s.nbytes - n)));
+        r = s.read(n, theirs);
+        if (r) r = compare(theirs);
+        n += theirs.size();
+      }
+    } else {
+      r = stream_target(s, info.type, compare);
+    }
     if (!r) return r;
     if (at != info.nbytes()) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has extra bytes", s.name));
   }

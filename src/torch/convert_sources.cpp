@@ -30,8 +30,10 @@ result<void> add_torch_file(source_set& set, const std::filesystem::path& path, 
   if (!d) return tl::unexpected(d.error());
   for (auto i : d->keep) {
     const torch_tensor* t = &c->tensors()[i];
+    byte_reader read;
+    if (t->contiguous()) read = [c, t](std::uint64_t at, std::span<std::byte> out) { return c->read_bytes(*t, at, out); };
     set.tensors.push_back({t->name, t->type, t->shape, t->nbytes(),
-                           [c, t](const torch_sink& sink) { return c->stream(*t, sink, 8u << 20); }});
+                           [c, t](const torch_sink& sink) { return c->stream(*t, sink, 8u << 20); }, std::move(read)});
   }
   for (const auto& n : c->notes()) set.notes.push_back(fmt::format("{}: {}", path.filename().string(), n));
   set.aliases.insert(set.aliases.end(), d->aliases.begin(), d->aliases.end());
@@ -56,6 +58,9 @@ result<void> add_safetensors(source_set& set, const std::filesystem::path& path)
                              for (std::size_t at = 0; at < bytes.size(); at += chunk)
                                if (auto r = sink(bytes.subspan(at, std::min(chunk, bytes.size() - at))); !r) return r;
                              return {};
+                           },
+                           [c, &e](std::uint64_t at, std::span<std::byte> out) {
+                             return c->shards()[e.shard].read_bytes(*e.info, at, out);
                            }});
   }
   return {};

@@ -11,16 +11,19 @@
 #include "safetensors/sharded.hpp"
 #include "safetensors/torch/checkpoint.hpp"
 #include "safetensors/torch/convert.hpp"
+#include "safetensors/writer.hpp"
 
 namespace safetensors::torch::detail {
 
-/// One tensor to write, in its source dtype; `stream` pushes its row-major bytes.
+/// One tensor to write, in its source dtype; `stream` pushes its row-major bytes; `read`, when
+/// set (a contiguous run of a file), copies any range of them (the writer pulls into its buffer).
 struct source_tensor {
   std::string name;
   dtype type = dtype::F32;
   std::vector<std::uint64_t> shape;
   std::uint64_t nbytes = 0;
   std::function<result<void>(const torch_sink&)> stream;
+  byte_reader read;
 };
 
 /// Sources plus what keeps their mappings alive.

@@ -52,6 +52,15 @@ std::function<result<void>(const byte_sink&)> chunked(std::span<const std::byte>
   };
 }
 
+// A reader over `data`.
+byte_reader reader_of(std::span<const std::byte> data) {
+  return [=](std::uint64_t at, std::span<std::byte> out) -> result<void> {
+    if (at > data.size() || out.size() > data.size() - at) return fail(errc::invalid_argument, "read past the end");
+    std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(at), out.size(), out.begin());
+    return {};
+  };
+}
+
 }  // namespace
 
 // ---- golden vectors of the reference (format.md section 3) --------------------------------
@@ -426,11 +435,52 @@ TEST(WriteFile, BlockAlignedBufferingKeepsEveryByte) {
   tensor_source produced = source("p", dtype::U8, {data[4].size()}, {});
   produced.produce = chunked(data[4], 3u << 20 | 17);
   t.push_back(produced);
+  tensor_source pulled = source("q", dtype::U8, {data[6].size()}, {});
+  pulled.read = reader_of(data[6]);
+  t.push_back(pulled);
   ASSERT_TRUE(write_file(dir / "out.safetensors", t, {}));
-  t.back().produce = {};
-  t.back().data = data[4];
-  EXPECT_EQ(read_all(dir / "out.safetensors"), must_serialize(t));
+  const auto in_memory = must_serialize(t);
+  t[t.size() - 2].produce = {};
+  t[t.size() - 2].data = data[4];
+  t.back().read = {};
+  t.back().data = data[6];
+  const auto expected = must_serialize(t);
+  EXPECT_EQ(read_all(dir / "out.safetensors"), expected);
+  EXPECT_EQ(in_memory, expected);
 }
+
+TEST(WriterReader, ReadsConsecutiveRangesAndReportsItsErrors) {
+  temp_dir dir;
+  std::vector<std::byte> data((9u << 20) + 3);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i % 253);
+  std::uint64_t next = 0;
+  tensor_source t = source("x", dtype::U8, {data.size()}, {});
+  t.read = [&](std::uint64_t at, std::span<std::byte> out) -> result<void> {
+    EXPECT_EQ(at, next);
+    next = at + out.size();
+    return reader_of(data)(at, out);
+  };
+  ASSERT_TRUE(write_file(dir / "x.safetensors", std::span(&t, 1), {}));
+  EXPECT_EQ(next, data.size());
+  const tensor_source plain[] = {source("x", dtype::U8, {data.size()}, data)};
+  EXPECT_EQ(read_all(dir / "x.safetensors"), must_serialize(plain));
+
+  write_all(dir / "y.safetensors", "old content");
+  t.read = [](std::uint64_t at, std::span<std::byte>) -> result<void> {
+    if (at >= (4u << 20)) return fail(errc::io, "source vanished");
+    return {};
+  };
+  auto r = write_file(dir / "y.safetensors", std::span(&t, 1), {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::io);
+  EXPECT_EQ(as_string(read_all(dir / "y.safetensors")), "old content");
+  EXPECT_EQ(dir.list(), (std::vector<std::string>{"x.safetensors", "y.safetensors"}));
+  EXPECT_EQ(serialize_error(std::span(&t, 1)), std::nullopt);  // in memory: only the first range is read
+
+  t.data = data;  // data and a reader
+  EXPECT_EQ(serialize_error(std::span(&t, 1)), errc::invalid_argument);
+}
+
 
 TEST(WriteFile, FailureLeavesTheOldTargetAndNoTempFile) {
   temp_dir dir;

@@ -49,7 +49,7 @@ class model_folder : public ::testing::Test {
   }
   void write_weights(const memory_source& src, const std::string& name = "model.safetensors") {
     std::vector<tensor_source> tensors;
-    for (const auto& [n, t] : src.tensors) tensors.push_back({n, t.type, t.shape, t.bytes, {}});
+    for (const auto& [n, t] : src.tensors) tensors.push_back({n, t.type, t.shape, t.bytes, {}, {}});
     write_options opts;
     opts.fsync = false;
     auto r = write_file(dir / name, tensors, metadata_map{}, opts);

@@ -101,6 +101,10 @@ class torch_checkpoint {
   /// `chunk` bytes; never materializes more than one chunk.
   result<void> stream(const torch_tensor& t, const torch_sink& sink,
                       std::size_t chunk = 1u << 20) const;
+  /// Copies bytes [offset, offset + out.size()) of a contiguous tensor with pread (no page
+  /// faults, nothing added to the resident set). invalid_argument for a tensor that needs a
+  /// gather or a range outside the tensor.
+  result<void> read_bytes(const torch_tensor& t, std::uint64_t offset, std::span<std::byte> out) const;
   /// The tensor's row-major bytes in a new buffer (small tensors, tests).
   result<std::vector<std::byte>> read(const torch_tensor& t) const;
 
