@@ -33,12 +33,19 @@ struct tensor_source {
   byte_reader read;
 };
 
+/// Checks a complete file that is not yet in place (its path is a temp file beside the target).
+using file_check = std::function<result<void>(const std::filesystem::path& written)>;
+
 struct write_options {
   /// Alignment of the data section start in the file: 8 (reference), 64 or 4096, reached by
   /// padding the header with spaces.
   std::uint64_t alignment = 8;
   bool fsync = true;
   std::uint64_t max_header_size = default_max_header_size;
+  /// write_file: runs on the finished temp file before it replaces the target, concurrently
+  /// with its fsync (so a read-back costs little extra time); an error abandons the write and
+  /// the target stays untouched. write_sharded runs it on each shard.
+  file_check check;
 };
 
 /// The header exactly as the writer would emit it (padding included) and the offset order.

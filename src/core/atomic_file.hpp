@@ -35,8 +35,15 @@ class atomic_file {
   /// Start writeback of each block as soon as it is written (sync_file_range), so that the disk
   /// works while the data is still being produced and the final fsync has little left to do.
   void write_behind(bool on) noexcept { write_behind_ = on; }
-  /// Flush, optional fsync, rename over the target, fsync of the folder.
-  result<void> commit(bool fsync);
+  /// Flush, optional fsync, rename over the target, fsync of the folder. `check`, when set, runs
+  /// on the complete temp file (in the calling thread, while another thread fsyncs) before the
+  /// rename; its error abandons the file and the target stays untouched.
+  result<void> commit(bool fsync, const file_check& check = {});
+  /// commit() in two steps, for a set of files that appears together: prepare() flushes,
+  /// fsyncs, checks and closes the temp file; publish() renames it over the target (and fsyncs
+  /// the folder when prepare() synced). An unpublished temp file is removed by the destructor.
+  result<void> prepare(bool fsync, const file_check& check = {});
+  result<void> publish();
   /// Removes the temp file (also done by the destructor when not committed).
   void abandon() noexcept;
 
@@ -58,6 +65,7 @@ class atomic_file {
   std::uint64_t written_ = 0;   // bytes accepted by write()
   std::uint64_t flushed_ = 0;   // bytes handed to write(2)
   bool write_behind_ = false;
+  bool synced_ = false;         // prepare() fsynced the file
 };
 
 }  // namespace safetensors::detail

@@ -304,11 +304,12 @@ std::string index_json(const std::vector<std::vector<std::size_t>>& groups, std:
   return w.take();
 }
 
-result<void> write_text_atomically(const fs::path& p, std::string_view text, bool sync) {
+result<detail::atomic_file> prepare_text(const fs::path& p, std::string_view text, bool sync) {
   auto f = detail::atomic_file::create(p);
   if (!f) return tl::unexpected(f.error());
-  if (auto r = f->write(std::as_bytes(std::span(text))); !r) return r;
-  return f->commit(sync);
+  if (auto r = f->write(std::as_bytes(std::span(text))); !r) return tl::unexpected(r.error());
+  if (auto r = f->prepare(sync); !r) return tl::unexpected(r.error());
+  return f;
 }
 
 }  // namespace
@@ -336,18 +337,25 @@ result<std::vector<fs::path>> write_sharded(const fs::path& dir, std::span<const
     // Every header is checked before the first byte is written.
     if (auto plan = plan_header(shard, metadata, opts.write); !plan) return tl::unexpected(plan.error());
   }
+  // Every shard and the index are complete (fsynced, checked) under temp names before the first
+  // one is renamed into place: a failure on the way leaves the folder as it was.
+  std::vector<detail::atomic_file> prepared;
   std::vector<fs::path> written;
   std::uint64_t total = 0;
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    if (auto r = write_file(dir / names[g], shards[g], metadata, opts.write); !r) return tl::unexpected(r.error());
+    auto f = detail::write_prepared(dir / names[g], shards[g], metadata, opts.write);
+    if (!f) return tl::unexpected(f.error());
+    prepared.push_back(std::move(*f));
     written.push_back(dir / names[g]);
     for (auto i : groups[g]) total += (*sizes)[i];
   }
   const auto index_path = dir / (opts.prefix + std::string(index_suffix));
-  if (auto r = write_text_atomically(index_path, index_json(groups, tensors, names, total), opts.write.fsync); !r) {
-    return tl::unexpected(r.error());
-  }
+  auto index = prepare_text(index_path, index_json(groups, tensors, names, total), opts.write.fsync);
+  if (!index) return tl::unexpected(index.error());
+  prepared.push_back(std::move(*index));
   written.push_back(index_path);
+  for (auto& f : prepared)
+    if (auto r = f.publish(); !r) return tl::unexpected(r.error());
   return written;
 }
 

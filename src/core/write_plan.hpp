@@ -5,6 +5,7 @@
 #include <span>
 #include <vector>
 
+#include "atomic_file.hpp"
 #include "safetensors/writer.hpp"
 
 namespace safetensors::detail {
@@ -26,5 +27,10 @@ struct byte_output {
 /// Puts one tensor's bytes into `out` (borrowed data, the producer with its byte count checked
 /// against `expected`, or `expected` bytes pulled from the reader).
 result<void> stream_tensor(const tensor_source& t, std::uint64_t expected, const byte_output& out);
+
+/// write_file() up to the rename: the complete file, fsynced and checked, still under its temp
+/// name; publish() puts it in place (write_sharded publishes a whole set at once).
+result<atomic_file> write_prepared(const std::filesystem::path& path, std::span<const tensor_source> tensors,
+                                   const metadata_map& metadata, const write_options& opts);
 
 }  // namespace safetensors::detail

@@ -238,8 +238,10 @@ result<std::vector<std::byte>> serialize(std::span<const tensor_source> tensors,
   return out;
 }
 
-result<void> write_file(const std::filesystem::path& path, std::span<const tensor_source> tensors,
-                        const metadata_map& metadata, const write_options& opts) {
+namespace detail {
+
+result<atomic_file> write_prepared(const std::filesystem::path& path, std::span<const tensor_source> tensors,
+                                   const metadata_map& metadata, const write_options& opts) {
   auto plan = plan_header(tensors, metadata, opts);
   if (!plan) return tl::unexpected(plan.error());
   auto file = detail::atomic_file::create(path);
@@ -248,9 +250,18 @@ result<void> write_file(const std::filesystem::path& path, std::span<const tenso
   detail::byte_output to_file;
   to_file.push = [&](std::span<const std::byte> chunk) { return file->write(chunk); };
   to_file.pull = [&](std::uint64_t n, const byte_reader& read) { return file->fill(n, read); };
-  auto r = stream_file(*plan, tensors, to_file);
-  if (!r) return r;  // the destructor removes the temp file
-  return file->commit(opts.fsync);
+  if (auto r = stream_file(*plan, tensors, to_file); !r) return tl::unexpected(r.error());  // temp file removed
+  if (auto r = file->prepare(opts.fsync, opts.check); !r) return tl::unexpected(r.error());
+  return file;
+}
+
+}  // namespace detail
+
+result<void> write_file(const std::filesystem::path& path, std::span<const tensor_source> tensors,
+                        const metadata_map& metadata, const write_options& opts) {
+  auto file = detail::write_prepared(path, tensors, metadata, opts);
+  if (!file) return tl::unexpected(file.error());
+  return file->publish();
 }
 
 }  // namespace safetensors

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -80,35 +82,56 @@ std::vector<tensor_source> writer_sources(const source_set& set, const convert_o
   return out;
 }
 
-/// Reopens the output (pread backend: no mapping grows the resident set) and compares names,
-/// dtypes, shapes and bytes with the source, chunk by chunk.
-result<void> verify(const source_set& set, const fs::path& written, const convert_options& opts) {
-  open_options oo;
-  oo.io = backend::pread;
-  auto out = checkpoint::open(written, oo);
-  if (!out) return tl::unexpected(out.error());
-  if (out->tensors().size() != set.tensors.size())
-    return fail(errc::invalid_checkpoint, fmt::format("verify: {} holds {} tensors, {} were written", written.string(),
-                                                      out->tensors().size(), set.tensors.size()));
-  constexpr std::size_t block = 4u << 20;
-  const auto written_bytes = std::make_unique_for_overwrite<std::byte[]>(block);
-  const auto source_bytes = std::make_unique_for_overwrite<std::byte[]>(block);
-  for (const auto& s : set.tensors) {
-    const checkpoint::entry* e = out->find(s.name);
-    if (!e) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' missing from the output", s.name));
-    const tensor_info& info = *e->info;
-    if (info.type != target_type(s.type, opts) || info.shape != s.shape)
-      return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has another dtype or shape in the output", s.name));
-    const file& shard = out->shards()[e->shard];
+/// Read-back check of every written file: each tensor's dtype, shape and bytes against its
+/// source (pread into two reused buffers: no mapping grows the resident set). Runs on each
+/// temp file before it replaces its target, while the writer's fsync proceeds.
+class verifier {
+ public:
+  verifier(const source_set& set, const convert_options& opts) : opts_(opts) {
+    for (const auto& s : set.tensors) by_name_.emplace(s.name, &s);
+  }
+  file_check check() {
+    return [this](const fs::path& written) { return verify_file(written); };
+  }
+  /// After the last file: every source tensor was found in exactly one written file.
+  result<void> all_seen() const {
+    if (seen_ != by_name_.size())
+      return fail(errc::invalid_checkpoint,
+                  fmt::format("verify: the output holds {} tensors, {} were written", seen_, by_name_.size()));
+    return {};
+  }
+
+ private:
+  static constexpr std::size_t block = 4u << 20;
+
+  result<void> verify_file(const fs::path& written) {
+    open_options oo;
+    oo.io = backend::pread;
+    auto out = file::open(written, oo);
+    if (!out) return tl::unexpected(out.error());
+    for (const auto& info : out->tensors()) {
+      const auto it = by_name_.find(info.name);
+      if (it == by_name_.end())
+        return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' in the output has no source", info.name));
+      const source_tensor& s = *it->second;
+      if (info.type != target_type(s.type, opts_) || info.shape != s.shape)
+        return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has another dtype or shape in the output", s.name));
+      if (auto r = compare(*out, info, s); !r) return r;
+      ++seen_;
+    }
+    return {};
+  }
+
+  result<void> compare(const file& out, const tensor_info& info, const source_tensor& s) {
     std::uint64_t at = 0;
-    // Compares the next c.size() bytes of the output with `c` (at most one block at a time).
-    const auto compare = [&](std::span<const std::byte> c) -> result<void> {
+    // Compares the next c.size() bytes of the output with `c`, a block at a time.
+    const auto same = [&](std::span<const std::byte> c) -> result<void> {
       for (std::size_t done = 0; done < c.size();) {
         if (at == info.nbytes())
           return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' is longer in the source", s.name));
-        const std::span<std::byte> mine(written_bytes.get(),
-                                        static_cast<std::size_t>(std::min<std::uint64_t>({block, c.size() - done, info.nbytes() - at})));
-        if (auto rd = shard.read_bytes(info, at, mine); !rd) return rd;
+        const std::span<std::byte> mine(written_.get(), static_cast<std::size_t>(std::min<std::uint64_t>(
+                                                            {block, c.size() - done, info.nbytes() - at})));
+        if (auto rd = out.read_bytes(info, at, mine); !rd) return rd;
         if (std::memcmp(mine.data(), c.data() + done, mine.size()) != 0)
           return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' differs near byte {}", s.name, at));
         at += mine.size();
@@ -117,21 +140,27 @@ result<void> verify(const source_set& set, const fs::path& written, const conver
       return {};
     };
     result<void> r;
-    if (info.type == s.type && s.read) {  // both sides pread into reused buffers
+    if (info.type == s.type && s.read) {  // the source side is pread too
       for (std::uint64_t n = 0; n < s.nbytes && r;) {
-        const std::span<std::byte> theirs(source_bytes.get(), static_cast<std::size_t>(std::min<std::uint64_t>(block, s.nbytes - n)));
+        const std::span<std::byte> theirs(source_.get(), static_cast<std::size_t>(std::min<std::uint64_t>(block, s.nbytes - n)));
         r = s.read(n, theirs);
-        if (r) r = compare(theirs);
+        if (r) r = same(theirs);
         n += theirs.size();
       }
     } else {
-      r = stream_target(s, info.type, compare);
+      r = stream_target(s, info.type, same);
     }
     if (!r) return r;
     if (at != info.nbytes()) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has extra bytes", s.name));
+    return {};
   }
-  return {};
-}
+
+  const convert_options& opts_;
+  std::unordered_map<std::string_view, const source_tensor*> by_name_;
+  std::size_t seen_ = 0;
+  std::unique_ptr<std::byte[]> written_ = std::make_unique_for_overwrite<std::byte[]>(block);
+  std::unique_ptr<std::byte[]> source_ = std::make_unique_for_overwrite<std::byte[]>(block);
+};
 
 result<void> copy_atomic(const fs::path& from, const fs::path& to) {
   fs::path tmp = to;
@@ -166,10 +195,11 @@ result<void> write_index(const fs::path& path, const std::vector<std::pair<std::
   return {};
 }
 
-write_options writer_options(const convert_options& opts) {
+write_options writer_options(const convert_options& opts, verifier* check) {
   write_options w;
   w.alignment = opts.alignment;
   w.fsync = opts.fsync;
+  if (check) w.check = check->check();
   return w;
 }
 
@@ -180,19 +210,30 @@ std::uint64_t total_bytes(const source_set& set, const convert_options& opts) {
   return total;
 }
 
-/// Writes one set of sources as one file or as shards; returns the files written.
+/// Writes one set of sources as one file or as shards (each file read back and compared with
+/// the sources before it replaces its target, when verifying); returns the files written.
 result<std::vector<fs::path>> write_set(const source_set& set, const detail::output_plan& plan, const convert_options& opts,
                                         progress_state& progress) {
   auto sources = writer_sources(set, opts, progress);
+  std::optional<verifier> check;
+  if (opts.verify) check.emplace(set, opts);
+  const auto wo = writer_options(opts, check ? &*check : nullptr);
+  std::vector<fs::path> files;
   if (!plan.sharded) {
-    if (auto r = write_file(plan.file, sources, set.metadata, writer_options(opts)); !r) return tl::unexpected(r.error());
-    return std::vector<fs::path>{plan.file};
+    if (auto r = write_file(plan.file, sources, set.metadata, wo); !r) return tl::unexpected(r.error());
+    files.push_back(plan.file);
+  } else {
+    shard_options so;
+    so.max_shard_size = plan.max_shard_size;
+    so.prefix = plan.prefix;
+    so.write = wo;
+    auto written = write_sharded(plan.dir, sources, set.metadata, so);
+    if (!written) return written;
+    files = std::move(*written);
   }
-  shard_options so;
-  so.max_shard_size = plan.max_shard_size;
-  so.prefix = plan.prefix;
-  so.write = writer_options(opts);
-  return write_sharded(plan.dir, sources, set.metadata, so);
+  if (check)
+    if (auto r = check->all_seen(); !r) return tl::unexpected(r.error());
+  return files;
 }
 
 result<void> check_alignment(const convert_options& opts) {
@@ -218,8 +259,6 @@ result<void> convert_shards_one_to_one(const detail::output_plan& plan, const co
     progress_state progress{0, total_bytes(set, opts), &opts.progress};
     auto files = write_set(set, one, opts, progress);
     if (!files) return tl::unexpected(files.error());
-    if (opts.verify)
-      if (auto r = verify(set, one.file, opts); !r) return r;
     for (const auto& s : set.tensors) weight_map.emplace_back(s.name, name);
     total += progress.total;
     report.written.push_back(one.file);
@@ -271,10 +310,11 @@ result<convert_report> convert(const fs::path& input, const fs::path& output, co
     if (!files) return tl::unexpected(files.error());
     report.written = *files;
     if (opts.verify) {
-      fs::path target = files->front();
-      for (const auto& f : *files)
-        if (f.string().ends_with(".index.json")) target = f;
-      if (auto r = verify(set, target, opts); !r) return tl::unexpected(r.error());
+      open_options headers;
+      headers.header_only = true;
+      for (const auto& f : *files)  // a sharded output: the index names exactly the shards written
+        if (f.string().ends_with(".index.json"))
+          if (auto reopened = checkpoint::open(f, headers); !reopened) return tl::unexpected(reopened.error());
       report.verified = true;
     }
     report.tensors = set.tensors.size();

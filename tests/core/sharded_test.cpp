@@ -96,6 +96,32 @@ TEST(WriteSharded, GreedySplitInWriterOrder) {
   }
 }
 
+TEST(WriteSharded, CheckRunsOnEveryShardAndAFailureStopsTheWrite) {
+  temp_dir dir;
+  five_tensors t;  // 4 shards of at most 100 bytes
+  auto o = max_size(100);
+  std::vector<std::size_t> tensors_seen;
+  o.write.check = [&](const std::filesystem::path& written) -> result<void> {
+    auto f = file::open(written);
+    if (!f) return tl::unexpected(f.error());
+    tensors_seen.push_back(f->tensors().size());
+    return {};
+  };
+  ASSERT_TRUE(write_sharded(dir.path(), t.sources, {}, o));
+  EXPECT_EQ(tensors_seen, (std::vector<std::size_t>{2, 1, 1, 1}));
+
+  temp_dir second;
+  int calls = 0;
+  o.write.check = [&](const std::filesystem::path&) -> result<void> {
+    if (++calls == 2) return fail(errc::invalid_checkpoint, "second shard differs");
+    return {};
+  };
+  auto r = write_sharded(second.path(), t.sources, {}, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::invalid_checkpoint);
+  EXPECT_TRUE(second.list().empty());  // no shard is renamed into place before all are complete
+}
+
 TEST(WriteSharded, OneShardIsAPlainFile) {
   temp_dir dir;
   five_tensors t;

@@ -482,6 +482,44 @@ TEST(WriterReader, ReadsConsecutiveRangesAndReportsItsErrors) {
 }
 
 
+TEST(WriteFile, CheckSeesTheWholeTempFileAndItsErrorKeepsTheTarget) {
+  temp_dir dir;
+  std::vector<std::byte> big(5u << 20);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i % 241);
+  const tensor_source t[] = {source("big", dtype::U8, {big.size()}, big)};
+  const auto expected = must_serialize(t);
+  for (bool sync : {true, false}) {
+    write_all(dir / "model.safetensors", "old content");
+    write_options o;
+    o.fsync = sync;
+    std::filesystem::path seen;
+    o.check = [&](const std::filesystem::path& written) -> result<void> {
+      seen = written;
+      EXPECT_NE(written, dir / "model.safetensors");
+      EXPECT_EQ(written.parent_path(), dir.path());
+      EXPECT_EQ(read_all(written), expected);  // complete before the rename
+      EXPECT_EQ(as_string(read_all(dir / "model.safetensors")), "old content");
+      return fail(errc::invalid_checkpoint, "read-back differs");
+    };
+    auto r = write_file(dir / "model.safetensors", t, {}, o);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::invalid_checkpoint);
+    EXPECT_FALSE(seen.empty());
+    EXPECT_EQ(as_string(read_all(dir / "model.safetensors")), "old content");
+    EXPECT_EQ(dir.list(), std::vector<std::string>{"model.safetensors"});
+
+    int calls = 0;
+    o.check = [&](const std::filesystem::path&) -> result<void> {
+      ++calls;
+      return {};
+    };
+    ASSERT_TRUE(write_file(dir / "model.safetensors", t, {}, o));
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(read_all(dir / "model.safetensors"), expected);
+    EXPECT_EQ(dir.list(), std::vector<std::string>{"model.safetensors"});
+  }
+}
+
 TEST(WriteFile, FailureLeavesTheOldTargetAndNoTempFile) {
   temp_dir dir;
   write_all(dir / "model.safetensors", "old content");
