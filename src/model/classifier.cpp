@@ -57,6 +57,8 @@ result<classifier> classifier::load(const std::filesystem::path& dir, const load
   if (!weights) return tl::unexpected(weights.error());
   p->weights = std::move(*weights);
   p->engine = std::make_unique<detail::distilbert_engine>(p->cfg, p->weights);
+  detail::set_compute_threads(opts.threads);
+  if (auto r = p->engine->prepack(true); !r) return tl::unexpected(r.error());
   p->threads = opts.threads;
   p->batch_size = std::max<std::size_t>(1, opts.batch_size);
   p->cls_only = opts.cls_only_last_layer;

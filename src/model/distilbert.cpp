@@ -1,10 +1,11 @@
-// Forward pass. Layout: h is [batch, len, dim] (row b*len+i); q, k and v are three dense
-// [batch*len, dim] blocks of one buffer (dense outputs let oneDNN pick its brgemm kernels; a
-// strided destination falls back to the slower gemm path), and the attention GEMMs read heads
-// in place through strides (no transposes).
+// Forward pass. Layout: h is [batch, len, dim] (row b*len+i). Packed layers compute q|k|v with
+// one GEMM into rows of 3*dim; unpacked ones write three dense [batch*len, dim] blocks (dense
+// outputs let oneDNN pick its brgemm kernels; a strided destination falls back to the slower
+// gemm path). The attention GEMMs read heads in place through strides (no transposes).
 #include "model/distilbert.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "model/kernels.hpp"
@@ -23,16 +24,54 @@ T* sized(std::vector<T>& v, std::size_t n) {
 }  // namespace
 
 distilbert_engine::distilbert_engine(const distilbert_config& cfg, const model_weights& w)
-    : cfg_(cfg), w_(w), act_(activation_from_name(cfg.activation).value_or(activation_kind::gelu_erf)) {}
+    : cfg_(cfg),
+      w_(w),
+      pre_classifier_(w.pre_classifier),
+      classifier_(w.classifier),
+      act_(activation_from_name(cfg.activation).value_or(activation_kind::gelu_erf)) {
+  for (const auto& l : w.layers) ops_.push_back({&l, {}, l.q, l.k, l.v, l.out, l.lin1, l.lin2});
+}
+
+namespace {
+
+void release_if_mapped(const linear_weights& w) {
+  if (w.file_mapped) release_mapped_pages(w.weight, w.out * w.in * sizeof(float));
+}
+
+}  // namespace
+
+result<void> distilbert_engine::prepack(bool only_file_mapped) {
+  for (auto& op : ops_) {
+    const linear_weights* parts[] = {&op.q, &op.k, &op.v, &op.out, &op.lin1, &op.lin2};
+    if (only_file_mapped && !std::all_of(std::begin(parts), std::end(parts), [](auto p) { return p->file_mapped; }))
+      continue;
+    auto qkv = gemm_.pack(std::array{op.q, op.k, op.v});
+    if (!qkv) return tl::unexpected(qkv.error());
+    for (auto* w : {&op.out, &op.lin1, &op.lin2}) {
+      auto p = gemm_.pack({w, 1});
+      if (!p) return tl::unexpected(p.error());
+      release_if_mapped(*w);
+      *w = *p;
+    }
+    for (auto* w : {&op.q, &op.k, &op.v}) release_if_mapped(*w);
+    op.qkv = *qkv;
+  }
+  for (auto* w : {&pre_classifier_, &classifier_}) {
+    if (only_file_mapped && !w->file_mapped) continue;
+    auto p = gemm_.pack({w, 1});
+    if (!p) return tl::unexpected(p.error());
+    release_if_mapped(*w);
+    *w = *p;
+  }
+  return {};
+}
 
 result<void> distilbert_engine::attention(std::span<const std::span<const std::int32_t>> seqs,
-                                          std::size_t len, bool cls_only) {
+                                          std::size_t len, bool cls_only, head_view q, head_view k,
+                                          head_view v) {
   const std::size_t b = seqs.size(), d = cfg_.dim, heads = cfg_.n_heads, hd = d / heads;
   const std::size_t q_len = cls_only ? 1 : len;
   const attention_shape shape{b, heads, hd, q_len, len};
-  const std::size_t block = b * len * d;  // q, k, v blocks in qkv_
-  const head_view q = cls_only ? head_view{q_cls_.data(), d, d} : head_view{qkv_.data(), len * d, d};
-  const head_view k{qkv_.data() + block, len * d, d}, v{qkv_.data() + 2 * block, len * d, d};
   float* scores = sized(scores_, b * heads * q_len * len);
   if (auto r = gemm_.attention_scores(q, k, shape, 1.f / std::sqrt(static_cast<float>(hd)), scores); !r)
     return r;
@@ -47,46 +86,64 @@ result<void> distilbert_engine::attention(std::span<const std::span<const std::i
   return gemm_.attention_context(scores, v, shape, ctx_.data(), ctx_batch_stride, d);
 }
 
-result<void> distilbert_engine::layer(const layer_weights& lw,
+result<void> distilbert_engine::layer(const layer_ops& lw,
                                       std::span<const std::span<const std::int32_t>> seqs,
                                       std::size_t len, bool cls_only) {
   const std::size_t b = seqs.size(), d = cfg_.dim, rows = b * len;
   const const_matrix_ref all{h_.data(), rows, d};
-  float* const q = qkv_.data();
-  float* const k = q + rows * d;
-  float* const v = k + rows * d;
-  // Rows that continue past attention: every token, or each sequence's [CLS] (stride len*d).
-  const matrix_ref out = cls_only ? matrix_ref{h_.data(), b, len * d} : matrix_ref{h_.data(), rows, d};
+  // Rows that continue past attention: every token, or each sequence's [CLS] row gathered into
+  // a dense block (oneDNN's kernels for packed weights take dense operands only).
+  matrix_ref out{h_.data(), rows, d};
+  if (cls_only) out = gather_cls(b, len);
   const const_matrix_ref out_in{out.data, out.rows, out.ld};
-  if (cls_only) {
-    if (auto r = gemm_.linear(out_in, lw.q, {sized(q_cls_, b * d), b, d}); !r) return r;
-  } else if (auto r = gemm_.linear(all, lw.q, {q, rows, d}); !r) {
-    return r;
+  float* const qkv = qkv_.data();
+  if (lw.qkv.out != 0) {  // one GEMM: row r holds q | k | v (the [CLS]-only layer uses row 0 of q)
+    if (auto r = gemm_.linear(all, lw.qkv, {qkv, rows, 3 * d}); !r) return r;
+    if (auto r = attention(seqs, len, cls_only, {qkv, len * 3 * d, 3 * d}, {qkv + d, len * 3 * d, 3 * d},
+                           {qkv + 2 * d, len * 3 * d, 3 * d});
+        !r)
+      return r;
+  } else {
+    float* const k = qkv + rows * d;
+    float* const v = k + rows * d;
+    if (cls_only) {
+      if (auto r = gemm_.linear(out_in, lw.q, {sized(q_cls_, b * d), b, d}); !r) return r;
+    } else if (auto r = gemm_.linear(all, lw.q, {qkv, rows, d}); !r) {
+      return r;
+    }
+    if (auto r = gemm_.linear(all, lw.k, {k, rows, d}); !r) return r;
+    if (auto r = gemm_.linear(all, lw.v, {v, rows, d}); !r) return r;
+    const head_view q = cls_only ? head_view{q_cls_.data(), d, d} : head_view{qkv, len * d, d};
+    if (auto r = attention(seqs, len, cls_only, q, {k, len * d, d}, {v, len * d, d}); !r) return r;
   }
-  if (auto r = gemm_.linear(all, lw.k, {k, rows, d}); !r) return r;
-  if (auto r = gemm_.linear(all, lw.v, {v, rows, d}); !r) return r;
-  if (auto r = attention(seqs, len, cls_only); !r) return r;
   // out_lin + residual (sum post-op into h), then sa_layer_norm.
   const const_matrix_ref ctx{ctx_.data(), out.rows, d};
   if (auto r = gemm_.linear(ctx, lw.out, out, activation_kind::identity, true); !r) return r;
-  layer_norm(out.data, out.rows, out.ld, d, lw.sa_gamma, lw.sa_beta, layer_norm_eps);
+  layer_norm(out.data, out.rows, out.ld, d, lw.norms->sa_gamma, lw.norms->sa_beta, layer_norm_eps);
   // FFN: lin1 + activation, lin2 + residual, output_layer_norm.
   const matrix_ref ffn{sized(ffn_, out.rows * cfg_.hidden_dim), out.rows, cfg_.hidden_dim};
   if (auto r = gemm_.linear(out_in, lw.lin1, ffn, act_); !r) return r;
   if (auto r = gemm_.linear({ffn.data, ffn.rows, ffn.ld}, lw.lin2, out, activation_kind::identity, true); !r)
     return r;
-  layer_norm(out.data, out.rows, out.ld, d, lw.out_gamma, lw.out_beta, layer_norm_eps);
+  layer_norm(out.data, out.rows, out.ld, d, lw.norms->out_gamma, lw.norms->out_beta, layer_norm_eps);
   return {};
 }
 
-result<std::vector<float>> distilbert_engine::head(std::size_t batch, std::size_t len) {
+matrix_ref distilbert_engine::gather_cls(std::size_t batch, std::size_t len) {
   const std::size_t d = cfg_.dim;
-  const const_matrix_ref cls{h_.data(), batch, len * d};
+  float* cls = sized(cls_, batch * d);
+  for (std::size_t i = 0; i < batch; ++i) std::copy_n(h_.data() + i * len * d, d, cls + i * d);
+  return {cls, batch, d};
+}
+
+result<std::vector<float>> distilbert_engine::head(std::size_t batch) {
+  const std::size_t d = cfg_.dim;
+  const const_matrix_ref cls{cls_.data(), batch, d};
   const matrix_ref pooled{sized(pooled_, batch * d), batch, d};
-  if (auto r = gemm_.linear(cls, w_.pre_classifier, pooled, activation_kind::relu); !r)
+  if (auto r = gemm_.linear(cls, pre_classifier_, pooled, activation_kind::relu); !r)
     return tl::unexpected(r.error());
   std::vector<float> logits(batch * cfg_.num_labels());
-  if (auto r = gemm_.linear({pooled.data, batch, d}, w_.classifier, {logits.data(), batch, cfg_.num_labels()}); !r)
+  if (auto r = gemm_.linear({pooled.data, batch, d}, classifier_, {logits.data(), batch, cfg_.num_labels()}); !r)
     return tl::unexpected(r.error());
   return logits;
 }
@@ -102,11 +159,12 @@ result<std::vector<float>> distilbert_engine::forward(std::span<const std::span<
   sized(ctx_, rows * d);
   for (std::size_t i = 0; i < b; ++i) embed_sequence(seqs[i], w_.word, w_.pos, d, len, h + i * len * d);
   layer_norm(h, rows, d, d, w_.emb_gamma, w_.emb_beta, layer_norm_eps);
-  for (std::size_t l = 0; l < w_.layers.size(); ++l) {
-    const bool cls_only = cls_only_last_layer && l + 1 == w_.layers.size();
-    if (auto r = layer(w_.layers[l], seqs, len, cls_only); !r) return tl::unexpected(r.error());
+  for (std::size_t l = 0; l < ops_.size(); ++l) {
+    const bool cls_only = cls_only_last_layer && l + 1 == ops_.size();
+    if (auto r = layer(ops_[l], seqs, len, cls_only); !r) return tl::unexpected(r.error());
   }
-  return head(b, len);
+  if (!cls_only_last_layer || ops_.empty()) gather_cls(b, len);  // else the last layer left them there
+  return head(b);
 }
 
 }  // namespace safetensors::model::detail

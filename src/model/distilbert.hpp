@@ -16,6 +16,13 @@ class distilbert_engine {
   /// `cfg` and `w` must outlive the engine (the classifier owns all three).
   distilbert_engine(const distilbert_config& cfg, const model_weights& w);
 
+  /// Re-lays out the linear weights once into oneDNN's blocked layout (q, k and v joined into
+  /// one GEMM) so that forwards stop re-packing them on every call. With `only_file_mapped`,
+  /// only layers whose weights all lie in the checkpoint's file mapping are packed, and their
+  /// mapped pages are dropped right after (the packed copy replaces them in memory: peak RSS
+  /// stays near the file size); other layers keep reading their weights in place.
+  result<void> prepack(bool only_file_mapped);
+
   /// Logits [batch * num_labels] for sequences of valid token ids (non-empty, at most
   /// max_position_embeddings long, ids < vocab_size: the caller checks). Right-pads to the
   /// longest; padded keys are masked. `cls_only_last_layer`: the last layer computes queries,
@@ -24,18 +31,29 @@ class distilbert_engine {
                                      bool cls_only_last_layer);
 
  private:
-  result<void> layer(const layer_weights& lw, std::span<const std::span<const std::int32_t>> seqs,
+  // A layer's GEMM operands: packed copies after prepack(), else the bound weights.
+  struct layer_ops {
+    const layer_weights* norms;
+    linear_weights qkv;  // out = 3 * dim when q|k|v are packed into one GEMM, else out = 0
+    linear_weights q, k, v, out, lin1, lin2;
+  };
+
+  result<void> layer(const layer_ops& lw, std::span<const std::span<const std::int32_t>> seqs,
                      std::size_t len, bool cls_only);
   result<void> attention(std::span<const std::span<const std::int32_t>> seqs, std::size_t len,
-                         bool cls_only);
-  result<std::vector<float>> head(std::size_t batch, std::size_t len);
+                         bool cls_only, head_view q, head_view k, head_view v);
+  // Copies each sequence's [CLS] row of h_ into the dense [batch, dim] block cls_.
+  matrix_ref gather_cls(std::size_t batch, std::size_t len);
+  result<std::vector<float>> head(std::size_t batch);  // reads cls_
 
   const distilbert_config& cfg_;
   const model_weights& w_;
+  std::vector<layer_ops> ops_;
+  linear_weights pre_classifier_, classifier_;
   activation_kind act_;
   gemm_engine gemm_;
   // Activations, reused across calls (grown on demand).
-  std::vector<float> h_, qkv_, q_cls_, scores_, ctx_, ffn_, pooled_;
+  std::vector<float> h_, qkv_, q_cls_, cls_, scores_, ctx_, ffn_, pooled_;
 };
 
 }  // namespace safetensors::model::detail

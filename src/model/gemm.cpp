@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <map>
 #include <mutex>
 #include <new>
@@ -54,13 +55,22 @@ dnnl::primitive_attr user_scratchpad_attr() {
   return attr;
 }
 
+// A primitive with its argument memories: they are created once and re-pointed at each call's
+// buffers (set_data_handle), as constructing dnnl::memory objects costs more than a small GEMM.
 struct cached_matmul {
   dnnl::matmul prim;
-  memory::desc scratch_md;
+  std::size_t scratch_bytes = 0;
+  memory src, wei, dst, bias, scratch;
+  std::unordered_map<int, memory> args;
 };
 
 struct free_deleter {
   void operator()(void* p) const noexcept { std::free(p); }
+};
+
+// The operand descriptors of one matmul call; `bias` empty (zero) when there is none.
+struct operand_descs {
+  memory::desc src, wei, dst, bias;
 };
 
 }  // namespace
@@ -72,16 +82,33 @@ struct gemm_engine::impl {
   std::size_t max_cached = gemm_engine::max_cached_primitives;
   std::unique_ptr<void, free_deleter> scratch;
   std::size_t scratch_size = 0;
+  std::map<std::pair<std::int64_t, std::int64_t>, memory::desc> packed_layouts;  // (in, out)
+  std::vector<memory> packed;                 // owned packed weights
+  std::list<std::vector<float>> packed_biases;  // concatenated biases (stable addresses)
+  std::size_t packed_bytes = 0;
 
   // Returns the cached primitive for `key`, building it from `make()`'s primitive_desc on first
   // use (its attributes must ask for a user scratchpad).
   template <class Make>
-  cached_matmul& get(const tag_key& key, Make&& make) {
+  cached_matmul& get(const tag_key& key, const operand_descs& d, Make&& make) {
     auto it = cache.find(key);
     if (it == cache.end()) {
       if (cache.size() >= max_cached) cache.clear();
       const dnnl::matmul::primitive_desc pd = make();
-      it = cache.emplace(key, cached_matmul{dnnl::matmul(pd), pd.scratchpad_desc()}).first;
+      cached_matmul c{dnnl::matmul(pd), pd.scratchpad_desc().get_size(), {}, {}, {}, {}, {}, {}};
+      c.src = memory(d.src, eng, DNNL_MEMORY_NONE);
+      c.wei = memory(d.wei, eng, DNNL_MEMORY_NONE);
+      c.dst = memory(d.dst, eng, DNNL_MEMORY_NONE);
+      c.args = {{DNNL_ARG_SRC, c.src}, {DNNL_ARG_WEIGHTS, c.wei}, {DNNL_ARG_DST, c.dst}};
+      if (d.bias.get_size() > 0) {
+        c.bias = memory(d.bias, eng, DNNL_MEMORY_NONE);
+        c.args.emplace(DNNL_ARG_BIAS, c.bias);
+      }
+      if (c.scratch_bytes > 0) {
+        c.scratch = memory(pd.scratchpad_desc(), eng, DNNL_MEMORY_NONE);
+        c.args.emplace(DNNL_ARG_SCRATCHPAD, c.scratch);
+      }
+      it = cache.emplace(key, std::move(c)).first;
     }
     return it->second;
   }
@@ -96,18 +123,29 @@ struct gemm_engine::impl {
     return scratch.get();
   }
 
-  void run(cached_matmul& p, const memory::desc& src_md, const void* src, const memory::desc& w_md,
-           const void* w, const memory::desc& dst_md, void* dst, const memory::desc* bias_md,
-           const void* bias) {
-    std::unordered_map<int, memory> args;
-    args.emplace(DNNL_ARG_SRC, memory(src_md, eng, const_cast<void*>(src)));
-    args.emplace(DNNL_ARG_WEIGHTS, memory(w_md, eng, const_cast<void*>(w)));
-    args.emplace(DNNL_ARG_DST, memory(dst_md, eng, dst));
-    if (bias_md) args.emplace(DNNL_ARG_BIAS, memory(*bias_md, eng, const_cast<void*>(bias)));
-    if (const std::size_t bytes = p.scratch_md.get_size(); bytes > 0)
-      args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratch_md, eng, scratch_for(bytes)));
-    p.prim.execute(strm, args);
+  void run(cached_matmul& p, const void* src, const void* w, void* dst, const void* bias) {
+    p.src.set_data_handle(const_cast<void*>(src));
+    p.wei.set_data_handle(const_cast<void*>(w));
+    p.dst.set_data_handle(dst);
+    if (bias) p.bias.set_data_handle(const_cast<void*>(bias));
+    if (p.scratch_bytes > 0) p.scratch.set_data_handle(scratch_for(p.scratch_bytes));
+    p.prim.execute(strm, p.args);
     strm.wait();
+  }
+
+  // The weight layout oneDNN picks for a [in -> out] matmul when left free (format_tag::any),
+  // asked once per shape with a mid-sized M; every M then uses that layout.
+  const memory::desc& packed_layout(std::int64_t k, std::int64_t n) {
+    auto it = packed_layouts.find({k, n});
+    if (it == packed_layouts.end()) {
+      constexpr std::int64_t m = 128;
+      const memory::desc src({m, k}, memory::data_type::f32, memory::format_tag::ab);
+      const memory::desc any({k, n}, memory::data_type::f32, memory::format_tag::any);
+      const memory::desc dst({m, n}, memory::data_type::f32, memory::format_tag::ab);
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any, dst), eng);
+      it = packed_layouts.emplace(std::pair{k, n}, pd.weights_desc()).first;
+    }
+    return it->second;
   }
 };
 
@@ -120,6 +158,7 @@ gemm_engine::gemm_engine(gemm_engine&&) noexcept = default;
 gemm_engine& gemm_engine::operator=(gemm_engine&&) noexcept = default;
 
 std::size_t gemm_engine::cached_primitives() const noexcept { return impl_->cache.size(); }
+std::size_t gemm_engine::packed_bytes() const noexcept { return impl_->packed_bytes; }
 
 template <class F>
 static result<void> guarded(const char* what, F&& f) {
@@ -134,21 +173,64 @@ static result<void> guarded(const char* what, F&& f) {
   }
 }
 
+result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts) {
+  if (parts.empty()) return fail(errc::invalid_argument, "[pack] no weights");
+  std::size_t out = 0;
+  for (const auto& p : parts) {
+    if (p.type != weight_type::f32 || p.in != parts[0].in || p.in == 0 || p.out == 0 ||
+        (p.bias == nullptr) != (parts[0].bias == nullptr))
+      return fail(errc::invalid_argument, "[pack] parts differ in type, input size or bias");
+    out += p.out;
+  }
+  linear_weights packed{nullptr, parts[0].bias, out, parts[0].in, weight_type::f32_packed, false};
+  auto r = guarded("pack", [&] {
+    const std::int64_t k = i64(packed.in), n = i64(out);
+    std::vector<float> joined;  // the parts' rows one after another: a [out, in] matrix
+    const void* plain = parts[0].weight;
+    if (parts.size() > 1) {
+      joined.resize(out * packed.in);
+      std::size_t row = 0;
+      for (const auto& p : parts) {
+        std::memcpy(joined.data() + row * packed.in, p.weight, p.out * p.in * sizeof(float));
+        row += p.out;
+      }
+      plain = joined.data();
+    }
+    memory src(f32_desc({k, n}, {1, k}), impl_->eng, const_cast<void*>(plain));
+    memory dst(impl_->packed_layout(k, n), impl_->eng);
+    dnnl::reorder(src, dst).execute(impl_->strm, src, dst);
+    impl_->strm.wait();
+    if (parts.size() > 1 && packed.bias) {
+      auto& bias = impl_->packed_biases.emplace_back();
+      for (const auto& p : parts) bias.insert(bias.end(), p.bias, p.bias + p.out);
+      packed.bias = bias.data();
+    }
+    packed.weight = dst.get_data_handle();
+    impl_->packed_bytes += dst.get_desc().get_size();
+    impl_->packed.push_back(std::move(dst));
+  });
+  if (!r) return tl::unexpected(r.error());
+  return packed;
+}
+
 result<void> gemm_engine::linear(const_matrix_ref x, const linear_weights& w, matrix_ref y,
                                  activation_kind act, bool accumulate) {
   if (x.rows != y.rows || x.ld < w.in || y.ld < w.out)
     return fail(errc::invalid_argument, "[linear] operand shapes do not match the weights");
+  const std::int64_t m = i64(x.rows), k = i64(w.in), n = i64(w.out);
+  const bool packed = w.type == weight_type::f32_packed;
+  if (packed && impl_->packed_layouts.count({k, n}) == 0)
+    return fail(errc::invalid_argument, "[linear] packed weights from another engine");
   if (x.rows == 0) return {};
   return guarded("linear", [&] {
-    const std::int64_t m = i64(x.rows), k = i64(w.in), n = i64(w.out);
-    const auto src_md = f32_desc({m, k}, {i64(x.ld), 1});
-    const auto w_md = f32_desc({k, n}, {1, k});  // W[n][k] read as B[k][n]
-    const auto dst_md = f32_desc({m, n}, {i64(y.ld), 1});
-    const auto bias_md = f32_desc({1, n}, {n, 1});
     const bool has_bias = w.bias != nullptr;
+    const operand_descs d{f32_desc({m, k}, {i64(x.ld), 1}),
+                          packed ? impl_->packed_layout(k, n) : f32_desc({k, n}, {1, k}),  // W[n][k] as B[k][n]
+                          f32_desc({m, n}, {i64(y.ld), 1}),
+                          has_bias ? f32_desc({1, n}, {n, 1}) : memory::desc()};
     const tag_key key{0, m, k, n, i64(x.ld), i64(y.ld), static_cast<std::int64_t>(act),
                       accumulate, has_bias, static_cast<std::int64_t>(w.type)};
-    auto& prim = impl_->get(key, [&] {
+    auto& prim = impl_->get(key, d, [&] {
       dnnl::post_ops ops;
       if (act != activation_kind::identity) {
         float alpha = 0.f;
@@ -158,12 +240,11 @@ result<void> gemm_engine::linear(const_matrix_ref x, const linear_weights& w, ma
       if (accumulate) ops.append_sum(1.f);
       dnnl::primitive_attr attr = user_scratchpad_attr();
       attr.set_post_ops(ops);
-      auto desc = has_bias ? dnnl::matmul::desc(src_md, w_md, bias_md, dst_md)
-                           : dnnl::matmul::desc(src_md, w_md, dst_md);
+      auto desc = has_bias ? dnnl::matmul::desc(d.src, d.wei, d.bias, d.dst)
+                           : dnnl::matmul::desc(d.src, d.wei, d.dst);
       return dnnl::matmul::primitive_desc(desc, attr, impl_->eng);
     });
-    impl_->run(prim, src_md, x.data, w_md, w.weight, dst_md, y.data, has_bias ? &bias_md : nullptr,
-               w.bias);
+    impl_->run(prim, x.data, w.weight, y.data, w.bias);
   });
 }
 
@@ -173,23 +254,21 @@ result<void> gemm_engine::attention_scores(head_view q, head_view k, const atten
   return guarded("attention_scores", [&] {
     const std::int64_t b = i64(s.batch), h = i64(s.heads), d = i64(s.head_dim), lq = i64(s.q_len),
                        lk = i64(s.k_len);
-    const auto q_md = f32_desc({b, h, lq, d}, {i64(q.batch_stride), d, i64(q.row_stride), 1});
-    const auto k_md = f32_desc({b, h, d, lk}, {i64(k.batch_stride), d, 1, i64(k.row_stride)});
-    const auto s_md = f32_desc({b, h, lq, lk}, {h * lq * lk, lq * lk, lk, 1});
-    const tag_key key{1, b, h, d, lq, lk, i64(q.batch_stride), i64(q.row_stride),
-                      i64(k.batch_stride), i64(k.row_stride)};
+    const operand_descs md{f32_desc({b, h, lq, d}, {i64(q.batch_stride), d, i64(q.row_stride), 1}),
+                           f32_desc({b, h, d, lk}, {i64(k.batch_stride), d, 1, i64(k.row_stride)}),
+                           f32_desc({b, h, lq, lk}, {h * lq * lk, lq * lk, lk, 1}), memory::desc()};
     // The scale is baked into the primitive: include its bits in the key.
-    tag_key full = key;
     std::uint32_t bits;
     static_assert(sizeof bits == sizeof scale);
     std::memcpy(&bits, &scale, sizeof bits);
-    full.push_back(bits);
-    auto& prim = impl_->get(full, [&] {
+    const tag_key key{1, b, h, d, lq, lk, i64(q.batch_stride), i64(q.row_stride),
+                      i64(k.batch_stride), i64(k.row_stride), bits};
+    auto& prim = impl_->get(key, md, [&] {
       dnnl::primitive_attr attr = user_scratchpad_attr();
       attr.set_output_scales(0, {scale});
-      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, k_md, s_md), attr, impl_->eng);
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst), attr, impl_->eng);
     });
-    impl_->run(prim, q_md, q.data, k_md, k.data, s_md, scores, nullptr, nullptr);
+    impl_->run(prim, q.data, k.data, scores, nullptr);
   });
 }
 
@@ -200,16 +279,17 @@ result<void> gemm_engine::attention_context(const float* probs, head_view v, con
   return guarded("attention_context", [&] {
     const std::int64_t b = i64(s.batch), h = i64(s.heads), d = i64(s.head_dim), lq = i64(s.q_len),
                        lk = i64(s.k_len);
-    const auto p_md = f32_desc({b, h, lq, lk}, {h * lq * lk, lq * lk, lk, 1});
-    const auto v_md = f32_desc({b, h, lk, d}, {i64(v.batch_stride), d, i64(v.row_stride), 1});
-    const auto c_md = f32_desc({b, h, lq, d}, {i64(ctx_batch_stride), d, i64(ctx_row_stride), 1});
+    const operand_descs md{
+        f32_desc({b, h, lq, lk}, {h * lq * lk, lq * lk, lk, 1}),
+        f32_desc({b, h, lk, d}, {i64(v.batch_stride), d, i64(v.row_stride), 1}),
+        f32_desc({b, h, lq, d}, {i64(ctx_batch_stride), d, i64(ctx_row_stride), 1}), memory::desc()};
     const tag_key key{2, b, h, d, lq, lk, i64(v.batch_stride), i64(v.row_stride),
                       i64(ctx_batch_stride), i64(ctx_row_stride)};
-    auto& prim = impl_->get(key, [&] {
-      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, c_md), user_scratchpad_attr(),
+    auto& prim = impl_->get(key, md, [&] {
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst), user_scratchpad_attr(),
                                           impl_->eng);
     });
-    impl_->run(prim, p_md, probs, v_md, v.data, c_md, ctx, nullptr, nullptr);
+    impl_->run(prim, probs, v.data, ctx, nullptr);
   });
 }
 

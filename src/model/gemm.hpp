@@ -1,11 +1,13 @@
 // The one matrix-multiply interface of the model layer (private). Every GEMM of the DistilBERT
 // forward goes through `gemm_engine`, implemented with oneDNN matmul primitives cached per
-// shape. Weights stay in torch's nn.Linear layout [out, in] and are read in place as the
-// transposed B operand; `weight_type` is where bf16/int8 weights would plug in.
+// shape. Weights in torch's nn.Linear layout [out, in] are read in place as the transposed B
+// operand, or re-laid out once (`pack`) into oneDNN's blocked layout so that no call re-packs
+// them; `weight_type` is where bf16/int8 weights would plug in.
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <span>
 
 #include "safetensors/error.hpp"
 
@@ -24,14 +26,18 @@ enum class activation_kind {
   mish,        ///< x * tanh(softplus(x))
 };
 
-enum class weight_type { f32 };  ///< storage of a linear layer's weight matrix
+/// Storage of a linear layer's weight matrix: f32 [out, in] row-major, or f32 in the blocked
+/// layout `gemm_engine::pack` made (owned by that engine, only valid with it).
+enum class weight_type { f32, f32_packed };
 
-/// One nn.Linear: weight [out, in] row-major (borrowed), bias [out] or null.
+/// One nn.Linear: weight [out, in] row-major (borrowed), bias [out] or null. `file_mapped`: the
+/// weight bytes lie in a read-only file mapping (their pages may be dropped once packed).
 struct linear_weights {
   const void* weight = nullptr;
   const float* bias = nullptr;
   std::size_t out = 0, in = 0;
   weight_type type = weight_type::f32;
+  bool file_mapped = false;
 };
 
 /// Strided rows of a float matrix: element (r, c) at data[r * ld + c].
@@ -66,6 +72,12 @@ class gemm_engine {
   gemm_engine(gemm_engine&&) noexcept;
   gemm_engine& operator=(gemm_engine&&) noexcept;
 
+  /// One linear layer whose weight is the row concatenation of `parts` (all f32 with the same
+  /// `in`; biases all present or all absent), re-laid out once into the blocked layout oneDNN
+  /// prefers for it. The copy (and the concatenated bias) is owned by this engine; the parts
+  /// are no longer read by linear() calls with the result.
+  result<linear_weights> pack(std::span<const linear_weights> parts);
+
   /// y = act(x · Wᵀ + b), or with `accumulate` y = act(x · Wᵀ + b) + y (residual add, the sum
   /// post-op: act applies before the sum). x has w.in columns, y has w.out columns.
   result<void> linear(const_matrix_ref x, const linear_weights& w, matrix_ref y,
@@ -81,6 +93,8 @@ class gemm_engine {
 
   /// Number of cached primitives (tests).
   std::size_t cached_primitives() const noexcept;
+  /// Bytes of packed weight copies this engine owns.
+  std::size_t packed_bytes() const noexcept;
 
  private:
   struct impl;

@@ -20,7 +20,7 @@ class safetensors_source final : public weight_source {
   result<raw_tensor> get(std::string_view name) const override {
     auto t = ckpt_.get(name);
     if (!t) return tl::unexpected(t.error());
-    raw_tensor r{t->type(), t->shape(), t->bytes(), {}};
+    raw_tensor r{t->type(), t->shape(), t->bytes(), {}, !t->owns_data()};  // else a view into the mmap
     if (t->owns_data()) {
       r.owned.assign(t->bytes().begin(), t->bytes().end());
       r.bytes = r.owned;
@@ -45,7 +45,7 @@ class torch_source final : public weight_source {
     if (it == by_name_.end())
       return fail(errc::tensor_not_found, fmt::format("{}: no tensor '{}'", origin_, name));
     const auto& t = ckpt_.tensors()[it->second];
-    raw_tensor r{t.type, t.shape, ckpt_.contiguous_bytes(t), {}};
+    raw_tensor r{t.type, t.shape, ckpt_.contiguous_bytes(t), {}, false};  // in memory
     if (t.contiguous()) return r;
     auto bytes = ckpt_.read(t);  // a strided view: gathered once
     if (!bytes) return tl::unexpected(bytes.error());
@@ -69,8 +69,11 @@ result<std::unique_ptr<weight_source>> open_weight_source(const std::filesystem:
   std::error_code ec;
   for (const auto& p : {single, index}) {
     if (!fs::exists(p, ec)) continue;
+    // No populate: the engine reads each linear weight once (packing) and then drops its pages,
+    // and only the looked-up rows of the embedding tables are ever read. Mapping everything up
+    // front would add the whole file to peak RSS for nothing.
     open_options o;
-    o.populate = true;  // every weight is read at load
+    o.populate = false;
     auto c = checkpoint::open(p, o);
     if (!c) return tl::unexpected(c.error());
     return std::unique_ptr<weight_source>(new safetensors_source(std::move(*c), p.filename().string()));

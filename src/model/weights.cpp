@@ -2,6 +2,8 @@
 #include "model/weights.hpp"
 
 #include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -28,8 +30,11 @@ struct binder {
                             candidates.front(), fmt::join(candidates.begin() + 1, candidates.end(), "', '")));
   }
 
+  bool last_file_mapped = false;  // whether the last tensor() result points into a file mapping
+
   result<const float*> tensor(const std::vector<std::string>& candidates,
                               std::vector<std::uint64_t> expected) {
+    last_file_mapped = false;
     auto name = resolve(candidates);
     if (!name) return tl::unexpected(name.error());
     auto raw = src.get(*name);
@@ -48,6 +53,7 @@ struct binder {
     for (auto d : raw.shape) count *= d;  // shapes were checked against the config: no overflow
     if (raw.type == dtype::F32 && aligned && raw.owned.empty()) {
       out.bytes_in_place += bytes.size();
+      last_file_mapped = raw.file_mapped;
       return reinterpret_cast<const float*>(bytes.data());
     }
     if (raw.type != dtype::F32 && raw.type != dtype::F16 && raw.type != dtype::BF16 && raw.type != dtype::F64)
@@ -70,9 +76,10 @@ struct binder {
                                 std::size_t in_features) {
     auto w = tensor(with_suffix(prefixes, ".weight"), {out_features, in_features});
     if (!w) return tl::unexpected(w.error());
+    const bool mapped = last_file_mapped;
     auto b = tensor(with_suffix(prefixes, ".bias"), {out_features});
     if (!b) return tl::unexpected(b.error());
-    return linear_weights{*w, *b, out_features, in_features, weight_type::f32};
+    return linear_weights{*w, *b, out_features, in_features, weight_type::f32, mapped};
   }
 
   // LayerNorm weight/bias, also under TF-era gamma/beta names.
@@ -143,6 +150,14 @@ result<void> check_head_present(const weight_source& src) {
 }
 
 }  // namespace
+
+void release_mapped_pages(const void* data, std::size_t bytes) noexcept {
+  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t first = (begin + page - 1) / page * page, last = (begin + bytes) / page * page;
+  if (last > first)  // advisory: on failure the pages simply stay resident
+    (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
 
 result<model_weights> bind_weights(const weight_source& src, const distilbert_config& cfg) {
   if (auto r = check_head_present(src); !r) return tl::unexpected(r.error());

@@ -31,11 +31,13 @@ struct model_weights {
 };
 
 /// A tensor as a checkpoint provides it: borrowed bytes, or `owned` ones (a gathered view).
+/// `file_mapped`: the borrowed bytes lie in a read-only file mapping.
 struct raw_tensor {
   dtype type = dtype::F32;
   std::vector<std::uint64_t> shape;
   std::span<const std::byte> bytes;
   std::vector<std::byte> owned;
+  bool file_mapped = false;
 };
 
 /// Name -> tensor lookup over one opened checkpoint (safetensors file/index or torch .bin).
@@ -47,6 +49,11 @@ class weight_source {
   /// File name used in messages ("model.safetensors", "pytorch_model.bin", ...).
   virtual const std::string& origin() const noexcept = 0;
 };
+
+/// Drops the whole pages inside [data, data + bytes) of a read-only file mapping from this
+/// process's memory (madvise MADV_DONTNEED): a later read faults them back in from the page
+/// cache. Never call it on anything but a file mapping (anonymous pages would read as zeros).
+void release_mapped_pages(const void* data, std::size_t bytes) noexcept;
 
 /// Opens the weights of a model folder: model.safetensors, else model.safetensors.index.json
 /// (+ shards), else pytorch_model.bin (parsed in memory by the safe torch reader).

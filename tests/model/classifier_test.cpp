@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "model/weights.hpp"
 #include "model_fixture.hpp"
 #include "safetensors/model/classifier.hpp"
 #include "safetensors/writer.hpp"
@@ -98,6 +101,43 @@ TEST_F(model_folder, loads_and_matches_the_reference) {
   const auto want = reference_logits(weights, cfg, enc->ids);
   const auto top = std::max_element(want.begin(), want.end()) - want.begin();
   EXPECT_EQ((*scores)[1][0].label, cfg.id2label[static_cast<std::size_t>(top)]);
+}
+
+namespace {
+
+// Resident kB of the mapping starting at `addr`, from /proc/self/smaps.
+long mapping_rss_kb(const void* addr) {
+  std::ifstream smaps("/proc/self/smaps");
+  const std::string start = fmt::format("{:x}-", reinterpret_cast<std::uintptr_t>(addr));
+  bool in = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (line.rfind(start, 0) == 0) in = true;
+    else if (in && line.rfind("Rss:", 0) == 0) return std::stol(line.substr(4));
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_F(model_folder, released_mapped_pages_read_back_from_the_file) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  std::string bytes(static_cast<std::size_t>(5 * page), '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7 % 251);
+  write_text("pages.bin", bytes);
+  const int fd = ::open((dir / "pages.bin").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  void* map = ::mmap(nullptr, bytes.size(), PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  ASSERT_NE(map, MAP_FAILED);
+  const auto* p = static_cast<const char*>(map);
+  EXPECT_EQ(std::string(p, bytes.size()), bytes);  // every page touched
+  const long all_kb = mapping_rss_kb(map);
+  EXPECT_EQ(all_kb, 5 * page / 1024);
+  // Bytes [100, 4 pages + 50): only whole pages 1..3 lie inside; 0 and 4 stay.
+  detail::release_mapped_pages(p + 100, static_cast<std::size_t>(4 * page - 50));
+  EXPECT_EQ(mapping_rss_kb(map), 2 * page / 1024);
+  EXPECT_EQ(std::string(p, bytes.size()), bytes);  // faulted back in, same contents
+  ::munmap(map, bytes.size());
 }
 
 TEST_F(model_folder, long_texts_are_truncated_to_the_position_table) {

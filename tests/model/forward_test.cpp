@@ -31,10 +31,14 @@ std::vector<float> run(detail::distilbert_engine& e, const std::vector<std::vect
 }
 
 void expect_matches_reference(const memory_source& ref_src, const memory_source& run_src,
-                              const distilbert_config& c, double tol) {
+                              const distilbert_config& c, double tol, bool packed = false) {
   auto w = detail::bind_weights(run_src, c);
   ASSERT_TRUE(w) << w.error().message;
   detail::distilbert_engine engine(c, *w);
+  if (packed) {
+    auto r = engine.prepack(false);
+    ASSERT_TRUE(r) << r.error().message;
+  }
   const auto inputs = sample_inputs(c);
   for (bool cls_only : {true, false}) {
     const auto got = run(engine, inputs, cls_only);  // one padded batch
@@ -53,6 +57,43 @@ TEST(forward, padded_batch_matches_float64_reference) {
   const auto c = tiny_config();
   const auto src = random_model(c);
   expect_matches_reference(src, src, c, 1e-4);
+}
+
+TEST(forward, packed_weights_match_float64_reference) {
+  const auto c = tiny_config();
+  const auto src = random_model(c);
+  expect_matches_reference(src, src, c, 1e-4, true);  // q|k|v as one GEMM, padded batch
+}
+
+TEST(forward, packing_only_file_mapped_weights_leaves_memory_weights_in_place) {
+  const auto c = tiny_config();
+  auto src = random_model(c);
+  auto w = detail::bind_weights(src, c);
+  ASSERT_TRUE(w);
+  EXPECT_FALSE(w->layers[0].q.file_mapped);  // an in-memory source: nothing to release
+  detail::distilbert_engine engine(c, *w);
+  const auto inputs = sample_inputs(c);
+  const auto before = run(engine, inputs, true);
+  ASSERT_TRUE(engine.prepack(true));
+  EXPECT_EQ(run(engine, inputs, true), before);  // same kernels: bit-identical
+}
+
+TEST(forward, packed_and_plain_engines_agree_on_every_layout) {
+  const auto c = tiny_config();
+  const auto src = random_model(c, 5);
+  auto w = detail::bind_weights(src, c);
+  ASSERT_TRUE(w);
+  detail::distilbert_engine plain(c, *w), packed(c, *w);
+  ASSERT_TRUE(packed.prepack(false));
+  const auto inputs = sample_inputs(c);
+  for (bool cls_only : {true, false}) {
+    const auto a = run(plain, inputs, cls_only), b = run(packed, inputs, cls_only);
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5) << i;
+    const auto single = run(packed, {inputs[4]}, cls_only);  // batch 1: one [CLS] row
+    for (std::size_t j = 0; j < c.num_labels(); ++j)
+      EXPECT_NEAR(single[j], b[4 * c.num_labels() + j], 1e-5);
+  }
 }
 
 TEST(forward, other_activations_match_reference) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "model/gemm.hpp"
@@ -122,6 +123,77 @@ TEST(kernels, primitive_cache_is_bounded) {
     EXPECT_EQ(y[2 * (m - 1) + 1], 7.f);
   }
   EXPECT_EQ(g.cached_primitives(), 4u);  // 20 shapes: started over at 9 and 17
+}
+
+namespace {
+
+std::vector<float> random_values(std::size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+}  // namespace
+
+TEST(kernels, packed_joined_weights_match_plain_gemms) {
+  // Three [out_i, 7] layers joined into one packed [15, 7] GEMM, against one plain GEMM each.
+  std::mt19937 rng(3);
+  const std::size_t in = 7, outs[] = {5, 4, 6};
+  std::vector<std::vector<float>> ws, bs;
+  std::vector<linear_weights> parts;
+  for (std::size_t o : outs) {
+    ws.push_back(random_values(o * in, rng));
+    bs.push_back(random_values(o, rng));
+    parts.push_back({ws.back().data(), bs.back().data(), o, in});
+  }
+  gemm_engine g;
+  auto packed = g.pack(parts);
+  ASSERT_TRUE(packed) << packed.error().message;
+  EXPECT_EQ(packed->type, weight_type::f32_packed);
+  EXPECT_EQ(packed->out, 15u);
+  EXPECT_GE(g.packed_bytes(), 15 * in * sizeof(float));
+  for (std::size_t m : {1u, 3u, 33u}) {
+    const auto x = random_values(m * in, rng);
+    for (bool accumulate : {false, true}) {
+      auto y = random_values(m * 15, rng);
+      auto want = y;
+      ASSERT_TRUE(g.linear({x.data(), m, in}, *packed, {y.data(), m, 15}, activation_kind::gelu_erf, accumulate));
+      std::size_t col = 0;
+      for (const auto& p : parts) {
+        ASSERT_TRUE(g.linear({x.data(), m, in}, p, {want.data() + col, m, 15}, activation_kind::gelu_erf, accumulate));
+        col += p.out;
+      }
+      for (std::size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], want[i], 1e-5) << "m " << m << " i " << i;
+    }
+  }
+}
+
+TEST(kernels, pack_rejects_mismatched_parts) {
+  const std::vector<float> w(4 * 3, 1.f), b(4, 0.f);
+  gemm_engine g;
+  const std::vector<std::vector<linear_weights>> bad = {
+      {},                                                             // nothing
+      {{w.data(), b.data(), 2, 3}, {w.data(), b.data(), 2, 2}},       // different inputs
+      {{w.data(), b.data(), 2, 3}, {w.data(), nullptr, 2, 3}},        // bias on one part only
+      {{w.data(), b.data(), 0, 3}},                                   // empty layer
+  };
+  for (const auto& parts : bad) {
+    auto r = g.pack(parts);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, safetensors::errc::invalid_argument);
+  }
+  auto once = g.pack(std::vector<linear_weights>{{w.data(), b.data(), 4, 3}});
+  ASSERT_TRUE(once);
+  auto twice = g.pack(std::vector<linear_weights>{*once});  // already packed
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, safetensors::errc::invalid_argument);
+  gemm_engine other;  // packed weights belong to the engine that made them
+  const float x[3] = {1, 2, 3};
+  float y[4] = {};
+  auto r = other.linear({x, 1, 3}, *once, {y, 1, 4});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, safetensors::errc::invalid_argument);
 }
 
 TEST(kernels, linear_rejects_mismatched_operands) {
