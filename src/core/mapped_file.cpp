@@ -99,7 +99,7 @@ result<unique_fd> open_regular_file(const std::filesystem::path& path, std::uint
     return fail(errc::io, fmt::format("{}: cannot stat: {}", path.string(), std::strerror(errno)));
   }
   if (!S_ISREG(st.st_mode)) {
-    return fail(errc::io, fmt::format("{}: is {}, not a safetensors file", path.string(), kind_of(st.st_mode)));
+    return fail(errc::io, fmt::format("{}: is {}, not a regular file", path.string(), kind_of(st.st_mode)));
   }
   size = static_cast<std::uint64_t>(st.st_size);
   return owned;

@@ -1,26 +1,23 @@
-// A read-only private mapping of a whole file.
+// A read-only private mapping of a whole torch checkpoint, plus its descriptor for pread.
 #pragma once
 
 #include <cstddef>
-#include <filesystem>
 #include <cstdint>
+#include <filesystem>
 #include <span>
 #include <string>
 
+#include "core/mapped_file.hpp"
 #include "safetensors/error.hpp"
 
 namespace safetensors::torch::detail {
 
 class mapped_file {
  public:
+  /// Opens without blocking (a FIFO never hangs) and refuses anything but a regular file (io,
+  /// naming the path and what it is).
   static result<mapped_file> open(const std::filesystem::path& path);
-  mapped_file() = default;
-  mapped_file(mapped_file&& o) noexcept;
-  mapped_file& operator=(mapped_file&& o) noexcept;
-  mapped_file(const mapped_file&) = delete;
-  mapped_file& operator=(const mapped_file&) = delete;
-  ~mapped_file();
-  std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+  std::span<const std::byte> bytes() const noexcept { return map_.bytes(); }
   /// Drops the whole pages inside `range` from this process's resident set (MADV_DONTNEED on a
   /// read-only private file mapping: a later access re-reads them from the page cache). Keeps
   /// peak RSS small while a large checkpoint is streamed once.
@@ -30,11 +27,9 @@ class mapped_file {
   result<void> read_at(std::uint64_t offset, std::span<std::byte> out) const;
 
  private:
-  const std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
-  int fd_ = -1;
-  std::string path_;
-  void release() noexcept;
+  safetensors::detail::unique_fd fd_;
+  safetensors::detail::mapping map_;
+  std::filesystem::path path_;
 };
 
 }  // namespace safetensors::torch::detail

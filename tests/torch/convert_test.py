@@ -277,6 +277,29 @@ class ConvertTest(unittest.TestCase):
         p = run("convert", src, check_rc=2)
         self.assertIn("already exists", p.stderr)
 
+    def test_fifo_input_is_refused_without_blocking(self):
+        fifo = path("weights.bin")
+        os.mkfifo(fifo)
+        try:
+            for args in (("convert", fifo, path("fifo.safetensors")), ("scan", fifo)):
+                p = run(*args, check_rc=3)  # would time out (no writer ever opens the FIFO) if it blocked
+                self.assertIn("is a FIFO, not a regular file", p.stderr)
+            self.assertFalse(os.path.exists(path("fifo.safetensors")))
+        finally:
+            os.unlink(fifo)
+
+    def test_sharded_output_and_verify_leave_no_temp_files(self):
+        sd = {f"w{i}": torch.randn(64, 64) for i in range(6)}
+        src = save(sd, "many.bin")
+        out = path("many_sharded")
+        run("convert", src, out, "--quiet", "--max-shard-size", "40KB", check_rc=0)
+        names = sorted(os.listdir(out))
+        self.assertEqual(names[-1], "many.safetensors.index.json")
+        self.assertTrue(all(not n.startswith(".") for n in names), names)
+        self.assertEqual(len(names), 1 + 3)  # two 16 KiB tensors per 40 KB shard
+        index = json.load(open(os.path.join(out, names[-1])))
+        self.assertEqual(sorted(index["weight_map"]), sorted(sd))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
