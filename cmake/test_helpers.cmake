@@ -1,5 +1,7 @@
 # safetensors_add_gtests(LABEL <label> LIBS <targets...> SOURCES <files...>)
-# One GoogleTest executable per source file; each test case becomes a ctest entry.
+# One GoogleTest executable per source file; each test case becomes a ctest entry labelled
+# `unit-<label>` (one label: gtest_discover_tests loses a list's escaping), which both
+# `ctest -L unit` and `ctest -L <label>` select (-L is a regular expression).
 find_package(GTest REQUIRED)
 include(GoogleTest)
 # `unit_tests` builds every unit-test executable (what the asan preset runs). (No shared
@@ -18,7 +20,7 @@ function(safetensors_add_gtests)
       SAFETENSORS_BINARY_DIR="${PROJECT_BINARY_DIR}")
     add_dependencies(unit_tests ${target})
     gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST
-      PROPERTIES LABELS "unit;${ARG_LABEL}" ENVIRONMENT "SAFETENSORS_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+      PROPERTIES LABELS "unit-${ARG_LABEL}" ENVIRONMENT "SAFETENSORS_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
   endforeach()
 endfunction()
 
