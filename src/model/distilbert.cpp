@@ -97,12 +97,14 @@ result<void> distilbert_engine::layer(const layer_ops& lw,
   if (cls_only) out = gather_cls(b, len);
   const const_matrix_ref out_in{out.data, out.rows, out.ld};
   float* const qkv = qkv_.data();
-  if (lw.qkv.out != 0) {  // one GEMM: row r holds q | k | v (the [CLS]-only layer uses row 0 of q)
-    if (auto r = gemm_.linear(all, lw.qkv, {qkv, rows, 3 * d}); !r) return r;
-    if (auto r = attention(seqs, len, cls_only, {qkv, len * 3 * d, 3 * d}, {qkv + d, len * 3 * d, 3 * d},
-                           {qkv + 2 * d, len * 3 * d, 3 * d});
-        !r)
-      return r;
+  if (lw.qkv.out != 0) {
+    // One GEMM: row r of `joined` holds q | k | v. They are split into the three dense blocks
+    // (a copy far cheaper than the attention GEMMs oneDNN runs slowly on 3*dim-strided heads).
+    float* const joined = sized(joined_, rows * 3 * d);
+    if (auto r = gemm_.linear(all, lw.qkv, {joined, rows, 3 * d}); !r) return r;
+    split_columns(joined, rows, d, 3, qkv);
+    const head_view q{qkv, len * d, d}, k{qkv + rows * d, len * d, d}, v{qkv + 2 * rows * d, len * d, d};
+    if (auto r = attention(seqs, len, cls_only, q, k, v); !r) return r;
   } else {
     float* const k = qkv + rows * d;
     float* const v = k + rows * d;

@@ -127,6 +127,18 @@ void embed_sequence(std::span<const std::int32_t> ids, const float* word, const 
     std::fill(out + ids.size() * dim, out + padded_len * dim, 0.f);
 }
 
+void split_columns(const float* in, std::size_t rows, std::size_t width, std::size_t parts, float* out) {
+  const auto n = static_cast<std::int64_t>(rows);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (rows * width * parts > 262144)
+#endif
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto r = static_cast<std::size_t>(i);
+    for (std::size_t p = 0; p < parts; ++p)
+      std::memcpy(out + (p * rows + r) * width, in + (r * parts + p) * width, width * sizeof(float));
+  }
+}
+
 std::optional<activation_kind> activation_from_name(std::string_view name) noexcept {
   struct entry {
     std::string_view name;

@@ -196,6 +196,15 @@ TEST(kernels, pack_rejects_mismatched_parts) {
   EXPECT_EQ(r.error().code, safetensors::errc::invalid_argument);
 }
 
+TEST(kernels, split_columns_makes_dense_blocks) {
+  const float in[] = {1, 2, 3, 4, 5, 6,   // row 0: parts (1 2) (3 4) (5 6)
+                      7, 8, 9, 10, 11, 12};  // row 1
+  std::vector<float> out(12, -1.f);
+  split_columns(in, 2, 2, 3, out.data());
+  const std::vector<float> want = {1, 2, 7, 8, 3, 4, 9, 10, 5, 6, 11, 12};
+  EXPECT_EQ(out, want);
+}
+
 TEST(kernels, linear_rejects_mismatched_operands) {
   gemm_engine g;
   const float x[4] = {};
