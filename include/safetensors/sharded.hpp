@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -17,7 +18,8 @@ namespace safetensors {
 /// the folder's only *.safetensors.index.json or only *.safetensors file), or an index.json,
 /// opened as one set of tensors. Every shard is validated; the index must be strict JSON with a
 /// non-empty "weight_map" of strings (duplicate names rejected) and an optional
-/// "metadata.total_size" (u64, equal to the shards' data bytes); shard paths must be relative
+/// "metadata.total_size" (u64; a value that differs from the shards' data bytes is kept for
+/// declared_total_size(), not an error: tools copy it from a .bin index); shard paths must be relative
 /// and stay inside the folder (no absolute paths, no "..", no backslashes; checked lexically so
 /// that symlinked snapshot folders work); each shard must hold exactly the tensors the
 /// weight_map assigns to it. Every such problem is invalid_index, naming the tensor and shard.
@@ -38,6 +40,9 @@ class checkpoint {
   bool is_sharded() const noexcept { return !index_path_.empty(); }
   const std::filesystem::path& index_path() const noexcept { return index_path_; }
   std::uint64_t total_size() const noexcept;  ///< sum of tensor bytes
+  /// The index's "metadata.total_size", when it has one (`validate` warns when it differs from
+  /// total_size()).
+  std::optional<std::uint64_t> declared_total_size() const noexcept { return declared_total_size_; }
 
  private:
   struct builder;  // src/core/sharded.cpp
@@ -46,6 +51,7 @@ class checkpoint {
   std::vector<entry> entries_;
   std::unordered_map<std::string_view, std::size_t> by_name_;
   std::filesystem::path index_path_;
+  std::optional<std::uint64_t> declared_total_size_;
 };
 
 struct shard_options {

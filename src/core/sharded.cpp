@@ -180,7 +180,8 @@ struct checkpoint::builder {
             "tensor `{}` is assigned to shard `{}` but missing from it", tensor, shard)));
       }
     }
-    return check_total_size(cp, index_path, index);
+    cp.declared_total_size_ = index.total_size;
+    return {};
   }
 
   static result<void> check_membership(const fs::path& index_path, const parsed_index& index,
@@ -198,17 +199,6 @@ struct checkpoint::builder {
     if (it->second != shard) {
       return tl::unexpected(index_error(index_path, fmt::format(
           "tensor `{}` is in shard `{}` but the weight_map assigns it to `{}`", tensor, shard, it->second)));
-    }
-    return {};
-  }
-
-  static result<void> check_total_size(const checkpoint& cp, const fs::path& index_path, const parsed_index& index) {
-    if (!index.total_size) return {};
-    std::uint64_t total = 0;
-    for (const auto& f : cp.shards_) total += f.info().data_size;
-    if (*index.total_size != total) {
-      return tl::unexpected(index_error(index_path, fmt::format(
-          "metadata.total_size is {} but the shards hold {} bytes of tensor data", *index.total_size, total)));
     }
     return {};
   }

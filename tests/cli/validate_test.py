@@ -245,6 +245,17 @@ class ValidateSharded(CliTestCase):
         self.assertIn(self.names[1], p.stdout)
         self.assertIn("[incomplete_buffer]", p.stdout)
 
+    def test_total_size_that_differs_is_a_warning(self):
+        with open(self.index) as f:
+            index = json.load(f)
+        index["metadata"]["total_size"] = 999
+        with open(self.index, "w") as f:
+            json.dump(index, f)
+        p = run("validate", self.index)
+        self.assert_exit(p, 0)
+        self.assertIn("warning: %s: metadata.total_size is 999 but the shards hold 40 bytes of tensor data [index]"
+                      % self.index, p.stdout)
+
     def test_missing_shard(self):
         os.remove(os.path.join(self.folder, self.names[0]))
         p = run("validate", self.index)

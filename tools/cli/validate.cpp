@@ -226,6 +226,11 @@ validation validate_path(const std::string& path, const validate_options& opts) 
     return v;
   }
   v.tensors = ck->tensors().size();
+  if (const auto declared = ck->declared_total_size(); declared && *declared != ck->total_size()) {
+    v.warnings.push_back({"index", "",
+                          fmt::format("{}: metadata.total_size is {} but the shards hold {} bytes of tensor data",
+                                      ck->index_path().string(), *declared, ck->total_size())});
+  }
   for (const auto& f : ck->shards()) {
     check_alignment(f, v);
     check_order(f, v);
