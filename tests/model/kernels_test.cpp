@@ -1,6 +1,7 @@
 // Row kernels, fused activations and pipeline scores against hand values (torch float64).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -30,6 +31,29 @@ TEST(kernels, masked_softmax_matches_torch_and_zeroes_padding) {
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(x[i], want[i], 1e-7);
   EXPECT_EQ(x[3], 0.f);
   EXPECT_EQ(x[4], 0.f);
+}
+
+TEST(kernels, long_softmax_rows_match_float64) {
+  // Rows long enough for the 16-lane path plus a tail, with masked keys and very negative scores.
+  for (std::size_t valid : {16u, 35u, 70u}) {
+    const std::size_t cols = valid + 3;
+    std::vector<float> x(2 * cols);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) * 0.23f - 11.f;
+    x[5] = -300.f;  // exp underflows to 0 after the max shift
+    const auto in = x;
+    masked_softmax(x.data(), 2, cols, valid);
+    for (std::size_t r = 0; r < 2; ++r) {
+      const float* row = in.data() + r * cols;
+      const double mx = *std::max_element(row, row + valid);
+      double sum = 0;
+      for (std::size_t j = 0; j < valid; ++j) sum += std::exp(row[j] - mx);
+      for (std::size_t j = 0; j < valid; ++j) {
+        const double want = std::exp(row[j] - mx) / sum;  // a few float ulps
+        EXPECT_NEAR(x[r * cols + j], want, want * 5e-7 + 1e-12) << valid << " " << r << " " << j;
+      }
+      for (std::size_t j = valid; j < cols; ++j) EXPECT_EQ(x[r * cols + j], 0.f);
+    }
+  }
 }
 
 TEST(kernels, softmax_is_shift_invariant_on_large_values) {
