@@ -34,6 +34,10 @@ distilbert_engine::distilbert_engine(const distilbert_config& cfg, const model_w
 
 namespace {
 
+void populate_if_mapped(const linear_weights& w) {
+  if (w.file_mapped) populate_mapped_pages(w.weight, w.out * w.in * sizeof(float));
+}
+
 void release_if_mapped(const linear_weights& w) {
   if (w.file_mapped) release_mapped_pages(w.weight, w.out * w.in * sizeof(float));
 }
@@ -45,6 +49,7 @@ result<void> distilbert_engine::prepack(bool only_file_mapped) {
     const linear_weights* parts[] = {&op.q, &op.k, &op.v, &op.out, &op.lin1, &op.lin2};
     if (only_file_mapped && !std::all_of(std::begin(parts), std::end(parts), [](auto p) { return p->file_mapped; }))
       continue;
+    for (const auto* p : parts) populate_if_mapped(*p);
     auto qkv = gemm_.pack(std::array{op.q, op.k, op.v});
     if (!qkv) return tl::unexpected(qkv.error());
     for (auto* w : {&op.out, &op.lin1, &op.lin2}) {
@@ -56,8 +61,10 @@ result<void> distilbert_engine::prepack(bool only_file_mapped) {
     for (auto* w : {&op.q, &op.k, &op.v}) release_if_mapped(*w);
     op.qkv = *qkv;
   }
+  gemm_.end_packing();
   for (auto* w : {&pre_classifier_, &classifier_}) {
     if (only_file_mapped && !w->file_mapped) continue;
+    populate_if_mapped(*w);
     auto p = gemm_.pack({w, 1});
     if (!p) return tl::unexpected(p.error());
     release_if_mapped(*w);

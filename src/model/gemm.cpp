@@ -2,6 +2,7 @@
 // once per shape and reused: creation costs far more than a DistilBERT-sized execution.
 #include "model/gemm.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <list>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 #include <oneapi/dnnl/dnnl.hpp>
 #ifdef _OPENMP
 #include <omp.h>
@@ -68,6 +70,40 @@ struct free_deleter {
   void operator()(void* p) const noexcept { std::free(p); }
 };
 
+constexpr std::size_t huge_page = std::size_t{2} << 20;
+
+// Zero-filled on first touch, 2 MiB aligned and advised for transparent huge pages: packing
+// writes ~all of a model's weights once, and 4 KiB page faults are what made it slow.
+std::unique_ptr<void, free_deleter> huge_page_alloc(std::size_t bytes) {
+  const std::size_t size = (bytes + huge_page - 1) / huge_page * huge_page;
+  std::unique_ptr<void, free_deleter> p(std::aligned_alloc(huge_page, size));
+  if (!p) throw std::bad_alloc();
+  (void)::madvise(p.get(), size, MADV_HUGEPAGE);  // a hint: without THP, normal pages
+  return p;
+}
+
+// Packed weights live in large chunks, handed out in order (64-byte aligned pieces): one
+// allocation per layer would leave a partly used huge page behind each.
+class packed_arena {
+ public:
+  static constexpr std::size_t chunk_size = std::size_t{32} << 20;
+  void* take(std::size_t bytes) {
+    bytes = (bytes + 63) / 64 * 64;
+    if (chunks_.empty() || used_ + bytes > capacity_) {
+      capacity_ = std::max(bytes, chunk_size);
+      chunks_.push_back(huge_page_alloc(capacity_));
+      used_ = 0;
+    }
+    void* p = static_cast<std::byte*>(chunks_.back().get()) + used_;
+    used_ += bytes;
+    return p;
+  }
+
+ private:
+  std::vector<std::unique_ptr<void, free_deleter>> chunks_;
+  std::size_t used_ = 0, capacity_ = 0;
+};
+
 // The operand descriptors of one matmul call; `bias` empty (zero) when there is none.
 struct operand_descs {
   memory::desc src, wei, dst, bias;
@@ -83,7 +119,9 @@ struct gemm_engine::impl {
   std::unique_ptr<void, free_deleter> scratch;
   std::size_t scratch_size = 0;
   std::map<std::pair<std::int64_t, std::int64_t>, memory::desc> packed_layouts;  // (in, out)
-  std::vector<memory> packed;                 // owned packed weights
+  packed_arena packed;                        // packed weights
+  std::unique_ptr<void, free_deleter> join;   // pack(): joined parts, reused until end_packing()
+  std::size_t join_size = 0;
   std::list<std::vector<float>> packed_biases;  // concatenated biases (stable addresses)
   std::size_t packed_bytes = 0;
 
@@ -160,6 +198,11 @@ gemm_engine& gemm_engine::operator=(gemm_engine&&) noexcept = default;
 std::size_t gemm_engine::cached_primitives() const noexcept { return impl_->cache.size(); }
 std::size_t gemm_engine::packed_bytes() const noexcept { return impl_->packed_bytes; }
 
+void gemm_engine::end_packing() noexcept {
+  impl_->join.reset();
+  impl_->join_size = 0;
+}
+
 template <class F>
 static result<void> guarded(const char* what, F&& f) {
   try {
@@ -185,19 +228,24 @@ result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts) 
   linear_weights packed{nullptr, parts[0].bias, out, parts[0].in, weight_type::f32_packed, false};
   auto r = guarded("pack", [&] {
     const std::int64_t k = i64(packed.in), n = i64(out);
-    std::vector<float> joined;  // the parts' rows one after another: a [out, in] matrix
     const void* plain = parts[0].weight;
-    if (parts.size() > 1) {
-      joined.resize(out * packed.in);
-      std::size_t row = 0;
-      for (const auto& p : parts) {
-        std::memcpy(joined.data() + row * packed.in, p.weight, p.out * p.in * sizeof(float));
-        row += p.out;
+    if (parts.size() > 1) {  // the parts' rows one after another: a [out, in] matrix
+      const std::size_t bytes = out * packed.in * sizeof(float);
+      if (bytes > impl_->join_size) {
+        impl_->join.reset();
+        impl_->join = huge_page_alloc(bytes);
+        impl_->join_size = bytes;
       }
-      plain = joined.data();
+      auto* rows = static_cast<float*>(impl_->join.get());
+      for (const auto& p : parts) {
+        std::memcpy(rows, p.weight, p.out * p.in * sizeof(float));
+        rows += p.out * p.in;
+      }
+      plain = impl_->join.get();
     }
+    const memory::desc& layout = impl_->packed_layout(k, n);
     memory src(f32_desc({k, n}, {1, k}), impl_->eng, const_cast<void*>(plain));
-    memory dst(impl_->packed_layout(k, n), impl_->eng);
+    memory dst(layout, impl_->eng, impl_->packed.take(layout.get_size()));
     dnnl::reorder(src, dst).execute(impl_->strm, src, dst);
     impl_->strm.wait();
     if (parts.size() > 1 && packed.bias) {
@@ -207,7 +255,6 @@ result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts) 
     }
     packed.weight = dst.get_data_handle();
     impl_->packed_bytes += dst.get_desc().get_size();
-    impl_->packed.push_back(std::move(dst));
   });
   if (!r) return tl::unexpected(r.error());
   return packed;

@@ -77,6 +77,9 @@ class gemm_engine {
   /// prefers for it. The copy (and the concatenated bias) is owned by this engine; the parts
   /// are no longer read by linear() calls with the result.
   result<linear_weights> pack(std::span<const linear_weights> parts);
+  /// Frees the buffer pack() joins parts in (kept between calls so that packing layer after
+  /// layer touches fresh memory once).
+  void end_packing() noexcept;
 
   /// y = act(x · Wᵀ + b), or with `accumulate` y = act(x · Wᵀ + b) + y (residual add, the sum
   /// post-op: act applies before the sum). x has w.in columns, y has w.out columns.

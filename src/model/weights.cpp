@@ -159,6 +159,16 @@ void release_mapped_pages(const void* data, std::size_t bytes) noexcept {
     (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
+void populate_mapped_pages(const void* data, std::size_t bytes) noexcept {
+#ifndef MADV_POPULATE_READ
+  constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14
+#endif
+  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(data) / page * page;
+  const auto end = reinterpret_cast<std::uintptr_t>(data) + bytes;
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
+}
+
 result<model_weights> bind_weights(const weight_source& src, const distilbert_config& cfg) {
   if (auto r = check_head_present(src); !r) return tl::unexpected(r.error());
   model_weights w;

@@ -55,6 +55,10 @@ class weight_source {
 /// cache. Never call it on anything but a file mapping (anonymous pages would read as zeros).
 void release_mapped_pages(const void* data, std::size_t bytes) noexcept;
 
+/// Maps the pages of [data, data + bytes) of a file mapping in one call (MADV_POPULATE_READ)
+/// before a full sequential read: cheaper than faulting them one at a time. A hint only.
+void populate_mapped_pages(const void* data, std::size_t bytes) noexcept;
+
 /// Opens the weights of a model folder: model.safetensors, else model.safetensors.index.json
 /// (+ shards), else pytorch_model.bin (parsed in memory by the safe torch reader).
 result<std::unique_ptr<weight_source>> open_weight_source(const std::filesystem::path& dir);
