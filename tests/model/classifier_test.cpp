@@ -137,7 +137,31 @@ TEST_F(model_folder, released_mapped_pages_read_back_from_the_file) {
   detail::release_mapped_pages(p + 100, static_cast<std::size_t>(4 * page - 50));
   EXPECT_EQ(mapping_rss_kb(map), 2 * page / 1024);
   EXPECT_EQ(std::string(p, bytes.size()), bytes);  // faulted back in, same contents
+  detail::release_mapped_pages(p, bytes.size());   // every page
+  EXPECT_EQ(mapping_rss_kb(map), 0);
+  detail::populate_mapped_pages(p + 1, bytes.size() - 1);  // from inside the first page
+  EXPECT_EQ(mapping_rss_kb(map), all_kb);
   ::munmap(map, bytes.size());
+}
+
+TEST_F(model_folder, only_mapped_f32_weights_are_marked_for_packing) {
+  write_weights(weights);
+  auto src = detail::open_weight_source(dir);
+  ASSERT_TRUE(src) << src.error().message;
+  auto w = detail::bind_weights(**src, cfg);
+  ASSERT_TRUE(w) << w.error().message;
+  for (const auto& l : w->layers)
+    for (const auto* lin : {&l.q, &l.k, &l.v, &l.out, &l.lin1, &l.lin2}) EXPECT_TRUE(lin->file_mapped);
+  EXPECT_TRUE(w->pre_classifier.file_mapped);
+  auto half = weights;
+  half.convert_all(dtype::F16);
+  write_weights(half);
+  auto src16 = detail::open_weight_source(dir);
+  ASSERT_TRUE(src16);
+  auto w16 = detail::bind_weights(**src16, cfg);
+  ASSERT_TRUE(w16);
+  EXPECT_FALSE(w16->layers[0].lin1.file_mapped);  // converted copies: never released
+  EXPECT_FALSE(w16->classifier.file_mapped);
 }
 
 TEST_F(model_folder, long_texts_are_truncated_to_the_position_table) {
