@@ -29,7 +29,7 @@ distilbert_engine::distilbert_engine(const distilbert_config& cfg, const model_w
       pre_classifier_(w.pre_classifier),
       classifier_(w.classifier),
       act_(activation_from_name(cfg.activation).value_or(activation_kind::gelu_erf)) {
-  for (const auto& l : w.layers) ops_.push_back({&l, {}, l.q, l.k, l.v, l.out, l.lin1, l.lin2});
+  for (const auto& l : w.layers) ops_.push_back({&l, {}, {}, l.q, l.k, l.v, l.out, l.lin1, l.lin2});
 }
 
 namespace {
@@ -50,16 +50,22 @@ result<void> distilbert_engine::prepack(bool only_file_mapped) {
     if (only_file_mapped && !std::all_of(std::begin(parts), std::end(parts), [](auto p) { return p->file_mapped; }))
       continue;
     for (const auto* p : parts) populate_if_mapped(*p);
-    auto qkv = gemm_.pack(std::array{op.q, op.k, op.v});
-    if (!qkv) return tl::unexpected(qkv.error());
-    for (auto* w : {&op.out, &op.lin1, &op.lin2}) {
+    // The last layer may compute queries for [CLS] rows only: q stays a GEMM of its own there.
+    const bool last = &op == &ops_.back();
+    auto joined = last ? gemm_.pack(std::array{op.k, op.v}) : gemm_.pack(std::array{op.q, op.k, op.v});
+    if (!joined) return tl::unexpected(joined.error());
+    for (auto* w : {&op.k, &op.v}) release_if_mapped(*w);
+    for (auto* w : {&op.q, &op.out, &op.lin1, &op.lin2}) {
+      if (w == &op.q && !last) {
+        release_if_mapped(*w);
+        continue;
+      }
       auto p = gemm_.pack({w, 1});
       if (!p) return tl::unexpected(p.error());
       release_if_mapped(*w);
       *w = *p;
     }
-    for (auto* w : {&op.q, &op.k, &op.v}) release_if_mapped(*w);
-    op.qkv = *qkv;
+    (last ? op.kv : op.qkv) = *joined;
   }
   gemm_.end_packing();
   for (auto* w : {&pre_classifier_, &classifier_}) {
@@ -120,8 +126,14 @@ result<void> distilbert_engine::layer(const layer_ops& lw,
     } else if (auto r = gemm_.linear(all, lw.q, {qkv, rows, d}); !r) {
       return r;
     }
-    if (auto r = gemm_.linear(all, lw.k, {k, rows, d}); !r) return r;
-    if (auto r = gemm_.linear(all, lw.v, {v, rows, d}); !r) return r;
+    if (lw.kv.out != 0) {  // k | v joined, split as above
+      float* const joined = sized(joined_, rows * 2 * d);
+      if (auto r = gemm_.linear(all, lw.kv, {joined, rows, 2 * d}); !r) return r;
+      split_columns(joined, rows, d, 2, k);
+    } else {
+      if (auto r = gemm_.linear(all, lw.k, {k, rows, d}); !r) return r;
+      if (auto r = gemm_.linear(all, lw.v, {v, rows, d}); !r) return r;
+    }
     const head_view q = cls_only ? head_view{q_cls_.data(), d, d} : head_view{qkv, len * d, d};
     if (auto r = attention(seqs, len, cls_only, q, {k, len * d, d}, {v, len * d, d}); !r) return r;
   }

@@ -35,6 +35,7 @@ class distilbert_engine {
   struct layer_ops {
     const layer_weights* norms;
     linear_weights qkv;  // out = 3 * dim when q|k|v are packed into one GEMM, else out = 0
+    linear_weights kv;   // the packed last layer: k|v joined (out = 2 * dim), q on its own
     linear_weights q, k, v, out, lin1, lin2;
   };
 
