@@ -253,6 +253,10 @@ def report(results):
         ratio = lambda x: f"{x / o:.2f}x" if x and o else "-"  # noqa: E731
         fmt = lambda x: f"{x:.1f}" if x else "-"  # noqa: E731
         print(f"| {b} x {l} | {t} | {fmt(o)} | {fmt(tr)} | {fmt(ox)} | {ratio(ox)} | {ratio(tr)} |")
+    reduced = [f"{r['batch']}x{r['len']}@{r['threads']}: {r['reduced_thread_calls']}" for r in results
+               if r.get("engine") == "ours" and "reduced_thread_calls" in r and r["threads"] > 1]
+    if reduced:  # the engine sizes each call's team to the free cores (src/model/threads.hpp)
+        print("\nours: calls that ran with fewer threads than asked (other tasks busy): " + ", ".join(reduced))
     print("\nCPU time per forward (all threads; best median):")
     print("\n| batch x len | threads | ours CPU ms | torch CPU ms | ORT CPU ms | ORT/ours | torch/ours |")
     print("|---|---|---|---|---|---|---|")

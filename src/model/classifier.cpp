@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "model/distilbert.hpp"
+#include "model/threads.hpp"
 #include "model/weights.hpp"
 
 namespace safetensors::model {
@@ -57,7 +58,7 @@ result<classifier> classifier::load(const std::filesystem::path& dir, const load
   if (!weights) return tl::unexpected(weights.error());
   p->weights = std::move(*weights);
   p->engine = std::make_unique<detail::distilbert_engine>(p->cfg, p->weights);
-  detail::set_compute_threads(opts.threads);
+  detail::set_compute_threads(detail::available_threads(opts.threads));
   if (auto r = p->engine->prepack(true); !r) return tl::unexpected(r.error());
   p->threads = opts.threads;
   p->batch_size = std::max<std::size_t>(1, opts.batch_size);
@@ -94,7 +95,7 @@ result<std::vector<std::vector<float>>> classifier::logits(std::span<const encod
   const std::size_t labels = impl_->cfg.num_labels();
   std::vector<std::vector<float>> out(batch.size());
   std::lock_guard lock(impl_->mutex);
-  detail::set_compute_threads(impl_->threads);
+  detail::set_compute_threads(detail::available_threads(impl_->threads));
   for (std::size_t start = 0; start < order.size(); start += impl_->batch_size) {
     const std::size_t end = std::min(order.size(), start + impl_->batch_size);
     std::vector<std::span<const std::int32_t>> seqs;

@@ -8,6 +8,7 @@
 
 #include "model/gemm.hpp"
 #include "model/kernels.hpp"
+#include "model/threads.hpp"
 #include "safetensors/model/classifier.hpp"
 
 using namespace safetensors::model;
@@ -255,6 +256,29 @@ TEST(kernels, attention_gemms_use_strided_heads) {
   ASSERT_TRUE(g.attention_context(probs, {qkv + 4, 12, 6}, s, ctx.data(), 4, 2));
   const std::vector<float> want_ctx = {5, 12, 8, 6};  // (pos, head) row-major
   EXPECT_EQ(ctx, want_ctx);
+}
+
+TEST(threads, team_uses_only_cores_other_tasks_leave_free) {
+  // (requested, cores, runnable incl. this thread, own threads of the previous call)
+  EXPECT_EQ(threads_for_load(2, 2, 1, 1), 2);  // idle
+  EXPECT_EQ(threads_for_load(2, 2, 2, 2), 2);  // idle, our previous worker still spinning
+  EXPECT_EQ(threads_for_load(0, 2, 1, 1), 2);  // 0 = all cores
+  EXPECT_EQ(threads_for_load(2, 2, 2, 1), 1);  // one other busy task: one core left
+  EXPECT_EQ(threads_for_load(2, 2, 4, 2), 1);  // two other busy tasks: never below 1
+  EXPECT_EQ(threads_for_load(0, 8, 3, 1), 6);
+  EXPECT_EQ(threads_for_load(4, 8, 3, 1), 4);  // never above the request
+  EXPECT_EQ(threads_for_load(1, 8, 1, 1), 1);
+  EXPECT_EQ(threads_for_load(2, 0, 1, 0), 1);  // nonsense inputs stay in range
+}
+
+TEST(threads, machine_state_gives_a_valid_team) {
+  const auto runnable = runnable_tasks();
+  ASSERT_TRUE(runnable.has_value());  // Linux: /proc/loadavg
+  EXPECT_GE(*runnable, 1);  // this thread is running
+  const int n = available_threads(2);
+  EXPECT_GE(n, 1);
+  EXPECT_LE(n, 2);
+  EXPECT_EQ(available_threads(1), 1);
 }
 
 TEST(scores, softmax_sigmoid_none_as_the_pipeline) {
