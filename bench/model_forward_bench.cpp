@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include "../src/model/gemm.hpp"
 #include "../src/model/threads.hpp"
@@ -141,5 +142,8 @@ int main(int argc, char** argv) {
                 forward_flops(clf->config(), double(batch), double(len)) / (s.median_ms * 1e6), reduced, calls);
     std::fflush(stdout);
   }
+  rusage usage{};  // after every shape: packed weights (from the 2nd forward) + activations
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("{\"engine\":\"ours\",\"peak_rss_mib\":%.1f}\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
   return 0;
 }
