@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <unistd.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -25,11 +27,10 @@ std::atomic<int> previous_team{1};
 
 }  // namespace
 
-int threads_for_load(int requested, int cores, int runnable, int own) noexcept {
-  cores = std::max(cores, 1);
-  const int wanted = requested > 0 ? requested : cores;
+int threads_for_load(int requested, int cores, int online, int runnable, int own) noexcept {
+  const int wanted = std::max(requested > 0 ? requested : cores, 1);
   const int others = std::max(0, runnable - std::max(own, 1));  // tasks that are not ours
-  return std::clamp(cores - others, 1, std::max(wanted, 1));
+  return std::clamp(std::max(online, 1) - others, 1, wanted);
 }
 
 std::optional<int> runnable_tasks() noexcept {
@@ -46,8 +47,10 @@ std::optional<int> runnable_tasks() noexcept {
 int available_threads(int requested) noexcept {
   const auto runnable = runnable_tasks();
   const int cores = core_count();
-  const int n = runnable ? threads_for_load(requested, cores, *runnable, previous_team.load())
-                         : (requested > 0 ? requested : cores);
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  const int n = runnable && online > 0
+                    ? threads_for_load(requested, cores, static_cast<int>(online), *runnable, previous_team.load())
+                    : (requested > 0 ? requested : cores);
   previous_team.store(n);
   return n;
 }

@@ -9,11 +9,12 @@
 
 namespace safetensors::model::detail {
 
-/// The team size for `requested` threads (0 = all cores) given the machine's `cores`, the
-/// number of tasks runnable system-wide right now (the calling thread included) and `own`,
-/// how many of them may be this process's compute threads (the previous team, whose workers
-/// can still be spinning). Never more than the cores no other task occupies, never below 1.
-int threads_for_load(int requested, int cores, int runnable, int own) noexcept;
+/// The team size for `requested` threads (0 = all `cores` this process may use) given the
+/// system's `online` CPUs, the tasks runnable system-wide right now (the calling thread
+/// included; /proc/loadavg counts every CPU, also inside a container) and `own`, how many of
+/// them may be this process's compute threads (the previous team, whose workers can still be
+/// spinning). Never more than the CPUs no other task occupies, never below 1.
+int threads_for_load(int requested, int cores, int online, int runnable, int own) noexcept;
 
 /// Runnable tasks system-wide, from the 4th field ("running/total") of /proc/loadavg;
 /// nullopt where it cannot be read.

@@ -259,16 +259,17 @@ TEST(kernels, attention_gemms_use_strided_heads) {
 }
 
 TEST(threads, team_uses_only_cores_other_tasks_leave_free) {
-  // (requested, cores, runnable incl. this thread, own threads of the previous call)
-  EXPECT_EQ(threads_for_load(2, 2, 1, 1), 2);  // idle
-  EXPECT_EQ(threads_for_load(2, 2, 2, 2), 2);  // idle, our previous worker still spinning
-  EXPECT_EQ(threads_for_load(0, 2, 1, 1), 2);  // 0 = all cores
-  EXPECT_EQ(threads_for_load(2, 2, 2, 1), 1);  // one other busy task: one core left
-  EXPECT_EQ(threads_for_load(2, 2, 4, 2), 1);  // two other busy tasks: never below 1
-  EXPECT_EQ(threads_for_load(0, 8, 3, 1), 6);
-  EXPECT_EQ(threads_for_load(4, 8, 3, 1), 4);  // never above the request
-  EXPECT_EQ(threads_for_load(1, 8, 1, 1), 1);
-  EXPECT_EQ(threads_for_load(2, 0, 1, 0), 1);  // nonsense inputs stay in range
+  // (requested, usable cores, online CPUs, runnable incl. this thread, own threads last call)
+  EXPECT_EQ(threads_for_load(2, 2, 2, 1, 1), 2);  // idle
+  EXPECT_EQ(threads_for_load(2, 2, 2, 2, 2), 2);  // idle, our previous worker still spinning
+  EXPECT_EQ(threads_for_load(0, 2, 2, 1, 1), 2);  // 0 = all usable cores
+  EXPECT_EQ(threads_for_load(2, 2, 2, 2, 1), 1);  // one other busy task: one CPU left
+  EXPECT_EQ(threads_for_load(2, 2, 2, 4, 2), 1);  // two other busy tasks: never below 1
+  EXPECT_EQ(threads_for_load(0, 8, 8, 3, 1), 6);
+  EXPECT_EQ(threads_for_load(4, 8, 8, 3, 1), 4);  // never above the request
+  EXPECT_EQ(threads_for_load(0, 4, 64, 30, 1), 4);  // container: 4 of 64 host CPUs, host busy elsewhere
+  EXPECT_EQ(threads_for_load(1, 8, 8, 1, 1), 1);
+  EXPECT_EQ(threads_for_load(2, 0, 0, 1, 0), 1);  // nonsense inputs stay in range
 }
 
 TEST(threads, machine_state_gives_a_valid_team) {
