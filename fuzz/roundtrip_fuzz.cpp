@@ -1,5 +1,5 @@
 // libFuzzer target: bytes -> tensors + metadata -> serialize -> parse_buffer -> the same tensors,
-// and serializing the parsed file again gives the same bytes. Writer errors must be one of the
+// and serializing the parsed file again (each tensor borrowed, produced or read) gives the same bytes. Writer errors must be one of the
 // documented input errors.
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -113,7 +113,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     t.name = info.name;
     t.type = info.type;
     t.shape = info.shape;
-    t.data = data.subspan(info.begin, info.nbytes());
+    const auto bytes = data.subspan(info.begin, info.nbytes());
+    // The same bytes borrowed, pushed by a producer in small chunks, or pulled by a reader.
+    switch (fdp.ConsumeIntegralInRange(0, 2)) {
+      case 0:
+        t.data = bytes;
+        break;
+      case 1: {
+        const std::size_t chunk = fdp.ConsumeIntegralInRange<std::size_t>(1, 7);
+        t.produce = [bytes, chunk](const byte_sink& sink) -> result<void> {
+          for (std::size_t at = 0; at < bytes.size(); at += chunk)
+            if (auto r = sink(bytes.subspan(at, std::min(chunk, bytes.size() - at))); !r) return r;
+          return {};
+        };
+        break;
+      }
+      default:
+        t.read = [bytes](std::uint64_t at, std::span<std::byte> out) -> result<void> {
+          check(at <= bytes.size() && out.size() <= bytes.size() - at);
+          std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(at), out.size(), out.begin());
+          return {};
+        };
+    }
     again.push_back(std::move(t));
   }
   auto second = serialize(again, h->metadata, in.opts);
