@@ -113,7 +113,7 @@ result<void> distilbert_engine::layer(const layer_ops& lw,
   if (lw.qkv.out != 0) {
     // One GEMM: row r of `joined` holds q | k | v. They are split into the three dense blocks
     // (a copy far cheaper than the attention GEMMs oneDNN runs slowly on 3*dim-strided heads).
-    float* const joined = sized(joined_, rows * 3 * d);
+    float* const joined = sized(ffn_, rows * 3 * d);  // the FFN buffer is free until lin1
     if (auto r = gemm_.linear(all, lw.qkv, {joined, rows, 3 * d}); !r) return r;
     split_columns(joined, rows, d, 3, qkv);
     const head_view q{qkv, len * d, d}, k{qkv + rows * d, len * d, d}, v{qkv + 2 * rows * d, len * d, d};
@@ -127,7 +127,7 @@ result<void> distilbert_engine::layer(const layer_ops& lw,
       return r;
     }
     if (lw.kv.out != 0) {  // k | v joined, split as above
-      float* const joined = sized(joined_, rows * 2 * d);
+      float* const joined = sized(ffn_, rows * 2 * d);
       if (auto r = gemm_.linear(all, lw.kv, {joined, rows, 2 * d}); !r) return r;
       split_columns(joined, rows, d, 2, k);
     } else {

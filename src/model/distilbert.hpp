@@ -54,7 +54,7 @@ class distilbert_engine {
   activation_kind act_;
   gemm_engine gemm_;
   // Activations, reused across calls (grown on demand).
-  std::vector<float> h_, joined_, qkv_, q_cls_, cls_, scores_, ctx_, ffn_, pooled_;
+  std::vector<float> h_, qkv_, q_cls_, cls_, scores_, ctx_, ffn_, pooled_;
 };
 
 }  // namespace safetensors::model::detail

@@ -104,6 +104,14 @@ class packed_arena {
   std::size_t used_ = 0, capacity_ = 0;
 };
 
+int team_size() noexcept {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 // The operand descriptors of one matmul call; `bias` empty (zero) when there is none.
 struct operand_descs {
   memory::desc src, wei, dst, bias;
@@ -126,9 +134,11 @@ struct gemm_engine::impl {
   std::size_t packed_bytes = 0;
 
   // Returns the cached primitive for `key`, building it from `make()`'s primitive_desc on first
-  // use (its attributes must ask for a user scratchpad).
+  // use (its attributes must ask for a user scratchpad). oneDNN fixes a primitive's thread
+  // count when it is created, so the calling thread's current team size is part of the key.
   template <class Make>
-  cached_matmul& get(const tag_key& key, const operand_descs& d, Make&& make) {
+  cached_matmul& get(tag_key key, const operand_descs& d, Make&& make) {
+    key.push_back(team_size());
     auto it = cache.find(key);
     if (it == cache.end()) {
       if (cache.size() >= max_cached) cache.clear();

@@ -137,6 +137,26 @@ TEST(kernels, linear_accumulate_adds_the_residual_and_bias) {
   EXPECT_EQ(g.cached_primitives(), 1u);  // same shape: primitive reused
 }
 
+TEST(kernels, primitives_are_cached_per_thread_count) {
+  // oneDNN bakes the team size into a primitive: a call with another one needs its own.
+  gemm_engine g;
+  const float x[] = {1, 2}, w[] = {1, 2, 3, 4};
+  float y[2] = {};
+  set_compute_threads(1);
+  ASSERT_TRUE(g.linear({x, 1, 2}, {w, nullptr, 2, 2}, {y, 1, 2}));
+  EXPECT_EQ(g.cached_primitives(), 1u);
+  set_compute_threads(2);
+  const bool two = compute_threads() == 2;  // 1 in builds without OpenMP
+  ASSERT_TRUE(g.linear({x, 1, 2}, {w, nullptr, 2, 2}, {y, 1, 2}));
+  EXPECT_EQ(g.cached_primitives(), two ? 2u : 1u);
+  EXPECT_EQ(y[0], 5.f);
+  EXPECT_EQ(y[1], 11.f);
+  set_compute_threads(1);
+  ASSERT_TRUE(g.linear({x, 1, 2}, {w, nullptr, 2, 2}, {y, 1, 2}));
+  EXPECT_EQ(g.cached_primitives(), two ? 2u : 1u);  // both kept
+  set_compute_threads(0);
+}
+
 TEST(kernels, primitive_cache_is_bounded) {
   gemm_engine g(8);
   const float w[] = {1, 2, 3, 4};  // [2, 2]
