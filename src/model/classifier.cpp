@@ -60,6 +60,7 @@ result<classifier> classifier::load(const std::filesystem::path& dir, const load
   if (!weights) return tl::unexpected(weights.error());
   p->weights = std::move(*weights);
   p->engine = std::make_unique<detail::distilbert_engine>(p->cfg, p->weights);
+  p->engine->populate_mapped_weights();
   p->threads = opts.threads;
   p->batch_size = std::max<std::size_t>(1, opts.batch_size);
   p->cls_only = opts.cls_only_last_layer;

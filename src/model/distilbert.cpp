@@ -44,6 +44,13 @@ void release_if_mapped(const linear_weights& w) {
 
 }  // namespace
 
+void distilbert_engine::populate_mapped_weights() const noexcept {
+  for (const auto& op : ops_)
+    for (const auto* w : {&op.q, &op.k, &op.v, &op.out, &op.lin1, &op.lin2}) populate_if_mapped(*w);
+  populate_if_mapped(pre_classifier_);
+  populate_if_mapped(classifier_);
+}
+
 result<void> distilbert_engine::prepack(bool only_file_mapped) {
   for (auto& op : ops_) {
     const linear_weights* parts[] = {&op.q, &op.k, &op.v, &op.out, &op.lin1, &op.lin2};

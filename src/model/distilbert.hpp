@@ -23,6 +23,10 @@ class distilbert_engine {
   /// stays near the file size); other layers keep reading their weights in place.
   result<void> prepack(bool only_file_mapped);
 
+  /// Maps in one call per tensor the pages of every linear weight that lies in the file mapping
+  /// (cheaper than the page faults of a first forward pass; the embedding tables stay lazy).
+  void populate_mapped_weights() const noexcept;
+
   /// Logits [batch * num_labels] for sequences of valid token ids (non-empty, at most
   /// max_position_embeddings long, ids < vocab_size: the caller checks). Right-pads to the
   /// longest; padded keys are masked. `cls_only_last_layer`: the last layer computes queries,
