@@ -42,18 +42,6 @@ inline float lane_centered_squares(const float* x, std::size_t n, float mean) {
   return total;
 }
 
-inline float lane_max(const float* x, std::size_t n) {
-  float acc[lanes];
-  std::fill(acc, acc + lanes, x[0]);
-  std::size_t j = 0;
-  for (; j + lanes <= n; j += lanes)
-    for (std::size_t l = 0; l < lanes; ++l) acc[l] = acc[l] > x[j + l] ? acc[l] : x[j + l];
-  float m = x[0];
-  for (; j < n; ++j) m = m > x[j] ? m : x[j];
-  for (float a : acc) m = m > a ? m : a;
-  return m;
-}
-
 SAFETENSORS_CLONES
 void layer_norm_row(float* x, std::size_t dim, const float* gamma, const float* beta, float eps) {
   const float mean = lane_sum(x, dim) / static_cast<float>(dim);
@@ -84,25 +72,13 @@ inline float exp_core(float x) noexcept {
 }
 
 // Sixteen lanes of exp_core (GCC/clang vector extensions: one zmm register in the AVX-512
-// clone, two ymm or four xmm elsewhere). Same steps, so the same values as exp_core.
-// The helpers are always inlined, so the 64-byte-vector calling convention GCC warns about
-// (-Wpsabi, reported at the end of the file) never applies.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
+// clone, two ymm or four xmm elsewhere). Same steps, so the same values as exp_core. Vectors
+// only travel by reference: passing or returning them by value outside an AVX-512 function
+// changes the calling convention (-Wpsabi).
 using v16f = float __attribute__((vector_size(64)));
 using v16i = std::int32_t __attribute__((vector_size(64)));
-#define SAFETENSORS_INLINE inline __attribute__((always_inline))
 
-SAFETENSORS_INLINE v16f load16(const float* p) noexcept {
-  v16f v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-SAFETENSORS_INLINE void store16(float* p, v16f v) noexcept { std::memcpy(p, &v, sizeof v); }
-
-SAFETENSORS_INLINE v16f exp16(v16f x) noexcept {
+inline __attribute__((always_inline)) void exp16(v16f& x) noexcept {
   constexpr float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
   const v16f floor_v = v16f{} - 87.f;
   const v16f clamped = x < floor_v ? floor_v : x;
@@ -120,7 +96,7 @@ SAFETENSORS_INLINE v16f exp16(v16f x) noexcept {
   const v16i bits = (n + 127) << 23;
   v16f scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return x < floor_v ? v16f{} : p * scale;
+  x = x < floor_v ? v16f{} : p * scale;
 }
 
 SAFETENSORS_CLONES
@@ -128,18 +104,21 @@ void softmax_row(float* x, std::size_t cols, std::size_t valid) {
   const std::size_t full = valid / lanes * lanes;
   float mx = x[0];
   if (full > 0) {
-    v16f m = load16(x);
+    v16f m, v;
+    std::memcpy(&m, x, sizeof m);
     for (std::size_t j = lanes; j < full; j += lanes) {
-      const v16f v = load16(x + j);
+      std::memcpy(&v, x + j, sizeof v);
       m = m > v ? m : v;
     }
     for (std::size_t l = 0; l < lanes; ++l) mx = mx > m[l] ? mx : m[l];
   }
   for (std::size_t j = full; j < valid; ++j) mx = mx > x[j] ? mx : x[j];
-  v16f acc = {};
+  v16f acc = {}, e;
   for (std::size_t j = 0; j < full; j += lanes) {
-    const v16f e = exp16(load16(x + j) - mx);
-    store16(x + j, e);
+    std::memcpy(&e, x + j, sizeof e);
+    e -= mx;
+    exp16(e);
+    std::memcpy(x + j, &e, sizeof e);
     acc += e;
   }
   float total = 0.f;
