@@ -76,8 +76,9 @@ stats measure(F&& f, double seconds) {
 int gemm_throughput(int threads, double seconds) {
   model::detail::set_compute_threads(threads);
   model::detail::gemm_engine g;
-  for (auto [m, k, n] : {std::array<std::size_t, 3>{128, 768, 768}, {128, 768, 3072}, {128, 3072, 768},
-                         {1024, 768, 768}, {16, 768, 768}}) {
+  for (const auto& shape : {std::array<std::size_t, 3>{128, 768, 768}, {128, 768, 3072}, {128, 3072, 768},
+                            {1024, 768, 768}, {16, 768, 768}}) {
+    const std::size_t m = shape[0], k = shape[1], n = shape[2];  // lambdas cannot capture bindings (clang 14)
     std::vector<float> x(m * k, 0.5f), w(n * k, 0.25f), b(n, 1.f), y(m * n);
     const model::detail::linear_weights lw{w.data(), b.data(), n, k};
     auto s = measure([&] { (void)g.linear({x.data(), m, k}, lw, {y.data(), m, n}); }, seconds / 5);
