@@ -38,7 +38,10 @@ result<distilbert_config> load_config(const std::filesystem::path& config_json);
 result<distilbert_config> parse_config(std::string_view json, std::string_view origin = "config.json");
 
 struct load_options {
-  int threads = 0;             ///< 0: all cores
+  /// Most threads a forward pass uses (0: all cores). Each call runs on at most the CPUs that
+  /// other runnable tasks leave free at that moment (/proc/loadavg): an OpenMP team with a
+  /// descheduled thread stalls at every barrier, so fewer threads beat oversubscription.
+  int threads = 0;
   std::size_t batch_size = 8;  ///< most sequences per forward pass in logits()/classify()
   /// Compute only the [CLS] row through the last layer's attention output and FFN (exact:
   /// nothing else reaches the head). Off only for tests of the full path.
@@ -61,7 +64,7 @@ class classifier {
 
   const distilbert_config& config() const noexcept;
   const model::tokenizer& tokenizer() const noexcept;
-  void set_threads(int threads);
+  void set_threads(int threads);  ///< as load_options::threads
   void set_batch_size(std::size_t batch_size);  ///< 0 is treated as 1
   /// Where the weights came from: "model.safetensors", "model.safetensors.index.json" or
   /// "pytorch_model.bin"; and the bytes of weight data used in place vs converted at load.
