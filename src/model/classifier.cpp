@@ -69,6 +69,9 @@ result<classifier> classifier::load(const std::filesystem::path& dir, const load
 
 namespace {
 
+/// Most padded tokens (sequences x longest) one forward pass takes (see logits()).
+constexpr std::size_t forward_token_budget = 1024;
+
 // `index` is 0-based; messages count inputs from 1 as the CLI does.
 result<void> check_input(const encoding& e, std::size_t index, const distilbert_config& cfg) {
   if (e.ids.empty()) return fail(errc::invalid_argument, fmt::format("[classify] input {} has no tokens", index + 1));
@@ -97,8 +100,14 @@ result<std::vector<std::vector<float>>> classifier::logits(std::span<const encod
   std::vector<std::vector<float>> out(batch.size());
   std::lock_guard lock(impl_->mutex);
   detail::set_compute_threads(detail::available_threads(impl_->threads));
-  for (std::size_t start = 0; start < order.size(); start += impl_->batch_size) {
-    const std::size_t end = std::min(order.size(), start + impl_->batch_size);
+  for (std::size_t start = 0, end = 0; start < order.size(); start = end) {
+    // Up to batch_size sequences, while the padded batch (count x longest; sorted, so the last
+    // one is the longest) stays within forward_token_budget: on a CPU larger batches of long
+    // inputs run slower per sequence (activations and attention scores fall out of the caches).
+    end = start + 1;
+    while (end < order.size() && end - start < impl_->batch_size &&
+           (end - start + 1) * batch[order[end]].ids.size() <= forward_token_budget)
+      ++end;
     std::vector<std::span<const std::int32_t>> seqs;
     for (std::size_t i = start; i < end; ++i) seqs.emplace_back(batch[order[i]].ids);
     // Packing the weights (docs/MODEL.md) pays off from the second forward pass on; a process
