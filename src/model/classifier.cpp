@@ -21,6 +21,7 @@ struct classifier::impl {
   detail::model_weights weights;
   std::unique_ptr<detail::distilbert_engine> engine;
   int threads = 0;
+  bool threads_follow_load = true;
   std::size_t batch_size = 8;
   bool cls_only = true;
   std::size_t forwards = 0;  // forward passes run so far (weights are packed before the second)
@@ -62,6 +63,7 @@ result<classifier> classifier::load(const std::filesystem::path& dir, const load
   p->engine = std::make_unique<detail::distilbert_engine>(p->cfg, p->weights);
   p->engine->populate_mapped_weights();
   p->threads = opts.threads;
+  p->threads_follow_load = opts.threads_follow_load;
   p->batch_size = std::max<std::size_t>(1, opts.batch_size);
   p->cls_only = opts.cls_only_last_layer;
   return classifier(std::move(p));
@@ -99,7 +101,8 @@ result<std::vector<std::vector<float>>> classifier::logits(std::span<const encod
   const std::size_t labels = impl_->cfg.num_labels();
   std::vector<std::vector<float>> out(batch.size());
   std::lock_guard lock(impl_->mutex);
-  detail::set_compute_threads(detail::available_threads(impl_->threads));
+  detail::set_compute_threads(impl_->threads_follow_load ? detail::available_threads(impl_->threads)
+                                                          : detail::requested_threads(impl_->threads));
   for (std::size_t start = 0, end = 0; start < order.size(); start = end) {
     // Up to batch_size sequences, while the padded batch (count x longest; sorted, so the last
     // one is the longest) stays within forward_token_budget: on a CPU larger batches of long

@@ -50,10 +50,12 @@ int available_threads(int requested) noexcept {
   const long online = sysconf(_SC_NPROCESSORS_ONLN);
   const int n = runnable && online > 0
                     ? threads_for_load(requested, cores, static_cast<int>(online), *runnable, previous_team.load())
-                    : (requested > 0 ? requested : cores);
+                    : requested_threads(requested);
   previous_team.store(n);
   return n;
 }
+
+int requested_threads(int requested) noexcept { return requested > 0 ? requested : core_count(); }
 
 int compute_threads() noexcept {
 #ifdef _OPENMP

@@ -24,6 +24,9 @@ std::optional<int> runnable_tasks() noexcept;
 /// Without /proc/loadavg: `requested` (0 = all cores).
 int available_threads(int requested) noexcept;
 
+/// `requested`, or all cores for 0.
+int requested_threads(int requested) noexcept;
+
 /// The team size parallel regions started from the calling thread use (1 without OpenMP).
 int compute_threads() noexcept;
 

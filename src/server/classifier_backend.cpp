@@ -38,6 +38,7 @@ class classifier_backend final : public inference_backend {
 result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::filesystem::path& dir, int threads) {
   model::load_options opts;
   opts.threads = threads;
+  opts.threads_follow_load = false;  // our connection threads are runnable while a batch starts
   auto c = model::classifier::load(dir, opts);
   if (!c) return tl::unexpected(c.error());
   backend_info info;

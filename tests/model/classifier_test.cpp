@@ -2,13 +2,16 @@
 // the float64 reference) and each bad folder giving one clear error.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "model/threads.hpp"
 #include "model/weights.hpp"
 #include "model_fixture.hpp"
 #include "safetensors/model/classifier.hpp"
@@ -118,6 +121,32 @@ long mapping_rss_kb(const void* addr) {
 }
 
 }  // namespace
+
+TEST_F(model_folder, fixed_threads_ignore_the_load) {
+  write_weights(weights);
+  std::vector<encoding> inputs(1);
+  inputs[0].ids = {2, 5, 6, 3};
+  // Other runnable threads (the load a server's own connection threads make) do not shrink a
+  // fixed team.
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int i = 0; i < 4; ++i)
+    busy.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  auto c = classifier::load(dir, {.threads = 2, .threads_follow_load = false});
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->logits(inputs));
+  const int fixed = safetensors::model::detail::compute_threads();
+  stop = true;
+  for (auto& t : busy) t.join();
+  safetensors::model::detail::set_compute_threads(1);
+  safetensors::model::detail::set_compute_threads(2);
+  if (safetensors::model::detail::compute_threads() == 2) {  // 1 without OpenMP
+    EXPECT_EQ(fixed, 2);
+  }
+}
 
 TEST_F(model_folder, released_mapped_pages_read_back_from_the_file) {
   const long page = ::sysconf(_SC_PAGESIZE);

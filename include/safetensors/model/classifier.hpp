@@ -38,10 +38,14 @@ result<distilbert_config> load_config(const std::filesystem::path& config_json);
 result<distilbert_config> parse_config(std::string_view json, std::string_view origin = "config.json");
 
 struct load_options {
-  /// Most threads a forward pass uses (0: all cores). Each call runs on at most the CPUs that
-  /// other runnable tasks leave free at that moment (/proc/loadavg): an OpenMP team with a
-  /// descheduled thread stalls at every barrier, so fewer threads beat oversubscription.
+  /// Threads of a forward pass (0: all cores). With threads_follow_load, an upper bound: each
+  /// call runs on at most the CPUs that other runnable tasks leave free at that moment
+  /// (/proc/loadavg): an OpenMP team with a descheduled thread stalls at every barrier, so
+  /// fewer threads beat oversubscription.
   int threads = 0;
+  /// Off: always `threads` (a dedicated server, whose own connection threads would otherwise
+  /// count as load and halve its team).
+  bool threads_follow_load = true;
   std::size_t batch_size = 8;  ///< most sequences per forward pass in logits()/classify()
   /// Compute only the [CLS] row through the last layer's attention output and FFN (exact:
   /// nothing else reaches the head). Off only for tests of the full path.
