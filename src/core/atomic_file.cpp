@@ -88,6 +88,15 @@ result<atomic_file> atomic_file::create(const std::filesystem::path& target) {
   return fail(errc::io, fmt::format("[write_file] no unique temp file name beside '{}'", target.string()));
 }
 
+result<atomic_file> atomic_file::prepared_text(const std::filesystem::path& target, std::string_view text,
+                                               bool fsync) {
+  auto f = create(target);
+  if (!f) return f;
+  if (auto r = f->write(std::as_bytes(std::span(text))); !r) return tl::unexpected(r.error());
+  if (auto r = f->prepare(fsync); !r) return tl::unexpected(r.error());
+  return f;
+}
+
 result<void> atomic_file::write_all(const std::byte* p, std::size_t n) {
   const std::uint64_t start = flushed_;
   const std::size_t total = n;

@@ -22,6 +22,8 @@ class atomic_file {
   static constexpr std::size_t buffer_size = 4u << 20;
 
   static result<atomic_file> create(const std::filesystem::path& target);
+  /// A small file (an index, a copied config) written and prepare()d, ready to publish().
+  static result<atomic_file> prepared_text(const std::filesystem::path& target, std::string_view text, bool fsync);
   atomic_file(atomic_file&& other) noexcept;
   atomic_file& operator=(atomic_file&&) = delete;
   atomic_file(const atomic_file&) = delete;

@@ -294,14 +294,6 @@ std::string index_json(const std::vector<std::vector<std::size_t>>& groups, std:
   return w.take();
 }
 
-result<detail::atomic_file> prepare_text(const fs::path& p, std::string_view text, bool sync) {
-  auto f = detail::atomic_file::create(p);
-  if (!f) return tl::unexpected(f.error());
-  if (auto r = f->write(std::as_bytes(std::span(text))); !r) return tl::unexpected(r.error());
-  if (auto r = f->prepare(sync); !r) return tl::unexpected(r.error());
-  return f;
-}
-
 }  // namespace
 
 result<std::vector<fs::path>> write_sharded(const fs::path& dir, std::span<const tensor_source> tensors,
@@ -340,7 +332,7 @@ result<std::vector<fs::path>> write_sharded(const fs::path& dir, std::span<const
     for (auto i : groups[g]) total += (*sizes)[i];
   }
   const auto index_path = dir / (opts.prefix + std::string(index_suffix));
-  auto index = prepare_text(index_path, index_json(groups, tensors, names, total), opts.write.fsync);
+  auto index = detail::atomic_file::prepared_text(index_path, index_json(groups, tensors, names, total), opts.write.fsync);
   if (!index) return tl::unexpected(index.error());
   prepared.push_back(std::move(*index));
   written.push_back(index_path);

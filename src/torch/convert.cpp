@@ -16,11 +16,13 @@
 #include "safetensors/reader.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/writer.hpp"
+#include "core/write_plan.hpp"
 #include "torch/convert_sources.hpp"
 #include "torch/convert_plan.hpp"
 
 namespace safetensors::torch {
 namespace fs = std::filesystem;
+namespace core_detail = safetensors::detail;
 using detail::source_set;
 using detail::source_tensor;
 
@@ -162,37 +164,29 @@ class verifier {
   std::unique_ptr<std::byte[]> source_ = std::make_unique_for_overwrite<std::byte[]>(block);
 };
 
-result<void> copy_atomic(const fs::path& from, const fs::path& to) {
-  fs::path tmp = to;
-  tmp += ".tmp-convert";
-  std::error_code ec;
-  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
-  if (!ec) fs::rename(tmp, to, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return fail(errc::io, fmt::format("cannot copy {} to {}: {}", from.string(), to.string(), ec.message()));
+/// Copies a file beside the output (config, tokenizer) through a temp file + rename.
+result<void> copy_atomic(const fs::path& from, const fs::path& to, bool fsync) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) return fail(errc::io, fmt::format("cannot read {}", from.string()));
+  auto out = core_detail::atomic_file::create(to);
+  if (!out) return tl::unexpected(out.error());
+  std::vector<char> chunk(1u << 20);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    if (auto r = out->write(std::as_bytes(std::span(chunk.data(), got))); !r) return r;
   }
-  return {};
+  if (in.bad()) return fail(errc::io, fmt::format("cannot read {}", from.string()));
+  return out->commit(fsync);
 }
 
-result<void> write_index(const fs::path& path, const std::vector<std::pair<std::string, std::string>>& weight_map,
-                         std::uint64_t total) {
+std::string index_text(const std::vector<std::pair<std::string, std::string>>& weight_map, std::uint64_t total) {
   json_writer w;
   w.begin_object().key("metadata").begin_object().key("total_size").value(total).end_object();
   w.key("weight_map").begin_object();
   for (const auto& [name, file] : weight_map) w.key(name).value(file);
   w.end_object().end_object();
-  fs::path tmp = path;
-  tmp += ".tmp-convert";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << w.str() << '\n';
-    if (!f.flush()) return fail(errc::io, fmt::format("cannot write {}", path.string()));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return fail(errc::io, fmt::format("cannot write {}: {}", path.string(), ec.message()));
-  return {};
+  return w.str() + "\n";
 }
 
 write_options writer_options(const convert_options& opts, verifier* check) {
@@ -210,27 +204,39 @@ std::uint64_t total_bytes(const source_set& set, const convert_options& opts) {
   return total;
 }
 
-/// Writes one set of sources as one file or as shards (each file read back and compared with
-/// the sources before it replaces its target, when verifying); returns the files written.
-result<std::vector<fs::path>> write_set(const source_set& set, const detail::output_plan& plan, const convert_options& opts,
-                                        progress_state& progress) {
+/// Writes one set of sources to `path` under a temp name (read back and compared with the
+/// sources, when verifying, while it is fsynced); publish() puts it in place.
+result<core_detail::atomic_file> prepare_file(const source_set& set, const fs::path& path, const convert_options& opts,
+                                             progress_state& progress) {
   auto sources = writer_sources(set, opts, progress);
   std::optional<verifier> check;
   if (opts.verify) check.emplace(set, opts);
-  const auto wo = writer_options(opts, check ? &*check : nullptr);
-  std::vector<fs::path> files;
+  auto f = core_detail::write_prepared(path, sources, set.metadata, writer_options(opts, check ? &*check : nullptr));
+  if (!f) return f;
+  if (check)
+    if (auto r = check->all_seen(); !r) return tl::unexpected(r.error());
+  return f;
+}
+
+/// Writes one set of sources as one file or as shards (each file verified before it replaces
+/// its target, when verifying); returns the files written.
+result<std::vector<fs::path>> write_set(const source_set& set, const detail::output_plan& plan, const convert_options& opts,
+                                        progress_state& progress) {
   if (!plan.sharded) {
-    if (auto r = write_file(plan.file, sources, set.metadata, wo); !r) return tl::unexpected(r.error());
-    files.push_back(plan.file);
-  } else {
-    shard_options so;
-    so.max_shard_size = plan.max_shard_size;
-    so.prefix = plan.prefix;
-    so.write = wo;
-    auto written = write_sharded(plan.dir, sources, set.metadata, so);
-    if (!written) return written;
-    files = std::move(*written);
+    auto f = prepare_file(set, plan.file, opts, progress);
+    if (!f) return tl::unexpected(f.error());
+    if (auto r = f->publish(); !r) return tl::unexpected(r.error());
+    return std::vector<fs::path>{plan.file};
   }
+  auto sources = writer_sources(set, opts, progress);
+  std::optional<verifier> check;
+  if (opts.verify) check.emplace(set, opts);
+  shard_options so;
+  so.max_shard_size = plan.max_shard_size;
+  so.prefix = plan.prefix;
+  so.write = writer_options(opts, check ? &*check : nullptr);
+  auto files = write_sharded(plan.dir, sources, set.metadata, so);
+  if (!files) return files;
   if (check)
     if (auto r = check->all_seen(); !r) return tl::unexpected(r.error());
   return files;
@@ -244,9 +250,11 @@ result<void> check_alignment(const convert_options& opts) {
   return {};
 }
 
-/// Sharded torch folder without --max-shard-size: one safetensors shard per torch shard.
+/// Sharded torch folder without --max-shard-size: one safetensors shard per torch shard. Every
+/// shard and the index are complete under temp names before the first is renamed into place.
 result<void> convert_shards_one_to_one(const detail::output_plan& plan, const convert_options& opts, convert_report& report) {
   std::vector<std::pair<std::string, std::string>> weight_map;
+  std::vector<core_detail::atomic_file> prepared;
   std::uint64_t total = 0;
   const std::size_t n = plan.torch_inputs.size();
   for (std::size_t i = 0; i < n; ++i) {
@@ -254,14 +262,13 @@ result<void> convert_shards_one_to_one(const detail::output_plan& plan, const co
     if (auto r = detail::add_torch_file(set, plan.torch_inputs[i], opts); !r) return r;
     set.metadata = detail::torch_metadata(set.aliases);
     std::string name = fmt::format("{}-{:05d}-of-{:05d}.safetensors", plan.prefix, i + 1, n);
-    detail::output_plan one;
-    one.file = plan.dir / name;
     progress_state progress{0, total_bytes(set, opts), &opts.progress};
-    auto files = write_set(set, one, opts, progress);
-    if (!files) return tl::unexpected(files.error());
+    auto f = prepare_file(set, plan.dir / name, opts, progress);
+    if (!f) return tl::unexpected(f.error());
+    prepared.push_back(std::move(*f));
     for (const auto& s : set.tensors) weight_map.emplace_back(s.name, name);
     total += progress.total;
-    report.written.push_back(one.file);
+    report.written.push_back(plan.dir / name);
     report.tensors += set.tensors.size();
     report.bytes += progress.total;
     report.aliases.insert(report.aliases.end(), set.aliases.begin(), set.aliases.end());
@@ -272,7 +279,11 @@ result<void> convert_shards_one_to_one(const detail::output_plan& plan, const co
     if (weight_map[i].first == weight_map[i - 1].first)
       return fail(errc::duplicate_key, fmt::format("tensor '{}' appears in two shards", weight_map[i].first));
   fs::path index = plan.dir / (plan.prefix + ".safetensors.index.json");
-  if (auto r = write_index(index, weight_map, total); !r) return r;
+  auto index_file = core_detail::atomic_file::prepared_text(index, index_text(weight_map, total), opts.fsync);
+  if (!index_file) return tl::unexpected(index_file.error());
+  prepared.push_back(std::move(*index_file));
+  for (auto& f : prepared)
+    if (auto r = f.publish(); !r) return r;
   report.written.push_back(index);
   if (opts.verify) {
     auto reopened = checkpoint::open(index);
@@ -323,7 +334,7 @@ result<convert_report> convert(const fs::path& input, const fs::path& output, co
     report.notes = set.notes;
   }
   for (const auto& f : plan->copies) {
-    if (auto r = copy_atomic(f, plan->dir / f.filename()); !r) return tl::unexpected(r.error());
+    if (auto r = copy_atomic(f, plan->dir / f.filename(), opts.fsync); !r) return tl::unexpected(r.error());
     report.copied.push_back(plan->dir / f.filename());
   }
   return report;

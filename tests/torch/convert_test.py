@@ -196,6 +196,14 @@ class ConvertTest(unittest.TestCase):
         self.assertIn("--force", p.stderr)
         run("convert", folder, out, "--force", "--no-copy", "--quiet", check_rc=0)
 
+        # A corrupt second shard: nothing of the set is put in place, no temp file stays.
+        with open(os.path.join(folder, "pytorch_model-00002-of-00002.bin"), "r+b") as f:
+            f.truncate(100)
+        fresh = path("sharded_failed")
+        p = run("convert", folder, fresh, "--quiet", check_rc=1)
+        self.assertIn("pytorch_model-00002-of-00002.bin", p.stderr)
+        self.assertEqual(os.listdir(fresh) if os.path.exists(fresh) else [], [])
+
     def test_single_file_folder(self):
         folder = path("single")
         os.makedirs(folder)
