@@ -191,8 +191,10 @@ result<distilbert_config> parse_config(std::string_view json, std::string_view o
 
 result<distilbert_config> load_config(const std::filesystem::path& config_json) {
   std::error_code ec;
-  const auto size = std::filesystem::file_size(config_json, ec);
-  if (!ec && size > (16u << 20))
+  const auto size = std::filesystem::file_size(config_json, ec);  // fails for a FIFO: never blocks
+  if (ec)
+    return fail(errc::io, fmt::format("[load_config] cannot read {}: {}", config_json.string(), ec.message()));
+  if (size > (16u << 20))
     return fail(errc::invalid_model, fmt::format("[load_config] {}: {} bytes is too large for a config",
                                                  config_json.string(), size));
   std::ifstream in(config_json, std::ios::binary);

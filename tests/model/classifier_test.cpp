@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "model/threads.hpp"
@@ -247,6 +248,16 @@ TEST_F(model_folder, missing_config) {
   const auto e = load_error();
   EXPECT_EQ(e.code, errc::io);
   EXPECT_TRUE(contains(e.message, "config.json")) << e.message;
+}
+
+TEST_F(model_folder, fifo_config_is_refused_without_blocking) {
+  write_weights(weights);
+  std::filesystem::remove(dir / "config.json");
+  ASSERT_EQ(::mkfifo((dir / "config.json").c_str(), 0600), 0);
+  auto c = classifier::load(dir);  // would block forever in open() if it tried to read the FIFO
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, errc::io);
+  EXPECT_TRUE(contains(c.error().message, "config.json")) << c.error().message;
 }
 
 TEST_F(model_folder, bad_config_json) {
