@@ -225,16 +225,19 @@ result<void> server::set_backend(std::unique_ptr<inference_backend> backend) {
                             s.opts.max_batch_tokens, model_max));
   }
   s.max_input_length = std::min(model_max, s.opts.max_batch_tokens);
-  // Warm-up: one real batch through tokenizer and model before reporting ready.
+  // Warm-up: two real batches through tokenizer and model before reporting ready (the engine
+  // packs its weights on its second forward pass: no request pays for that).
   model::encode_options eo;
   eo.max_length = s.max_input_length;
   auto enc = backend->encode("warm-up", std::nullopt, eo);
   if (!enc) return fail(enc.error().code, "[serve] warm-up tokenization failed: " + enc.error().message);
   std::vector<model::encoding> batch{std::move(*enc)};
-  auto logits = backend->logits(batch);
-  if (!logits) return fail(logits.error().code, "[serve] warm-up batch failed: " + logits.error().message);
-  if (logits->size() != 1 || (*logits)[0].size() != backend->info().id2label.size()) {
-    return fail(errc::invalid_model, "[serve] warm-up batch returned logits that do not match the labels");
+  for (int pass = 0; pass < 2; ++pass) {
+    auto logits = backend->logits(batch);
+    if (!logits) return fail(logits.error().code, "[serve] warm-up batch failed: " + logits.error().message);
+    if (logits->size() != 1 || (*logits)[0].size() != backend->info().id2label.size()) {
+      return fail(errc::invalid_model, "[serve] warm-up batch returned logits that do not match the labels");
+    }
   }
   s.backend = std::move(backend);
   s.queue = std::make_unique<detail::batcher>(
