@@ -27,6 +27,15 @@ CFG = {"dim": 768, "n_heads": 12, "n_layers": 6, "hidden_dim": 3072, "vocab_size
        "max_position_embeddings": 512, "id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}
 
 
+def print_rows(table):
+    """Markdown rows of {(batch, len, threads): {engine: ms}}, with ORT/ours and torch/ours."""
+    for (b, l, t), v in sorted(table.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        o, tr, ox = v.get("ours"), v.get("torch"), v.get("ort")
+        ratio = lambda x: f"{x / o:.2f}x" if x and o else "-"  # noqa: E731
+        fmt = lambda x: f"{x:.1f}" if x else "-"  # noqa: E731
+        print(f"| {b} x {l} | {t} | {fmt(o)} | {fmt(tr)} | {fmt(ox)} | {ratio(ox)} | {ratio(tr)} |")
+
+
 def torch_env(threads):
     env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", OMP_NUM_THREADS=str(threads),
                OPENBLAS_NUM_THREADS=str(threads))
@@ -248,11 +257,7 @@ def report(results):
             cpu[r["engine"]] = min(cpu.get(r["engine"], float("inf")), r["cpu_ms"])
     print("\n| batch x len | threads | ours ms | torch ms | ORT ms | ORT/ours | torch/ours |")
     print("|---|---|---|---|---|---|---|")
-    for (b, l, t), v in sorted(table.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
-        o, tr, ox = v.get("ours"), v.get("torch"), v.get("ort")
-        ratio = lambda x: f"{x / o:.2f}x" if x and o else "-"  # noqa: E731
-        fmt = lambda x: f"{x:.1f}" if x else "-"  # noqa: E731
-        print(f"| {b} x {l} | {t} | {fmt(o)} | {fmt(tr)} | {fmt(ox)} | {ratio(ox)} | {ratio(tr)} |")
+    print_rows(table)
     reduced = [f"{r['batch']}x{r['len']}@{r['threads']}: {r['reduced_thread_calls']}" for r in results
                if r.get("engine") == "ours" and "reduced_thread_calls" in r and r["threads"] > 1]
     if reduced:  # the engine sizes each call's team to the free cores (src/model/threads.hpp)
@@ -260,11 +265,7 @@ def report(results):
     print("\nCPU time per forward (all threads; best median):")
     print("\n| batch x len | threads | ours CPU ms | torch CPU ms | ORT CPU ms | ORT/ours | torch/ours |")
     print("|---|---|---|---|---|---|---|")
-    for (b, l, t), v in sorted(cpu_table.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
-        o, tr, ox = v.get("ours"), v.get("torch"), v.get("ort")
-        ratio = lambda x: f"{x / o:.2f}x" if x and o else "-"  # noqa: E731
-        fmt = lambda x: f"{x:.1f}" if x else "-"  # noqa: E731
-        print(f"| {b} x {l} | {t} | {fmt(o)} | {fmt(tr)} | {fmt(ox)} | {ratio(ox)} | {ratio(tr)} |")
+    print_rows(cpu_table)
 
 
 if __name__ == "__main__":
