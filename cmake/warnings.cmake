@@ -7,23 +7,33 @@ if(SAFETENSORS_WERROR)
 endif()
 
 # safetensors_add_layer(<name> [PUBLIC_LIBS ...] [PRIVATE_LIBS ...])
-# Builds safetensors_<name> (alias safetensors::<name>) from every .cpp/.c under src/<name>/,
-# so adding a file to a layer needs no CMake edit.
+# Builds safetensors_<name> (alias and exported name safetensors::<name>) from every .cpp/.c under
+# src/<name>/, so adding a file to a layer needs no CMake edit. Shared or static follows
+# BUILD_SHARED_LIBS; the files are libsafetensors.so (core) and libsafetensors_<name>.so.
 function(safetensors_add_layer name)
   cmake_parse_arguments(ARG "" "" "PUBLIC_LIBS;PRIVATE_LIBS" ${ARGN})
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp ${CMAKE_CURRENT_SOURCE_DIR}/*.c)
   set(target safetensors_${name})
-  if(srcs)
-    add_library(${target} STATIC ${srcs})
-    target_include_directories(${target} PUBLIC
-      $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:include>
-      PRIVATE ${PROJECT_SOURCE_DIR}/src)
-    target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_LIBS} PRIVATE ${ARG_PRIVATE_LIBS} safetensors_warnings)
-    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  add_library(${target} ${srcs})
+  target_include_directories(${target} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
+    PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_LIBS} PRIVATE ${ARG_PRIVATE_LIBS}
+    $<BUILD_INTERFACE:safetensors_warnings>)
+  if(name STREQUAL "core")
+    set(output safetensors)
   else()
-    add_library(${target} INTERFACE)
-    target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR}/include)
-    target_link_libraries(${target} INTERFACE ${ARG_PUBLIC_LIBS})
+    set(output safetensors_${name})
+  endif()
+  set_target_properties(${target} PROPERTIES
+    OUTPUT_NAME ${output} EXPORT_NAME ${name}
+    VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}
+    POSITION_INDEPENDENT_CODE ON)
+  # Calls inside a shared library stay direct (and inlinable), as in a static one.
+  if(BUILD_SHARED_LIBS AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${target} PRIVATE -fno-semantic-interposition)
   endif()
   add_library(safetensors::${name} ALIAS ${target})
+  set_property(GLOBAL APPEND PROPERTY SAFETENSORS_LAYERS ${name})
 endfunction()

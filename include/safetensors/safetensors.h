@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "safetensors/version.h" /* SAFETENSORS_VERSION_STRING and its parts */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -35,6 +37,9 @@ typedef struct st_tensor {
   const void* data;       /* little-endian, row-major bytes in the mapping */
   uint64_t nbytes;
 } st_tensor;
+
+/* The version of the library in use, e.g. "0.1.0" (SAFETENSORS_VERSION_STRING when built). */
+const char* st_version(void);
 
 /* ---- errors ---- */
 const char* st_error_message(const st_error* err); /* "" for NULL */

@@ -100,6 +100,8 @@ extern "C" {
 
 const char* st_error_message(const st_error* err) { return err ? err->message.c_str() : ""; }
 const char* st_error_kind(const st_error* err) { return err ? err->kind.c_str() : ""; }
+const char* st_version(void) { return SAFETENSORS_VERSION_STRING; }
+
 void st_error_free(st_error* err) {
   if (err != &out_of_memory_error) delete err;
 }

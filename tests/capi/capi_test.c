@@ -194,11 +194,14 @@ static void test_open_errors(const char* dir) {
 
 int main(int argc, char** argv) {
   char dir[2048];
-  snprintf(dir, sizeof dir, "%s/capi-XXXXXX", argc > 1 ? argv[1] : "/tmp");
+  const char* tmp = getenv("TMPDIR");
+  snprintf(dir, sizeof dir, "%s/capi-XXXXXX", argc > 1 ? argv[1] : (tmp != NULL && *tmp ? tmp : "/tmp"));
   if (mkdtemp(dir) == NULL) { perror("mkdtemp"); return 2; }
   char path[4096], aligned[4096];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   snprintf(aligned, sizeof aligned, "%s/aligned.safetensors", dir);
+  CHECK(strcmp(st_version(), SAFETENSORS_VERSION_STRING) == 0);
+  CHECK(SAFETENSORS_VERSION_MAJOR >= 0 && strlen(st_version()) >= 5);
   test_write_and_read(path);
   test_alignment(aligned);
   test_writer_errors(dir);

@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "command.hpp"
+#include "safetensors/version.h"
 
 namespace safetensors::cli {
 std::vector<command>& registry() {
@@ -16,7 +17,7 @@ int main(int argc, char** argv) {
   using namespace safetensors::cli;
   CLI::App app{"safetensors-cli: inspect, validate, convert and serve safetensors checkpoints"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "safetensors-cli 0.1.0");
+  app.set_version_flag("--version", "safetensors-cli " SAFETENSORS_VERSION_STRING);
   auto& commands = registry();
   std::sort(commands.begin(), commands.end(), [](const command& a, const command& b) { return a.name < b.name; });
   std::function<int()> action;
