@@ -1,4 +1,4 @@
-// Tokenizer unit tests: golden vectors (reference/distilbert.md 5.9), hand cases whose expected
+// Tokenizer unit tests: golden vectors (docs/MODEL.md "Golden vectors"), hand cases whose expected
 // values were produced by Hugging Face tokenizers 0.22 (npm @anush008/tokenizers), truncation,
 // pairs, offsets, decoding and every loading error.
 #include "safetensors/model/tokenizer.hpp"
