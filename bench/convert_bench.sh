@@ -13,7 +13,7 @@ cli=${SAFETENSORS_CLI:-$build/tools/cli/safetensors-cli}
 [[ -x "$cli" ]] || { echo "build $cli first (cmake --build $build --target safetensors-cli)"; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-/usr/bin/python3 bench/convert_bench_make.py "$work" >/dev/null
+scripts/python bench/convert_bench_make.py "$work" >/dev/null
 in=$work/pytorch_model.bin
 size=$(stat -c %s "$in")
 
@@ -31,7 +31,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 labels=(ours ours_nv python cp)
 cmd_ours=("$cli" convert "$in" "$work/ours.safetensors" --force --quiet)
 cmd_ours_nv=("$cli" convert "$in" "$work/ours_nv.safetensors" --force --quiet --no-verify)
-cmd_python=(/usr/bin/python3 bench/convert_bench_python.py "$in" "$work/py.safetensors")
+cmd_python=(scripts/python bench/convert_bench_python.py "$in" "$work/py.safetensors")
 cmd_cp=(sh -c "cp '$in' '$work/copy.bin' && sync")
 for l in "${labels[@]}"; do  # warm-up: page cache, Python imports, existing outputs
   declare -n c="cmd_$l"; "${c[@]}" >/dev/null 2>&1; unset -n c

@@ -7,7 +7,7 @@ in Debian 12, so the folder is read here: config.json, model.safetensors (numpy)
 vocabulary from tokenizer.json or vocab.txt, and a pure-Python BERT tokenizer (lowercase, accent
 stripping, punctuation/CJK splitting, greedy longest-match WordPiece, [CLS] A [SEP], truncated to
 max_position_embeddings) - the same algorithm Hugging Face's BertTokenizer (slow) runs.
-Run: OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/fastapi_server.py --model DIR --port 8000 --threads 2
+Run: OPENBLAS_CORETYPE=SkylakeX scripts/python bench/fastapi_server.py --model DIR --port 8000 --threads 2
 """
 import argparse
 import json

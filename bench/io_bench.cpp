@@ -1,9 +1,12 @@
 // File I/O benchmark (docs/PERFORMANCE.md, "File I/O"): a 268 MB DistilBERT-shaped F32 file.
 //   open + read every byte: ours (mmap, pread) vs `cat FILE > /dev/null` vs torch.load of the
-//   same tensors saved as a .bin (Debian torch, /usr/bin/python3);
+//   same tensors saved as a .bin (Debian torch, run by SAFETENSORS_PYTHON: cmake/python.cmake);
 //   write of the same bytes: ours (write_file, no fsync / fsync) vs `cp`.
 // Every row is the median of --reps runs after one warm-up, page cache warm; ratios are taken
 // within this one run. Usage: io_bench [--dir DIR] [--reps N] [--no-torch]
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,10 +16,6 @@
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
-
-#include <fmt/format.h>
 
 #include "safetensors/reader.hpp"
 #include "safetensors/writer.hpp"
@@ -39,7 +38,8 @@ std::vector<spec> distilbert_shapes() {
                          {"distilbert.embeddings.LayerNorm.bias", {768}}};
   for (int l = 0; l < 6; ++l) {
     const auto p = fmt::format("distilbert.transformer.layer.{}.", l);
-    for (const char* m : {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"}) {
+    for (const char* m :
+         {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"}) {
       s.push_back({p + m + ".weight", {768, 768}});
       s.push_back({p + m + ".bias", {768}});
     }
@@ -65,7 +65,8 @@ double median_ms(int reps, const std::function<void()>& run) {
   for (int i = 0; i < reps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     run();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
@@ -166,8 +167,8 @@ print(statistics.median(times))
     std::fclose(f);
   }
   const auto out_path = bin.parent_path() / "torch_load.out";
-  run_shell(fmt::format("/usr/bin/python3 {} {} {} {} > {}", quoted(script_path), quoted(st), quoted(bin), reps,
-                        quoted(out_path)));
+  run_shell(fmt::format("{} {} {} {} {} > {}", quoted(SAFETENSORS_PYTHON), quoted(script_path),
+                        quoted(st), quoted(bin), reps, quoted(out_path)));
   double ms = 0;
   if (FILE* f = std::fopen(out_path.c_str(), "r")) {
     if (std::fscanf(f, "%lf", &ms) != 1) ms = 0;
@@ -185,10 +186,14 @@ int main(int argc, char** argv) {
   bool with_torch = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--dir" && i + 1 < argc) base = argv[++i];
-    else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--no-torch") with_torch = false;
-    else die("usage: io_bench [--dir DIR] [--reps N] [--no-torch]");
+    if (a == "--dir" && i + 1 < argc)
+      base = argv[++i];
+    else if (a == "--reps" && i + 1 < argc)
+      reps = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--no-torch")
+      with_torch = false;
+    else
+      die("usage: io_bench [--dir DIR] [--reps N] [--no-torch]");
   }
   const fs::path dir = base / fmt::format("io_bench-{}", ::getpid());
   fs::create_directories(dir);
@@ -196,7 +201,8 @@ int main(int argc, char** argv) {
   make_input(input);
   const double mb = static_cast<double>(fs::file_size(input)) / 1e6;
 
-  const double cat = median_ms(reps, [&] { run_shell(fmt::format("cat {} > /dev/null", quoted(input))); });
+  const double cat =
+      median_ms(reps, [&] { run_shell(fmt::format("cat {} > /dev/null", quoted(input))); });
   const double mmap_ms = median_ms(reps, [&] { open_and_touch(input, backend::mmap); });
   const double populate_ms = median_ms(reps, [&] { open_and_touch(input, backend::mmap, true); });
   const double pread_ms = median_ms(reps, [&] { open_and_touch(input, backend::pread); });
@@ -236,8 +242,8 @@ int main(int argc, char** argv) {
     if (auto r = write_file(out, sources, in->metadata()); !r) die(r.error().message);
   });
 
-  std::printf("File I/O, %.1f MB F32 file (%zu tensors), median of %d runs, page cache warm\n\n", mb,
-              in->tensors().size(), reps);
+  std::printf("File I/O, %.1f MB F32 file (%zu tensors), median of %d runs, page cache warm\n\n",
+              mb, in->tensors().size(), reps);
   std::printf("| operation | ms | GB/s | ratio |\n|---|---:|---:|---:|\n");
   auto row = [&](const char* what, double ms, double ref, const char* ref_name) {
     std::printf("| %s | %.1f | %.2f | %.2fx %s |\n", what, ms, mb / ms, ms / ref, ref_name);
@@ -253,8 +259,8 @@ int main(int argc, char** argv) {
   row("ours: write_file (fsync, default)", write_sync, cp_sync, "cp+sync");
   if (with_torch) std::printf("\nours (mmap) vs torch.load: %.1fx faster\n", torch_ms / mmap_ms);
   const double best_open = std::min(mmap_ms, populate_ms);
-  std::printf("targets: open+touch <= 0.8x cat: %s; write <= 1.3x cp: %s\n", best_open <= 0.8 * cat ? "met" : "MISSED",
-              write_ms <= 1.3 * cp ? "met" : "MISSED");
+  std::printf("targets: open+touch <= 0.8x cat: %s; write <= 1.3x cp: %s\n",
+              best_open <= 0.8 * cat ? "met" : "MISSED", write_ms <= 1.3 * cp ? "met" : "MISSED");
   if (!std::getenv("IO_BENCH_KEEP")) fs::remove_all(dir);
   return 0;
 }

@@ -1,9 +1,9 @@
 """DistilBERT engine benchmark: ours vs PyTorch 1.13 eager vs ONNX Runtime, same run, same ids.
 
-    /usr/bin/python3 bench/model_bench.py --build build [--seconds 3] [--threads 1,2]
+    scripts/python bench/model_bench.py --build build [--seconds 3] [--threads 1,2]
 
 Builds (once, in BUILD/bench-model/) a DistilBERT-base folder with random F32 weights
-(768/12/6/3072, vocab 30522, the real uncased tokenizer files), pytorch_model.bin and
+(768/12/6/3072, vocab 30522, the real uncased tokenizer files from tests/testdata.py), pytorch_model.bin and
 model.onnx (torch.onnx.export of the same forward). Then, for each thread count, runs
   - ours:  BUILD/bench/model_forward_bench (the library's classifier::logits),
   - torch: this script with --torch-peer (eager functional forward, OpenBLAS with
@@ -45,10 +45,10 @@ def torch_env(threads):
 # ---------------------------------------------------------------------------------------------
 # The model folder
 
-def make_model(folder, shared):
+def make_model(folder):
     import torch  # noqa: WPS433
     sys.path.insert(0, os.path.join(HERE, "..", "tests", "model"))
-    from logits_parity_test import make_state_dict, write_safetensors  # noqa: WPS433
+    from logits_parity_test import make_state_dict, write_safetensors, write_tokenizer  # noqa: WPS433
     os.makedirs(folder, exist_ok=True)
     cfg = dict(CFG, id2label=["NEGATIVE", "POSITIVE"])
     sd = make_state_dict(cfg, 7, std=0.03)
@@ -57,9 +57,7 @@ def make_model(folder, shared):
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump({"architectures": ["DistilBertForSequenceClassification"], "model_type": "distilbert",
                    "activation": "gelu", **CFG, "label2id": {"NEGATIVE": 0, "POSITIVE": 1}}, f, indent=2)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
-        with open(os.path.join(shared, "data", "vocab", name), "rb") as src, open(os.path.join(folder, name), "wb") as dst:
-            dst.write(src.read())
+    write_tokenizer(folder, CFG["vocab_size"])
     export_onnx(sd, os.path.join(folder, "..", "model.onnx"))
 
 
@@ -202,7 +200,6 @@ def ensure_ort(build):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
-    ap.add_argument("--shared", default=os.environ.get("SAFETENSORS_SHARED_DIR", os.path.join(HERE, "..", "..", "shared")))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=2, help="engines alternate; the best median per shape is kept")
@@ -214,7 +211,7 @@ def main():
     build = os.path.abspath(args.build)
     folder = os.path.join(build, "bench-model", "distilbert-base-random")
     if not os.path.exists(os.path.join(folder, "model.safetensors")):
-        make_model(folder, args.shared)
+        make_model(folder)
     onnx = os.path.join(folder, "..", "model.onnx")
     node_path = ensure_ort(build)
     ours_bin = os.path.join(build, "bench", "model_forward_bench")

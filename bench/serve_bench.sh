@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # HTTP serving benchmark: `safetensors-cli serve` vs a FastAPI + uvicorn + torch server of the
 # same model (bench/fastapi_server.py), driven by wrk on 127.0.0.1 with IMDB-length reviews
-# (~300 tokens), at concurrency 1, 8 and 64; plus `classify` on the same texts in one process
-# (the in-process ceiling the server is compared with). Models: the example model
-# (examples/distilbert-imdb, when present) and DistilBERT-base shapes (random weights).
+# (~300 tokens: up to 200 of 1,200-1,800 characters), at concurrency 1, 8 and 64; plus
+# `classify` on the same texts in one process (the in-process ceiling the server is compared
+# with). Models: the example model (examples/distilbert-imdb, when present) and DistilBERT-base
+# shapes (random weights).
 # Usage: bench/serve_bench.sh [BUILD_DIR] [SECONDS_PER_RUN]     (needs wrk: scripts/setup --bench)
 # Env: EXAMPLE_MODEL=DIR (default examples/distilbert-imdb), SKIP_BASE=1 (example model only),
-#      THREADS (inference threads for both servers, default 2).
+#      THREADS (inference threads for both servers, default 2), REVIEWS=FILE (IMDB JSON lines,
+#      gzip; default the repository's slice tests/data/imdb/test_slice.jsonl.gz, ~100 such reviews).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -15,7 +17,7 @@ seconds=${2:-10}
 cli=${SAFETENSORS_CLI:-$build/tools/cli/safetensors-cli}
 threads=${THREADS:-2}
 export OPENBLAS_CORETYPE=SkylakeX
-tmp=$(mktemp -d /tmp/serve_bench.XXXXXX)
+tmp=$(mktemp -d)
 server_pid=""
 cleanup() {
   if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
@@ -23,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-/usr/bin/python3 "$here/serve_bench_prep.py" "$tmp" 200 >&2
+"$root/scripts/python" "$here/serve_bench_prep.py" "$tmp" 200 ${REVIEWS:+"$REVIEWS"} >&2
 example=${EXAMPLE_MODEL:-$root/examples/distilbert-imdb}
 models=()
 if [[ -f "$example/config.json" ]]; then
@@ -50,8 +52,8 @@ start_ours() {  # model dir
 }
 
 start_fastapi() {  # model dir
-  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  /usr/bin/python3 "$here/fastapi_server.py" --model "$1" --port "$port" --threads "$threads" >"$tmp/fastapi.log" 2>&1 &
+  port=$("$root/scripts/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$root/scripts/python" "$here/fastapi_server.py" --model "$1" --port "$port" --threads "$threads" >"$tmp/fastapi.log" 2>&1 &
   server_pid=$!
 }
 

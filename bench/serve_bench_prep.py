@@ -1,31 +1,25 @@
 """Inputs for bench/serve_bench.sh: IMDB-length reviews (a wrk Lua script posting them in turn,
 and the same texts one per line for `classify`), and a DistilBERT-base-shaped model folder
 (768/12/6/3072, full 30,522 vocabulary, random F32 weights, real tokenizer files).
-Usage: /usr/bin/python3 bench/serve_bench_prep.py OUT_DIR [N_REVIEWS]
+Usage: scripts/python bench/serve_bench_prep.py OUT_DIR [N_REVIEWS [REVIEWS.jsonl.gz]]
+Reviews: the repository's IMDB slice (tests/data/imdb/test_slice.jsonl.gz, about 100 of the
+right length) unless a file of the same format is given (the full test set has thousands).
 """
-import gzip
 import json
 import os
-import shutil
 import struct
 import sys
 
 import numpy as np
 
-SHARED = os.environ.get("SAFETENSORS_SHARED_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import testdata  # noqa: E402
 
 
-def reviews(n):
-    """Test-set reviews of 1,200-1,800 characters (about 300 tokens each), in file order."""
-    out = []
-    with gzip.open(os.path.join(SHARED, "data", "imdb", "test.jsonl.gz"), "rt", encoding="utf-8") as f:
-        for line in f:
-            text = json.loads(line)["text"].replace("\n", " ")
-            if 1200 <= len(text) <= 1800:
-                out.append(text)
-                if len(out) == n:
-                    break
-    return out
+def reviews(n, path):
+    """At most n reviews of 1,200-1,800 characters (about 300 tokens each), in file order."""
+    texts = (r["text"].replace("\n", " ") for r in testdata.imdb_records(path))
+    return [t for t in texts if 1200 <= len(t) <= 1800][:n]
 
 
 def write_lua(path, texts):
@@ -87,15 +81,16 @@ def write_base_model(folder, seed=0):
             f.write(a.tobytes())
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(cfg, f)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(os.path.join(SHARED, "data", "vocab", name), folder)
+    testdata.copy_tokenizer(folder, ("tokenizer.json", "tokenizer_config.json"), model_max_length=512)
 
 
 def main():
     out = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     os.makedirs(out, exist_ok=True)
-    texts = reviews(n)
+    texts = reviews(n, sys.argv[3] if len(sys.argv) > 3 else testdata.IMDB_SLICE)
+    if not texts:
+        sys.exit("serve_bench_prep: no review of 1,200-1,800 characters")
     write_lua(os.path.join(out, "post.lua"), texts)
     with open(os.path.join(out, "texts.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(texts) + "\n")

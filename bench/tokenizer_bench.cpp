@@ -1,9 +1,14 @@
 // Tokenizer throughput: ours vs Hugging Face tokenizers (npm @anush008/tokenizers, timed in the
-// same run by tests/node/tokenizer_reference.js --time) over the first 2,000 IMDB test reviews,
-// one thread each (RAYON_NUM_THREADS=1 for the reference), truncation to 512 as the classifier.
+// same run by tests/node/tokenizer_reference.js --time) over IMDB reviews (default: the 600 of
+// tests/data/imdb/test_slice.jsonl.gz; any file of the same JSON-lines format, gzip, can be
+// given), one thread each (RAYON_NUM_THREADS=1 for the reference), truncation to 512 as the
+// classifier. Tokenizer: examples/distilbert-imdb/tokenizer.json.
 //
-// usage: tokenizer_bench [reviews]   (env: SAFETENSORS_SOURCE_DIR, SAFETENSORS_SHARED_DIR)
+// usage: tokenizer_bench [REVIEWS.jsonl.gz [COUNT]]   (env: SAFETENSORS_SOURCE_DIR, default .)
+#include <fmt/format.h>
+
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -11,8 +16,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "safetensors/json_writer.hpp"
 #include "safetensors/model/tokenizer.hpp"
@@ -69,7 +72,12 @@ std::string text_field(const std::string& line) {
       }
       append_utf8(out, cp);
     } else {
-      out += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : e;
+      out += e == 'n'   ? '\n'
+             : e == 't' ? '\t'
+             : e == 'r' ? '\r'
+             : e == 'b' ? '\b'
+             : e == 'f' ? '\f'
+                        : e;
     }
   }
   return out;
@@ -98,9 +106,10 @@ double reference_seconds(const std::string& source, const std::string& tokenizer
     std::ofstream out(inputs, std::ios::binary);
     for (const auto& t : texts) out << safetensors::json_quote(t) << '\n';
   }
-  const std::string cmd = fmt::format("RAYON_NUM_THREADS=1 node '{}/tests/node/tokenizer_reference.js' '{}' '{}' "
-                                      "--time --max-length 512",
-                                      source, tokenizer_json, inputs.string());
+  const std::string cmd = fmt::format(
+      "RAYON_NUM_THREADS=1 node '{}/tests/node/tokenizer_reference.js' '{}' '{}' "
+      "--time --max-length 512",
+      source, tokenizer_json, inputs.string());
   FILE* p = popen(cmd.c_str(), "r");
   char buf[256] = {};
   const bool ok = p && std::fgets(buf, sizeof buf, p);
@@ -115,20 +124,21 @@ double reference_seconds(const std::string& source, const std::string& tokenizer
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::size_t count = argc > 1 ? std::stoul(argv[1]) : 2000;
   const std::string source = env_or("SAFETENSORS_SOURCE_DIR", ".");
-  const std::string shared = env_or("SAFETENSORS_SHARED_DIR", "/work/shared");
-  const std::string tokenizer_json = source + "/tests/data/vocab/tokenizer.json";
+  const std::string reviews = argc > 1 ? argv[1] : source + "/tests/data/imdb/test_slice.jsonl.gz";
+  const std::size_t limit = argc > 2 ? std::stoul(argv[2]) : SIZE_MAX;
+  const std::string tokenizer_json = source + "/examples/distilbert-imdb/tokenizer.json";
   auto tok = safetensors::model::tokenizer::from_tokenizer_json(tokenizer_json);
   if (!tok) {
     std::fprintf(stderr, "error: %s\n", tok.error().message.c_str());
     return 1;
   }
-  const auto texts = read_reviews(shared + "/data/imdb/test.jsonl.gz", count);
-  if (texts.size() != count) {
-    std::fprintf(stderr, "error: read %zu of %zu reviews\n", texts.size(), count);
+  const auto texts = read_reviews(reviews, limit);
+  if (texts.empty() || (limit != SIZE_MAX && texts.size() != limit)) {
+    std::fprintf(stderr, "error: %s: read %zu reviews\n", reviews.c_str(), texts.size());
     return 1;
   }
+  const std::size_t count = texts.size();
   std::size_t tokens = 0, bytes = 0;
   double best = 1e9, best_cpu = 1e9;
   for (int pass = 0; pass < 4; ++pass) {  // pass 0 warms up
@@ -136,7 +146,8 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     std::size_t n = 0;
     for (const auto& t : texts) n += tok->encode(t)->size();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double cpu = thread_cpu_seconds() - cpu_start;
     if (pass > 0 && s < best) best = s;
     if (pass > 0 && cpu < best_cpu) best_cpu = cpu;
@@ -148,14 +159,16 @@ int main(int argc, char** argv) {
   fmt::print("reviews: {} ({:.0f} bytes, {:.0f} tokens on average, truncated to 512)\n", count,
              static_cast<double>(bytes) / static_cast<double>(count),
              static_cast<double>(tokens) / static_cast<double>(count));
-  fmt::print("ours:      {:9.0f} reviews/s  {:7.1f} us/review  ({:.1f} MB/s)\n", ours_rate, 1e6 * best / static_cast<double>(count),
-             static_cast<double>(bytes) / best / 1e6);
+  fmt::print("ours:      {:9.0f} reviews/s  {:7.1f} us/review  ({:.1f} MB/s)\n", ours_rate,
+             1e6 * best / static_cast<double>(count), static_cast<double>(bytes) / best / 1e6);
   fmt::print("ours, thread CPU time: {:.1f} us/review (load-independent: time this thread ran)\n",
              1e6 * best_cpu / static_cast<double>(count));
   if (ref > 0) {
     const double ref_rate = static_cast<double>(count) / ref;
-    fmt::print("reference: {:9.0f} reviews/s  {:7.1f} us/review  (npm @anush008/tokenizers encodeBatch, 1 thread)\n",
-               ref_rate, 1e6 * ref / static_cast<double>(count));
+    fmt::print(
+        "reference: {:9.0f} reviews/s  {:7.1f} us/review  (npm @anush008/tokenizers encodeBatch, 1 "
+        "thread)\n",
+        ref_rate, 1e6 * ref / static_cast<double>(count));
     fmt::print("ratio ours/reference: {:.2f}x\n", ours_rate / ref_rate);
   } else {
     fmt::print("reference: unavailable (node or tests/node/node_modules missing)\n");

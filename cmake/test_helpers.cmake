@@ -3,6 +3,7 @@
 # `unit-<label>` (one label: gtest_discover_tests loses a list's escaping), which both
 # `ctest -L unit` and `ctest -L <label>` select (-L is a regular expression).
 find_package(GTest REQUIRED)
+include(python)
 include(GoogleTest)
 # `unit_tests` builds every unit-test executable (what the asan preset runs). (No shared
 # GoogleTest PCH: with it GCC 12 reports -Wrestrict false positives from libstdc++ inlines.)
@@ -25,8 +26,9 @@ function(safetensors_add_gtests)
 endfunction()
 
 # safetensors_add_script_tests(LABEL <label> SOURCES <files...>)
-# Python (/usr/bin/python3) or shell test scripts; each gets the build and source dirs in its
-# environment (SAFETENSORS_CLI, SAFETENSORS_BINARY_DIR, SAFETENSORS_SOURCE_DIR, SAFETENSORS_SHARED_DIR).
+# Python (run by SAFETENSORS_PYTHON, cmake/python.cmake) or shell test scripts; each gets the
+# build and source dirs in its environment (SAFETENSORS_CLI, SAFETENSORS_BINARY_DIR,
+# SAFETENSORS_SOURCE_DIR).
 function(safetensors_add_script_tests)
   cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES" ${ARGN})
   if(NOT ARG_TIMEOUT)
@@ -36,13 +38,13 @@ function(safetensors_add_script_tests)
     get_filename_component(name ${src} NAME_WE)
     get_filename_component(ext ${src} EXT)
     if(ext STREQUAL ".py")
-      set(cmd /usr/bin/python3 ${src})
+      set(cmd ${SAFETENSORS_PYTHON} ${src})
     else()
       set(cmd bash ${src})
     endif()
     add_test(NAME ${ARG_LABEL}.${name} COMMAND ${cmd} WORKING_DIRECTORY ${PROJECT_BINARY_DIR})
     set_tests_properties(${ARG_LABEL}.${name} PROPERTIES
       LABELS "${ARG_LABEL};script" TIMEOUT ${ARG_TIMEOUT}
-      ENVIRONMENT "SAFETENSORS_CLI=$<TARGET_FILE:safetensors-cli>;SAFETENSORS_BINARY_DIR=${PROJECT_BINARY_DIR};SAFETENSORS_SOURCE_DIR=${PROJECT_SOURCE_DIR};SAFETENSORS_SHARED_DIR=${SAFETENSORS_SHARED_DIR};PYTHONDONTWRITEBYTECODE=1")
+      ENVIRONMENT "SAFETENSORS_CLI=$<TARGET_FILE:safetensors-cli>;SAFETENSORS_BINARY_DIR=${PROJECT_BINARY_DIR};SAFETENSORS_SOURCE_DIR=${PROJECT_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1")
   endforeach()
 endfunction()

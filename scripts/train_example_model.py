@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Train (or evaluate) the example model in examples/distilbert-imdb/.
 
 A small DistilBERT-architecture sentiment classifier trained from scratch on the 25,000 IMDB
@@ -11,7 +11,7 @@ dropout -> classifier), so the saved folder loads in transformers and in safeten
 Input: token ids cached by scripts/tokenize_imdb.js (Hugging Face tokenizers, same truncation as
 `safetensors-cli classify`: [CLS] + first max_length-2 word pieces + [SEP]).
 
-    train_example_model.py train    --cache DIR --out examples/distilbert-imdb [options]
+    train_example_model.py train    --cache DIR --out examples/distilbert-imdb [--tokenizer DIR] [options]
     train_example_model.py evaluate --cache DIR --model examples/distilbert-imdb --logits F.npy
 
 Run with OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS misdetects this CPU); see
@@ -33,6 +33,8 @@ from torch import nn
 import torch.nn.functional as F
 
 LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
+# distilbert-base-uncased's tokenizer files, kept in the repository with the example model.
+TOKENIZER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "distilbert-imdb")
 VOCAB_SIZE = 30522
 PAD_ID = 0
 
@@ -277,16 +279,20 @@ def setup_torch(args):
           f"sgemm 512^3: {gemm_gflops():.0f} GFLOP/s", flush=True)
 
 
-def write_folder(model, cfg, out):
+def copy_file(src, dst):
+    if not (os.path.exists(dst) and os.path.samefile(src, dst)):
+        shutil.copyfile(src, dst)
+
+
+def write_folder(model, cfg, out, tokenizer_dir):
     os.makedirs(out, exist_ok=True)
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     torch.save(state, os.path.join(out, "pytorch_model.bin"))
     with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:
         f.write(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    vocab_dir = os.path.join(os.environ.get("SAFETENSORS_SHARED_DIR", "/work/shared"), "data", "vocab")
-    shutil.copyfile(os.path.join(vocab_dir, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
-    shutil.copyfile(os.path.join(vocab_dir, "vocab.txt"), os.path.join(out, "vocab.txt"))
-    with open(os.path.join(vocab_dir, "tokenizer_config.json"), encoding="utf-8") as f:
+    copy_file(os.path.join(tokenizer_dir, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
+    copy_file(os.path.join(tokenizer_dir, "vocab.txt"), os.path.join(out, "vocab.txt"))
+    with open(os.path.join(tokenizer_dir, "tokenizer_config.json"), encoding="utf-8") as f:
         tok_cfg = json.load(f)
     tok_cfg["model_max_length"] = cfg["max_position_embeddings"]
     with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
@@ -360,7 +366,7 @@ def cmd_train(args):
     print(f"training time: {train_seconds:.0f} s ({train_seconds / 60:.1f} min)", flush=True)
 
     if args.out:
-        write_folder(model, cfg, args.out)
+        write_folder(model, cfg, args.out, args.tokenizer)
         print(f"wrote {args.out}", flush=True)
     logits = predict(model, test)
     print(f"test accuracy (torch, {len(test)} reviews): {accuracy(logits, test) * 100:.2f}%", flush=True)
@@ -388,6 +394,9 @@ def main():
     tr = sub.add_parser("train", help="train from scratch and write the model folder")
     tr.add_argument("--cache", required=True, help="folder with train_<L>.jsonl and test_<L>.jsonl")
     tr.add_argument("--out", help="model folder to write")
+    tr.add_argument("--tokenizer", default=TOKENIZER_DIR,
+                    help="folder with tokenizer.json, vocab.txt, tokenizer_config.json to copy into --out "
+                         "(default: the repository's examples/distilbert-imdb)")
     tr.add_argument("--logits", help="save the test logits here (.npy)")
     tr.add_argument("--max-length", type=int, default=256, help="max_position_embeddings and truncation")
     tr.add_argument("--dim", type=int, default=64)

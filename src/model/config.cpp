@@ -1,5 +1,5 @@
 // config.json -> distilbert_config, following DistilBertConfig defaults and PretrainedConfig's
-// id2label/num_labels rules (reference/distilbert.md section 1).
+// id2label/num_labels rules (docs/MODEL.md "config.json").
 #include <charconv>
 #include <fstream>
 #include <sstream>

@@ -1,5 +1,5 @@
 // The DistilBERT encoder + classification head forward pass (private), exactly
-// reference/distilbert.md section 3 in eval mode.
+// the eval-mode forward of docs/MODEL.md "Forward pass".
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Binding a checkpoint's tensors to the DistilBERT layout (reference/distilbert.md section 2).
+// Binding a checkpoint's tensors to the DistilBERT layout (docs/MODEL.md "Weights").
 #include "model/weights.hpp"
 
 #include <cstring>

@@ -1,5 +1,5 @@
 // HTTP error values: {"error": "...", "error_type": "..."} with text-embeddings-inference's
-// status codes (reference/distilbert.md 7.4).
+// status codes (docs/DEPLOY.md "Errors").
 #pragma once
 
 #include <string>

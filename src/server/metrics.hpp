@@ -1,5 +1,5 @@
 // Prometheus metrics (text exposition format 0.0.4), named as text-embeddings-inference names
-// them (te_*; reference/distilbert.md 7.6) minus its double-counting quirk.
+// them (te_*; docs/DEPLOY.md "Metrics") minus its double-counting quirk.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Container layouts: reference/pytorch-checkpoints.md sections 1, 2 and 4.
+// Container layouts: docs/TORCH.md "Containers" (detection, zip, legacy stream, tar).
 #include "torch/container.hpp"
 
 #include <algorithm>

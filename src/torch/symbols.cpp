@@ -1,4 +1,4 @@
-// Allowlist (reference/pytorch-checkpoints.md section 5 and 6.3) and denylist (section 7.1).
+// Allowlist and denylist of pickle globals: docs/TORCH.md "Globals" (sources in "Sources").
 #include "torch/symbols.hpp"
 
 #include <array>

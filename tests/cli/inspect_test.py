@@ -173,7 +173,7 @@ class InspectFile(CliTestCase):
         probe = ("import resource, subprocess, sys\n"
                  "p = subprocess.run(sys.argv[1:], capture_output=True)\n"
                  "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
-        out = subprocess.run(["/usr/bin/python3", "-c", probe, CLI, "inspect", path],
+        out = subprocess.run([sys.executable, "-c", probe, CLI, "inspect", path],
                              capture_output=True, text=True, timeout=120).stdout.split()
         self.assertEqual(out[0], "0")
         self.assertLess(int(out[1]), 64 * 1024, "peak RSS %s KiB: data pages were read" % out[1])

@@ -40,7 +40,8 @@ TEST(DtypeTable, Bits) {
 }
 
 TEST(DtypeTable, ByteSizeForEightElementsMatchesReference) {
-  // format.md 1.4: BOOL 8, F4 4, F6 6, 8-bit 8, 16-bit 16, 32-bit 32, 64-bit 64.
+  // docs/FORMAT.md section 8 (measured with the reference): BOOL 8, F4 4, F6 6, 8-bit 8,
+  // 16-bit 16, 32-bit 32, 64-bit 64.
   for (int i = 0; i < st::dtype_count; ++i) {
     auto t = static_cast<st::dtype>(i);
     auto n = st::dtype_byte_size(t, 8);

@@ -1,5 +1,5 @@
-// Header parsing and validation: the reference's golden vectors (format.md 3.1), the accept /
-// reject table (format.md 3.5) and crafted corrupt files (every field broken on purpose).
+// Header parsing and validation: the reference's golden vectors, the accept / reject table
+// (both: docs/FORMAT.md section 8) and crafted corrupt files (every field broken on purpose).
 // GCC 12 reports a false -Wrestrict inside std::string's operator+ at -O3 (GCC bug 105651).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wrestrict"
@@ -38,7 +38,7 @@ std::string entry(std::string_view name, std::string_view dtype, std::string_vie
 
 }  // namespace
 
-// ---------------------------------------------------------------- golden vectors (format.md 3.1)
+// ---------------------------------------------------------------- golden vectors (FORMAT.md s.8)
 
 TEST(HeaderGolden, SerializationF32_96Bytes) {
   std::string json = "{\"attn.0\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}";
@@ -138,7 +138,7 @@ TEST(HeaderGolden, ReferenceMalformedInputs) {
   EXPECT_TRUE(parse(make_file("{" + entry("test", "I32", "[]", 0, 4) + "}", 4)));
 }
 
-// ------------------------------------------------------- accept / reject table (format.md 3.5)
+// ------------------------------------------------------- accept / reject table (FORMAT.md s.8)
 
 struct table_row {
   const char* what;

@@ -1,4 +1,4 @@
-// Slicing: the reference's slice tests (format.md 3.2/3.3) and our Python-slice semantics.
+// Slicing: the reference's slice tests (docs/FORMAT.md section 8) and our Python-slice semantics.
 #include <gtest/gtest.h>
 
 #include <cstring>

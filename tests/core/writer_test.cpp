@@ -63,7 +63,7 @@ byte_reader reader_of(std::span<const std::byte> data) {
 
 }  // namespace
 
-// ---- golden vectors of the reference (format.md section 3) --------------------------------
+// ---- golden vectors of the reference (docs/FORMAT.md s.8) --------------------------------
 
 TEST(WriterGolden, SerializationF32Is96Bytes) {  // tensor.rs test_serialization
   const tensor_source t[] = {source("attn.0", dtype::F32, {1, 2, 3}, f32_0_to_5)};

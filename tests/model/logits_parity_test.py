@@ -4,7 +4,7 @@ Random DistilBERT weights at a tiny size and at DistilBERT-base size (768/12/6/3
 to 1000) are written as model folders (safetensors F32, F16, sharded, pytorch_model.bin, names
 without the "distilbert." prefix). The reference is DistilBertForSequenceClassification's
 eval-mode forward written here with torch functional ops over the same state dict
-(reference/distilbert.md section 3): padded batches with the key-side mask, erf GELU, LayerNorm
+(docs/MODEL.md, "Forward"): padded batches with the key-side mask, erf GELU, LayerNorm
 eps 1e-12, [CLS] -> pre_classifier -> ReLU -> classifier. Our CLI runs the same token ids
 (--input-ids) in length-sorted padded batches; max abs difference must stay below 1e-4.
 """
@@ -21,8 +21,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testdata  # noqa: E402
+
 CLI = os.environ.get("SAFETENSORS_CLI", "")
-SHARED = os.environ.get("SAFETENSORS_SHARED_DIR", "/work/shared")
 TOL = 1e-4
 failures = []
 
@@ -102,10 +104,9 @@ def write_config(folder, cfg):
 
 def write_tokenizer(folder, vocab_size):
     if vocab_size >= 30522:
-        for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
-            shutil.copy(os.path.join(SHARED, "data", "vocab", name), folder)
+        testdata.copy_tokenizer(folder)
         return
-    with open(os.path.join(SHARED, "data", "vocab", "vocab.txt"), encoding="utf-8") as f:
+    with open(os.path.join(testdata.TOKENIZER_DIR, "vocab.txt"), encoding="utf-8") as f:
         lines = f.read().split("\n")[:vocab_size]
     with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

@@ -1,5 +1,5 @@
 // Test helpers for the DistilBERT engine: an in-memory weight source with random weights for a
-// small config, and a straightforward float64 reference forward (reference/distilbert.md s.3).
+// small config, and a straightforward float64 reference forward (docs/MODEL.md "Forward pass").
 #pragma once
 
 #include <cmath>

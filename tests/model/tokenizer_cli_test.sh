@@ -3,7 +3,8 @@
 # output, pairs, truncation flags, --normalized, and the exit codes of bad inputs.
 set -euo pipefail
 cli="${SAFETENSORS_CLI:?}"
-vocab="${SAFETENSORS_SOURCE_DIR:?}/tests/data/vocab"
+# The distilbert-base-uncased tokenizer files of the example model (sources: tests/data/README.md).
+vocab="${SAFETENSORS_SOURCE_DIR:?}/examples/distilbert-imdb"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }

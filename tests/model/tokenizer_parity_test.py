@@ -1,13 +1,12 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Tokenizer parity with Hugging Face tokenizers (npm @anush008/tokenizers 0.6.0 = tokenizers
-0.22): the same ids, tokens, offsets, type ids and truncation flag as the reference on IMDB
-reviews, hand-made hard cases and a sweep over every Unicode code point, for our tokenizer
+0.22): the same ids, tokens, offsets, type ids and truncation flag as the reference on the 600
+IMDB test reviews of tests/data/imdb, hand-made hard cases and a sweep over every Unicode code point, for our tokenizer
 loaded from tokenizer.json and from vocab.txt + tokenizer_config.json.
 
 Needs tests/node/setup.sh to have run (it installs the npm package; this test installs nothing).
 Offsets: ours are byte offsets into the UTF-8 input, the reference's are code point offsets;
 ours are converted before comparing."""
-import gzip
 import itertools
 import json
 import os
@@ -16,13 +15,13 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testdata  # noqa: E402
+
 SOURCE = os.environ.get("SAFETENSORS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-SHARED = os.environ.get("SAFETENSORS_SHARED_DIR", "/work/shared")
 CLI = os.environ.get("SAFETENSORS_CLI", "safetensors-cli")
 NODE_DIR = os.path.join(SOURCE, "tests", "node")
 REFERENCE = os.path.join(NODE_DIR, "tokenizer_reference.js")
-VOCAB_DIR = os.path.join(SOURCE, "tests", "data", "vocab")
-REVIEWS_PER_SPLIT = 1500  # 3,000 reviews in all
 
 HARD_CASES = [
     "", " ", "   \t\n  ", "\u3000\u00a0\u2028", "Hello, my dog is cute",
@@ -47,14 +46,6 @@ HARD_CASES = [
 def fail(message):
     print(f"FAIL: {message}")
     sys.exit(1)
-
-
-def read_reviews(name, count):
-    texts = []
-    with gzip.open(os.path.join(SHARED, "data", "imdb", name), "rt", encoding="utf-8") as f:
-        for line in itertools.islice(f, count):
-            texts.append(json.loads(line)["text"])
-    return texts
 
 
 def known_deviations():
@@ -150,13 +141,12 @@ def main():
         fail("node is not installed (scripts/setup installs nodejs)")
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "@anush008", "tokenizers")):
         fail("tests/node/node_modules is missing: run tests/node/setup.sh first")
-    tokenizer_json = os.path.join(VOCAB_DIR, "tokenizer.json")
-    reviews = read_reviews("test.jsonl.gz", REVIEWS_PER_SPLIT) + read_reviews("train.jsonl.gz", REVIEWS_PER_SPLIT)
+    tokenizer_json = os.path.join(testdata.TOKENIZER_DIR, "tokenizer.json")
+    reviews = [r["text"] for r in testdata.imdb_records()]
     with tempfile.TemporaryDirectory() as tmp:
         vocab_model = os.path.join(tmp, "vocab_model")
         os.mkdir(vocab_model)
-        for name in ("vocab.txt", "tokenizer_config.json"):
-            shutil.copy(os.path.join(VOCAB_DIR, name), vocab_model)
+        testdata.copy_tokenizer(vocab_model, ("vocab.txt", "tokenizer_config.json"))
 
         def both(label, texts, extra_ours, extra_ref, pair=None):
             path = os.path.join(tmp, "inputs.jsonl")

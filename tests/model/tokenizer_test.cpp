@@ -1,6 +1,8 @@
-// Tokenizer unit tests: golden vectors (reference/distilbert.md 5.9), hand cases whose expected
+// Tokenizer unit tests: golden vectors (docs/MODEL.md "Golden vectors"), hand cases whose expected
 // values were produced by Hugging Face tokenizers 0.22 (npm @anush008/tokenizers), truncation,
 // pairs, offsets, decoding and every loading error.
+#include "safetensors/model/tokenizer.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -8,8 +10,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include "safetensors/model/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 using safetensors::errc;
@@ -22,7 +22,10 @@ using offsets = std::vector<std::pair<std::size_t, std::size_t>>;
 
 namespace {
 
-fs::path data_dir() { return fs::path(SAFETENSORS_SOURCE_DIR) / "tests" / "data" / "vocab"; }
+// distilbert-base-uncased's tokenizer files, kept with the example model (sources:
+// tests/data/README.md). Its tokenizer_config.json sets model_max_length 256 (a bare tokenizer.json
+// defaults to 512).
+fs::path data_dir() { return fs::path(SAFETENSORS_SOURCE_DIR) / "examples" / "distilbert-imdb"; }
 
 std::string read(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -48,7 +51,7 @@ class temp_dir {
   fs::path path_;
 };
 
-// The shared tokenizer.json with one substring replaced (the file is pretty-printed).
+// The tokenizer.json with one substring replaced (the file is pretty-printed).
 std::string patched_json(std::string_view from, std::string_view to) {
   std::string text = read(data_dir() / "tokenizer.json");
   const auto pos = text.find(from);
@@ -73,7 +76,8 @@ const tokenizer& json_tok() {
 }
 
 const tokenizer& vocab_tok() {
-  static tokenizer t = *tokenizer::from_vocab(data_dir() / "vocab.txt", data_dir() / "tokenizer_config.json");
+  static tokenizer t =
+      *tokenizer::from_vocab(data_dir() / "vocab.txt", data_dir() / "tokenizer_config.json");
   return t;
 }
 
@@ -87,13 +91,16 @@ ids encode_ids(const tokenizer& t, std::string_view text, const encode_options& 
 
 TEST(TokenizerGolden, Vectors) {
   for (const tokenizer* t : {&json_tok(), &vocab_tok()}) {
-    EXPECT_EQ(encode_ids(*t, "Hello, my dog is cute"), (ids{101, 7592, 1010, 2026, 3899, 2003, 10140, 102}));
+    EXPECT_EQ(encode_ids(*t, "Hello, my dog is cute"),
+              (ids{101, 7592, 1010, 2026, 3899, 2003, 10140, 102}));
     EXPECT_EQ(encode_ids(*t, "Hello world"), (ids{101, 7592, 2088, 102}));
     EXPECT_EQ(encode_ids(*t, "The quick brown fox jumps over the lazy dog."),
               (ids{101, 1996, 4248, 2829, 4419, 14523, 2058, 1996, 13971, 3899, 1012, 102}));
     EXPECT_EQ(encode_ids(*t, "I've been waiting for a HuggingFace course my whole life."),
-              (ids{101, 1045, 1005, 2310, 2042, 3403, 2005, 1037, 17662, 12172, 2607, 2026, 2878, 2166, 1012, 102}));
-    EXPECT_EQ(encode_ids(*t, "I hate this so much!"), (ids{101, 1045, 5223, 2023, 2061, 2172, 999, 102}));
+              (ids{101, 1045, 1005, 2310, 2042, 3403, 2005, 1037, 17662, 12172, 2607, 2026, 2878,
+                   2166, 1012, 102}));
+    EXPECT_EQ(encode_ids(*t, "I hate this so much!"),
+              (ids{101, 1045, 5223, 2023, 2061, 2172, 999, 102}));
     EXPECT_EQ(encode_ids(*t, "So have I!"), (ids{101, 2061, 2031, 1045, 999, 102}));
   }
 }
@@ -101,8 +108,9 @@ TEST(TokenizerGolden, Vectors) {
 TEST(TokenizerGolden, TokensOffsetsAndMasks) {
   auto e = json_tok().encode("I've been waiting for a HuggingFace course my whole life.");
   ASSERT_TRUE(e);
-  EXPECT_EQ(e->tokens, (std::vector<std::string>{"[CLS]", "i", "'", "ve", "been", "waiting", "for", "a", "hugging",
-                                                 "##face", "course", "my", "whole", "life", ".", "[SEP]"}));
+  EXPECT_EQ(e->tokens, (std::vector<std::string>{"[CLS]", "i", "'", "ve", "been", "waiting", "for",
+                                                 "a", "hugging", "##face", "course", "my", "whole",
+                                                 "life", ".", "[SEP]"}));
   EXPECT_EQ(e->offsets[8], (std::pair<std::size_t, std::size_t>{24, 31}));
   EXPECT_EQ(e->offsets[9], (std::pair<std::size_t, std::size_t>{31, 35}));
   EXPECT_EQ(e->offsets.front(), (std::pair<std::size_t, std::size_t>{0, 0}));
@@ -115,25 +123,48 @@ TEST(TokenizerGolden, TokensOffsetsAndMasks) {
 
 TEST(TokenizerUnicode, HandCases) {
   const tokenizer& t = json_tok();
-  EXPECT_EQ(encode_ids(t, "h\xC3\xA9llo w\xC3\xB6rld"), (ids{101, 7592, 2088, 102}));  // héllo wörld
-  EXPECT_EQ(encode_ids(t, "\xC4\xB0x"), (ids{101, 11814, 102}));                        // İx
-  EXPECT_EQ(encode_ids(t, "\xF0\x9F\xA5\xB0 a"), (ids{101, 100, 1037, 102}));             // 🥰 a
-  EXPECT_EQ(encode_ids(t, "a\xE2\x80\x8B" "b"), (ids{101, 11113, 102}));                // zero-width space
-  EXPECT_EQ(encode_ids(t, "a\xE2\x80\x8D" "b"), (ids{101, 11113, 102}));                // zero-width joiner
-  EXPECT_EQ(encode_ids(t, "a\x0B" "b"), (ids{101, 11113, 102}));                        // \v is deleted
-  EXPECT_EQ(encode_ids(t, "a\x1C" "b"), (ids{101, 11113, 102}));
+  EXPECT_EQ(encode_ids(t, "h\xC3\xA9llo w\xC3\xB6rld"),
+            (ids{101, 7592, 2088, 102}));                                      // héllo wörld
+  EXPECT_EQ(encode_ids(t, "\xC4\xB0x"), (ids{101, 11814, 102}));               // İx
+  EXPECT_EQ(encode_ids(t, "\xF0\x9F\xA5\xB0 a"), (ids{101, 100, 1037, 102}));  // 🥰 a
+  EXPECT_EQ(encode_ids(t,
+                       "a\xE2\x80\x8B"
+                       "b"),
+            (ids{101, 11113, 102}));  // zero-width space
+  EXPECT_EQ(encode_ids(t,
+                       "a\xE2\x80\x8D"
+                       "b"),
+            (ids{101, 11113, 102}));  // zero-width joiner
+  EXPECT_EQ(encode_ids(t,
+                       "a\x0B"
+                       "b"),
+            (ids{101, 11113, 102}));  // \v is deleted
+  EXPECT_EQ(encode_ids(t,
+                       "a\x1C"
+                       "b"),
+            (ids{101, 11113, 102}));
   EXPECT_EQ(encode_ids(t, std::string("a\0b", 3)), (ids{101, 11113, 102}));
-  EXPECT_EQ(encode_ids(t, "a\xEF\xBF\xBD" "b"), (ids{101, 11113, 102}));                // U+FFFD deleted
-  EXPECT_EQ(encode_ids(t, "a\xC2\xA0" "b\xE3\x80\x80" "c"), (ids{101, 1037, 1038, 1039, 102}));
-  EXPECT_EQ(encode_ids(t, "x\xEE\x80\x80y"), (ids{101, 1060, 2100, 102}));              // private use deleted
-  EXPECT_EQ(encode_ids(t, "x\xCD\xB8y"), (ids{101, 100, 102}));                         // unassigned kept
-  EXPECT_EQ(encode_ids(t, "\xE1\x84\x80\xEA\xB0\x81"), (ids{101, 1455, 29991, 30006, 30020, 102}));  // ᄀ각
-  EXPECT_EQ(encode_ids(t, "\xC2\xAD-x"), (ids{101, 1011, 1060, 102}));                  // soft hyphen
+  EXPECT_EQ(encode_ids(t,
+                       "a\xEF\xBF\xBD"
+                       "b"),
+            (ids{101, 11113, 102}));  // U+FFFD deleted
+  EXPECT_EQ(encode_ids(t,
+                       "a\xC2\xA0"
+                       "b\xE3\x80\x80"
+                       "c"),
+            (ids{101, 1037, 1038, 1039, 102}));
+  EXPECT_EQ(encode_ids(t, "x\xEE\x80\x80y"), (ids{101, 1060, 2100, 102}));  // private use deleted
+  EXPECT_EQ(encode_ids(t, "x\xCD\xB8y"), (ids{101, 100, 102}));             // unassigned kept
+  EXPECT_EQ(encode_ids(t, "\xE1\x84\x80\xEA\xB0\x81"),
+            (ids{101, 1455, 29991, 30006, 30020, 102}));                // ᄀ각
+  EXPECT_EQ(encode_ids(t, "\xC2\xAD-x"), (ids{101, 1011, 1060, 102}));  // soft hyphen
 }
 
 TEST(TokenizerUnicode, CjkAndOffsets) {
   // "é😀漢字b": é and 😀 form one word -> [UNK]; CJK chars are split out.
-  auto e = json_tok().encode("\xC3\xA9\xF0\x9F\x98\x80\xE6\xBC\xA2\xE5\xAD\x97" "b");
+  auto e = json_tok().encode(
+      "\xC3\xA9\xF0\x9F\x98\x80\xE6\xBC\xA2\xE5\xAD\x97"
+      "b");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->ids, (ids{101, 100, 1904, 100, 1038, 102}));
   EXPECT_EQ(e->offsets, (offsets{{0, 0}, {0, 6}, {6, 9}, {9, 12}, {12, 13}, {0, 0}}));
@@ -146,25 +177,34 @@ TEST(TokenizerUnicode, CjkAndOffsets) {
 
 TEST(TokenizerUnicode, InvalidUtf8IsReplacedThenDropped) {
   // Each maximal invalid subpart reads as U+FFFD, which clean_text deletes; offsets stay bytes.
-  auto e = json_tok().encode("ab\xFF" "cd \xE2\x82 x");
+  auto e = json_tok().encode(
+      "ab\xFF"
+      "cd \xE2\x82 x");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->tokens, (std::vector<std::string>{"[CLS]", "abc", "##d", "x", "[SEP]"}));
   EXPECT_EQ(e->offsets, (offsets{{0, 0}, {0, 4}, {4, 5}, {9, 10}, {0, 0}}));
-  EXPECT_EQ(json_tok().normalize("a\xED\xA0\x80" "b\xF4\x90\x80\x80" "c\xC0\xAF"), "abc");
+  EXPECT_EQ(json_tok().normalize("a\xED\xA0\x80"
+                                 "b\xF4\x90\x80\x80"
+                                 "c\xC0\xAF"),
+            "abc");
 }
 
 TEST(TokenizerUnicode, AccentOptions) {
   temp_dir dir;
   const std::string text = "H\xC3\x89llo Cr\xC3\xA8me \xC4\xB0x";  // HÉllo Crème İx
   EXPECT_EQ(json_tok().normalize(text), "hello creme ix");
-  auto keep = load_json_text(dir, patched_json("\"strip_accents\": null", "\"strip_accents\": false"));
-  EXPECT_EQ(keep.normalize(text), "h\xC3\xA9llo cr\xC3\xA8me i\xCC\x87x");  // İ lowercases to i + U+0307
-  auto strip = load_json_text(dir, patched_json("\"strip_accents\": null,\n    \"lowercase\": true",
-                                                "\"strip_accents\": true,\n    \"lowercase\": false"));
+  auto keep =
+      load_json_text(dir, patched_json("\"strip_accents\": null", "\"strip_accents\": false"));
+  EXPECT_EQ(keep.normalize(text),
+            "h\xC3\xA9llo cr\xC3\xA8me i\xCC\x87x");  // İ lowercases to i + U+0307
+  auto strip =
+      load_json_text(dir, patched_json("\"strip_accents\": null,\n    \"lowercase\": true",
+                                       "\"strip_accents\": true,\n    \"lowercase\": false"));
   EXPECT_EQ(strip.normalize(text), "HEllo Creme Ix");
   auto none = load_json_text(dir, patched_json("\"lowercase\": true", "\"lowercase\": false"));
   EXPECT_EQ(none.normalize(text), text);
-  EXPECT_EQ(encode_ids(none, "Hello"), (ids{101, 100, 102}));  // "Hello" is not in the uncased vocab
+  EXPECT_EQ(encode_ids(none, "Hello"),
+            (ids{101, 100, 102}));  // "Hello" is not in the uncased vocab
 }
 
 TEST(TokenizerWordPiece, LongWordsAndUnknowns) {
@@ -201,10 +241,12 @@ TEST(TokenizerSpecial, AddedTokenRules) {
   auto t = load_json_text(dir, patched_json("\"added_tokens\": [", "\"added_tokens\": [" + extra));
   auto a = t.encode("a  <hi>  b");
   ASSERT_TRUE(a);
-  EXPECT_EQ(a->ids, (ids{101, 1037, 30522, 1038, 102}));  // stored ids are not used: new id after the vocab
+  EXPECT_EQ(a->ids,
+            (ids{101, 1037, 30522, 1038, 102}));  // stored ids are not used: new id after the vocab
   EXPECT_EQ(a->tokens[2], "  <hi>  ");
   EXPECT_EQ(a->offsets[2], (std::pair<std::size_t, std::size_t>{1, 9}));
-  EXPECT_EQ(encode_ids(t, "word words aword word."), (ids{101, 2773, 2616, 22091, 8551, 2773, 1012, 102}));
+  EXPECT_EQ(encode_ids(t, "word words aword word."),
+            (ids{101, 2773, 2616, 22091, 8551, 2773, 1012, 102}));
   EXPECT_EQ(encode_ids(t, "Norm norm NORM"), (ids{101, 30523, 30523, 30523, 102}));
   EXPECT_EQ(t.token_to_id("<hi>"), 30522);
   EXPECT_EQ(t.id_to_token(30523), "Norm");
@@ -280,9 +322,11 @@ TEST(TokenizerPairs, TypeIdsAndLongestFirst) {
 
 TEST(TokenizerDecode, WordPieceCleanup) {
   const tokenizer& t = json_tok();
-  const ids life{101, 1045, 1005, 2310, 2042, 3403, 2005, 1037, 17662, 12172, 2607, 2026, 2878, 2166, 1012, 102};
+  const ids life{101,   1045,  1005, 2310, 2042, 3403, 2005, 1037,
+                 17662, 12172, 2607, 2026, 2878, 2166, 1012, 102};
   EXPECT_EQ(*t.decode(life), "i ' ve been waiting for a huggingface course my whole life.");
-  EXPECT_EQ(*t.decode(life, false), "[CLS] i ' ve been waiting for a huggingface course my whole life. [SEP]");
+  EXPECT_EQ(*t.decode(life, false),
+            "[CLS] i ' ve been waiting for a huggingface course my whole life. [SEP]");
   const ids mixed{7592, 1010, 2026, 2123, 1005, 1056, 2064, 1005, 1049, 1012, 2003, 1029, 999};
   EXPECT_EQ(*t.decode(mixed), "hello, my don ' t can ' m. is?!");
   auto bad = t.decode(ids{7592, 99999});
@@ -300,7 +344,8 @@ TEST(TokenizerVocab, Lookups) {
     EXPECT_EQ(t->id_to_token(-1), std::nullopt);
     EXPECT_EQ(t->id_to_token(30522), std::nullopt);
     EXPECT_EQ(t->vocab_size(), 30522u);
-    EXPECT_EQ(t->model_max_length(), 512u);
+    // from_vocab reads tokenizer_config.json (256); tokenizer.json alone has the default 512.
+    EXPECT_EQ(t->model_max_length(), t == &vocab_tok() ? 256u : 512u);
     EXPECT_EQ(t->pad_id(), 0);
   }
 }
@@ -308,7 +353,8 @@ TEST(TokenizerVocab, Lookups) {
 TEST(TokenizerLoad, FolderVariants) {
   temp_dir dir;
   fs::copy_file(data_dir() / "vocab.txt", dir.path() / "vocab.txt");
-  write(dir.path() / "tokenizer_config.json", R"({"do_lower_case": true, "model_max_length": 128})");
+  write(dir.path() / "tokenizer_config.json",
+        R"({"do_lower_case": true, "model_max_length": 128})");
   auto from_vocab = tokenizer::load(dir.path());
   ASSERT_TRUE(from_vocab) << from_vocab.error().message;
   EXPECT_EQ(from_vocab->model_max_length(), 128u);
@@ -320,21 +366,25 @@ TEST(TokenizerLoad, FolderVariants) {
   auto file = tokenizer::load(dir.path() / "tokenizer.json");  // a path to the file itself
   ASSERT_TRUE(file);
   EXPECT_EQ(file->model_max_length(), 512u);
-  write(dir.path() / "tokenizer_config.json", R"({"model_max_length": 1000000000000000019884624838656})");
+  write(dir.path() / "tokenizer_config.json",
+        R"({"model_max_length": 1000000000000000019884624838656})");
   EXPECT_EQ(tokenizer::load(dir.path())->model_max_length(), 512u);  // "no limit" -> default
 }
 
 TEST(TokenizerLoad, VocabConfigOptions) {
   temp_dir dir;
   fs::copy_file(data_dir() / "vocab.txt", dir.path() / "vocab.txt");
-  write(dir.path() / "tokenizer_config.json", R"({"do_lower_case": false, "cls_token": {"content": "[CLS]"}})");
+  write(dir.path() / "tokenizer_config.json",
+        R"({"do_lower_case": false, "cls_token": {"content": "[CLS]"}})");
   auto cased = tokenizer::load(dir.path());
   ASSERT_TRUE(cased) << cased.error().message;
   EXPECT_EQ(cased->normalize("H\xC3\x89llo"), "H\xC3\x89llo");
-  write(dir.path() / "tokenizer_config.json", R"({"strip_accents": false, "tokenize_chinese_chars": false})");
+  write(dir.path() / "tokenizer_config.json",
+        R"({"strip_accents": false, "tokenize_chinese_chars": false})");
   auto keep = tokenizer::load(dir.path());
   ASSERT_TRUE(keep);
-  EXPECT_EQ(keep->normalize("H\xC3\x89llo\xE6\xBC\xA2\xE5\xAD\x97"), "h\xC3\xA9llo\xE6\xBC\xA2\xE5\xAD\x97");
+  EXPECT_EQ(keep->normalize("H\xC3\x89llo\xE6\xBC\xA2\xE5\xAD\x97"),
+            "h\xC3\xA9llo\xE6\xBC\xA2\xE5\xAD\x97");
   // vocab.txt with CRLF line ends reads the same tokens.
   std::string vocab = read(data_dir() / "vocab.txt");
   std::string crlf;
@@ -347,13 +397,16 @@ TEST(TokenizerLoad, VocabConfigOptions) {
 
 TEST(TokenizerLoad, EquivalentComponents) {
   temp_dir dir;
-  auto bert = load_json_text(dir, patched_json("\"type\": \"TemplateProcessing\"",
-                                               "\"type\": \"BertProcessing\", \"sep\": [\"[SEP]\", 102], "
-                                               "\"cls\": [\"[CLS]\", 101], \"unused\": 0"));
+  auto bert =
+      load_json_text(dir, patched_json("\"type\": \"TemplateProcessing\"",
+                                       "\"type\": \"BertProcessing\", \"sep\": [\"[SEP]\", 102], "
+                                       "\"cls\": [\"[CLS]\", 101], \"unused\": 0"));
   EXPECT_EQ(encode_ids(bert, "Hello world"), (ids{101, 7592, 2088, 102}));
-  EXPECT_EQ(bert.encode_pair("Hello", "world")->type_ids, (std::vector<std::int32_t>{0, 0, 0, 1, 1}));
+  EXPECT_EQ(bert.encode_pair("Hello", "world")->type_ids,
+            (std::vector<std::int32_t>{0, 0, 0, 1, 1}));
   std::string seq_text = patched_json("\"lowercase\": true\n  },", "\"lowercase\": true\n  }]},");
-  seq_text.replace(seq_text.find("\"normalizer\": {"), 15, "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{");
+  seq_text.replace(seq_text.find("\"normalizer\": {"), 15,
+                   "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{");
   auto seq = load_json_text(dir, seq_text);
   EXPECT_EQ(seq.normalize("H\xC3\x89llo"), "hello");
 }
@@ -375,19 +428,26 @@ void expect_json_error(std::string_view from, std::string_view to, std::string_v
 
 TEST(TokenizerLoad, TokenizerJsonErrors) {
   expect_json_error("\"version\": \"1.0\"", "\"version\": \"1.0\",,", "invalid JSON");
-  expect_json_error("\"type\": \"WordPiece\",\n    \"unk_token\"", "\"type\": \"BPE\",\n    \"unk_token\"", "model.type");
+  expect_json_error("\"type\": \"WordPiece\",\n    \"unk_token\"",
+                    "\"type\": \"BPE\",\n    \"unk_token\"", "model.type");
   expect_json_error("\"unk_token\": \"[UNK]\"", "\"unk_token\": \"[NOPE]\"", "model.unk_token");
   expect_json_error("\"[PAD]\": 0,", "\"[PAD]\": -1,", "model.vocab[\"[PAD]\"]");
   expect_json_error("\"[PAD]\": 0,", "\"[PAD]\": \"zero\",", "model.vocab[\"[PAD]\"]");
   expect_json_error("\"type\": \"BertNormalizer\"", "\"type\": \"NFKC\"", "normalizer.type");
   expect_json_error("\"lowercase\": true", "\"lowercase\": 1", "normalizer.lowercase");
-  expect_json_error("\"type\": \"BertPreTokenizer\"", "\"type\": \"ByteLevel\"", "pre_tokenizer.type");
-  expect_json_error("\"type\": \"TemplateProcessing\"", "\"type\": \"RobertaProcessing\"", "post_processor.type");
-  expect_json_error("\"ids\": [\n          101", "\"ids\": [\n          \"x\"", "post_processor.special_tokens");
-  expect_json_error("\"type\": \"WordPiece\",\n    \"prefix\"", "\"type\": \"Metaspace\",\n    \"prefix\"", "decoder.type");
-  expect_json_error("\"truncation\": null", "\"truncation\": {\"max_length\": 8, \"strategy\": \"Middle\"}",
+  expect_json_error("\"type\": \"BertPreTokenizer\"", "\"type\": \"ByteLevel\"",
+                    "pre_tokenizer.type");
+  expect_json_error("\"type\": \"TemplateProcessing\"", "\"type\": \"RobertaProcessing\"",
+                    "post_processor.type");
+  expect_json_error("\"ids\": [\n          101", "\"ids\": [\n          \"x\"",
+                    "post_processor.special_tokens");
+  expect_json_error("\"type\": \"WordPiece\",\n    \"prefix\"",
+                    "\"type\": \"Metaspace\",\n    \"prefix\"", "decoder.type");
+  expect_json_error("\"truncation\": null",
+                    "\"truncation\": {\"max_length\": 8, \"strategy\": \"Middle\"}",
                     "truncation.strategy");
-  expect_json_error("\"added_tokens\": [", "\"added_tokens\": [{\"id\": 5},", "added_tokens[].content");
+  expect_json_error("\"added_tokens\": [", "\"added_tokens\": [{\"id\": 5},",
+                    "added_tokens[].content");
 }
 
 TEST(TokenizerLoad, EmptyVocabAndTopLevel) {
@@ -398,7 +458,8 @@ TEST(TokenizerLoad, EmptyVocabAndTopLevel) {
   EXPECT_EQ(empty.error().code, errc::invalid_model);
   EXPECT_NE(empty.error().message.find("model.vocab"), std::string::npos);
   write(dir.path() / "tokenizer.json", "[1, 2]");
-  EXPECT_EQ(tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json").error().code, errc::invalid_model);
+  EXPECT_EQ(tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json").error().code,
+            errc::invalid_model);
   write(dir.path() / "tokenizer.json", R"({"normalizer": null})");
   auto no_model = tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json");
   ASSERT_FALSE(no_model);
@@ -445,7 +506,8 @@ TEST(TokenizerLoad, FolderAndVocabErrors) {
   EXPECT_NE(bad_field.error().message.find("do_lower_case"), std::string::npos);
   EXPECT_NE(bad_field.error().message.find("tokenizer_config.json"), std::string::npos);
   write(dir.path() / "tokenizer_config.json", R"({"model_max_length": -3})");
-  EXPECT_NE(tokenizer::load(dir.path()).error().message.find("model_max_length"), std::string::npos);
+  EXPECT_NE(tokenizer::load(dir.path()).error().message.find("model_max_length"),
+            std::string::npos);
   write(dir.path() / "tokenizer_config.json", "{");
   EXPECT_NE(tokenizer::load(dir.path()).error().message.find("invalid JSON"), std::string::npos);
 }
@@ -453,8 +515,9 @@ TEST(TokenizerLoad, FolderAndVocabErrors) {
 TEST(TokenizerInput, RandomBytesKeepInvariants) {
   // Deterministic mixes of ASCII, valid multi-byte sequences, specials and invalid bytes: every
   // encoding has in-range, ordered byte offsets and known ids, and stays within max_length.
-  const char* pieces[] = {"a", " ", "Hello", "\xC3\xA9", "\xE6\xBC\xA2", "\xF0\x9F\x98\x80", "[SEP]", "[",
-                          "\xFF", "\xE2\x82", "\xED\xA0\x80", "\xCC\x81", "\t", "!", "##", "\x00"};
+  const char* pieces[] = {"a",     " ", "Hello", "\xC3\xA9", "\xE6\xBC\xA2", "\xF0\x9F\x98\x80",
+                          "[SEP]", "[", "\xFF",  "\xE2\x82", "\xED\xA0\x80", "\xCC\x81",
+                          "\t",    "!", "##",    "\x00"};
   std::uint64_t state = 0x9E3779B97F4A7C15ULL;
   const auto next = [&state] {
     state ^= state << 13;

@@ -2,7 +2,7 @@
 
 Files written by our writer (through st_roundtrip_tool) are read back by the reader below and
 must equal, byte for byte, what the writer below produces for the same tensors; files written
-by the writer below are read by our reader. Run by ctest with /usr/bin/python3;
+by the writer below are read by our reader. Run by ctest with SAFETENSORS_PYTHON (cmake/python.cmake);
 ST_ROUNDTRIP_TOOL names the helper executable.
 """
 import json

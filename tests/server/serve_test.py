@@ -1,6 +1,6 @@
 """`safetensors-cli serve` end to end over loopback, with a real model folder.
 
-A tiny random DistilBERT classifier (real bert-base-uncased tokenizer from the shared data) is
+A tiny random DistilBERT classifier (the real bert-base-uncased tokenizer, tests/testdata.py) is
 written to a temp folder; the server runs on 127.0.0.1 with --port 0. Checked: every route and
 input shape, results identical to `safetensors-cli classify` on the same texts (a torch
 reference forward when the classify command is absent), every error status, 64 concurrent
@@ -24,8 +24,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testdata  # noqa: E402
+
 CLI = os.environ.get("SAFETENSORS_CLI", "")
-SHARED = os.environ.get("SAFETENSORS_SHARED_DIR", "/work/shared")
 failures = []
 
 
@@ -83,8 +85,7 @@ def make_model(folder, sd):
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(CFG, f)
     write_safetensors(os.path.join(folder, "model.safetensors"), sd)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(os.path.join(SHARED, "data", "vocab", name), folder)
+    testdata.copy_tokenizer(folder, ("tokenizer.json", "tokenizer_config.json"), model_max_length=512)
 
 
 def reference_logits(sd, ids):
@@ -171,14 +172,7 @@ def same_scores(a, b):
 
 
 def load_texts(n):
-    import gzip
-    texts = []
-    with gzip.open(os.path.join(SHARED, "data", "imdb", "test.jsonl.gz"), "rt") as f:
-        for line in f:
-            texts.append(json.loads(line)["text"].replace("\n", " "))
-            if len(texts) == n:
-                break
-    return texts
+    return [r["text"].replace("\n", " ") for r in testdata.imdb_records()[:n]]
 
 
 def has_classify():

@@ -27,7 +27,7 @@ struct distilbert_config {
   std::vector<std::string> id2label;  ///< index = class id; LABEL_i when absent
   std::map<std::string, std::size_t> label2id;  ///< as stored; inverse of id2label when absent
   std::string problem_type;           ///< "", "regression", "single_label_classification", ...
-  /// The transformers pipeline's choice for these settings (section 6 of reference/distilbert.md).
+  /// The transformers pipeline's choice for these settings (docs/MODEL.md "Scores").
   score_function default_function() const noexcept;
   std::size_t num_labels() const noexcept { return id2label.size(); }
 };
