@@ -1,17 +1,19 @@
 #include "atomic_file.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <random>
 #include <thread>
-
-#include <fmt/format.h>
 
 namespace safetensors::detail {
 namespace {
@@ -21,8 +23,12 @@ std::filesystem::path folder_of(const std::filesystem::path& target) {
   return parent.empty() ? std::filesystem::path(".") : parent;
 }
 
-// pid + process-wide counter + a random word: unique across threads and processes; O_EXCL
-// catches the rest.
+constexpr std::string_view temp_tag = ".safetensors-cpp.";
+constexpr std::string_view temp_suffix = ".tmp";
+
+// ".<target name>.safetensors-cpp.<pid>.<counter>-<random>.tmp": who wrote it and for which
+// target. pid + process-wide counter + a random word: unique across threads and processes;
+// O_EXCL catches the rest.
 std::filesystem::path temp_name(const std::filesystem::path& target) {
   static std::atomic<std::uint64_t> counter{0};
   static const std::uint64_t salt = [] {
@@ -30,9 +36,55 @@ std::filesystem::path temp_name(const std::filesystem::path& target) {
     return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   }();
   const auto n = counter.fetch_add(1);
-  const auto name = fmt::format(".{}.tmp-{}-{}-{:x}", target.filename().string(), ::getpid(), n,
-                                (salt ^ (n * 0x9e3779b97f4a7c15ULL)) & 0xffffffffULL);
+  const auto name =
+      fmt::format(".{}{}{}.{}-{:x}{}", target.filename().string(), temp_tag, ::getpid(), n,
+                  (salt ^ (n * 0x9e3779b97f4a7c15ULL)) & 0xffffffffULL, temp_suffix);
   return folder_of(target) / name;
+}
+
+// The writer's pid in one of our temp names for `target_name`, or 0 when `name` is not one.
+pid_t writer_of(std::string_view name, std::string_view target_name) {
+  const std::size_t head = 1 + target_name.size() + temp_tag.size();
+  if (name.size() <= head + temp_suffix.size() || name[0] != '.' ||
+      name.substr(1, target_name.size()) != target_name ||
+      name.substr(1 + target_name.size(), temp_tag.size()) != temp_tag ||
+      !name.ends_with(temp_suffix)) {
+    return 0;
+  }
+  std::uint64_t pid = 0;
+  std::size_t i = head;
+  for (; i < name.size() && name[i] >= '0' && name[i] <= '9' && pid < (1u << 30); ++i)
+    pid = pid * 10 + (name[i] - '0');
+  if (i == head || i >= name.size() || name[i] != '.') return 0;
+  return static_cast<pid_t>(pid);
+}
+
+// A temp file of `target` left by a writer that died (SIGKILL, power loss) is removed; a live
+// writer's never is. Live means: its pid (from the name) still runs, or someone holds the flock
+// every writer keeps on its temp file until it is renamed or removed (covers a writer whose pid
+// this process cannot see, e.g. in another pid namespace). Only regular files of this user.
+// Best effort: any doubt or error keeps the file.
+void remove_stale_temps(const std::filesystem::path& target) {
+  const std::string target_name = target.filename().string();
+  const auto folder = folder_of(target);
+  DIR* dir = ::opendir(folder.c_str());
+  if (dir == nullptr) return;
+  const int dfd = ::dirfd(dir);
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name(entry->d_name);
+    const pid_t pid = writer_of(name, target_name);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // runs (EPERM: runs, as another user)
+    const int fd = ::openat(dfd, entry->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
+        ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      (void)::unlinkat(dfd, entry->d_name, 0);
+    }
+    ::close(fd);
+  }
+  ::closedir(dir);
 }
 
 // The file about to be replaced: its cached pages are dropped first (clean ones only; mapped
@@ -42,17 +94,20 @@ void drop_cached_pages_of(const std::filesystem::path& target) {
   const int fd = ::open(target.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
   if (fd < 0) return;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   ::close(fd);
 }
 
 }  // namespace
 
-atomic_file::atomic_file(int fd, std::filesystem::path target, std::filesystem::path temp)
-    : fd_(fd), target_(std::move(target)), temp_(std::move(temp)) {}
+atomic_file::atomic_file(int fd, int lock_fd, std::filesystem::path target,
+                         std::filesystem::path temp)
+    : fd_(fd), lock_fd_(lock_fd), target_(std::move(target)), temp_(std::move(temp)) {}
 
 atomic_file::atomic_file(atomic_file&& other) noexcept
     : fd_(other.fd_),
+      lock_fd_(other.lock_fd_),
       target_(std::move(other.target_)),
       temp_(std::move(other.temp_)),
       buffer_(std::move(other.buffer_)),
@@ -62,34 +117,46 @@ atomic_file::atomic_file(atomic_file&& other) noexcept
       write_behind_(other.write_behind_),
       synced_(other.synced_) {
   other.fd_ = -1;
+  other.lock_fd_ = -1;
   other.temp_.clear();
 }
 
 atomic_file::~atomic_file() { abandon(); }
 
 error atomic_file::io_error(std::string_view what, int err) const {
-  return error{errc::io, fmt::format("[write_file] {} '{}': {}", what, target_.string(), std::strerror(err))};
+  return error{errc::io,
+               fmt::format("[write_file] {} '{}': {}", what, target_.string(), std::strerror(err))};
 }
 
 result<atomic_file> atomic_file::create(const std::filesystem::path& target) {
   if (target.empty() || !target.has_filename()) {
-    return fail(errc::invalid_argument, fmt::format("[write_file] '{}' is not a file path", target.string()));
+    return fail(errc::invalid_argument,
+                fmt::format("[write_file] '{}' is not a file path", target.string()));
   }
   drop_cached_pages_of(target);
+  remove_stale_temps(target);
   for (int attempt = 0; attempt < 64; ++attempt) {
     auto temp = temp_name(target);
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) return atomic_file(fd, target, std::move(temp));
+    if (fd >= 0) {
+      // The lock lives on its own descriptor: it outlasts prepare(), which closes `fd`, until
+      // publish() or abandon(). A file system without flock still works (pid check only).
+      const int lock_fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+      if (lock_fd >= 0) (void)::flock(lock_fd, LOCK_EX | LOCK_NB);
+      return atomic_file(fd, lock_fd, target, std::move(temp));
+    }
     if (errno != EEXIST) {
-      return fail(errc::io, fmt::format("[write_file] cannot create a temp file in '{}' for '{}': {}",
-                                        folder_of(target).string(), target.string(), std::strerror(errno)));
+      return fail(errc::io,
+                  fmt::format("[write_file] cannot create a temp file in '{}' for '{}': {}",
+                              folder_of(target).string(), target.string(), std::strerror(errno)));
     }
   }
-  return fail(errc::io, fmt::format("[write_file] no unique temp file name beside '{}'", target.string()));
+  return fail(errc::io,
+              fmt::format("[write_file] no unique temp file name beside '{}'", target.string()));
 }
 
-result<atomic_file> atomic_file::prepared_text(const std::filesystem::path& target, std::string_view text,
-                                               bool fsync) {
+result<atomic_file> atomic_file::prepared_text(const std::filesystem::path& target,
+                                               std::string_view text, bool fsync) {
   auto f = create(target);
   if (!f) return f;
   if (auto r = f->write(std::as_bytes(std::span(text))); !r) return tl::unexpected(r.error());
@@ -113,7 +180,9 @@ result<void> atomic_file::write_all(const std::byte* p, std::size_t n) {
     flushed_ += static_cast<std::uint64_t>(w);
   }
   // A hint: fsync at commit still decides (and reports) durability.
-  if (write_behind_) (void)::sync_file_range(fd_, static_cast<off_t>(start), static_cast<off_t>(total), SYNC_FILE_RANGE_WRITE);
+  if (write_behind_)
+    (void)::sync_file_range(fd_, static_cast<off_t>(start), static_cast<off_t>(total),
+                            SYNC_FILE_RANGE_WRITE);
   return {};
 }
 
@@ -158,7 +227,8 @@ result<void> atomic_file::fill(std::uint64_t n, const byte_reader& read) {
   if (fd_ < 0) return fail(errc::invalid_argument, "[write_file] write after commit or abandon");
   for (std::uint64_t at = 0; at < n;) {
     const auto space = free_space();
-    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(space.size(), n - at));
+    const std::size_t take =
+        static_cast<std::size_t>(std::min<std::uint64_t>(space.size(), n - at));
     if (auto r = read(at, space.first(take)); !r) return r;
     used_ += take;
     written_ += take;
@@ -189,7 +259,8 @@ result<void> atomic_file::prepare(bool fsync, const file_check& check) {
   } else if (fsync && ::fsync(fd_) != 0) {
     sync_error = errno;
   }
-  if (sync_error != 0) return tl::unexpected(io_error("cannot fsync the temp file for", sync_error));
+  if (sync_error != 0)
+    return tl::unexpected(io_error("cannot fsync the temp file for", sync_error));
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) {
@@ -203,13 +274,15 @@ result<void> atomic_file::prepare(bool fsync, const file_check& check) {
 }
 
 result<void> atomic_file::publish() {
-  if (fd_ >= 0 || temp_.empty()) return fail(errc::invalid_argument, "[write_file] publish before prepare or twice");
+  if (fd_ >= 0 || temp_.empty())
+    return fail(errc::invalid_argument, "[write_file] publish before prepare or twice");
   if (::rename(temp_.c_str(), target_.c_str()) != 0) {
     const int err = errno;
     abandon();
     return tl::unexpected(io_error("cannot rename the temp file over", err));
   }
   temp_.clear();
+  release_lock();
   if (synced_) {
     const int dir = ::open(folder_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0) return tl::unexpected(io_error("cannot open the folder of", errno));
@@ -217,9 +290,17 @@ result<void> atomic_file::publish() {
     const int err = errno;
     ::close(dir);
     // Some file systems cannot fsync a directory; the rename itself has happened.
-    if (rc != 0 && err != EINVAL && err != ENOTSUP) return tl::unexpected(io_error("cannot fsync the folder of", err));
+    if (rc != 0 && err != EINVAL && err != ENOTSUP)
+      return tl::unexpected(io_error("cannot fsync the folder of", err));
   }
   return {};
+}
+
+void atomic_file::release_lock() noexcept {
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
 }
 
 void atomic_file::abandon() noexcept {
@@ -231,6 +312,7 @@ void atomic_file::abandon() noexcept {
     ::unlink(temp_.c_str());
     temp_.clear();
   }
+  release_lock();
   buffer_.reset();
   used_ = 0;
 }

@@ -4,8 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <span>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "safetensors/error.hpp"
@@ -13,7 +13,10 @@
 
 namespace safetensors::detail {
 
-/// Writes go to a uniquely named temp file (O_EXCL) beside `target`; commit() flushes, fsyncs
+/// Writes go to a uniquely named temp file (O_EXCL) beside `target`,
+/// `.<target name>.safetensors-cpp.<pid>.<n>-<random>.tmp`, flock()ed until it is renamed or
+/// removed; create() first removes such files of the same target whose writer is gone (its pid
+/// no longer runs and nobody holds the lock), e.g. after a SIGKILL. commit() flushes, fsyncs
 /// (optional), renames it over the target and fsyncs the folder. Until commit() succeeds the
 /// target is untouched; the destructor unlinks an uncommitted temp file. Because rename()
 /// replaces the directory entry, a target that is still mapped by a reader keeps its old inode.
@@ -23,7 +26,8 @@ class atomic_file {
 
   static result<atomic_file> create(const std::filesystem::path& target);
   /// A small file (an index, a copied config) written and prepare()d, ready to publish().
-  static result<atomic_file> prepared_text(const std::filesystem::path& target, std::string_view text, bool fsync);
+  static result<atomic_file> prepared_text(const std::filesystem::path& target,
+                                           std::string_view text, bool fsync);
   atomic_file(atomic_file&& other) noexcept;
   atomic_file& operator=(atomic_file&&) = delete;
   atomic_file(const atomic_file&) = delete;
@@ -53,21 +57,23 @@ class atomic_file {
   const std::filesystem::path& temp_path() const noexcept { return temp_; }
 
  private:
-  atomic_file(int fd, std::filesystem::path target, std::filesystem::path temp);
+  atomic_file(int fd, int lock_fd, std::filesystem::path target, std::filesystem::path temp);
+  void release_lock() noexcept;
   result<void> flush();
   result<void> write_all(const std::byte* p, std::size_t n);
   std::span<std::byte> free_space();  // the unused rest of the buffer (allocated on first use)
   error io_error(std::string_view what, int err) const;
 
   int fd_ = -1;
+  int lock_fd_ = -1;  // holds the flock that marks the temp file as live
   std::filesystem::path target_;
   std::filesystem::path temp_;
   std::unique_ptr<std::byte[]> buffer_;  // buffer_size bytes once the first byte is buffered
   std::size_t used_ = 0;
-  std::uint64_t written_ = 0;   // bytes accepted by write()
-  std::uint64_t flushed_ = 0;   // bytes handed to write(2)
+  std::uint64_t written_ = 0;  // bytes accepted by write()
+  std::uint64_t flushed_ = 0;  // bytes handed to write(2)
   bool write_behind_ = false;
-  bool synced_ = false;         // prepare() fsynced the file
+  bool synced_ = false;  // prepare() fsynced the file
 };
 
 }  // namespace safetensors::detail

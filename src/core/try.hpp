@@ -8,18 +8,19 @@
 // GNU statement expression (GCC and Clang; __extension__ keeps -Wpedantic quiet).
 #pragma once
 
+#include <safetensors/error.hpp>
 #include <type_traits>
 #include <utility>
 
-#include <safetensors/error.hpp>
-
 namespace safetensors::detail {
 
-template <class T>
-T try_unwrap(tl::expected<T, error>&& r) {
+// Any error type: the server's api_result<T> (tl::expected<T, api_error>) uses it too.
+template <class T, class E>
+T try_unwrap(tl::expected<T, E>&& r) {
   return std::move(*r);
 }
-inline void try_unwrap(tl::expected<void, error>&&) {}
+template <class E>
+void try_unwrap(tl::expected<void, E>&&) {}
 
 }  // namespace safetensors::detail
 

@@ -6,7 +6,8 @@ namespace {
 
 class classifier_backend final : public inference_backend {
  public:
-  classifier_backend(model::classifier c, backend_info info) : classifier_(std::move(c)), info_(std::move(info)) {}
+  classifier_backend(model::classifier c, backend_info info)
+      : classifier_(std::move(c)), info_(std::move(info)) {}
 
   const backend_info& info() const noexcept override { return info_; }
 
@@ -16,15 +17,23 @@ class classifier_backend final : public inference_backend {
     return second ? tok.encode_pair(first, *second, opts) : tok.encode(first, opts);
   }
 
-  result<std::string> decode(std::span<const std::int32_t> ids, bool skip_special_tokens) const override {
-    return classifier_.tokenizer().decode(ids, skip_special_tokens);
+  result<std::string> decode(std::span<const std::int32_t> ids,
+                             bool skip_special_tokens) const override {
+    const auto& tok = classifier_.tokenizer();
+    std::vector<std::int32_t> known;
+    known.reserve(ids.size());
+    for (const std::int32_t id : ids) {
+      if (tok.id_to_token(id)) known.push_back(id);
+    }
+    return tok.decode(known, skip_special_tokens);
   }
 
   result<std::vector<std::vector<float>>> logits(std::span<const model::encoding> batch) override {
     return classifier_.logits(batch);
   }
 
-  std::vector<model::label_score> scores(std::span<const float> logits, model::score_function fn) const override {
+  std::vector<model::label_score> scores(std::span<const float> logits,
+                                         model::score_function fn) const override {
     return model::score_logits(logits, classifier_.config(), fn);
   }
 
@@ -35,7 +44,8 @@ class classifier_backend final : public inference_backend {
 
 }  // namespace
 
-result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::filesystem::path& dir, int threads) {
+result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::filesystem::path& dir,
+                                                                   int threads) {
   model::load_options opts;
   opts.threads = threads;
   opts.threads_follow_load = false;  // our connection threads are runnable while a batch starts
@@ -47,7 +57,8 @@ result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::fi
   info.id2label = cfg.id2label;
   info.max_input_length = std::min(cfg.max_position_embeddings, c->tokenizer().model_max_length());
   info.default_function = cfg.default_function();
-  return std::unique_ptr<inference_backend>(std::make_unique<classifier_backend>(std::move(*c), std::move(info)));
+  return std::unique_ptr<inference_backend>(
+      std::make_unique<classifier_backend>(std::move(*c), std::move(info)));
 }
 
 }  // namespace safetensors::server

@@ -1,10 +1,12 @@
 // POST /predict: validate, admit, tokenize on this connection thread, queue, wait, answer.
+#include <fmt/format.h>
+
 #include <cmath>
 #include <future>
 
-#include <fmt/format.h>
-
+#include "core/try.hpp"
 #include "safetensors/json_writer.hpp"
+#include "server/input_rules.hpp"
 #include "server/request_parse.hpp"
 #include "server/server_state.hpp"
 
@@ -17,36 +19,8 @@ double ms_since(clock_type::time_point t) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
 }
 
-// TEI bounds the text before tokenizing: max_input_length x 250 characters per input.
-constexpr std::size_t max_char_multiplier = 250;
-
-std::size_t count_chars(std::string_view s) {
-  std::size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
-}
-
-// Cuts `s` to at most `limit` bytes, backing off to a UTF-8 character boundary.
-void cut_utf8(std::string& s, std::size_t limit) {
-  if (s.size() <= limit) return;
-  while (limit > 0 && (static_cast<unsigned char>(s[limit]) & 0xC0) == 0x80) --limit;
-  s.resize(limit);
-}
-
-api_result<void> bound_chars(text_input& in, bool truncate, std::size_t max_tokens) {
-  const std::size_t limit = max_tokens * max_char_multiplier;
-  if (truncate) {
-    const std::size_t per_side = in.second ? limit / 2 : limit;
-    cut_utf8(in.first, per_side);
-    if (in.second) cut_utf8(*in.second, per_side);
-    return {};
-  }
-  const std::size_t n = count_chars(in.first) + (in.second ? count_chars(*in.second) : 0);
-  if (n > limit) return validation_fail(fmt::format("`inputs` must have less than {} characters. Given: {}", limit, n));
-  return {};
-}
-
-api_result<std::vector<model::encoding>> tokenize_all(server_state& s, predict_request& req, request_facts& facts) {
+api_result<std::vector<model::encoding>> tokenize_all(server_state& s, predict_request& req,
+                                                      request_facts& facts) {
   const bool truncate = req.truncate.value_or(s.opts.auto_truncate);
   model::encode_options opts;
   opts.truncate = truncate;
@@ -56,14 +30,12 @@ api_result<std::vector<model::encoding>> tokenize_all(server_state& s, predict_r
   out.reserve(req.inputs.size());
   for (auto& in : req.inputs) {
     const auto t0 = clock_type::now();
-    if (auto r = bound_chars(in, truncate, s.max_input_length); !r) return tl::unexpected(r.error());
+    ST_TRY(check_text(in.first, in.second, truncate, s.max_input_length));
     std::optional<std::string_view> second;
     if (in.second) second = *in.second;
     auto enc = s.backend->encode(in.first, second, opts);
-    if (!enc) return api_fail(422, "Tokenizer", "tokenizer error " + enc.error().message);
-    if (enc->size() > s.max_input_length) {
-      return validation_fail(fmt::format("`inputs` must have less than {} tokens. Given: {}", s.max_input_length, enc->size()));
-    }
+    if (!enc) return tokenizer_fail(enc.error().message);
+    ST_TRY(check_tokens(enc->size(), s.max_input_length));
     const double ms = ms_since(t0);
     s.stats.observe("te_request_tokenization_duration", ms / 1000);
     s.stats.observe("te_request_input_length", static_cast<double>(enc->size()));
@@ -75,7 +47,8 @@ api_result<std::vector<model::encoding>> tokenize_all(server_state& s, predict_r
 }
 
 // Queues every input and waits (bounded by the request timeout) for all of them.
-api_result<std::vector<std::vector<float>>> infer_all(server_state& s, std::vector<model::encoding> encodings,
+api_result<std::vector<std::vector<float>>> infer_all(server_state& s,
+                                                      std::vector<model::encoding> encodings,
                                                       request_facts& facts) {
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   std::vector<std::future<item_outcome>> futures;
@@ -86,10 +59,13 @@ api_result<std::vector<std::vector<float>>> infer_all(server_state& s, std::vect
   for (auto& f : futures) {
     if (f.wait_until(deadline) != std::future_status::ready) {
       cancelled->store(true);
-      return api_fail(503, "Timeout", fmt::format("the request did not complete within {} ms", s.opts.request_timeout.count()));
+      return api_fail(
+          503, "Timeout",
+          fmt::format("the request did not complete within {} ms", s.opts.request_timeout.count()));
     }
     auto out = f.get();
-    if (!out.logits) return api_fail(424, "Backend", "Backend error: " + out.logits.error().message);
+    if (!out.logits)
+      return api_fail(424, "Backend", "Backend error: " + out.logits.error().message);
     s.stats.observe("te_request_queue_duration", out.queue_seconds);
     s.stats.observe("te_request_inference_duration", out.inference_seconds);
     facts.queue_ms += out.queue_seconds * 1000;
@@ -119,9 +95,11 @@ api_result<std::string> predictions_body(server_state& s, const predict_request&
   for (const auto& row : rows) {
     auto scores = s.backend->scores(row, fn);
     for (const auto& ls : scores) {
-      if (!std::isfinite(ls.score)) return api_fail(424, "Backend", "Backend error: score is not finite (NaN or Inf)");
+      if (!std::isfinite(ls.score))
+        return api_fail(424, "Backend", "Backend error: score is not finite (NaN or Inf)");
     }
-    if (scores.empty()) return api_fail(424, "Backend", "Backend error: the model returned no scores");
+    if (scores.empty())
+      return api_fail(424, "Backend", "Backend error: the model returned no scores");
     all.push_back(std::move(scores));
   }
   json_writer w;
@@ -153,11 +131,10 @@ api_result<reply> predict(server_state& s, std::string_view body, request_facts&
   if (!req) return tl::unexpected(req.error());
   const std::size_t n = req->inputs.size();
   facts.inputs = n;
-  s.stats.inc("te_request_count", req->shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
+  s.stats.inc("te_request_count",
+              req->shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
   s.stats.inc("te_predict_count", {}, n);
-  if (n > s.opts.max_client_batch_size) {
-    return validation_fail(fmt::format("batch size {} > maximum allowed batch size {}", n, s.opts.max_client_batch_size));
-  }
+  ST_TRY(check_batch(n, s.opts.max_client_batch_size, "inputs"));
   admission permit(s.admitted, n, s.opts.max_concurrent_requests);
   if (!permit.admitted()) return api_fail(429, "Overloaded", "Model is overloaded");
   auto encodings = tokenize_all(s, *req, facts);
@@ -169,7 +146,8 @@ api_result<reply> predict(server_state& s, std::string_view body, request_facts&
   reply r;
   r.body = std::move(*out);
   std::size_t chars = 0;
-  for (const auto& in : req->inputs) chars += count_chars(in.first) + (in.second ? count_chars(*in.second) : 0);
+  for (const auto& in : req->inputs)
+    chars += count_chars(in.first) + (in.second ? count_chars(*in.second) : 0);
   const double per = 1.0 / static_cast<double>(n);
   r.headers = {{"x-compute-type", "cpu"},
                {"x-compute-characters", std::to_string(chars)},
@@ -177,7 +155,8 @@ api_result<reply> predict(server_state& s, std::string_view body, request_facts&
                {"x-tokenization-time", fmt::format("{:.0f}", facts.tokenization_ms * per)},
                {"x-queue-time", fmt::format("{:.0f}", facts.queue_ms * per)},
                {"x-inference-time", fmt::format("{:.0f}", facts.inference_ms * per)}};
-  s.stats.inc("te_request_success", req->shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
+  s.stats.inc("te_request_success",
+              req->shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
   s.stats.inc("te_predict_success", {}, n);
   return r;
 }
@@ -193,7 +172,8 @@ reply handle_predict(server_state& s, std::string_view body, request_facts& fact
   return error_reply(r.error());
 }
 
-admission::admission(std::atomic<std::size_t>& counter, std::size_t n, std::size_t limit) : counter_(counter), n_(n) {
+admission::admission(std::atomic<std::size_t>& counter, std::size_t n, std::size_t limit)
+    : counter_(counter), n_(n) {
   std::size_t cur = counter_.load();
   while (cur + n <= limit) {
     if (counter_.compare_exchange_weak(cur, cur + n)) {

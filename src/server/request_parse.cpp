@@ -81,7 +81,8 @@ api_result<void> parse_inputs(const element& inputs, predict_request& req) {
   if (inputs.get_array().get(arr)) {
     return validation_fail("`inputs` must be a string, a list of one or two strings, or a list of such lists");
   }
-  if (arr.size() == 0) return empty_fail("`inputs` cannot be empty");
+  // TEI's PredictInput deserializer refuses [] (serde invalid_length 0), which axum answers 422.
+  if (arr.size() == 0) return validation_fail("`inputs` cannot be empty");
   if (!arr.at(0).value_unsafe().is_array()) {  // a single text or a pair
     auto one = sequence_of(arr, "`inputs`");
     if (!one) return tl::unexpected(one.error());
@@ -160,8 +161,7 @@ api_result<tokenize_request> parse_tokenize(std::string_view body) {
   } else {
     simdjson::dom::array arr;
     if (inputs->get_array().get(arr)) return validation_fail("`inputs` must be a string or a list of strings");
-    if (arr.size() == 0) return empty_fail("`inputs` cannot be empty");
-    for (element item : arr) {
+    for (element item : arr) {  // [] is valid here: the handler answers it (400 Empty)
       auto s = string_of(item, "every element of `inputs`");
       if (!s) return tl::unexpected(s.error());
       req.inputs.push_back(std::move(*s));
@@ -175,15 +175,16 @@ api_result<tokenize_request> parse_tokenize(std::string_view body) {
 
 namespace {
 
-api_result<std::vector<std::int32_t>> id_list(const simdjson::dom::array& arr, std::string_view what) {
-  std::vector<std::int32_t> ids;
+// Token ids are u32 in TEI: 0..4294967295 parse (ids no vocabulary holds are skipped by decode).
+api_result<std::vector<std::uint32_t>> id_list(const simdjson::dom::array& arr, std::string_view what) {
+  std::vector<std::uint32_t> ids;
   ids.reserve(arr.size());
   for (element item : arr) {
     std::uint64_t v = 0;
-    if (item.get_uint64().get(v) || v > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) {
-      return validation_fail(fmt::format("{} must hold token ids (integers 0..2147483647)", what));
+    if (item.get_uint64().get(v) || v > std::numeric_limits<std::uint32_t>::max()) {
+      return validation_fail(fmt::format("{} must hold token ids (integers 0..4294967295)", what));
     }
-    ids.push_back(static_cast<std::int32_t>(v));
+    ids.push_back(static_cast<std::uint32_t>(v));
   }
   return ids;
 }

@@ -1,5 +1,6 @@
 // Request bodies of /predict, /tokenize and /decode, parsed with simdjson into plain structs.
-// Every problem becomes a 422 (Validation) or 400 (Empty) api_error naming the field.
+// A body that is not the request's shape becomes a 422 (Validation) api_error naming the field;
+// the rules on the values (empty inputs, limits) are input_rules.hpp's.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +44,7 @@ struct tokenize_request {
 api_result<tokenize_request> parse_tokenize(std::string_view body);
 
 struct decode_request {
-  std::vector<std::vector<std::int32_t>> ids;
+  std::vector<std::vector<std::uint32_t>> ids;
   bool skip_special_tokens = true;
 };
 /// {"ids": [u32, ...] | [[u32, ...], ...], "skip_special_tokens": bool}.

@@ -43,32 +43,43 @@ class fake_backend final : public inference_backend {
       if (opts.direction == model::truncation_side::right) {
         e.tokens.erase(e.tokens.begin() + static_cast<std::ptrdiff_t>(keep), e.tokens.end() - 1);
         e.ids.erase(e.ids.begin() + static_cast<std::ptrdiff_t>(keep), e.ids.end() - 1);
-        e.type_ids.erase(e.type_ids.begin() + static_cast<std::ptrdiff_t>(keep), e.type_ids.end() - 1);
+        e.type_ids.erase(e.type_ids.begin() + static_cast<std::ptrdiff_t>(keep),
+                         e.type_ids.end() - 1);
         e.offsets.erase(e.offsets.begin() + static_cast<std::ptrdiff_t>(keep), e.offsets.end() - 1);
-        e.special_tokens_mask.erase(e.special_tokens_mask.begin() + static_cast<std::ptrdiff_t>(keep), e.special_tokens_mask.end() - 1);
+        e.special_tokens_mask.erase(
+            e.special_tokens_mask.begin() + static_cast<std::ptrdiff_t>(keep),
+            e.special_tokens_mask.end() - 1);
       } else {
         const auto drop = static_cast<std::ptrdiff_t>(e.size() - max);
         e.tokens.erase(e.tokens.begin() + 1, e.tokens.begin() + 1 + drop);
         e.ids.erase(e.ids.begin() + 1, e.ids.begin() + 1 + drop);
         e.type_ids.erase(e.type_ids.begin() + 1, e.type_ids.begin() + 1 + drop);
         e.offsets.erase(e.offsets.begin() + 1, e.offsets.begin() + 1 + drop);
-        e.special_tokens_mask.erase(e.special_tokens_mask.begin() + 1, e.special_tokens_mask.begin() + 1 + drop);
+        e.special_tokens_mask.erase(e.special_tokens_mask.begin() + 1,
+                                    e.special_tokens_mask.begin() + 1 + drop);
       }
       e.truncated = true;
     }
     return e;
   }
 
-  result<std::string> decode(std::span<const std::int32_t> ids, bool skip_special_tokens) const override {
+  result<std::string> decode(std::span<const std::int32_t> ids,
+                             bool skip_special_tokens) const override {
     std::string out;
     for (auto id : ids) {
       if (id == 101 || id == 102) {
         if (skip_special_tokens) continue;
+      } else if (id == 666) {
+        return fail_now("cannot decode id 666");  // the backend's error path
       } else if (id < 1000 || id > 1002) {
-        return fail_now("unknown token id " + std::to_string(id));
+        continue;  // not in the vocabulary: skipped, as tokenizers' decode does
       }
       if (!out.empty()) out += ' ';
-      out += id == 101 ? "[CLS]" : id == 102 ? "[SEP]" : id == 1000 ? "good" : id == 1001 ? "bad" : "word";
+      out += id == 101    ? "[CLS]"
+             : id == 102  ? "[SEP]"
+             : id == 1000 ? "good"
+             : id == 1001 ? "bad"
+                          : "word";
     }
     return out;
   }
@@ -93,7 +104,8 @@ class fake_backend final : public inference_backend {
     return out;
   }
 
-  std::vector<model::label_score> scores(std::span<const float> logits, model::score_function fn) const override {
+  std::vector<model::label_score> scores(std::span<const float> logits,
+                                         model::score_function fn) const override {
     std::vector<model::label_score> out;
     const float m = std::max(logits[0], logits[1]);
     const float e0 = std::exp(logits[0] - m), e1 = std::exp(logits[1] - m);
@@ -102,7 +114,8 @@ class fake_backend final : public inference_backend {
       if (fn == model::score_function::softmax) s = (i == 0 ? e0 : e1) / (e0 + e1);
       out.push_back({info_.id2label[i], s});
     }
-    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+    std::stable_sort(out.begin(), out.end(),
+                     [](const auto& a, const auto& b) { return a.score > b.score; });
     return out;
   }
 
@@ -112,9 +125,11 @@ class fake_backend final : public inference_backend {
   }
 
  private:
-  static tl::unexpected<error> fail_now(std::string m) { return safetensors::fail(errc::invalid_argument, std::move(m)); }
-  static void add(model::encoding& e, std::int32_t id, std::string tok, std::pair<std::size_t, std::size_t> off,
-                  bool special, std::int32_t type) {
+  static tl::unexpected<error> fail_now(std::string m) {
+    return safetensors::fail(errc::invalid_argument, std::move(m));
+  }
+  static void add(model::encoding& e, std::int32_t id, std::string tok,
+                  std::pair<std::size_t, std::size_t> off, bool special, std::int32_t type) {
     e.ids.push_back(id);
     e.tokens.push_back(std::move(tok));
     e.offsets.push_back(off);
@@ -129,7 +144,11 @@ class fake_backend final : public inference_backend {
       while (i < text.size() && text[i] != ' ') ++i;
       if (i == start) break;
       const auto w = text.substr(start, i - start);
-      add(e, w == "good" ? 1000 : w == "bad" ? 1001 : 1002, std::string(w), {start, i}, false, type);
+      add(e,
+          w == "good"  ? 1000
+          : w == "bad" ? 1001
+                       : 1002,
+          std::string(w), {start, i}, false, type);
     }
   }
   backend_info info_;

@@ -19,7 +19,7 @@ namespace safetensors::server {
 
 /// What the server needs to know about the model (GET /info, validation limits).
 struct backend_info {
-  std::string model_id;                ///< shown as model_id in /info (the model folder)
+  std::string model_id;  ///< shown as model_id in /info (the model folder)
   std::string model_dtype = "float32";
   std::vector<std::string> id2label;   ///< index = class id
   std::size_t max_input_length = 512;  ///< tokens, special tokens included
@@ -33,11 +33,16 @@ class inference_backend {
   virtual ~inference_backend() = default;
   virtual const backend_info& info() const noexcept = 0;
   /// Encodes a single text (second empty) or a pair, truncating as `opts` says.
-  virtual result<model::encoding> encode(std::string_view first, std::optional<std::string_view> second,
+  virtual result<model::encoding> encode(std::string_view first,
+                                         std::optional<std::string_view> second,
                                          const model::encode_options& opts) const = 0;
-  virtual result<std::string> decode(std::span<const std::int32_t> ids, bool skip_special_tokens) const = 0;
+  /// Decodes ids to text; ids the vocabulary does not hold are skipped, as Hugging Face
+  /// tokenizers' decode does (so TEI's /decode answers 200 for them).
+  virtual result<std::string> decode(std::span<const std::int32_t> ids,
+                                     bool skip_special_tokens) const = 0;
   /// Logits [batch][num_labels] for a batch of encodings (padded internally).
-  virtual result<std::vector<std::vector<float>>> logits(std::span<const model::encoding> batch) = 0;
+  virtual result<std::vector<std::vector<float>>> logits(
+      std::span<const model::encoding> batch) = 0;
   /// Scores for one row of logits, all labels sorted by score descending.
   virtual std::vector<model::label_score> scores(std::span<const float> logits,
                                                  model::score_function fn) const = 0;
