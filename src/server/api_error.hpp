@@ -1,7 +1,7 @@
 // HTTP error values: {"error": "...", "error_type": "..."} with text-embeddings-inference's
-// status codes (docs/DEPLOY.md "Errors"; TEI's router/src/http/server.rs `impl From<&ErrorType> for
-// StatusCode`: Validation 413,
-// Empty 400, Tokenizer 422, Backend 424, Overloaded 429, Unhealthy 503).
+// status codes (docs/DEPLOY.md "Errors"; TEI's router/src/http/server.rs `impl From<&ErrorType>
+// for StatusCode`: Validation 413, Empty 400, Tokenizer 422, Backend 424, Overloaded 429,
+// Unhealthy 503).
 #pragma once
 
 #include <string>
