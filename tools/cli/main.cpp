@@ -2,8 +2,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <string_view>
 
 #include "command.hpp"
+#include "command_module.hpp"
 #include "safetensors/version.h"
 
 namespace safetensors::cli {
@@ -15,6 +18,14 @@ std::vector<command>& registry() {
 
 int main(int argc, char** argv) {
   using namespace safetensors::cli;
+  if (needs_module({argv, static_cast<std::size_t>(argc)})) {
+    std::string why;
+    if (!load_module(why) && argc > 1 && !std::string_view(argv[1]).starts_with('-')) {
+      // The command needs the module: say so (a help listing simply goes without it).
+      std::fprintf(stderr, "error: %s: the model commands are not available: %s\n", argv[1], why.c_str());
+      return exit_unsupported;
+    }
+  }
   CLI::App app{"safetensors-cli: inspect, validate, convert and serve safetensors checkpoints"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "safetensors-cli " SAFETENSORS_VERSION_STRING);
