@@ -79,7 +79,7 @@ TEST(Container, ZipRefusals) {
   expect_error(big.build(), errc::unsupported, "big-endian");
   zip_builder dup;
   dup.add("a/data.pkl", one_tensor().bytes).add("a/data.pkl", one_tensor().bytes).add("a/version", "3\n");
-  expect_error(dup.build(), errc::invalid_checkpoint, "duplicate entry");
+  expect_error(dup.build(), errc::malicious, "ambiguous zip: entries 'a/data.pkl' and 'a/data.pkl'");
   zip_builder mixed;
   mixed.add("a/data.pkl", one_tensor().bytes).add("b/version", "3\n");
   expect_error(mixed.build(), errc::invalid_checkpoint, "different folders");
