@@ -52,24 +52,59 @@ def torch_load(*paths):
     return lines
 
 
-class ZipNamesTest(unittest.TestCase):
-    def setUp(self):
-        self.base = benign_entries()
-        self.names = [n for n, _ in self.base]
-        self.assertEqual(self.names, ["archive/data.pkl", "archive/data/0", "archive/version"])
-        self.pkl = self.base[0][1]
-        self.tmp = tempfile.mkdtemp(dir=TMP.name)
-        self.n = 0
+def cases(base):
+    """label -> zip entries (data None: the payload) of every crafted layout."""
+    pkl, rest = base[0][1], base[1:]
+    out = {"upper %s" % n: [(n, None)] + rest for n in ("archive/DATA.PKL", "archive/Data.Pkl", "archive/data.PKL")}
+    out.update({
+        "benign first": [("archive/data.pkl", pkl), ("archive/DATA.PKL", None)] + rest,
+        "payload first": [("archive/DATA.PKL", None), ("archive/data.pkl", pkl)] + rest,
+        "both last, benign first": rest + [("archive/data.pkl", pkl), ("archive/DATA.PKL", None)],
+        "both last, payload first": rest + [("archive/DATA.PKL", None), ("archive/data.pkl", pkl)],
+        "same name twice": [("archive/data.pkl", pkl), ("archive/data.pkl", None)] + rest,
+        "folder in another case": [("archive/data.pkl", pkl)] + rest + [("ARCHIVE/data.pkl", None)],
+        "records in another case": [(n.replace("data/0", "DATA/0").replace("version", "VERSION"), d) for n, d in base],
+        "outside data.PKL": base + [("data.PKL", None)],
+        "outside other/data.pkl": base + [("other/data.pkl", None)],
+    })
+    return out
 
-    def craft(self, entries):
-        """Writes `entries` (data None = the payload, with its own marker); returns (path, marker)."""
-        self.n += 1
-        marker = os.path.join(self.tmp, "marker%d" % self.n)
-        path = os.path.join(self.tmp, "crafted%d.pt" % self.n)
+
+AMBIGUOUS = ["benign first", "payload first", "both last, benign first", "both last, payload first",
+             "same name twice", "folder in another case"]
+
+
+class ZipNamesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        """Every layout loaded once by the real torch (its own copies and markers)."""
+        cls.base = benign_entries()
+        cls.cases = cases(cls.base)
+        folder = tempfile.mkdtemp(dir=TMP.name)
+        crafted = {}
+        for i, (label, entries) in enumerate(cls.cases.items()):
+            marker = os.path.join(folder, "torch_marker%d" % i)
+            crafted[label] = (write_zip(os.path.join(folder, "torch%d.pt" % i),
+                                        [(n, payload(marker) if d is None else d) for n, d in entries]), marker)
+        results = torch_load(*(path for path, _ in crafted.values()))
+        cls.torch = {label: (os.path.exists(marker), result)
+                     for (label, (_, marker)), result in zip(crafted.items(), results)}
+
+    def setUp(self):
+        self.assertEqual([n for n, _ in self.base], ["archive/data.pkl", "archive/data/0", "archive/version"])
+        self.tmp = tempfile.mkdtemp(dir=TMP.name)
+
+    def craft(self, label):
+        """Our copy of a layout (a label of `cases`, or entries), with its own marker: (path, marker)."""
+        entries = self.cases[label] if isinstance(label, str) else label
+        marker = os.path.join(self.tmp, "marker")
+        path = os.path.join(self.tmp, "crafted.pt")
         write_zip(path, [(name, payload(marker) if data is None else data) for name, data in entries])
         return path, marker
 
-    def ours(self, path, marker, scan_rc, convert_rc, needle, scan_needle=None):
+    def ours(self, label, scan_rc, convert_rc, needle, scan_needle=None):
+        """Runs scan and convert on our copy of `label` and checks their exit codes and messages."""
+        path, marker = self.craft(label)
         out = path + ".safetensors"
         sc = run("scan", path)
         self.assertEqual(sc.returncode, scan_rc, sc.stdout + sc.stderr)
@@ -83,60 +118,34 @@ class ZipNamesTest(unittest.TestCase):
             self.assertIn("malicious - ", sc.stdout.splitlines()[0])
             self.assertIn(scan_needle or needle, sc.stdout.splitlines()[0])
         self.assertFalse(os.path.exists(marker), "our commands must never run the payload")
-        return sc, cv
-
-    def torch_runs_payloads(self, crafted):
-        """[(payload ran, torch.load result)] for each (path, marker), after our commands ran."""
-        results = torch_load(*(path for path, _ in crafted))
-        ran = [os.path.exists(marker) for _, marker in crafted]
-        for _, marker in crafted:
-            if os.path.exists(marker):
-                os.remove(marker)
-        return list(zip(ran, results))
+        return out
 
     def test_upper_case_pickle_is_the_one_torch_loads(self):
-        crafted = []
-        for name in ("archive/DATA.PKL", "archive/Data.Pkl", "archive/data.PKL"):
-            with self.subTest(name=name):
-                crafted.append(self.craft([(name, None)] + self.base[1:]))
-                self.ours(*crafted[-1], 4, 4, "posix.system")
-        self.assertEqual(self.torch_runs_payloads(crafted), [(True, "ok 0")] * 3)
+        for label in [c for c in self.cases if c.startswith("upper ")]:
+            with self.subTest(label):
+                self.ours(label, 4, 4, "posix.system")
+                self.assertEqual(self.torch[label], (True, "ok 0"))
 
     def test_two_spellings_of_data_pkl_are_ambiguous(self):
-        rest = self.base[1:]
-        layouts = {
-            "benign first": [("archive/data.pkl", self.pkl), ("archive/DATA.PKL", None)] + rest,
-            "payload first": [("archive/DATA.PKL", None), ("archive/data.pkl", self.pkl)] + rest,
-            "both last, benign first": rest + [("archive/data.pkl", self.pkl), ("archive/DATA.PKL", None)],
-            "both last, payload first": rest + [("archive/DATA.PKL", None), ("archive/data.pkl", self.pkl)],
-            "same name twice": [("archive/data.pkl", self.pkl), ("archive/data.pkl", None)] + rest,
-            "folder in another case": [("archive/data.pkl", self.pkl)] + rest + [("ARCHIVE/data.pkl", None)],
-        }
-        crafted = []
-        for label, entries in layouts.items():
-            with self.subTest(layout=label):
-                crafted.append(self.craft(entries))
-                self.ours(*crafted[-1], 4, 4, "ambiguous zip")
+        for label in AMBIGUOUS:
+            with self.subTest(label):
+                self.ours(label, 4, 4, "ambiguous zip")
         # torch picks one by its sorted lookup, not by one fixed rule: the order decides
-        torch_ran = dict(zip(layouts, (ran for ran, _ in self.torch_runs_payloads(crafted))))
-        self.assertTrue(any(torch_ran.values()), torch_ran)
-        self.assertFalse(all(torch_ran.values()), torch_ran)
+        ran = {label: self.torch[label][0] for label in AMBIGUOUS}
+        self.assertTrue(any(ran.values()), ran)
+        self.assertFalse(all(ran.values()), ran)
 
     def test_two_spellings_of_a_storage_record_are_ambiguous(self):
         data, other = f32(1, 2), f32(666, 666)
         for pair in ((("archive/data/0", data), ("archive/DATA/0", other)),
                      (("archive/DATA/0", other), ("archive/data/0", data))):
             with self.subTest(first=pair[0][0]):
-                path, marker = self.craft([("archive/data.pkl", self.pkl), *pair, ("archive/version", b"3\n")])
-                self.ours(path, marker, 4, 4, "ambiguous zip")
+                self.ours([("archive/data.pkl", self.base[0][1]), *pair, ("archive/version", b"3\n")], 4, 4, "ambiguous zip")
 
     def test_records_are_found_in_any_case(self):
         """What torch loads, we convert: data/0 and version are found in any case."""
-        entries = [(n.replace("data/0", "DATA/0").replace("version", "VERSION"), d) for n, d in self.base]
-        path, marker = self.craft(entries)
-        self.assertEqual(torch_load(path), ["ok {'w': tensor([1., 2.])}"])
-        self.ours(path, marker, 0, 0, "")
-        out = path + ".safetensors"
+        self.assertEqual(self.torch["records in another case"], (False, "ok {'w': tensor([1., 2.])}"))
+        out = self.ours("records in another case", 0, 0, "")
         listing = run("inspect", "--json", out)
         self.assertEqual(listing.returncode, 0, listing.stderr)
         self.assertIn('"name":"w","dtype":"F32","shape":[2]', listing.stdout)
@@ -144,18 +153,23 @@ class ZipNamesTest(unittest.TestCase):
     def test_pickle_outside_the_archive_folder(self):
         """torch.load refuses an entry outside the first entry's folder (case-sensitive); we refuse
         to convert it too, and scan still judges its pickle."""
-        crafted = []
-        for name in ("data.PKL", "other/data.pkl"):
-            with self.subTest(name=name):
-                crafted.append(self.craft(self.base + [(name, None)]))
-                self.ours(*crafted[-1], 4, 1, "different folders", "dangerous global 'posix.system'")
-        for ran, result in self.torch_runs_payloads(crafted):
-            self.assertFalse(ran)
-            self.assertTrue(result.startswith("error ") and "not in a subdirectory" in result, result)
+        for label in ("outside data.PKL", "outside other/data.pkl"):
+            with self.subTest(label):
+                self.ours(label, 4, 1, "different folders", "dangerous global 'posix.system'")
+                ran, result = self.torch[label]
+                self.assertFalse(ran)
+                self.assertTrue(result.startswith("error ") and "not in a subdirectory" in result, result)
 
     def test_unrelated_names_in_two_cases_are_refused_too(self):
-        path, marker = self.craft(self.base + [("archive/extra", b"a"), ("archive/EXTRA", b"b")])
-        self.ours(path, marker, 4, 4, "entries 'archive/extra' and 'archive/EXTRA'")
+        self.ours(self.base + [("archive/extra", b"a"), ("archive/EXTRA", b"b")], 4, 4,
+                  "entries 'archive/extra' and 'archive/EXTRA'")
+
+    def test_inspect_refuses_an_ambiguous_zip(self):
+        path, marker = self.craft("benign first")
+        p = run("inspect", path)
+        self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
+        self.assertIn("ambiguous zip", p.stderr)
+        self.assertFalse(os.path.exists(marker))
 
 
 if __name__ == "__main__":
