@@ -1,14 +1,23 @@
 // libFuzzer target: bytes -> tensors + metadata -> serialize -> parse_buffer -> the same tensors,
-// and serializing the parsed file again (each tensor borrowed, produced or read) gives the same bytes. Writer errors must be one of the
-// documented input errors.
+// and serializing the parsed file again (each tensor borrowed, produced or read) gives the same
+// bytes. Writer errors must be one of the documented input errors. The file is then converted the
+// way `safetensors-cli convert` does (torch::convert of a safetensors input into a temp folder;
+// random --dtype, --align,
+// --max-shard-size, verification): it must succeed and hold every tensor, cast when floating.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "safetensors/header.hpp"
+#include "safetensors/sharded.hpp"
+#include "safetensors/torch/convert.hpp"
 #include "safetensors/writer.hpp"
 
 using namespace safetensors;
@@ -61,7 +70,8 @@ input make_input(FuzzedDataProvider& fdp) {
     auto bytes = fdp.ConsumeBytes<std::uint8_t>(n);
     bytes.resize(n);
     std::vector<std::byte> buf(n);
-    std::transform(bytes.begin(), bytes.end(), buf.begin(), [](std::uint8_t b) { return std::byte{b}; });
+    std::transform(bytes.begin(), bytes.end(), buf.begin(),
+                   [](std::uint8_t b) { return std::byte{b}; });
     in.data.push_back(std::move(buf));
     in.tensors.push_back(std::move(t));
   }
@@ -85,11 +95,81 @@ void check_same_tensors(const input& in, const header& h, std::span<const std::b
     const auto* info = h.find(t.name);
     check(info != nullptr && info->type == t.type && info->shape == t.shape);
     check(info->nbytes() == t.data.size());
-    check(std::equal(t.data.begin(), t.data.end(), data.begin() + static_cast<std::ptrdiff_t>(info->begin)));
+    check(std::equal(t.data.begin(), t.data.end(),
+                     data.begin() + static_cast<std::ptrdiff_t>(info->begin)));
   }
   auto sorted = in.metadata.entries;
   std::sort(sorted.begin(), sorted.end());
   check(h.metadata.present == in.metadata.present && h.metadata.entries == sorted);
+}
+
+/// One folder for the whole run (files are overwritten), removed at exit.
+const std::filesystem::path& work_dir() {
+  static const std::filesystem::path dir = [] {
+    std::string templ = (std::filesystem::temp_directory_path() / "roundtrip_fuzz-XXXXXX").string();
+    check(mkdtemp(templ.data()) != nullptr);
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(work_dir(), ec);
+    });
+    return std::filesystem::path(templ);
+  }();
+  return dir;
+}
+
+/// torch::convert of the serialized file: every tensor of `h` comes out with its shape and its
+/// bytes (converted with convert_elements when cast); unsharded and uncast at the same
+/// alignment, the output is the input byte for byte.
+void check_convert(FuzzedDataProvider& fdp, std::span<const std::byte> file, const header& h,
+                   std::uint64_t alignment) {
+  const auto input = work_dir() / "in.safetensors";
+  {
+    std::ofstream out(input, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(file.data()),
+              static_cast<std::streamsize>(file.size()));
+    check(out.good());
+  }
+  torch::convert_options o;
+  o.force = true;
+  o.fsync = false;
+  o.verify = fdp.ConsumeBool();
+  const std::uint64_t alignments[] = {8, 64, 4096};
+  o.alignment = alignments[fdp.ConsumeIntegralInRange(0, 2)];
+  const dtype casts[] = {dtype::F16, dtype::BF16, dtype::F32};
+  if (fdp.ConsumeBool()) o.cast = casts[fdp.ConsumeIntegralInRange(0, 2)];
+  const bool sharded = fdp.ConsumeIntegralInRange(0, 3) == 0;
+  if (sharded) o.max_shard_size = fdp.ConsumeIntegralInRange<std::uint64_t>(1, 64);
+  const auto output = work_dir() / (sharded ? "shards" : "out.safetensors");
+  std::error_code ec;
+  std::filesystem::remove_all(output, ec);  // no shard of an earlier input may stay
+  auto report = torch::convert(input, output, o);
+  check(report.has_value() && report->tensors == h.tensors.size());
+  // A folder opens as its index, or as its one file when one shard holds everything.
+  auto written = checkpoint::open(output);
+  check(written.has_value() && written->tensors().size() == h.tensors.size());
+  check(written->metadata().present == h.metadata.present &&
+        written->metadata().entries == h.metadata.entries);
+  const auto data = file.subspan(8 + h.header_size);
+  for (const auto& info : h.tensors) {
+    auto t = written->get(info.name);
+    check(t.has_value() && t->shape() == info.shape);
+    const auto src = data.subspan(info.begin, info.nbytes());
+    const dtype to = o.cast && dtype_is_float(info.type) ? *o.cast : info.type;
+    check(t->type() == to);
+    std::vector<std::byte> want(src.begin(), src.end());
+    if (to != info.type) {
+      want.resize(static_cast<std::size_t>(*dtype_byte_size(to, info.numel())));
+      check(convert_elements(info.type, src, to, want, info.numel()).has_value());
+    }
+    check(std::equal(want.begin(), want.end(), t->bytes().begin(), t->bytes().end()));
+  }
+  if (!sharded && !o.cast && o.alignment == alignment) {
+    std::ifstream in(output, std::ios::binary);
+    const std::vector<char> got{std::istreambuf_iterator<char>(in),
+                                std::istreambuf_iterator<char>()};
+    check(got.size() == file.size() &&
+          std::equal(got.begin(), got.end(), reinterpret_cast<const char*>(file.data())));
+  }
 }
 
 }  // namespace
@@ -139,5 +219,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   }
   auto second = serialize(again, h->metadata, in.opts);
   check(second.has_value() && *second == *out);
+  check_convert(fdp, *out, *h, in.opts.alignment);
   return 0;
 }

@@ -19,7 +19,9 @@ std::uint64_t torch_tensor::numel() const noexcept {
   return n;
 }
 
-std::uint64_t torch_tensor::nbytes() const noexcept { return numel() * (dtype_bits(type) / 8); }
+std::uint64_t torch_tensor::element_size() const noexcept { return dtype_bits(type) / 8; }
+
+std::uint64_t torch_tensor::nbytes() const noexcept { return numel() * element_size(); }
 
 bool torch_tensor::contiguous() const noexcept {
   if (numel() == 0) return true;
@@ -62,7 +64,7 @@ std::span<const std::byte> torch_checkpoint::contiguous_bytes(const torch_tensor
   const auto& st = impl_->storages[t.storage];
   std::uint64_t n = t.nbytes();
   if (n == 0) return {};
-  return st.bytes.subspan(static_cast<std::size_t>(t.storage_offset * (dtype_bits(t.type) / 8)), static_cast<std::size_t>(n));
+  return st.bytes.subspan(static_cast<std::size_t>(t.storage_offset * t.element_size()), static_cast<std::size_t>(n));
 }
 
 namespace {
@@ -70,7 +72,7 @@ namespace {
 /// Copies a strided view in row-major order: the innermost dimension is one run when its
 /// stride is 1, else element by element; an odometer walks the outer dimensions.
 result<void> gather(std::span<const std::byte> storage, const torch_tensor& t, const torch_sink& sink, std::size_t chunk) {
-  const std::size_t elem = dtype_bits(t.type) / 8;
+  const std::size_t elem = static_cast<std::size_t>(t.element_size());
   const std::size_t rank = t.shape.size();
   const bool inner_run = t.strides[rank - 1] == 1;
   const std::size_t run_bytes = (inner_run ? static_cast<std::size_t>(t.shape[rank - 1]) : 1) * elem;

@@ -57,8 +57,10 @@ result<loaded_pickle> load_zip(std::span<const std::byte> file, const unpickle_o
   if (is_torchscript(*entries, *prefix))
     return fail(errc::unsupported, fmt::format("{}: TorchScript archive (torch.jit.save: constants.pkl/code/), not a state dict; "
                                                "export a state dict with torch.save(model.state_dict())", opts.source));
+  // Keyed as torch finds them: "<prefix>/DATA.PKL" is its data.pkl (read_zip_directory refused
+  // two entries with one key).
   std::map<std::string, const zip_entry*, std::less<>> records;
-  for (const auto& e : *entries) records.emplace(e.name.substr(prefix->size()), &e);
+  for (const auto& e : *entries) records.emplace(zip_lookup_key(e.name.substr(prefix->size())), &e);
   auto pkl = records.find("data.pkl");
   if (pkl == records.end()) return fail(errc::invalid_checkpoint, fmt::format("{}: no {}data.pkl record", opts.source, *prefix));
   if (!records.count("version") && !records.count(".data/version"))
@@ -67,15 +69,15 @@ result<loaded_pickle> load_zip(std::span<const std::byte> file, const unpickle_o
     if (auto r = check_byteorder(file, *bo->second, opts.source); !r) return tl::unexpected(r.error());
   for (const auto& [name, e] : records)
     if ((name == "data.pkl" || name.starts_with("data/")) && e->method != 0)
-      return fail(errc::unsupported, fmt::format("{}: record '{}{}' is compressed (method {}); torch.save never compresses "
-                                                 "(zip-bomb pattern), refused", opts.source, *prefix, name, e->method));
+      return fail(errc::unsupported, fmt::format("{}: record '{}' is compressed (method {}); torch.save never compresses "
+                                                 "(zip-bomb pattern), refused", opts.source, e->name, e->method));
   const zip_entry& p = *pkl->second;
   auto graph = unpickle(file.subspan(static_cast<std::size_t>(p.data_offset), static_cast<std::size_t>(p.size)), 0, opts, trace);
   if (!graph) return tl::unexpected(graph.error());
   loaded_pickle out;
   out.kind = container_kind::zip;
   for (const auto& st : graph->storages) {
-    auto rec = records.find("data/" + st.key);
+    auto rec = records.find(zip_lookup_key("data/" + st.key));
     if (rec == records.end())
       return fail(errc::invalid_checkpoint, fmt::format("{}: storage '{}' has no record {}data/{}", opts.source, st.key, *prefix, st.key));
     if (rec->second->size < st.nbytes)

@@ -17,6 +17,8 @@
 #include "safetensors/sharded.hpp"
 #include "safetensors/writer.hpp"
 #include "core/write_plan.hpp"
+#include "core/try.hpp"
+#include "torch/convert_cast.hpp"
 #include "torch/convert_sources.hpp"
 #include "torch/convert_plan.hpp"
 
@@ -25,27 +27,10 @@ namespace fs = std::filesystem;
 namespace core_detail = safetensors::detail;
 using detail::source_set;
 using detail::source_tensor;
+using detail::stream_target;
+using detail::target_type;
 
 namespace {
-
-/// The dtype a tensor is written in.
-dtype target_type(dtype src, const convert_options& opts) {
-  if (opts.cast && dtype_is_float(src) && dtype_bits(src) >= 8) return *opts.cast;
-  return src;
-}
-
-/// Streams `s` in its target dtype: chunks converted with convert_elements when cast.
-result<void> stream_target(const source_tensor& s, dtype to, const torch_sink& sink) {
-  if (to == s.type) return s.stream(sink);
-  std::vector<std::byte> buf;
-  const std::uint64_t in_elem = dtype_bits(s.type) / 8, out_elem = dtype_bits(to) / 8;
-  return s.stream([&](std::span<const std::byte> chunk) -> result<void> {
-    std::uint64_t count = chunk.size() / in_elem;
-    buf.resize(static_cast<std::size_t>(count * out_elem));
-    if (auto r = convert_elements(s.type, chunk, to, buf, count); !r) return r;
-    return sink(buf);
-  });
-}
 
 struct progress_state {
   std::uint64_t done = 0, total = 0;
@@ -197,10 +182,9 @@ write_options writer_options(const convert_options& opts, verifier* check) {
   return w;
 }
 
-std::uint64_t total_bytes(const source_set& set, const convert_options& opts) {
+result<std::uint64_t> total_bytes(const source_set& set, const convert_options& opts) {
   std::uint64_t total = 0;
-  for (const auto& s : set.tensors)
-    total += s.nbytes / (dtype_bits(s.type) / 8) * (dtype_bits(target_type(s.type, opts)) / 8);
+  for (const auto& s : set.tensors) total += ST_TRY(detail::target_bytes(s, target_type(s.type, opts)));
   return total;
 }
 
@@ -262,7 +246,7 @@ result<void> convert_shards_one_to_one(const detail::output_plan& plan, const co
     if (auto r = detail::add_torch_file(set, plan.torch_inputs[i], opts); !r) return r;
     set.metadata = detail::torch_metadata(set.aliases);
     std::string name = fmt::format("{}-{:05d}-of-{:05d}.safetensors", plan.prefix, i + 1, n);
-    progress_state progress{0, total_bytes(set, opts), &opts.progress};
+    progress_state progress{0, ST_TRY(total_bytes(set, opts)), &opts.progress};
     auto f = prepare_file(set, plan.dir / name, opts, progress);
     if (!f) return tl::unexpected(f.error());
     prepared.push_back(std::move(*f));
@@ -316,7 +300,7 @@ result<convert_report> convert(const fs::path& input, const fs::path& output, co
         if (auto r = detail::add_torch_file(set, f, opts); !r) return tl::unexpected(r.error());
       set.metadata = detail::torch_metadata(set.aliases);
     }
-    progress_state progress{0, total_bytes(set, opts), &opts.progress};
+    progress_state progress{0, ST_TRY(total_bytes(set, opts)), &opts.progress};
     auto files = write_set(set, *plan, opts, progress);
     if (!files) return tl::unexpected(files.error());
     report.written = *files;

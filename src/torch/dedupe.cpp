@@ -46,7 +46,7 @@ struct area {
 };
 
 area area_of(const torch_tensor& t, const torch_storage& st) {
-  std::uint64_t elem = dtype_bits(t.type) / 8, start = t.storage_offset * elem, stop = start;
+  std::uint64_t elem = t.element_size(), start = t.storage_offset * elem, stop = start;
   if (t.numel() > 0) {
     std::uint64_t last = t.storage_offset;
     for (std::size_t d = 0; d < t.shape.size(); ++d) last += (t.shape[d] - 1) * t.strides[d];

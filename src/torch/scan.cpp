@@ -30,10 +30,14 @@ void downgrade(scan_report& r, scan_verdict v, std::string reason) {
   }
 }
 
-/// Every *.pkl record of a zip (data.pkl, constants.pkl of TorchScript, ...).
+/// Every *.pkl record of a zip (data.pkl, constants.pkl of TorchScript, ...), the extension in
+/// any case: torch finds "data.pkl" as "DATA.PKL" too. An archive where two entries are one
+/// record for torch is malicious: which one it loads depends on their order.
 void scan_zip(std::span<const std::byte> file, const detail::unpickle_options& opts, scan_report& r, pickle_trace& t) {
   auto entries = detail::read_zip_directory(file, opts.source);
-  if (!entries) return downgrade(r, scan_verdict::unsupported, entries.error().message);
+  if (!entries)
+    return downgrade(r, entries.error().code == errc::malicious ? scan_verdict::malicious : scan_verdict::unsupported,
+                     entries.error().message);
   auto prefix = detail::zip_prefix(*entries, opts.source);
   if (prefix && detail::is_torchscript(*entries, *prefix)) {
     r.format = "torchscript";
@@ -41,7 +45,7 @@ void scan_zip(std::span<const std::byte> file, const detail::unpickle_options& o
   }
   bool any = false;
   for (const auto& e : *entries) {
-    if (!e.name.ends_with(".pkl")) continue;
+    if (!detail::zip_lookup_key(e.name).ends_with(".pkl")) continue;
     any = true;
     if (e.method != 0) {
       downgrade(r, scan_verdict::unsupported, fmt::format("'{}' is compressed: not scanned", e.name));

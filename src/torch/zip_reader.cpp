@@ -3,9 +3,11 @@
 #include "torch/zip_reader.hpp"
 
 #include <algorithm>
-#include <unordered_set>
+#include <unordered_map>
 
 #include <fmt/format.h>
+
+#include "core/try.hpp"
 
 namespace safetensors::torch::detail {
 namespace {
@@ -106,19 +108,29 @@ result<zip_entry> read_entry(const cursor& c, std::uint64_t& at, std::uint64_t e
 
 }  // namespace
 
+std::string zip_lookup_key(std::string_view name) {
+  std::string key(name);
+  for (auto& c : key)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return key;
+}
+
 result<std::vector<zip_entry>> read_zip_directory(std::span<const std::byte> file, std::string_view source) {
   cursor c{file};
   auto d = find_directory(c, source);
   if (!d) return tl::unexpected(d.error());
   std::vector<zip_entry> entries;
   entries.reserve(static_cast<std::size_t>(d->entries));
-  std::unordered_set<std::string> names;
+  std::unordered_map<std::string, std::size_t> keys;  // lookup key -> index in entries
   std::uint64_t at = d->offset, end = d->offset + d->size;
   for (std::uint64_t i = 0; i < d->entries; ++i) {
-    auto e = read_entry(c, at, end, source);
-    if (!e) return tl::unexpected(e.error());
-    if (!names.insert(e->name).second) return corrupt(source, fmt::format("duplicate entry '{}'", e->name));
-    entries.push_back(std::move(*e));
+    auto e = ST_TRY(read_entry(c, at, end, source));
+    if (auto [it, fresh] = keys.try_emplace(zip_lookup_key(e.name), entries.size()); !fresh)
+      return fail(errc::malicious,
+                  fmt::format("{}: ambiguous zip: entries '{}' and '{}' are one record for torch.load (its zip reader "
+                              "ignores case and picks either), refused",
+                              source, entries[it->second].name, e.name));
+    entries.push_back(std::move(e));
   }
   return entries;
 }

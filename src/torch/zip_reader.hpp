@@ -21,9 +21,17 @@ struct zip_entry {
   std::uint64_t data_offset = 0;  ///< local header offset + 30 + name + local extra
 };
 
+/// The name under which torch.load finds an entry: its zip reader (miniz's locate_file without
+/// MZ_ZIP_FLAG_CASE_SENSITIVE) compares names with ASCII letters lowered, so "archive/DATA.PKL"
+/// is the record "archive/data.pkl" (docs/TORCH.md, "How torch finds the records").
+std::string zip_lookup_key(std::string_view name);
+
 /// Reads the EOCD (and ZIP64 EOCD when present), then every central-directory entry; checks
 /// each local header (signature, same name) and that each record lies inside the file.
-/// Refuses encrypted entries and duplicate names. The central directory is authoritative.
+/// Refuses encrypted entries (unsupported) and, as `malicious`, two entries with the same
+/// zip_lookup_key ("data.pkl" twice, or "data.pkl" and "DATA.PKL"): torch would load one of
+/// them, which one depending on their order, so a scan of the other proves nothing. The central
+/// directory is authoritative.
 result<std::vector<zip_entry>> read_zip_directory(std::span<const std::byte> file, std::string_view source);
 
 }  // namespace safetensors::torch::detail

@@ -61,6 +61,9 @@ struct torch_tensor {
   std::uint64_t storage_offset = 0;    ///< in elements
   std::size_t storage = 0;             ///< index into torch_checkpoint::storages()
   std::uint64_t numel() const noexcept;
+  /// Bytes per element: torch's dtypes with a safetensors dtype are whole bytes (its packed
+  /// sub-byte types, float4_e2m1fn_x2 and quint4x2, are refused when unpickled).
+  std::uint64_t element_size() const noexcept;
   std::uint64_t nbytes() const noexcept;  ///< contiguous size: numel x element size
   /// True when the bytes are one contiguous run of the storage (row-major strides, any
   /// stride on size-1 dims, or no elements); false means a gather is needed.

@@ -26,7 +26,7 @@ enum class share_policy {
 using progress_fn = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
 struct convert_options {
-  std::optional<dtype> cast;            ///< F16, BF16 or F32: applied to floating tensors only
+  std::optional<dtype> cast;            ///< F16, BF16 or F32: applied to floating tensors (F64 ... F4) only
   std::uint64_t alignment = 8;          ///< data section alignment: 8, 64 or 4096
   std::optional<std::uint64_t> max_shard_size;  ///< shard the output (folder inputs: 5 GB default)
   select_options select;
