@@ -14,7 +14,7 @@ namespace safetensors {
 namespace {
 
 std::string tensor_prefix(std::string_view source, const tensor_info& t) {
-  return fmt::format("{}: tensor '{}'", source, detail::printable(t.name));
+  return fmt::format("{}: tensor '{}'", source, detail::ascii_escaped(t.name));
 }
 
 // One tensor of the reference's validate() loop; `start` is the expected begin.
@@ -144,7 +144,7 @@ result<header> parse_header_impl(std::string_view json, std::uint64_t file_size,
                 fmt::format("{}: header length {} runs past the end of the {}-byte file",
                             opts.source, n, file_size));
   }
-  if (!simdjson::validate_utf8(json.data(), json.size())) {
+  if (!detail::is_valid_utf8(json)) {
     auto bad = detail::first_invalid_utf8(json);
     return fail(errc::invalid_utf8, fmt::format("{}: invalid UTF-8 in header at byte {} (0x{:02x})",
                                                 opts.source, bad + 8,
@@ -171,7 +171,7 @@ result<header> parse_header_impl(std::string_view json, std::uint64_t file_size,
     for (const auto& t : h.tensors) {
       if (++seen[t.name] == 2) {
         return fail(errc::duplicate_key, fmt::format("{}: tensor name '{}' appears more than once",
-                                                     opts.source, detail::printable(t.name)));
+                                                     opts.source, detail::ascii_escaped(t.name)));
       }
     }
   }

@@ -1,5 +1,13 @@
 // Strict header JSON: simdjson's DOM parser (RFC 8259, whole-document validation) plus the
 // schema of the reference's serde types, checked in the order serde reports errors.
+//
+// Deliberately not built on the libraries' field reader (core/json_fields.hpp), which every other
+// JSON document goes through: a header's errors must carry the reference's kinds and serde's
+// order (invalid_json for a repeated `__metadata__` or entry field, duplicate_key for a repeated
+// metadata key or tensor name), and its duplicate checks come free with work done anyway (the
+// sorted metadata, the tensor-name index, three flags per entry), where the reader's walk over
+// every object plus a path string per value would add to the ~25 ms a 100,000-tensor header
+// takes. The two share simdjson, the UTF-8 validator and ascii_escaped().
 #include "core/header_json.hpp"
 
 #include <algorithm>
@@ -67,7 +75,7 @@ struct entry_context {
   std::string_view source;
   std::string_view name;
   tl::unexpected<error> err(std::string_view what) const {
-    return json_error(source, fmt::format("tensor '{}': {}", printable(name), what));
+    return json_error(source, fmt::format("tensor '{}': {}", ascii_escaped(name), what));
   }
 };
 
@@ -90,7 +98,7 @@ result<void> read_dtype(const entry_context& ctx, element v, tensor_info& t) {
   auto d = dtype_from_name(name);
   if (!d) {
     return fail(errc::unknown_dtype, fmt::format("{}: tensor '{}': unknown dtype '{}'", ctx.source,
-                                                 printable(ctx.name), printable(name)));
+                                                 ascii_escaped(ctx.name), ascii_escaped(name)));
   }
   t.type = *d;
   return {};
@@ -168,7 +176,7 @@ result<void> read_metadata(std::string_view source, element v, metadata_map& out
     std::string_view s;
     if (value.get_string().get(s) != simdjson::SUCCESS) {
       return json_error(source, fmt::format("__metadata__ '{}' is {}, expected a string",
-                                            printable(key), type_name(value.type())));
+                                            ascii_escaped(key), type_name(value.type())));
     }
     out.entries.emplace_back(std::string(key), std::string(s));
   }
@@ -183,7 +191,7 @@ result<void> sort_metadata(std::string_view source, metadata_map& m) {
                                 [](const auto& a, const auto& b) { return a.first == b.first; });
   if (dup != m.entries.end()) {
     return fail(errc::duplicate_key, fmt::format("{}: __metadata__ key '{}' appears more than once",
-                                                 source, printable(dup->first)));
+                                                 source, ascii_escaped(dup->first)));
   }
   return {};
 }

@@ -1,15 +1,16 @@
 #include "core/mapped_file.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <limits>
-
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
+#include "core/try.hpp"
 
 namespace safetensors::detail {
 
@@ -103,6 +104,20 @@ result<unique_fd> open_regular_file(const std::filesystem::path& path, std::uint
   }
   size = static_cast<std::uint64_t>(st.st_size);
   return owned;
+}
+
+result<std::string> read_small_file(const std::filesystem::path& path, std::uint64_t max_bytes) {
+  std::uint64_t size = 0;
+  const auto fd = ST_TRY(open_regular_file(path, size));
+  if (size > max_bytes) {
+    return fail(errc::limit_exceeded,
+                fmt::format("{}: file of {} bytes is above the limit of {} bytes", path.string(),
+                            size, max_bytes));
+  }
+  std::string text(static_cast<std::size_t>(size), '\0');
+  auto bytes = std::as_writable_bytes(std::span(text.data(), text.size()));
+  ST_TRY(pread_exact(fd.get(), 0, bytes, path));
+  return text;
 }
 
 result<void> pread_exact(int fd, std::uint64_t offset, std::span<std::byte> out, const std::filesystem::path& path) {

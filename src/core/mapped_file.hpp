@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "safetensors/error.hpp"
@@ -55,6 +56,11 @@ std::vector<std::byte> large_buffer(std::size_t n);
 /// Opens `path` read-only without blocking (a FIFO never hangs) and refuses anything that is
 /// not a regular file. `size` receives the file size. Errors: io, naming the path.
 result<unique_fd> open_regular_file(const std::filesystem::path& path, std::uint64_t& size);
+
+/// The whole content of a small file (an index, a config, a tokenizer), opened with
+/// open_regular_file (a FIFO never blocks). Errors: io naming the path (missing, unreadable,
+/// not a regular file); limit_exceeded when the file holds more than `max_bytes`.
+result<std::string> read_small_file(const std::filesystem::path& path, std::uint64_t max_bytes);
 
 /// Reads exactly out.size() bytes at `offset` (retries short reads and EINTR); io on error or
 /// early end of file.

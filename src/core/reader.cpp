@@ -120,10 +120,11 @@ std::vector<const tensor_info*> file::tensors_by_name() const {
 result<tensor> file::get(std::string_view name) const {
   const tensor_info* t = find(name);
   if (!t) {
-    return fail(errc::tensor_not_found,
-                fmt::format("{}: tensor '{}' not found", impl_->source, detail::printable(name)));
+    return fail(errc::tensor_not_found, fmt::format("{}: tensor '{}' not found", impl_->source,
+                                                    detail::ascii_escaped(name)));
   }
-  if (auto r = impl_->check_data_access(fmt::format("tensor '{}'", detail::printable(name))); !r) {
+  if (auto r = impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(name)));
+      !r) {
     return tl::unexpected(r.error());
   }
   if (impl_->opts.io == backend::mmap) {
@@ -138,15 +139,18 @@ result<tensor> file::get(std::string_view name) const {
 }
 
 result<void> file::read_bytes(const tensor_info& t, std::uint64_t offset, std::span<std::byte> out) const {
-  if (auto r = impl_->check_data_access(fmt::format("tensor '{}'", detail::printable(t.name))); !r) return r;
+  if (auto r = impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(t.name)));
+      !r)
+    return r;
   if (offset > t.nbytes() || out.size() > t.nbytes() - offset) {
-    return fail(errc::invalid_argument,
-                fmt::format("{}: tensor '{}': bytes [{}, +{}) are outside its {} bytes", impl_->source,
-                            detail::printable(t.name), offset, out.size(), t.nbytes()));
+    return fail(
+        errc::invalid_argument,
+        fmt::format("{}: tensor '{}': bytes [{}, +{}) are outside its {} bytes", impl_->source,
+                    detail::ascii_escaped(t.name), offset, out.size(), t.nbytes()));
   }
   if (t.end > info().data_size) {  // a tensor_info from another file
-    return fail(errc::invalid_argument, fmt::format("{}: tensor '{}' is not in this file", impl_->source,
-                                                    detail::printable(t.name)));
+    return fail(errc::invalid_argument, fmt::format("{}: tensor '{}' is not in this file",
+                                                    impl_->source, detail::ascii_escaped(t.name)));
   }
   if (out.empty()) return {};
   if (impl_->opts.io == backend::mmap) {

@@ -1,24 +1,24 @@
 #include "safetensors/sharded.hpp"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
 
-#include <fmt/format.h>
-#include <simdjson.h>
-
-#include "atomic_file.hpp"
-#include "write_plan.hpp"
+#include "core/json_fields.hpp"
+#include "core/mapped_file.hpp"
+#include "core/shard_set.hpp"
+#include "core/try.hpp"
+#include "core/write_plan.hpp"
 
 namespace safetensors {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr std::string_view index_suffix = ".safetensors.index.json";
+using detail::index_suffix;
 
 error index_error(const fs::path& index, std::string what) {
   return error{errc::invalid_index, fmt::format("[checkpoint] '{}': {}", index.string(), what)};
@@ -28,83 +28,28 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-result<std::string> read_small_file(const fs::path& p, std::uint64_t limit) {
-  std::error_code ec;
-  const auto size = fs::file_size(p, ec);
-  if (ec) return fail(errc::io, fmt::format("[checkpoint] cannot read '{}': {}", p.string(), ec.message()));
-  if (size > limit) {
-    return fail(errc::invalid_index, fmt::format("[checkpoint] '{}' is {} bytes, above the limit of {}",
-                                                 p.string(), size, limit));
-  }
-  std::ifstream in(p, std::ios::binary);
-  std::string text(static_cast<std::size_t>(size), '\0');
-  if (!in.read(text.data(), static_cast<std::streamsize>(size))) {
-    return fail(errc::io, fmt::format("[checkpoint] cannot read '{}'", p.string()));
-  }
-  return text;
-}
-
 struct parsed_index {
   std::map<std::string, std::string, std::less<>> weight_map;  // tensor -> shard file
   std::optional<std::uint64_t> total_size;
 };
 
-result<void> parse_metadata(simdjson::dom::element value, const fs::path& p, parsed_index& out) {
-  simdjson::dom::object meta;
-  if (value.get_object().get(meta)) return tl::unexpected(index_error(p, "\"metadata\" is not an object"));
-  std::set<std::string_view> seen;
-  for (auto field : meta) {
-    if (!seen.insert(field.key).second) {
-      return tl::unexpected(index_error(p, fmt::format("duplicate key `{}` in \"metadata\"", field.key)));
-    }
-    if (field.key != "total_size") continue;
-    std::uint64_t total = 0;
-    if (field.value.get_uint64().get(total)) {
-      return tl::unexpected(index_error(p, "\"metadata.total_size\" is not an unsigned integer"));
-    }
-    out.total_size = total;
-  }
-  return {};
-}
-
-result<void> parse_weight_map(simdjson::dom::element value, const fs::path& p, parsed_index& out) {
-  simdjson::dom::object map;
-  if (value.get_object().get(map)) return tl::unexpected(index_error(p, "\"weight_map\" is not an object"));
-  for (auto field : map) {
-    std::string_view shard;
-    if (field.value.get_string().get(shard)) {
-      return tl::unexpected(index_error(p, fmt::format("weight_map entry `{}` is not a string", field.key)));
-    }
-    if (!out.weight_map.emplace(std::string(field.key), std::string(shard)).second) {
-      return tl::unexpected(index_error(p, fmt::format("tensor `{}` appears twice in the weight_map", field.key)));
-    }
-  }
-  if (out.weight_map.empty()) return tl::unexpected(index_error(p, "the weight_map is empty"));
-  return {};
-}
-
+// Unknown fields are ignored (tools add their own to "metadata"); duplicate keys are refused
+// by the reader, in "weight_map" as anywhere else.
 result<parsed_index> parse_index(const fs::path& p, std::uint64_t limit) {
-  auto text = read_small_file(p, limit);
-  if (!text) return tl::unexpected(text.error());
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (auto e = parser.parse(simdjson::padded_string(*text)).get(root)) {
-    return tl::unexpected(index_error(p, fmt::format("invalid JSON: {}", simdjson::error_message(e))));
-  }
-  simdjson::dom::object obj;
-  if (root.get_object().get(obj)) return tl::unexpected(index_error(p, "the index is not a JSON object"));
+  const auto text = ST_TRY(detail::read_small_file(p, limit));
+  const auto doc = ST_TRY(detail::json_document::parse(text, p.string(), errc::invalid_index));
+  const auto root = doc.root();
   parsed_index out;
-  bool has_map = false, has_meta = false;
-  for (auto field : obj) {
-    if (field.key == "metadata") {
-      if (std::exchange(has_meta, true)) return tl::unexpected(index_error(p, "duplicate key `metadata`"));
-      if (auto r = parse_metadata(field.value, p, out); !r) return tl::unexpected(r.error());
-    } else if (field.key == "weight_map") {
-      if (std::exchange(has_map, true)) return tl::unexpected(index_error(p, "duplicate key `weight_map`"));
-      if (auto r = parse_weight_map(field.value, p, out); !r) return tl::unexpected(r.error());
-    }
+  if (const auto meta = root.find("metadata")) {
+    const auto fields = ST_TRY(meta->object());
+    if (const auto total = fields.find("total_size")) out.total_size = ST_TRY(total->u64());
   }
-  if (!has_map) return tl::unexpected(index_error(p, "no \"weight_map\""));
+  const auto map_value = ST_TRY(root.required("weight_map"));
+  const auto map = ST_TRY(map_value.object());
+  for (const auto& [tensor, shard] : map.members()) {
+    out.weight_map.emplace(std::string(tensor), std::string(ST_TRY(shard.string())));
+  }
+  if (out.weight_map.empty()) return tl::unexpected(map.bad("is empty"));
   return out;
 }
 
@@ -280,20 +225,6 @@ std::vector<std::vector<std::size_t>> split_shards(const std::vector<std::size_t
   return groups;
 }
 
-std::string index_json(const std::vector<std::vector<std::size_t>>& groups, std::span<const tensor_source> tensors,
-                       const std::vector<std::string>& names, std::uint64_t total) {
-  std::map<std::string_view, std::string_view> weight_map;
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    for (auto i : groups[g]) weight_map.emplace(tensors[i].name, names[g]);
-  }
-  json_writer w;
-  w.begin_object().key("metadata").begin_object().key("total_size").value(total).end_object();
-  w.key("weight_map").begin_object();
-  for (const auto& [tensor, shard] : weight_map) w.key(tensor).value(shard);
-  w.end_object().end_object();
-  return w.take();
-}
-
 }  // namespace
 
 result<std::vector<fs::path>> write_sharded(const fs::path& dir, std::span<const tensor_source> tensors,
@@ -310,35 +241,26 @@ result<std::vector<fs::path>> write_sharded(const fs::path& dir, std::span<const
     if (auto r = write_file(p, tensors, metadata, opts.write); !r) return tl::unexpected(r.error());
     return std::vector<fs::path>{p};
   }
+  detail::shard_set set(dir, opts.prefix, groups.size(), opts.write.fsync);
   std::vector<std::vector<tensor_source>> shards;
-  std::vector<std::string> names;
-  for (std::size_t g = 0; g < groups.size(); ++g) {
+  for (const auto& group : groups) {
     auto& shard = shards.emplace_back();
-    for (auto i : groups[g]) shard.push_back(tensors[i]);
-    names.push_back(fmt::format("{}-{:05d}-of-{:05d}.safetensors", opts.prefix, g + 1, groups.size()));
+    for (auto i : group) shard.push_back(tensors[i]);
     // Every header is checked before the first byte is written.
-    if (auto plan = plan_header(shard, metadata, opts.write); !plan) return tl::unexpected(plan.error());
+    ST_TRY(plan_header(shard, metadata, opts.write));
   }
-  // Every shard and the index are complete (fsynced, checked) under temp names before the first
-  // one is renamed into place: a failure on the way leaves the folder as it was.
-  std::vector<detail::atomic_file> prepared;
-  std::vector<fs::path> written;
-  std::uint64_t total = 0;
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    auto f = detail::write_prepared(dir / names[g], shards[g], metadata, opts.write);
-    if (!f) return tl::unexpected(f.error());
-    prepared.push_back(std::move(*f));
-    written.push_back(dir / names[g]);
-    for (auto i : groups[g]) total += (*sizes)[i];
+    auto prepared =
+        ST_TRY(detail::write_prepared(set.shard_path(g), shards[g], metadata, opts.write));
+    std::vector<std::string_view> names;
+    std::uint64_t bytes = 0;
+    for (auto i : groups[g]) {
+      names.push_back(tensors[i].name);
+      bytes += (*sizes)[i];
+    }
+    ST_TRY(set.add(std::move(prepared), names, bytes));
   }
-  const auto index_path = dir / (opts.prefix + std::string(index_suffix));
-  auto index = detail::atomic_file::prepared_text(index_path, index_json(groups, tensors, names, total), opts.write.fsync);
-  if (!index) return tl::unexpected(index.error());
-  prepared.push_back(std::move(*index));
-  written.push_back(index_path);
-  for (auto& f : prepared)
-    if (auto r = f.publish(); !r) return tl::unexpected(r.error());
-  return written;
+  return set.publish();
 }
 
 }  // namespace safetensors

@@ -182,8 +182,9 @@ result<std::optional<std::int64_t>> parse_int(std::string_view s, std::string_vi
   std::int64_t v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || ptr != s.data() + s.size()) {
-    return fail(errc::invalid_slice, fmt::format("slice '{}': '{}' is not a 64-bit integer",
-                                                 detail::printable(whole), detail::printable(s)));
+    return fail(errc::invalid_slice,
+                fmt::format("slice '{}': '{}' is not a 64-bit integer",
+                            detail::ascii_escaped(whole), detail::ascii_escaped(s)));
   }
   return std::optional<std::int64_t>{v};
 }
@@ -191,14 +192,16 @@ result<std::optional<std::int64_t>> parse_int(std::string_view s, std::string_vi
 result<slice_spec> parse_one(std::string_view part, std::string_view whole) {
   part = trim(part);
   if (part.empty()) {
-    return fail(errc::invalid_slice, fmt::format("slice '{}': empty indexer", detail::printable(whole)));
+    return fail(errc::invalid_slice,
+                fmt::format("slice '{}': empty indexer", detail::ascii_escaped(whole)));
   }
   std::string_view fields[3];
   std::size_t nf = 0;
   while (true) {
     auto colon = part.find(':');
     if (nf == 2 && colon != std::string_view::npos) {
-      return fail(errc::invalid_slice, fmt::format("slice '{}': too many ':'", detail::printable(whole)));
+      return fail(errc::invalid_slice,
+                  fmt::format("slice '{}': too many ':'", detail::ascii_escaped(whole)));
     }
     fields[nf++] = part.substr(0, colon);
     if (colon == std::string_view::npos) break;
@@ -216,8 +219,9 @@ result<slice_spec> parse_one(std::string_view part, std::string_view whole) {
     step = *c;
   }
   if (step && *step <= 0) {
-    return fail(errc::invalid_slice, fmt::format("slice '{}': step {} (only steps > 0 are supported)",
-                                                 detail::printable(whole), *step));
+    return fail(errc::invalid_slice,
+                fmt::format("slice '{}': step {} (only steps > 0 are supported)",
+                            detail::ascii_escaped(whole), *step));
   }
   return slice_spec::range(*a, *b, step.value_or(1));
 }
@@ -228,7 +232,8 @@ result<std::vector<slice_spec>> parse_slices(std::string_view text) {
   std::string_view s = trim(text);
   if (!s.empty() && s.front() == '[') {
     if (s.back() != ']') {
-      return fail(errc::invalid_slice, fmt::format("slice '{}': missing ']'", detail::printable(text)));
+      return fail(errc::invalid_slice,
+                  fmt::format("slice '{}': missing ']'", detail::ascii_escaped(text)));
     }
     s = trim(s.substr(1, s.size() - 2));
   }

@@ -4,8 +4,9 @@
 //   ST_TRY(write_all(fd, data, path));                 // result<void>: checked, nothing to bind
 //
 // The expression evaluates its operand once; on error the enclosing function returns that error
-// (any result<U> accepts it), otherwise the macro yields the value (moved out) or void. It is a
-// GNU statement expression (GCC and Clang; __extension__ keeps -Wpedantic quiet).
+// (any result<U> accepts it; likewise for any tl::expected<T, E>, e.g. the server's api_result),
+// otherwise the macro yields the value (moved out) or void. It is a GNU statement expression
+// (GCC and Clang; __extension__ keeps -Wpedantic quiet).
 #pragma once
 
 #include <safetensors/error.hpp>
@@ -14,7 +15,7 @@
 
 namespace safetensors::detail {
 
-// Any error type: the server's api_result<T> (tl::expected<T, api_error>) uses it too.
+// Any error type: the server's api_result<T> (an HTTP error) propagates the same way.
 template <class T, class E>
 T try_unwrap(tl::expected<T, E>&& r) {
   return std::move(*r);

@@ -1,13 +1,13 @@
 #include "safetensors/writer.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <string_view>
 
-#include <fmt/format.h>
-#include <simdjson.h>
-
 #include "atomic_file.hpp"
+#include "core/text_util.hpp"
 #include "write_plan.hpp"
 
 namespace safetensors {
@@ -18,10 +18,9 @@ std::string describe(const tensor_source& t) {
   return fmt::format("tensor `{}` ({} [{}])", t.name, dtype_name(t.type), fmt::join(t.shape, ","));
 }
 
-bool is_utf8(std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); }
-
 result<std::uint64_t> source_size(const tensor_source& t) {
-  if (!is_utf8(t.name)) return fail(errc::invalid_utf8, "[write] a tensor name is not valid UTF-8");
+  if (!is_valid_utf8(t.name))
+    return fail(errc::invalid_utf8, "[write] a tensor name is not valid UTF-8");
   if (t.name == "__metadata__") {
     return fail(errc::invalid_argument, "[write] `__metadata__` is reserved and cannot name a tensor");
   }
@@ -108,8 +107,7 @@ result<std::vector<const std::pair<std::string, std::string>*>> sorted_metadata(
   std::vector<const std::pair<std::string, std::string>*> entries;
   entries.reserve(m.entries.size());
   for (const auto& e : m.entries) {
-    if (!simdjson::validate_utf8(e.first.data(), e.first.size()) ||
-        !simdjson::validate_utf8(e.second.data(), e.second.size())) {
+    if (!detail::is_valid_utf8(e.first) || !detail::is_valid_utf8(e.second)) {
       return fail(errc::invalid_utf8, "[write] a metadata key or value is not valid UTF-8");
     }
     entries.push_back(&e);

@@ -1,109 +1,99 @@
 // config.json -> distilbert_config, following DistilBertConfig defaults and PretrainedConfig's
-// id2label/num_labels rules (docs/MODEL.md "config.json").
-#include <charconv>
-#include <fstream>
-#include <sstream>
-
+// id2label/num_labels rules (docs/MODEL.md "config.json"). Fields are read with the core's
+// strict reader (src/core/json_fields): errors read `<file>: field '<name>': <problem>`.
 #include <fmt/format.h>
-#include <simdjson.h>
 
+#include <charconv>
+
+#include "core/json_fields.hpp"
+#include "core/mapped_file.hpp"
+#include "core/try.hpp"
 #include "model/kernels.hpp"
 #include "safetensors/model/classifier.hpp"
 
 namespace safetensors::model {
 namespace {
 
-using simdjson::dom::element;
-using simdjson::dom::element_type;
+using safetensors::detail::json_object;
 
 // Sizes beyond these are not DistilBERT models; they also bound every allocation the forward
 // pass derives from the config before the weights are checked.
 constexpr std::uint64_t max_dim = 1u << 16, max_layers = 1024, max_positions = 1u << 16,
                         max_vocab = 1u << 24, max_labels = 1u << 16;
+constexpr std::uint64_t max_config_bytes = 16u << 20;
 
-struct ctx {
-  std::string_view origin;
-  tl::unexpected<error> bad(std::string_view field, std::string_view what) const {
-    return fail(errc::invalid_model, fmt::format("[load_config] {}: field '{}' {}", origin, field, what));
-  }
-};
-
-result<void> read_size(const ctx& c, element obj, std::string_view key, std::string_view alias,
+// An absent size keeps the DistilBertConfig default; `alias` is the PretrainedConfig name.
+result<void> read_size(const json_object& obj, std::string_view key, std::string_view alias,
                        std::uint64_t limit, std::size_t& out) {
-  element v;
-  if (obj[key].get(v) != simdjson::SUCCESS && (alias.empty() || obj[alias].get(v) != simdjson::SUCCESS))
-    return {};  // absent: keep the DistilBertConfig default
-  std::uint64_t n = 0;
-  if (v.get_uint64().get(n) != simdjson::SUCCESS) return c.bad(key, "must be a positive integer");
-  if (n == 0 || n > limit) return c.bad(key, fmt::format("= {} is out of range (1..{})", n, limit));
+  auto v = obj.find(key);
+  if (!v && !alias.empty()) v = obj.find(alias);
+  if (!v) return {};
+  const auto n = ST_TRY(v->u64());
+  if (n == 0 || n > limit)
+    return tl::unexpected(v->bad(fmt::format("{} is out of range (1..{})", n, limit)));
   out = static_cast<std::size_t>(n);
   return {};
 }
 
-result<void> read_string(const ctx& c, element obj, std::string_view key, std::string& out,
+// An absent string keeps the default; null too when `nullable`.
+result<void> read_string(const json_object& obj, std::string_view key, std::string& out,
                          bool nullable) {
-  element v;
-  if (obj[key].get(v) != simdjson::SUCCESS) return {};
-  if (nullable && v.is_null()) return {};
-  std::string_view s;
-  if (v.get_string().get(s) != simdjson::SUCCESS) return c.bad(key, "must be a string");
-  out.assign(s);
+  const auto v = nullable ? obj.optional(key) : obj.find(key);
+  if (v) out.assign(ST_TRY(v->string()));
   return {};
 }
 
-result<void> read_architecture(const ctx& c, element obj, distilbert_config& cfg) {
-  element v;
-  if (obj["architectures"].get(v) != simdjson::SUCCESS || v.is_null()) return {};
-  simdjson::dom::array arr;
-  if (v.get_array().get(arr) != simdjson::SUCCESS) return c.bad("architectures", "must be a list of strings");
-  for (element a : arr) {
-    std::string_view s;
-    if (a.get_string().get(s) != simdjson::SUCCESS) return c.bad("architectures", "must be a list of strings");
+result<void> read_architecture(const json_object& obj, distilbert_config& cfg) {
+  const auto v = obj.optional("architectures");
+  if (!v) return {};
+  const auto list = ST_TRY(v->array());
+  for (const auto& a : list.items()) {
+    const auto s = ST_TRY(a.string());
     if (cfg.architecture.empty()) cfg.architecture.assign(s);
   }
   return {};
 }
 
-result<void> read_model_type(const ctx& c, element obj, distilbert_config& cfg) {
+result<void> read_model_type(const json_object& obj, distilbert_config& cfg) {
   std::string type;
-  if (auto r = read_string(c, obj, "model_type", type, false); !r) return r;
+  ST_TRY(read_string(obj, "model_type", type, false));
   if (type.empty()) {
     // Very old configs carry no model_type; transformers then goes by the architecture.
     if (cfg.architecture.rfind("DistilBert", 0) == 0) return {};
-    return c.bad("model_type", "is missing (expected \"distilbert\")");
+    return tl::unexpected(obj.bad_member("model_type", "is missing (expected \"distilbert\")"));
   }
-  if (type != "distilbert")
-    return c.bad("model_type", fmt::format("is \"{}\"; only \"distilbert\" models are supported", type));
+  if (type != "distilbert") {
+    return tl::unexpected(obj.bad_member(
+        "model_type", fmt::format("is \"{}\"; only \"distilbert\" models are supported", type)));
+  }
   cfg.model_type = type;
   return {};
 }
 
-result<void> read_id2label(const ctx& c, element obj, distilbert_config& cfg) {
-  element v;
-  if (obj["id2label"].get(v) != simdjson::SUCCESS || v.is_null()) {
+result<void> read_id2label(const json_object& obj, distilbert_config& cfg) {
+  const auto v = obj.optional("id2label");
+  if (!v) {
     std::size_t n = 2;  // PretrainedConfig's num_labels default
-    if (auto r = read_size(c, obj, "num_labels", "_num_labels", max_labels, n); !r) return r;
+    ST_TRY(read_size(obj, "num_labels", "_num_labels", max_labels, n));
     cfg.id2label.clear();
     for (std::size_t i = 0; i < n; ++i) cfg.id2label.push_back(fmt::format("LABEL_{}", i));
     return {};
   }
-  simdjson::dom::object map;
-  if (v.get_object().get(map) != simdjson::SUCCESS) return c.bad("id2label", "must be an object");
+  const auto map = ST_TRY(v->object());
   const std::size_t n = map.size();
-  if (n == 0) return c.bad("id2label", "is empty");
-  if (n > max_labels) return c.bad("id2label", "has too many labels");
+  if (n == 0) return tl::unexpected(map.bad("is empty"));
+  if (n > max_labels) return tl::unexpected(map.bad("has too many labels"));
   std::vector<std::string> labels(n);
   std::vector<bool> seen(n, false);
-  for (auto [key, value] : map) {
+  for (const auto& [key, value] : map.members()) {
     std::size_t id = 0;
     const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
     if (ec != std::errc{} || end != key.data() + key.size() || key.empty())
-      return c.bad("id2label", fmt::format("has key \"{}\", expected a class id \"0\"..\"{}\"", key, n - 1));
-    if (id >= n) return c.bad("id2label", fmt::format("has id {} but only {} labels", id, n));
-    if (seen[id]) return c.bad("id2label", fmt::format("has id {} twice", id));
-    std::string_view label;
-    if (value.get_string().get(label) != simdjson::SUCCESS)
-      return c.bad("id2label", fmt::format("value of \"{}\" must be a string", key));
+      return tl::unexpected(
+          map.bad(fmt::format("has key \"{}\", expected a class id \"0\"..\"{}\"", key, n - 1)));
+    if (id >= n) return tl::unexpected(map.bad(fmt::format("has id {} but only {} labels", id, n)));
+    if (seen[id]) return tl::unexpected(map.bad(fmt::format("has id {} twice", id)));
+    const auto label = ST_TRY(value.string());
     seen[id] = true;
     labels[id].assign(label);
   }
@@ -111,19 +101,16 @@ result<void> read_id2label(const ctx& c, element obj, distilbert_config& cfg) {
   return {};
 }
 
-result<void> read_label2id(const ctx& c, element obj, distilbert_config& cfg) {
-  element v;
+result<void> read_label2id(const json_object& obj, distilbert_config& cfg) {
   cfg.label2id.clear();
-  if (obj["label2id"].get(v) == simdjson::SUCCESS && !v.is_null()) {
-    simdjson::dom::object map;
-    if (v.get_object().get(map) != simdjson::SUCCESS) return c.bad("label2id", "must be an object");
-    for (auto [key, value] : map) {
-      std::uint64_t id = 0;
-      if (value.get_uint64().get(id) != simdjson::SUCCESS)
-        return c.bad("label2id", fmt::format("value of \"{}\" must be a class id", key));
-      if (id >= cfg.id2label.size())
-        return c.bad("label2id", fmt::format("maps \"{}\" to {} but there are {} labels", key, id,
-                                             cfg.id2label.size()));
+  if (const auto v = obj.optional("label2id")) {
+    const auto map = ST_TRY(v->object());
+    for (const auto& [key, value] : map.members()) {
+      const auto id = ST_TRY(value.u64());
+      if (id >= cfg.id2label.size()) {
+        return tl::unexpected(map.bad(fmt::format("maps \"{}\" to {} but there are {} labels", key,
+                                                  id, cfg.id2label.size())));
+      }
       cfg.label2id[std::string(key)] = static_cast<std::size_t>(id);
     }
     return {};
@@ -132,18 +119,27 @@ result<void> read_label2id(const ctx& c, element obj, distilbert_config& cfg) {
   return {};
 }
 
-result<void> check_fields(const ctx& c, distilbert_config& cfg) {
-  if (cfg.dim % cfg.n_heads != 0)
-    return c.bad("n_heads", fmt::format("= {} does not divide dim = {}", cfg.n_heads, cfg.dim));
-  if (!detail::activation_from_name(cfg.activation))
-    return c.bad("activation", fmt::format("\"{}\" is not a supported activation (gelu, gelu_new, "
-                                           "gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu, "
-                                           "swish, mish, sigmoid, tanh, linear)", cfg.activation));
+result<void> check_fields(const json_object& obj, distilbert_config& cfg) {
+  if (cfg.dim % cfg.n_heads != 0) {
+    return tl::unexpected(obj.bad_member(
+        "n_heads", fmt::format("{} does not divide dim = {}", cfg.n_heads, cfg.dim)));
+  }
+  if (!detail::activation_from_name(cfg.activation)) {
+    return tl::unexpected(obj.bad_member(
+        "activation", fmt::format("\"{}\" is not a supported activation (gelu, gelu_new, "
+                                  "gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu, "
+                                  "swish, mish, sigmoid, tanh, linear)",
+                                  cfg.activation)));
+  }
   const std::string& p = cfg.problem_type;
   if (!p.empty() && p != "regression" && p != "single_label_classification" &&
-      p != "multi_label_classification")
-    return c.bad("problem_type", fmt::format("\"{}\" is not regression, single_label_classification "
-                                             "or multi_label_classification", p));
+      p != "multi_label_classification") {
+    return tl::unexpected(obj.bad_member(
+        "problem_type",
+        fmt::format(
+            "\"{}\" is not regression, single_label_classification or multi_label_classification",
+            p)));
+  }
   return {};
 }
 
@@ -157,18 +153,12 @@ score_function distilbert_config::default_function() const noexcept {
 }
 
 result<distilbert_config> parse_config(std::string_view json, std::string_view origin) {
-  const ctx c{origin};
-  simdjson::dom::parser parser;
-  element root;
-  const simdjson::padded_string padded(json);
-  if (auto err = parser.parse(padded).get(root); err != simdjson::SUCCESS)
-    return fail(errc::invalid_model, fmt::format("[load_config] {}: invalid JSON: {}", origin,
-                                                 simdjson::error_message(err)));
-  if (!root.is_object()) return fail(errc::invalid_model, fmt::format("[load_config] {}: not a JSON object", origin));
+  const auto doc = ST_TRY(
+      safetensors::detail::json_document::parse(json, std::string(origin), errc::invalid_model));
+  const auto root = doc.root();
   distilbert_config cfg;
-  for (auto step : {read_architecture, read_model_type}) {
-    if (auto r = step(c, root, cfg); !r) return tl::unexpected(r.error());
-  }
+  ST_TRY(read_architecture(root, cfg));
+  ST_TRY(read_model_type(root, cfg));
   const struct {
     std::string_view key, alias;
     std::uint64_t limit;
@@ -179,32 +169,18 @@ result<distilbert_config> parse_config(std::string_view json, std::string_view o
                {"hidden_dim", "", max_dim * 16, &cfg.hidden_dim},
                {"vocab_size", "", max_vocab, &cfg.vocab_size},
                {"max_position_embeddings", "", max_positions, &cfg.max_position_embeddings}};
-  for (const auto& s : sizes)
-    if (auto r = read_size(c, root, s.key, s.alias, s.limit, *s.out); !r) return tl::unexpected(r.error());
-  if (auto r = read_string(c, root, "activation", cfg.activation, false); !r) return tl::unexpected(r.error());
-  if (auto r = read_string(c, root, "problem_type", cfg.problem_type, true); !r) return tl::unexpected(r.error());
-  for (auto step : {read_id2label, read_label2id})
-    if (auto r = step(c, root, cfg); !r) return tl::unexpected(r.error());
-  if (auto r = check_fields(c, cfg); !r) return tl::unexpected(r.error());
+  for (const auto& s : sizes) ST_TRY(read_size(root, s.key, s.alias, s.limit, *s.out));
+  ST_TRY(read_string(root, "activation", cfg.activation, false));
+  ST_TRY(read_string(root, "problem_type", cfg.problem_type, true));
+  ST_TRY(read_id2label(root, cfg));
+  ST_TRY(read_label2id(root, cfg));
+  ST_TRY(check_fields(root, cfg));
   return cfg;
 }
 
 result<distilbert_config> load_config(const std::filesystem::path& config_json) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(config_json, ec);  // fails for a FIFO: never blocks
-  if (ec)
-    return fail(errc::io, fmt::format("[load_config] cannot read {}: {}", config_json.string(), ec.message()));
-  if (size > (16u << 20))
-    return fail(errc::invalid_model, fmt::format("[load_config] {}: {} bytes is too large for a config",
-                                                 config_json.string(), size));
-  std::ifstream in(config_json, std::ios::binary);
-  if (!in)
-    return fail(errc::io, fmt::format("[load_config] cannot read {}: no such file or not readable",
-                                      config_json.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return fail(errc::io, fmt::format("[load_config] error reading {}", config_json.string()));
-  return parse_config(text.str(), config_json.string());
+  const auto text = ST_TRY(safetensors::detail::read_small_file(config_json, max_config_bytes));
+  return parse_config(text, config_json.string());
 }
 
 }  // namespace safetensors::model

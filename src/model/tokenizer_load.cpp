@@ -1,104 +1,101 @@
 // Loading tokenizer.json (the file tokenizers' Tokenizer::from_file reads) and the folder entry
 // point. Every malformed field gives one invalid_model error naming the file and the field.
-#include <algorithm>
+#include "model/tokenizer_load.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "core/try.hpp"
 #include "model/tokenizer_impl.hpp"
 #include "model/tokenizer_json.hpp"
-#include "model/tokenizer_load.hpp"
 
 namespace safetensors::model {
 
 namespace {
 
-namespace dom = simdjson::dom;
-using detail::json_fields;
+using safetensors::detail::json_array;
+using safetensors::detail::json_object;
+using safetensors::detail::json_value;
+using maybe_value = std::optional<json_value>;
 
 constexpr std::uint64_t max_token_id = (1u << 24) - 1;  // bounds id_to_token's table
 
-result<void> parse_normalizer(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
-  if (!e || json_fields::is_null(*e)) {
+result<void> parse_normalizer(const maybe_value& e, tokenizer::impl& t) {
+  if (!e) {
     t.normalizer.enabled = false;
     return {};
   }
-  ST_TRY(obj, f.object(*e, "normalizer"));
-  ST_TRY(type, f.string_or(obj, "type", "normalizer.type", ""));
+  const auto obj = ST_TRY(e->object());
+  const auto type = ST_TRY(obj.string_or("type", ""));
   if (type == "Sequence") {
-    const auto list = json_fields::member(obj, "normalizers");
-    if (!list) return tl::unexpected(f.bad("normalizer.normalizers", "is missing"));
-    ST_TRY(items, f.array(*list, "normalizer.normalizers"));
-    if (items.size() != 1) {
-      return tl::unexpected(f.bad("normalizer.normalizers", "must hold exactly one BertNormalizer"));
-    }
-    return parse_normalizer(f, items.at(0).value_unsafe(), t);
+    const auto list = ST_TRY(obj.required("normalizers"));
+    const auto items = ST_TRY(list.array());
+    if (items.size() != 1) return tl::unexpected(items.bad("must hold exactly one BertNormalizer"));
+    return parse_normalizer(items.at(0), t);
   }
   if (type != "BertNormalizer") {
-    return tl::unexpected(f.bad("normalizer.type", fmt::format("'{}' is not supported (BertNormalizer only)", type)));
+    return tl::unexpected(
+        obj.bad_member("type", fmt::format("'{}' is not supported (BertNormalizer only)", type)));
   }
   auto& n = t.normalizer;
-  ST_TRY(clean, f.boolean_or(obj, "clean_text", "normalizer.clean_text", true));
-  ST_TRY(chinese, f.boolean_or(obj, "handle_chinese_chars", "normalizer.handle_chinese_chars", true));
-  ST_TRY(lower, f.boolean_or(obj, "lowercase", "normalizer.lowercase", true));
-  n.clean_text = clean;
-  n.handle_chinese_chars = chinese;
-  n.lowercase = lower;
-  if (const auto strip = json_fields::member(obj, "strip_accents"); strip && !json_fields::is_null(*strip)) {
-    ST_TRY(value, f.boolean(*strip, "normalizer.strip_accents"));
-    n.strip_accents = value;
-  }
+  n.clean_text = ST_TRY(obj.bool_or("clean_text", true));
+  n.handle_chinese_chars = ST_TRY(obj.bool_or("handle_chinese_chars", true));
+  n.lowercase = ST_TRY(obj.bool_or("lowercase", true));
+  if (const auto strip = obj.optional("strip_accents")) n.strip_accents = ST_TRY(strip->boolean());
   return {};
 }
 
 // BertPreTokenizer, or the equivalent Sequence [WhitespaceSplit, Punctuation(Isolated)].
-result<void> parse_pre_tokenizer(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
-  if (!e || json_fields::is_null(*e)) {
+result<void> parse_pre_tokenizer(const maybe_value& e, tokenizer::impl& t) {
+  if (!e) {
     t.pre_tokenizer = detail::pre_tokenizer_kind::none;
     return {};
   }
-  ST_TRY(obj, f.object(*e, "pre_tokenizer"));
-  ST_TRY(type, f.string_or(obj, "type", "pre_tokenizer.type", ""));
+  const auto obj = ST_TRY(e->object());
+  const auto type = ST_TRY(obj.string_or("type", ""));
   if (type == "BertPreTokenizer") return {};
   if (type == "Sequence") {
-    const auto list = json_fields::member(obj, "pretokenizers");
-    if (!list) return tl::unexpected(f.bad("pre_tokenizer.pretokenizers", "is missing"));
-    ST_TRY(items, f.array(*list, "pre_tokenizer.pretokenizers"));
+    const auto list = ST_TRY(obj.required("pretokenizers"));
+    const auto items = ST_TRY(list.array());
     std::vector<std::string> types;
-    for (dom::element item : items) {
-      ST_TRY(io, f.object(item, "pre_tokenizer.pretokenizers[]"));
-      ST_TRY(it, f.string_or(io, "type", "pre_tokenizer.pretokenizers[].type", ""));
-      ST_TRY(behavior, f.string_or(io, "behavior", "pre_tokenizer.pretokenizers[].behavior", "Isolated"));
+    for (const auto& item : items.items()) {
+      const auto io = ST_TRY(item.object());
+      const auto it = ST_TRY(io.string_or("type", ""));
+      const auto behavior = ST_TRY(io.string_or("behavior", "Isolated"));
       types.push_back(it == "Punctuation" ? it + ":" + behavior : it);
     }
     const bool bert = (types.size() == 1 && types[0] == "BertPreTokenizer") ||
                       (types.size() == 2 && types[0] == "WhitespaceSplit" && types[1] == "Punctuation:Isolated");
     if (bert) return {};
   }
-  return tl::unexpected(f.bad("pre_tokenizer.type",
-                              fmt::format("'{}' is not supported (BertPreTokenizer or an equivalent Sequence)", type)));
+  return tl::unexpected(obj.bad_member(
+      "type",
+      fmt::format("'{}' is not supported (BertPreTokenizer or an equivalent Sequence)", type)));
 }
 
-result<void> parse_model(const json_fields& f, dom::element e, tokenizer::impl& t) {
-  ST_TRY(obj, f.object(e, "model"));
-  ST_TRY(type, f.string_or(obj, "type", "model.type", "WordPiece"));
+result<void> parse_model(const json_value& e, tokenizer::impl& t) {
+  const auto obj = ST_TRY(e.object());
+  const auto type = ST_TRY(obj.string_or("type", "WordPiece"));
   if (type != "WordPiece") {
-    return tl::unexpected(f.bad("model.type", fmt::format("'{}' is not supported (WordPiece only)", type)));
+    return tl::unexpected(
+        obj.bad_member("type", fmt::format("'{}' is not supported (WordPiece only)", type)));
   }
-  const auto vocab_el = json_fields::member(obj, "vocab");
-  if (!vocab_el) return tl::unexpected(f.bad("model.vocab", "is missing"));
-  ST_TRY(vocab, f.object(*vocab_el, "model.vocab"));
-  for (auto [key, value] : vocab) {
-    ST_TRY(id, f.integer(value, fmt::format("model.vocab[\"{}\"]", key), max_token_id));
-    t.model.add(key, static_cast<std::int32_t>(id));
-    t.set_id(static_cast<std::int32_t>(id), key);
+  const auto vocab_value = ST_TRY(obj.required("vocab"));
+  const auto vocab = ST_TRY(vocab_value.object());
+  for (const auto& [key, value] : vocab.members()) {
+    const auto id = static_cast<std::int32_t>(ST_TRY(value.u64(max_token_id)));
+    t.model.add(key, id);
+    t.set_id(id, key);
   }
-  if (t.model.size() == 0) return tl::unexpected(f.bad("model.vocab", "is empty"));
-  ST_TRY(unk, f.string_or(obj, "unk_token", "model.unk_token", "[UNK]"));
-  ST_TRY(prefix, f.string_or(obj, "continuing_subword_prefix", "model.continuing_subword_prefix", "##"));
-  ST_TRY(max_chars, f.integer_or(obj, "max_input_chars_per_word", "model.max_input_chars_per_word",
-                                 std::uint64_t{1} << 32, 100));
+  if (t.model.size() == 0) return tl::unexpected(vocab.bad("is empty"));
+  const auto unk = ST_TRY(obj.string_or("unk_token", "[UNK]"));
+  const auto prefix = ST_TRY(obj.string_or("continuing_subword_prefix", "##"));
+  const auto max_chars =
+      ST_TRY(obj.u64_or("max_input_chars_per_word", std::uint64_t{1} << 32, 100));
   if (!t.model.finish(unk, prefix, static_cast<std::size_t>(max_chars))) {
-    return tl::unexpected(f.bad("model.unk_token", fmt::format("'{}' is not in model.vocab", unk)));
+    return tl::unexpected(
+        obj.bad_member("unk_token", fmt::format("'{}' is not in model.vocab", unk)));
   }
   return {};
 }
@@ -115,81 +112,70 @@ std::int32_t assign_added_id(const tokenizer::impl& t, std::string_view content)
   return max_added >= vocab ? max_added + 1 : vocab;
 }
 
-result<void> parse_added_tokens(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
-  if (!e || json_fields::is_null(*e)) return {};
-  ST_TRY(items, f.array(*e, "added_tokens"));
-  for (dom::element item : items) {
-    ST_TRY(obj, f.object(item, "added_tokens[]"));
+result<void> parse_added_tokens(const maybe_value& e, tokenizer::impl& t) {
+  if (!e) return {};
+  const auto items = ST_TRY(e->array());
+  for (const auto& item : items.items()) {
+    const auto obj = ST_TRY(item.object());
+    const auto id = ST_TRY(obj.required("id"));
+    ST_TRY(id.u64(
+        max_token_id));  // checked, but tokenizers ignores the stored id: see assign_added_id
+    const auto content = ST_TRY(obj.string_or("content", ""));
+    if (content.empty()) return tl::unexpected(obj.bad_member("content", "is missing or empty"));
     detail::added_token token;
-    const auto id = json_fields::member(obj, "id");
-    if (!id) return tl::unexpected(f.bad("added_tokens[].id", "is missing"));
-    ST_TRY(id_value, f.integer(*id, "added_tokens[].id", max_token_id));
-    ST_TRY(content, f.string_or(obj, "content", "added_tokens[].content", ""));
-    if (content.empty()) return tl::unexpected(f.bad("added_tokens[].content", "is missing or empty"));
-    ST_TRY(special, f.boolean_or(obj, "special", "added_tokens[].special", false));
-    ST_TRY(single_word, f.boolean_or(obj, "single_word", "added_tokens[].single_word", false));
-    ST_TRY(lstrip, f.boolean_or(obj, "lstrip", "added_tokens[].lstrip", false));
-    ST_TRY(rstrip, f.boolean_or(obj, "rstrip", "added_tokens[].rstrip", false));
-    ST_TRY(normalized, f.boolean_or(obj, "normalized", "added_tokens[].normalized", !special));
-    (void)id_value;  // tokenizers ignores the stored id: see assign_added_id
+    token.special = ST_TRY(obj.bool_or("special", false));
+    token.single_word = ST_TRY(obj.bool_or("single_word", false));
+    token.lstrip = ST_TRY(obj.bool_or("lstrip", false));
+    token.rstrip = ST_TRY(obj.bool_or("rstrip", false));
+    token.normalized = ST_TRY(obj.bool_or("normalized", !token.special));
     if (t.added.find(content) >= 0) continue;  // a repeated token keeps its first entry
     token.id = assign_added_id(t, content);
     token.content = content;
-    token.special = special;
-    token.single_word = single_word;
-    token.lstrip = lstrip;
-    token.rstrip = rstrip;
-    token.normalized = normalized;
     t.added.add(std::move(token));
   }
   return {};
 }
 
 // A SpecialToken template entry resolved through post_processor.special_tokens.
-result<detail::template_piece> special_piece(const json_fields& f, dom::object specials, std::string_view name,
-                                             std::uint64_t type_id) {
-  const std::string field = fmt::format("post_processor.special_tokens[\"{}\"]", name);
-  const auto entry = json_fields::member(specials, name);
-  if (!entry) return tl::unexpected(f.bad(field, "is missing"));
-  ST_TRY(obj, f.object(*entry, field));
+result<detail::template_piece> special_piece(const json_object& post,
+                                             const std::optional<json_object>& specials,
+                                             std::string_view name, std::uint64_t type_id) {
+  if (!specials)
+    return tl::unexpected(
+        post.bad_member("special_tokens", fmt::format("is missing (needed for '{}')", name)));
+  const auto entry = ST_TRY(specials->required(name));
+  const auto obj = ST_TRY(entry.object());
   detail::template_piece p;
   p.type_id = static_cast<std::int32_t>(type_id);
-  const auto ids = json_fields::member(obj, "ids");
-  const auto tokens = json_fields::member(obj, "tokens");
-  if (!ids || !tokens) return tl::unexpected(f.bad(field, "needs 'ids' and 'tokens'"));
-  ST_TRY(id_list, f.array(*ids, field + ".ids"));
-  ST_TRY(token_list, f.array(*tokens, field + ".tokens"));
-  for (dom::element id : id_list) {
-    ST_TRY(v, f.integer(id, field + ".ids[]", max_token_id));
-    p.ids.push_back(static_cast<std::int32_t>(v));
-  }
-  for (dom::element token : token_list) {
-    ST_TRY(s, f.string(token, field + ".tokens[]"));
-    p.tokens.emplace_back(s);
-  }
-  if (p.ids.size() != p.tokens.size()) return tl::unexpected(f.bad(field, "has different ids and tokens counts"));
+  const auto ids = obj.find("ids");
+  const auto tokens = obj.find("tokens");
+  if (!ids || !tokens) return tl::unexpected(obj.bad("needs 'ids' and 'tokens'"));
+  const auto id_list = ST_TRY(ids->array());
+  const auto token_list = ST_TRY(tokens->array());
+  for (const auto& id : id_list.items())
+    p.ids.push_back(static_cast<std::int32_t>(ST_TRY(id.u64(max_token_id))));
+  for (const auto& token : token_list.items()) p.tokens.emplace_back(ST_TRY(token.string()));
+  if (p.ids.size() != p.tokens.size())
+    return tl::unexpected(obj.bad("has different ids and tokens counts"));
   return p;
 }
 
-result<std::vector<detail::template_piece>> parse_template(const json_fields& f, dom::object obj,
-                                                           std::string_view key, dom::object specials) {
+result<std::vector<detail::template_piece>> parse_template(
+    const json_object& post, std::string_view key, const std::optional<json_object>& specials) {
   std::vector<detail::template_piece> out;
-  const std::string field = fmt::format("post_processor.{}", key);
-  const auto list = json_fields::member(obj, key);
-  if (!list || json_fields::is_null(*list)) return out;
-  ST_TRY(items, f.array(*list, field));
-  for (dom::element item : items) {
-    ST_TRY(piece, f.object(item, field + "[]"));
-    const auto special = json_fields::member(piece, "SpecialToken");
-    const auto sequence = json_fields::member(piece, "Sequence");
-    const auto body = special ? special : sequence;
-    if (!body) return tl::unexpected(f.bad(field + "[]", "must be a SpecialToken or a Sequence"));
-    ST_TRY(b, f.object(*body, field + "[]"));
-    ST_TRY(id, f.string_or(b, "id", field + "[].id", ""));
-    ST_TRY(type_id, f.integer_or(b, "type_id", field + "[].type_id", 0xFFFF, 0));
+  const auto list = post.optional(key);
+  if (!list) return out;
+  const auto items = ST_TRY(list->array());
+  for (const auto& item : items.items()) {
+    const auto piece = ST_TRY(item.object());
+    const auto special = piece.find("SpecialToken");
+    const auto body = special ? special : piece.find("Sequence");
+    if (!body) return tl::unexpected(piece.bad("must be a SpecialToken or a Sequence"));
+    const auto b = ST_TRY(body->object());
+    const auto id = ST_TRY(b.string_or("id", ""));
+    const auto type_id = ST_TRY(b.u64_or("type_id", 0xFFFF, 0));
     if (special) {
-      ST_TRY(p, special_piece(f, specials, id, type_id));
-      out.push_back(std::move(p));
+      out.push_back(ST_TRY(special_piece(post, specials, id, type_id)));
     } else if (id == "A" || id == "B") {
       detail::template_piece p;
       p.is_sequence = true;
@@ -197,22 +183,20 @@ result<std::vector<detail::template_piece>> parse_template(const json_fields& f,
       p.type_id = static_cast<std::int32_t>(type_id);
       out.push_back(std::move(p));
     } else {
-      return tl::unexpected(f.bad(field + "[].Sequence.id", fmt::format("'{}' is neither A nor B", id)));
+      return tl::unexpected(b.bad_member("id", fmt::format("'{}' is neither A nor B", id)));
     }
   }
   return out;
 }
 
 // BertProcessing: "sep": ["[SEP]", 102], "cls": ["[CLS]", 101].
-result<detail::template_piece> bert_special(const json_fields& f, dom::object obj, std::string_view key,
+result<detail::template_piece> bert_special(const json_object& post, std::string_view key,
                                             std::int32_t type_id) {
-  const std::string field = fmt::format("post_processor.{}", key);
-  const auto e = json_fields::member(obj, key);
-  if (!e) return tl::unexpected(f.bad(field, "is missing"));
-  ST_TRY(pair, f.array(*e, field));
-  if (pair.size() != 2) return tl::unexpected(f.bad(field, "must be [token, id]"));
-  ST_TRY(token, f.string(pair.at(0).value_unsafe(), field + "[0]"));
-  ST_TRY(id, f.integer(pair.at(1).value_unsafe(), field + "[1]", max_token_id));
+  const auto e = ST_TRY(post.required(key));
+  const auto pair = ST_TRY(e.array());
+  if (pair.size() != 2) return tl::unexpected(pair.bad("must be [token, id]"));
+  const auto token = ST_TRY(pair.at(0).string());
+  const auto id = ST_TRY(pair.at(1).u64(max_token_id));
   detail::template_piece p;
   p.ids = {static_cast<std::int32_t>(id)};
   p.tokens = {std::string(token)};
@@ -220,13 +204,13 @@ result<detail::template_piece> bert_special(const json_fields& f, dom::object ob
   return p;
 }
 
-result<void> parse_post_processor(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
-  if (!e || json_fields::is_null(*e)) return {};
-  ST_TRY(obj, f.object(*e, "post_processor"));
-  ST_TRY(type, f.string_or(obj, "type", "post_processor.type", ""));
+result<void> parse_post_processor(const maybe_value& e, tokenizer::impl& t) {
+  if (!e) return {};
+  const auto obj = ST_TRY(e->object());
+  const auto type = ST_TRY(obj.string_or("type", ""));
   if (type == "BertProcessing") {
-    ST_TRY(cls, bert_special(f, obj, "cls", 0));
-    ST_TRY(sep, bert_special(f, obj, "sep", 0));
+    const auto cls = ST_TRY(bert_special(obj, "cls", 0));
+    const auto sep = ST_TRY(bert_special(obj, "sep", 0));
     t.post.single = {cls, detail::template_piece{true, 0, {}, {}, 0}, sep};
     auto sep1 = sep;
     sep1.type_id = 1;
@@ -235,71 +219,67 @@ result<void> parse_post_processor(const json_fields& f, std::optional<dom::eleme
     return {};
   }
   if (type != "TemplateProcessing") {
-    return tl::unexpected(f.bad("post_processor.type",
-                                fmt::format("'{}' is not supported (TemplateProcessing or BertProcessing)", type)));
+    return tl::unexpected(obj.bad_member(
+        "type", fmt::format("'{}' is not supported (TemplateProcessing or BertProcessing)", type)));
   }
-  dom::object specials;
-  if (const auto s = json_fields::member(obj, "special_tokens"); s && !json_fields::is_null(*s)) {
-    ST_TRY(so, f.object(*s, "post_processor.special_tokens"));
-    specials = so;
-  }
-  ST_TRY(single, parse_template(f, obj, "single", specials));
-  ST_TRY(pair, parse_template(f, obj, "pair", specials));
-  if (single.empty()) return tl::unexpected(f.bad("post_processor.single", "is missing or empty"));
+  std::optional<json_object> specials;
+  if (const auto s = obj.optional("special_tokens")) specials = ST_TRY(s->object());
+  auto single = ST_TRY(parse_template(obj, "single", specials));
+  auto pair = ST_TRY(parse_template(obj, "pair", specials));
+  if (single.empty()) return tl::unexpected(obj.bad_member("single", "is missing or empty"));
   t.post.single = std::move(single);
   t.post.pair = std::move(pair);
   t.post.present = true;
   return {};
 }
 
-result<void> parse_decoder(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
-  if (!e || json_fields::is_null(*e)) return {};
-  ST_TRY(obj, f.object(*e, "decoder"));
-  ST_TRY(type, f.string_or(obj, "type", "decoder.type", ""));
+result<void> parse_decoder(const maybe_value& e, tokenizer::impl& t) {
+  if (!e) return {};
+  const auto obj = ST_TRY(e->object());
+  const auto type = ST_TRY(obj.string_or("type", ""));
   if (type != "WordPiece") {
-    return tl::unexpected(f.bad("decoder.type", fmt::format("'{}' is not supported (WordPiece only)", type)));
+    return tl::unexpected(
+        obj.bad_member("type", fmt::format("'{}' is not supported (WordPiece only)", type)));
   }
-  ST_TRY(prefix, f.string_or(obj, "prefix", "decoder.prefix", "##"));
-  ST_TRY(cleanup, f.boolean_or(obj, "cleanup", "decoder.cleanup", true));
-  t.decoder = {true, prefix, cleanup};
+  auto prefix = ST_TRY(obj.string_or("prefix", "##"));
+  const auto cleanup = ST_TRY(obj.bool_or("cleanup", true));
+  t.decoder = {true, std::move(prefix), cleanup};
   return {};
 }
 
-result<void> parse_truncation_padding(const json_fields& f, dom::object root, tokenizer::impl& t) {
-  if (const auto e = json_fields::member(root, "truncation"); e && !json_fields::is_null(*e)) {
-    ST_TRY(obj, f.object(*e, "truncation"));
-    ST_TRY(max_length, f.integer_or(obj, "max_length", "truncation.max_length", std::uint64_t{1} << 31, 512));
-    ST_TRY(strategy, f.string_or(obj, "strategy", "truncation.strategy", "LongestFirst"));
+result<void> parse_truncation_padding(const json_object& root, tokenizer::impl& t) {
+  if (const auto e = root.optional("truncation")) {
+    const auto obj = ST_TRY(e->object());
+    const auto max_length = ST_TRY(obj.u64_or("max_length", std::uint64_t{1} << 31, 512));
+    const auto strategy = ST_TRY(obj.string_or("strategy", "LongestFirst"));
     if (strategy == "OnlyFirst") {
       t.strategy = detail::truncation_strategy::only_first;
     } else if (strategy == "OnlySecond") {
       t.strategy = detail::truncation_strategy::only_second;
     } else if (strategy != "LongestFirst") {
-      return tl::unexpected(f.bad("truncation.strategy", fmt::format("'{}' is not a truncation strategy", strategy)));
+      return tl::unexpected(
+          obj.bad_member("strategy", fmt::format("'{}' is not a truncation strategy", strategy)));
     }
     t.model_max_length = static_cast<std::size_t>(max_length);
   }
-  if (const auto e = json_fields::member(root, "padding"); e && !json_fields::is_null(*e)) {
-    ST_TRY(obj, f.object(*e, "padding"));
-    ST_TRY(pad_id, f.integer_or(obj, "pad_id", "padding.pad_id", max_token_id, 0));
-    t.pad_id = static_cast<std::int32_t>(pad_id);
+  if (const auto e = root.optional("padding")) {
+    const auto obj = ST_TRY(e->object());
+    t.pad_id = static_cast<std::int32_t>(ST_TRY(obj.u64_or("pad_id", max_token_id, 0)));
   } else if (const auto pad = t.model.find("[PAD]"); pad >= 0) {
     t.pad_id = pad;
   }
   return {};
 }
 
-result<void> parse_root(const json_fields& f, dom::object root, tokenizer::impl& t) {
-  const auto model = json_fields::member(root, "model");
-  if (!model) return tl::unexpected(f.bad("model", "is missing"));
-  ST_TRY_VOID(parse_model(f, *model, t));
-  const auto get = [&](std::string_view key) { return json_fields::member(root, key); };
-  ST_TRY_VOID(parse_normalizer(f, get("normalizer"), t));
-  ST_TRY_VOID(parse_pre_tokenizer(f, get("pre_tokenizer"), t));
-  ST_TRY_VOID(parse_added_tokens(f, get("added_tokens"), t));
-  ST_TRY_VOID(parse_post_processor(f, get("post_processor"), t));
-  ST_TRY_VOID(parse_decoder(f, get("decoder"), t));
-  return parse_truncation_padding(f, root, t);
+result<void> parse_root(const json_object& root, tokenizer::impl& t) {
+  const auto model = ST_TRY(root.required("model"));
+  ST_TRY(parse_model(model, t));
+  ST_TRY(parse_normalizer(root.optional("normalizer"), t));
+  ST_TRY(parse_pre_tokenizer(root.optional("pre_tokenizer"), t));
+  ST_TRY(parse_added_tokens(root.optional("added_tokens"), t));
+  ST_TRY(parse_post_processor(root.optional("post_processor"), t));
+  ST_TRY(parse_decoder(root.optional("decoder"), t));
+  return parse_truncation_padding(root, t);
 }
 
 }  // namespace
@@ -315,13 +295,10 @@ void tokenizer::impl::finish_added_tokens() {
 }
 
 result<tokenizer> tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
-  ST_TRY(text, detail::read_text_file(file));
-  const json_fields f(file.string());
-  simdjson::dom::parser parser;
-  ST_TRY(doc, f.parse(parser, text));
+  const auto doc = ST_TRY(detail::read_json_file(file, false));
   auto t = std::make_unique<impl>();
   t->source = file.string();
-  ST_TRY_VOID(parse_root(f, doc.get_object().value_unsafe(), *t));
+  ST_TRY(parse_root(doc.root(), *t));
   t->finish_added_tokens();
   return tokenizer(std::move(t));
 }
@@ -338,7 +315,7 @@ result<tokenizer> tokenizer::load(const std::filesystem::path& dir) {
   if (std::filesystem::exists(json, ec)) {
     auto t = from_tokenizer_json(json);
     if (!t || !has_config) return t;
-    ST_TRY(max_length, detail::read_model_max_length(config));
+    const auto max_length = ST_TRY(detail::read_model_max_length(config));
     if (max_length) t->impl_->model_max_length = *max_length;
     return t;
   }

@@ -1,10 +1,13 @@
 // vocab.txt + tokenizer_config.json (+ special_tokens_map.json): the tokenizer transformers'
 // BertConverter builds from a slow BertTokenizer folder.
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 
-#include <fmt/format.h>
-
+#include "core/mapped_file.hpp"
+#include "core/text_util.hpp"
+#include "core/try.hpp"
 #include "model/tokenizer_impl.hpp"
 #include "model/tokenizer_json.hpp"
 #include "model/tokenizer_load.hpp"
@@ -13,8 +16,7 @@ namespace safetensors::model {
 
 namespace {
 
-namespace dom = simdjson::dom;
-using detail::json_fields;
+using safetensors::detail::json_object;
 
 constexpr std::size_t max_vocab_lines = std::size_t{1} << 24;
 
@@ -30,8 +32,9 @@ struct bert_config {
 // vocab.txt: one token per line, id = line number; lines end in \n, \r\n or \r (Python's
 // universal newlines, as load_vocab reads the file in text mode).
 result<void> read_vocab(const std::filesystem::path& file, tokenizer::impl& t) {
-  ST_TRY(text, detail::read_text_file(file));
-  if (!simdjson::validate_utf8(text.data(), text.size())) {
+  const auto text =
+      ST_TRY(safetensors::detail::read_small_file(file, detail::max_tokenizer_file_bytes));
+  if (!safetensors::detail::is_valid_utf8(text)) {
     return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: not valid UTF-8", file.string()));
   }
   std::size_t pos = 0;
@@ -54,97 +57,78 @@ result<void> read_vocab(const std::filesystem::path& file, tokenizer::impl& t) {
 }
 
 // A special token value: "[UNK]" or {"content": "[UNK]", ...} (older AddedToken form).
-result<std::optional<std::string>> token_value(const json_fields& f, dom::object obj, std::string_view key) {
-  const auto e = json_fields::member(obj, key);
-  if (!e || json_fields::is_null(*e)) return std::nullopt;
-  if (e->is_string()) return std::string(e->get_string().value_unsafe());
-  ST_TRY(o, f.object(*e, key));
-  ST_TRY(content, f.string_or(o, "content", fmt::format("{}.content", key), ""));
-  if (content.empty()) return tl::unexpected(f.bad(key, "must be a token string"));
-  return std::optional<std::string>(content);
+result<std::optional<std::string>> token_value(const json_object& obj, std::string_view key) {
+  const auto e = obj.optional(key);
+  if (!e) return std::nullopt;
+  if (e->is_string()) return std::string(ST_TRY(e->string()));
+  const auto o = ST_TRY(e->object());
+  auto content = ST_TRY(o.string_or("content", ""));
+  if (content.empty()) return tl::unexpected(e->bad("must be a token string"));
+  return std::optional<std::string>(std::move(content));
 }
 
-result<void> read_special_tokens(const json_fields& f, dom::object obj, bert_config& c) {
+result<void> read_special_tokens(const json_object& obj, bert_config& c) {
   const std::pair<std::string_view, std::string*> keys[] = {
       {"unk_token", &c.unk}, {"sep_token", &c.sep}, {"pad_token", &c.pad}, {"cls_token", &c.cls}, {"mask_token", &c.mask}};
   for (const auto& [key, target] : keys) {
-    ST_TRY(value, token_value(f, obj, key));
-    if (value) *target = *value;
+    auto value = ST_TRY(token_value(obj, key));
+    if (value) *target = std::move(*value);
   }
   return {};
 }
 
-result<void> read_added_tokens_decoder(const json_fields& f, dom::object obj, bert_config& c) {
-  const auto e = json_fields::member(obj, "added_tokens_decoder");
-  if (!e || json_fields::is_null(*e)) return {};
-  ST_TRY(map, f.object(*e, "added_tokens_decoder"));
-  for (auto [key, value] : map) {
-    const std::string field = fmt::format("added_tokens_decoder[\"{}\"]", key);
+result<void> read_added_tokens_decoder(const json_object& obj, bert_config& c) {
+  const auto e = obj.optional("added_tokens_decoder");
+  if (!e) return {};
+  const auto map = ST_TRY(e->object());
+  for (const auto& [key, value] : map.members()) {
     std::uint64_t id = 0;
     const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
     if (ec != std::errc() || ptr != key.data() + key.size() || id >= max_vocab_lines) {
-      return tl::unexpected(f.bad(field, "key must be a token id"));
+      return tl::unexpected(value.bad("key must be a token id"));
     }
-    ST_TRY(token, f.object(value, field));
+    const auto token = ST_TRY(value.object());
     detail::added_token a;
     a.id = static_cast<std::int32_t>(id);
-    ST_TRY(content, f.string_or(token, "content", field + ".content", ""));
-    if (content.empty()) return tl::unexpected(f.bad(field + ".content", "is missing or empty"));
-    a.content = content;
-    ST_TRY(special, f.boolean_or(token, "special", field + ".special", false));
-    ST_TRY(single_word, f.boolean_or(token, "single_word", field + ".single_word", false));
-    ST_TRY(lstrip, f.boolean_or(token, "lstrip", field + ".lstrip", false));
-    ST_TRY(rstrip, f.boolean_or(token, "rstrip", field + ".rstrip", false));
-    ST_TRY(normalized, f.boolean_or(token, "normalized", field + ".normalized", !special));
-    a.special = special;
-    a.single_word = single_word;
-    a.lstrip = lstrip;
-    a.rstrip = rstrip;
-    a.normalized = normalized;
+    a.content = ST_TRY(token.string_or("content", ""));
+    if (a.content.empty())
+      return tl::unexpected(token.bad_member("content", "is missing or empty"));
+    a.special = ST_TRY(token.bool_or("special", false));
+    a.single_word = ST_TRY(token.bool_or("single_word", false));
+    a.lstrip = ST_TRY(token.bool_or("lstrip", false));
+    a.rstrip = ST_TRY(token.bool_or("rstrip", false));
+    a.normalized = ST_TRY(token.bool_or("normalized", !a.special));
     c.added.push_back(std::move(a));
   }
   return {};
 }
 
-result<std::optional<std::size_t>> max_length_field(const json_fields& f, dom::object obj) {
-  const auto e = json_fields::member(obj, "model_max_length");
-  if (!e || json_fields::is_null(*e)) return std::nullopt;
-  double value = 0;
-  if (e->get(value) || !(value >= 1)) return tl::unexpected(f.bad("model_max_length", "must be a positive number"));
+result<std::optional<std::size_t>> max_length_field(const json_object& obj) {
+  const auto e = obj.optional("model_max_length");
+  if (!e) return std::nullopt;
+  const double value = ST_TRY(e->number());
+  if (!(value >= 1)) return tl::unexpected(e->bad("must be a positive number"));
   if (value >= 1e18) return std::nullopt;  // transformers' VERY_LARGE_INTEGER: no limit recorded
   if (value > static_cast<double>(std::uint64_t{1} << 31) || std::floor(value) != value) {
-    return tl::unexpected(f.bad("model_max_length", fmt::format("value {} is not a usable length", value)));
+    return tl::unexpected(e->bad(fmt::format("value {} is not a usable length", value)));
   }
   return static_cast<std::size_t>(value);
 }
 
 result<void> read_config(const std::filesystem::path& file, bert_config& c) {
-  ST_TRY(text, detail::read_text_file(file));
-  detail::tame_big_integers(text);
-  const json_fields f(file.string());
-  dom::parser parser;
-  ST_TRY(doc, f.parse(parser, text));
-  const dom::object obj = doc.get_object().value_unsafe();
-  ST_TRY(lower, f.boolean_or(obj, "do_lower_case", "do_lower_case", true));
-  ST_TRY(chinese, f.boolean_or(obj, "tokenize_chinese_chars", "tokenize_chinese_chars", true));
-  c.do_lower_case = lower;
-  c.tokenize_chinese_chars = chinese;
-  if (const auto s = json_fields::member(obj, "strip_accents"); s && !json_fields::is_null(*s)) {
-    ST_TRY(strip, f.boolean(*s, "strip_accents"));
-    c.strip_accents = strip;
-  }
-  ST_TRY(max_length, max_length_field(f, obj));
-  c.model_max_length = max_length;
-  ST_TRY_VOID(read_special_tokens(f, obj, c));
-  return read_added_tokens_decoder(f, obj, c);
+  const auto doc = ST_TRY(detail::read_json_file(file, true));
+  const auto obj = doc.root();
+  c.do_lower_case = ST_TRY(obj.bool_or("do_lower_case", true));
+  c.tokenize_chinese_chars = ST_TRY(obj.bool_or("tokenize_chinese_chars", true));
+  if (const auto s = obj.optional("strip_accents")) c.strip_accents = ST_TRY(s->boolean());
+  c.model_max_length = ST_TRY(max_length_field(obj));
+  ST_TRY(read_special_tokens(obj, c));
+  return read_added_tokens_decoder(obj, c);
 }
 
 result<void> read_special_tokens_map(const std::filesystem::path& file, bert_config& c) {
-  ST_TRY(text, detail::read_text_file(file));
-  const json_fields f(file.string());
-  dom::parser parser;
-  ST_TRY(doc, f.parse(parser, text));
-  return read_special_tokens(f, doc.get_object().value_unsafe(), c);
+  const auto doc = ST_TRY(detail::read_json_file(file, false));
+  return read_special_tokens(doc.root(), c);
 }
 
 result<void> build(const bert_config& c, const std::string& vocab_file, const std::string& config_file,
@@ -182,12 +166,8 @@ result<void> build(const bert_config& c, const std::string& vocab_file, const st
 }  // namespace
 
 result<std::optional<std::size_t>> detail::read_model_max_length(const std::filesystem::path& config) {
-  ST_TRY(text, detail::read_text_file(config));
-  detail::tame_big_integers(text);
-  const json_fields f(config.string());
-  dom::parser parser;
-  ST_TRY(doc, f.parse(parser, text));
-  return max_length_field(f, doc.get_object().value_unsafe());
+  const auto doc = ST_TRY(detail::read_json_file(config, true));
+  return max_length_field(doc.root());
 }
 
 result<tokenizer> tokenizer::from_vocab(const std::filesystem::path& vocab_txt,
@@ -197,14 +177,14 @@ result<tokenizer> tokenizer::from_vocab(const std::filesystem::path& vocab_txt,
   std::string config_name = "(default tokenizer_config)";
   if (!tokenizer_config_json.empty()) {
     config_name = tokenizer_config_json.string();
-    ST_TRY_VOID(read_config(tokenizer_config_json, c));
+    ST_TRY(read_config(tokenizer_config_json, c));
     std::error_code ec;
     const auto map = tokenizer_config_json.parent_path() / "special_tokens_map.json";
-    if (std::filesystem::exists(map, ec)) ST_TRY_VOID(read_special_tokens_map(map, c));
+    if (std::filesystem::exists(map, ec)) ST_TRY(read_special_tokens_map(map, c));
   }
-  ST_TRY_VOID(read_vocab(vocab_txt, *t));
+  ST_TRY(read_vocab(vocab_txt, *t));
   t->source = vocab_txt.string();
-  ST_TRY_VOID(build(c, vocab_txt.string(), config_name, *t));
+  ST_TRY(build(c, vocab_txt.string(), config_name, *t));
   return tokenizer(std::move(t));
 }
 

@@ -1,190 +1,144 @@
 #include "server/request_parse.hpp"
 
-#include <limits>
-#include <set>
-
 #include <fmt/format.h>
-#include <simdjson.h>
+
+#include <limits>
+
+#include "core/json_fields.hpp"
+#include "core/try.hpp"
 
 namespace safetensors::server::detail {
 namespace {
 
-using simdjson::dom::element;
-using simdjson::dom::element_type;
-using simdjson::dom::object;
+using safetensors::detail::json_array;
+using safetensors::detail::json_document;
+using safetensors::detail::json_object;
+using safetensors::detail::json_value;
+
+// Field errors come from the core's JSON reader ("request body: field 'x': ..."); each is a 422.
+template <class T>
+api_result<T> checked(result<T> r) {
+  if (r) return std::move(*r);
+  return validation_fail(r.error().message);
+}
 
 // A fresh parser per request: a thread-local one would keep the largest body's buffers alive on
-// every connection thread.
-api_result<object> parse_object(std::string_view body, simdjson::dom::parser& parser) {
+// every connection thread. The reader refuses a body that names a field twice (ambiguous).
+api_result<json_document> parse_body(std::string_view body) {
   if (body.empty()) return validation_fail("request body is empty; expected a JSON object");
-  element doc;
-  if (auto err = parser.parse(body.data(), body.size()).get(doc)) {
-    return validation_fail(fmt::format("malformed JSON body: {}", simdjson::error_message(err)));
-  }
-  object obj;
-  if (doc.get_object().get(obj)) return validation_fail("the JSON body must be an object");
-  // simdjson keeps duplicate keys; a body that names a field twice is ambiguous.
-  std::set<std::string_view> seen;
-  for (auto field : obj) {
-    if (!seen.insert(field.key).second) {
-      return validation_fail(fmt::format("duplicate field `{}`", field.key));
-    }
-  }
-  return obj;
+  return checked(json_document::parse(body, "request body", errc::invalid_argument));
 }
 
-std::optional<element> field(const object& obj, std::string_view name) {
-  element value;
-  if (obj.at_key(name).get(value)) return std::nullopt;
-  return value;
-}
-
-api_result<bool> bool_field(const object& obj, std::string_view name, bool fallback) {
-  auto value = field(obj, name);
-  if (!value || value->is_null()) return fallback;
-  bool b = false;
-  if (value->get_bool().get(b)) return validation_fail(fmt::format("`{}` must be a boolean", name));
-  return b;
-}
-
-api_result<std::string> string_of(const element& e, std::string_view what) {
-  std::string_view s;
-  if (e.get_string().get(s)) return validation_fail(fmt::format("{} must be a string", what));
-  return std::string(s);
+api_result<std::string> string_of(const json_value& e) {
+  return std::string(ST_TRY(checked(e.string())));
 }
 
 // ["a"] -> single, ["a","b"] -> pair; anything else is invalid.
-api_result<text_input> sequence_of(const simdjson::dom::array& arr, std::string_view what) {
+api_result<text_input> sequence_of(const json_array& arr) {
   const std::size_t n = arr.size();
   if (n != 1 && n != 2) {
-    return validation_fail(fmt::format("{} must hold one text or a pair of texts, not {}", what, n));
+    return validation_fail(
+        arr.bad(fmt::format("must hold one text or a pair of texts, not {}", n)).message);
   }
   text_input in;
-  auto first = string_of(arr.at(0).value_unsafe(), what);
-  if (!first) return tl::unexpected(first.error());
-  in.first = std::move(*first);
-  if (n == 2) {
-    auto second = string_of(arr.at(1).value_unsafe(), what);
-    if (!second) return tl::unexpected(second.error());
-    in.second = std::move(*second);
-  }
+  in.first = ST_TRY(string_of(arr.at(0)));
+  if (n == 2) in.second = ST_TRY(string_of(arr.at(1)));
   return in;
 }
 
-api_result<void> parse_inputs(const element& inputs, predict_request& req) {
+api_result<void> parse_inputs(const json_value& inputs, predict_request& req) {
   if (inputs.is_string()) {
-    req.inputs.push_back({std::string(inputs.get_string().value_unsafe()), std::nullopt});
+    req.inputs.push_back({ST_TRY(string_of(inputs)), std::nullopt});
     req.shape = predict_shape::single;
     return {};
   }
-  simdjson::dom::array arr;
-  if (inputs.get_array().get(arr)) {
-    return validation_fail("`inputs` must be a string, a list of one or two strings, or a list of such lists");
+  if (!inputs.is_array()) {
+    return validation_fail(
+        inputs.bad("must be a string, a list of one or two strings, or a list of such lists")
+            .message);
   }
+  const auto arr = ST_TRY(checked(inputs.array()));
   // TEI's PredictInput deserializer refuses [] (serde invalid_length 0), which axum answers 422.
   if (arr.size() == 0) return validation_fail("`inputs` cannot be empty");
-  if (!arr.at(0).value_unsafe().is_array()) {  // a single text or a pair
-    auto one = sequence_of(arr, "`inputs`");
-    if (!one) return tl::unexpected(one.error());
-    req.inputs.push_back(std::move(*one));
+  if (!arr.at(0).is_array()) {  // a single text or a pair
+    req.inputs.push_back(ST_TRY(sequence_of(arr)));
     req.shape = predict_shape::single;
     return {};
   }
   req.shape = predict_shape::batch;
-  std::size_t index = 0;
-  for (element item : arr) {
-    const std::string what = fmt::format("`inputs[{}]`", index++);
-    simdjson::dom::array seq;
-    if (item.get_array().get(seq)) return validation_fail(fmt::format("{} must be a list of one or two strings", what));
-    auto one = sequence_of(seq, what);
-    if (!one) return tl::unexpected(one.error());
-    req.inputs.push_back(std::move(*one));
+  for (const auto& item : arr.items()) {
+    if (!item.is_array())
+      return validation_fail(item.bad("must be a list of one or two strings").message);
+    const auto seq = ST_TRY(checked(item.array()));
+    req.inputs.push_back(ST_TRY(sequence_of(seq)));
   }
   return {};
 }
 
-api_result<model::truncation_side> direction_field(const object& obj) {
-  auto value = field(obj, "truncation_direction");
-  if (!value || value->is_null()) return model::truncation_side::right;
-  std::string_view s;
-  if (!value->get_string().get(s)) {
+api_result<model::truncation_side> direction_field(const json_object& obj) {
+  const auto value = obj.optional("truncation_direction");
+  if (!value) return model::truncation_side::right;
+  if (value->is_string()) {
+    const auto s = ST_TRY(checked(value->string()));
     if (s == "right" || s == "Right") return model::truncation_side::right;
     if (s == "left" || s == "Left") return model::truncation_side::left;
   }
-  return validation_fail("`truncation_direction` must be \"right\" or \"left\"");
+  return validation_fail(value->bad("must be \"right\" or \"left\"").message);
 }
 
 }  // namespace
 
 api_result<predict_request> parse_predict(std::string_view body) {
-  simdjson::dom::parser parser;
-  auto obj = parse_object(body, parser);
-  if (!obj) return tl::unexpected(obj.error());
+  const auto doc = ST_TRY(parse_body(body));
+  const auto obj = doc.root();
   predict_request req;
-  auto inputs = field(*obj, "inputs");
-  auto text = field(*obj, "text");
+  const auto inputs = obj.find("inputs");
+  const auto text = obj.find("text");
   if (inputs && text) return validation_fail("give either `inputs` or `text`, not both");
   if (text) {
-    auto s = string_of(*text, "`text`");
-    if (!s) return tl::unexpected(s.error());
-    req.inputs.push_back({std::move(*s), std::nullopt});
+    req.inputs.push_back({ST_TRY(string_of(*text)), std::nullopt});
     req.shape = predict_shape::fastapi;
   } else if (inputs) {
-    if (auto r = parse_inputs(*inputs, req); !r) return tl::unexpected(r.error());
+    ST_TRY(parse_inputs(*inputs, req));
   } else {
-    return validation_fail("missing field `inputs`");
+    return validation_fail(obj.bad_member("inputs", "is missing").message);
   }
-  auto truncate = field(*obj, "truncate");
-  if (truncate && !truncate->is_null()) {
-    bool b = false;
-    if (truncate->get_bool().get(b)) return validation_fail("`truncate` must be a boolean or null");
-    req.truncate = b;
-  }
-  auto direction = direction_field(*obj);
-  if (!direction) return tl::unexpected(direction.error());
-  req.direction = *direction;
-  auto raw = bool_field(*obj, "raw_scores", false);
-  if (!raw) return tl::unexpected(raw.error());
-  req.raw_scores = *raw;
+  if (const auto truncate = obj.optional("truncate"))
+    req.truncate = ST_TRY(checked(truncate->boolean()));
+  req.direction = ST_TRY(direction_field(obj));
+  req.raw_scores = ST_TRY(checked(obj.bool_or("raw_scores", false)));
   return req;
 }
 
 api_result<tokenize_request> parse_tokenize(std::string_view body) {
-  simdjson::dom::parser parser;
-  auto obj = parse_object(body, parser);
-  if (!obj) return tl::unexpected(obj.error());
+  const auto doc = ST_TRY(parse_body(body));
+  const auto obj = doc.root();
   tokenize_request req;
-  auto inputs = field(*obj, "inputs");
-  if (!inputs) return validation_fail("missing field `inputs`");
-  if (inputs->is_string()) {
-    req.inputs.emplace_back(inputs->get_string().value_unsafe());
+  const auto inputs = ST_TRY(checked(obj.required("inputs")));
+  if (inputs.is_string()) {
+    req.inputs.push_back(ST_TRY(string_of(inputs)));
   } else {
-    simdjson::dom::array arr;
-    if (inputs->get_array().get(arr)) return validation_fail("`inputs` must be a string or a list of strings");
-    for (element item : arr) {  // [] is valid here: the handler answers it (400 Empty)
-      auto s = string_of(item, "every element of `inputs`");
-      if (!s) return tl::unexpected(s.error());
-      req.inputs.push_back(std::move(*s));
-    }
+    if (!inputs.is_array())
+      return validation_fail(inputs.bad("must be a string or a list of strings").message);
+    const auto arr = ST_TRY(checked(inputs.array()));
+    // [] is valid here: the handler answers it (400 Empty, as TEI's tokenize route does).
+    for (const auto& item : arr.items()) req.inputs.push_back(ST_TRY(string_of(item)));
   }
-  auto special = bool_field(*obj, "add_special_tokens", true);
-  if (!special) return tl::unexpected(special.error());
-  req.add_special_tokens = *special;
+  req.add_special_tokens = ST_TRY(checked(obj.bool_or("add_special_tokens", true)));
   return req;
 }
 
 namespace {
 
 // Token ids are u32 in TEI: 0..4294967295 parse (ids no vocabulary holds are skipped by decode).
-api_result<std::vector<std::uint32_t>> id_list(const simdjson::dom::array& arr, std::string_view what) {
+api_result<std::vector<std::uint32_t>> id_list(const json_array& arr) {
   std::vector<std::uint32_t> ids;
   ids.reserve(arr.size());
-  for (element item : arr) {
-    std::uint64_t v = 0;
-    if (item.get_uint64().get(v) || v > std::numeric_limits<std::uint32_t>::max()) {
-      return validation_fail(fmt::format("{} must hold token ids (integers 0..4294967295)", what));
-    }
-    ids.push_back(static_cast<std::uint32_t>(v));
+  for (const auto& item : arr.items()) {
+    const auto v = item.u64(std::numeric_limits<std::uint32_t>::max());
+    if (!v)
+      return validation_fail(item.bad("must be a token id (an integer 0..4294967295)").message);
+    ids.push_back(static_cast<std::uint32_t>(*v));
   }
   return ids;
 }
@@ -192,32 +146,23 @@ api_result<std::vector<std::uint32_t>> id_list(const simdjson::dom::array& arr, 
 }  // namespace
 
 api_result<decode_request> parse_decode(std::string_view body) {
-  simdjson::dom::parser parser;
-  auto obj = parse_object(body, parser);
-  if (!obj) return tl::unexpected(obj.error());
+  const auto doc = ST_TRY(parse_body(body));
+  const auto obj = doc.root();
   decode_request req;
-  auto ids = field(*obj, "ids");
-  simdjson::dom::array arr;
-  if (!ids) return validation_fail("missing field `ids`");
-  if (ids->get_array().get(arr)) return validation_fail("`ids` must be a list of token ids or a list of such lists");
-  if (arr.size() > 0 && arr.at(0).value_unsafe().is_array()) {
-    std::size_t index = 0;
-    for (element item : arr) {
-      const std::string what = fmt::format("`ids[{}]`", index++);
-      simdjson::dom::array inner;
-      if (item.get_array().get(inner)) return validation_fail(fmt::format("{} must be a list of token ids", what));
-      auto one = id_list(inner, what);
-      if (!one) return tl::unexpected(one.error());
-      req.ids.push_back(std::move(*one));
+  const auto ids = ST_TRY(checked(obj.required("ids")));
+  if (!ids.is_array())
+    return validation_fail(ids.bad("must be a list of token ids or a list of such lists").message);
+  const auto arr = ST_TRY(checked(ids.array()));
+  if (arr.size() > 0 && arr.at(0).is_array()) {
+    for (const auto& item : arr.items()) {
+      if (!item.is_array()) return validation_fail(item.bad("must be a list of token ids").message);
+      const auto inner = ST_TRY(checked(item.array()));
+      req.ids.push_back(ST_TRY(id_list(inner)));
     }
   } else {
-    auto one = id_list(arr, "`ids`");
-    if (!one) return tl::unexpected(one.error());
-    req.ids.push_back(std::move(*one));
+    req.ids.push_back(ST_TRY(id_list(arr)));
   }
-  auto skip = bool_field(*obj, "skip_special_tokens", true);
-  if (!skip) return tl::unexpected(skip.error());
-  req.skip_special_tokens = *skip;
+  req.skip_special_tokens = ST_TRY(checked(obj.bool_or("skip_special_tokens", true)));
   return req;
 }
 

@@ -2,6 +2,8 @@
 // atomic writer, then reopen the output and compare it with the source.
 #include "safetensors/torch/convert.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -10,17 +12,15 @@
 #include <set>
 #include <unordered_map>
 
-#include <fmt/format.h>
-
-#include "safetensors/json_writer.hpp"
+#include "core/shard_set.hpp"
+#include "core/write_plan.hpp"
 #include "safetensors/reader.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/writer.hpp"
-#include "core/write_plan.hpp"
 #include "core/try.hpp"
 #include "torch/convert_cast.hpp"
-#include "torch/convert_sources.hpp"
 #include "torch/convert_plan.hpp"
+#include "torch/convert_sources.hpp"
 
 namespace safetensors::torch {
 namespace fs = std::filesystem;
@@ -165,15 +165,6 @@ result<void> copy_atomic(const fs::path& from, const fs::path& to, bool fsync) {
   return out->commit(fsync);
 }
 
-std::string index_text(const std::vector<std::pair<std::string, std::string>>& weight_map, std::uint64_t total) {
-  json_writer w;
-  w.begin_object().key("metadata").begin_object().key("total_size").value(total).end_object();
-  w.key("weight_map").begin_object();
-  for (const auto& [name, file] : weight_map) w.key(name).value(file);
-  w.end_object().end_object();
-  return w.str() + "\n";
-}
-
 write_options writer_options(const convert_options& opts, verifier* check) {
   write_options w;
   w.alignment = opts.alignment;
@@ -234,43 +225,30 @@ result<void> check_alignment(const convert_options& opts) {
   return {};
 }
 
-/// Sharded torch folder without --max-shard-size: one safetensors shard per torch shard. Every
-/// shard and the index are complete under temp names before the first is renamed into place.
+/// Sharded torch folder without --max-shard-size: one safetensors shard per torch shard, named,
+/// indexed and published together by the core's shard_set (as write_sharded does).
 result<void> convert_shards_one_to_one(const detail::output_plan& plan, const convert_options& opts, convert_report& report) {
-  std::vector<std::pair<std::string, std::string>> weight_map;
-  std::vector<core_detail::atomic_file> prepared;
-  std::uint64_t total = 0;
-  const std::size_t n = plan.torch_inputs.size();
-  for (std::size_t i = 0; i < n; ++i) {
+  core_detail::shard_set shards(plan.dir, plan.prefix, plan.torch_inputs.size(), opts.fsync);
+  for (std::size_t i = 0; i < shards.count(); ++i) {
     source_set set;
     if (auto r = detail::add_torch_file(set, plan.torch_inputs[i], opts); !r) return r;
     set.metadata = detail::torch_metadata(set.aliases);
-    std::string name = fmt::format("{}-{:05d}-of-{:05d}.safetensors", plan.prefix, i + 1, n);
     progress_state progress{0, ST_TRY(total_bytes(set, opts)), &opts.progress};
-    auto f = prepare_file(set, plan.dir / name, opts, progress);
+    auto f = prepare_file(set, shards.shard_path(i), opts, progress);
     if (!f) return tl::unexpected(f.error());
-    prepared.push_back(std::move(*f));
-    for (const auto& s : set.tensors) weight_map.emplace_back(s.name, name);
-    total += progress.total;
-    report.written.push_back(plan.dir / name);
+    std::vector<std::string_view> names;
+    for (const auto& s : set.tensors) names.push_back(s.name);
+    if (auto r = shards.add(std::move(*f), names, progress.total); !r) return r;
     report.tensors += set.tensors.size();
     report.bytes += progress.total;
     report.aliases.insert(report.aliases.end(), set.aliases.begin(), set.aliases.end());
     report.notes.insert(report.notes.end(), set.notes.begin(), set.notes.end());
   }
-  std::sort(weight_map.begin(), weight_map.end());
-  for (std::size_t i = 1; i < weight_map.size(); ++i)
-    if (weight_map[i].first == weight_map[i - 1].first)
-      return fail(errc::duplicate_key, fmt::format("tensor '{}' appears in two shards", weight_map[i].first));
-  fs::path index = plan.dir / (plan.prefix + ".safetensors.index.json");
-  auto index_file = core_detail::atomic_file::prepared_text(index, index_text(weight_map, total), opts.fsync);
-  if (!index_file) return tl::unexpected(index_file.error());
-  prepared.push_back(std::move(*index_file));
-  for (auto& f : prepared)
-    if (auto r = f.publish(); !r) return r;
-  report.written.push_back(index);
+  auto written = shards.publish();
+  if (!written) return tl::unexpected(written.error());
+  report.written = std::move(*written);
   if (opts.verify) {
-    auto reopened = checkpoint::open(index);
+    auto reopened = checkpoint::open(shards.index_path());
     if (!reopened) return tl::unexpected(reopened.error());
   }
   report.verified = opts.verify;

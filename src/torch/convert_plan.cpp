@@ -1,17 +1,23 @@
 #include "torch/convert_plan.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <set>
 
-#include <fmt/format.h>
-#include <simdjson.h>
+#include "core/json_fields.hpp"
+#include "core/mapped_file.hpp"
+#include "core/text_util.hpp"
+#include "core/try.hpp"
 
 namespace safetensors::torch::detail {
 namespace fs = std::filesystem;
+namespace core_detail = safetensors::detail;
 
 namespace {
 
 constexpr std::uint64_t default_shard_size = 5'000'000'000;
+constexpr std::uint64_t max_index_bytes = 100'000'000;  // the reader's default header limit
 
 std::string renamed(const fs::path& input) {
   std::string stem = input.stem().string();
@@ -26,25 +32,26 @@ bool is_weight_file(const fs::path& p) {
 }
 
 /// pytorch_model.bin.index.json: the shard files of its weight_map, validated, in name order.
+/// Read like every index: the core's bounded file reader and strict JSON field reader.
 result<std::vector<fs::path>> torch_index_shards(const fs::path& index) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (auto e = parser.load(index.string()).get(root))
-    return fail(errc::invalid_index, fmt::format("{}: {}", index.string(), simdjson::error_message(e)));
-  simdjson::dom::object map;
-  if (root["weight_map"].get_object().get(map))
-    return fail(errc::invalid_index, fmt::format("{}: no \"weight_map\" object", index.string()));
+  const auto text = ST_TRY(core_detail::read_small_file(index, max_index_bytes));
+  const auto doc =
+      ST_TRY(core_detail::json_document::parse(text, index.string(), errc::invalid_index));
+  const auto map_value = ST_TRY(doc.root().required("weight_map"));
+  const auto map = ST_TRY(map_value.object());
   std::set<std::string> files;
-  for (auto field : map) {
-    std::string_view file;
-    if (field.value.get_string().get(file))
-      return fail(errc::invalid_index, fmt::format("{}: weight_map value of '{}' is not a string", index.string(), field.key));
-    if (file.empty() || file.find('/') != std::string_view::npos || file.find('\\') != std::string_view::npos ||
-        file == "." || file == ".." || file.find('\0') != std::string_view::npos)
-      return fail(errc::invalid_index, fmt::format("{}: shard name '{}' must be a plain file name in the folder", index.string(), file));
+  for (const auto& [tensor, value] : map.members()) {
+    const auto file = ST_TRY(value.string());
+    if (file.empty() || file.find('/') != std::string_view::npos ||
+        file.find('\\') != std::string_view::npos || file == "." || file == ".." ||
+        file.find('\0') != std::string_view::npos) {
+      return tl::unexpected(
+          value.bad(fmt::format("shard name '{}' must be a plain file name in the folder",
+                                core_detail::ascii_escaped(file))));
+    }
     files.emplace(file);
   }
-  if (files.empty()) return fail(errc::invalid_index, fmt::format("{}: empty weight_map", index.string()));
+  if (files.empty()) return tl::unexpected(map.bad("is empty"));
   std::vector<fs::path> out;
   for (const auto& f : files) out.push_back(index.parent_path() / f);
   return out;

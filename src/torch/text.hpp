@@ -1,4 +1,4 @@
-// Small text helpers for the unpickler.
+// Small text helpers for the unpickler. (UTF-8 validation is the core's: core/text_util.hpp.)
 #pragma once
 
 #include <optional>
@@ -7,10 +7,8 @@
 
 namespace safetensors::torch::detail {
 
-/// Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
-bool is_valid_utf8(std::string_view s) noexcept;
-
-/// Python's str.encode('latin1') of a UTF-8 string: nullopt if a code point is above U+00FF.
+/// Python's str.encode('latin1') of a UTF-8 string: nullopt if the text is not valid UTF-8 or
+/// a code point is above U+00FF.
 std::optional<std::string> utf8_to_latin1(std::string_view s);
 
 }  // namespace safetensors::torch::detail

@@ -2,12 +2,13 @@
 // allocated; every container operation checks its target's type (SETITEM only on dicts...).
 #include "torch/unpickler.hpp"
 
+#include <fmt/format.h>
+
 #include <bit>
 #include <cstring>
 #include <unordered_map>
 
-#include <fmt/format.h>
-
+#include "core/text_util.hpp"
 #include "torch/reduce.hpp"
 #include "torch/text.hpp"
 
@@ -327,7 +328,8 @@ result<void> machine::op_text(std::size_t len_width, node_kind kind, std::string
   if (!len) return tl::unexpected(len.error());
   auto s = take(*len, what);
   if (!s) return tl::unexpected(s.error());
-  if (kind == node_kind::str && !is_valid_utf8(*s)) return bad(fmt::format("{} is not valid UTF-8", what));
+  if (kind == node_kind::str && !safetensors::detail::is_valid_utf8(*s))
+    return bad(fmt::format("{} is not valid UTF-8", what));
   node n; n.kind = kind; n.text = std::string(*s);
   return push_node(std::move(n));
 }
@@ -432,7 +434,8 @@ result<void> machine::op_additems() {
 }
 
 result<void> machine::op_global(std::string module, std::string name) {
-  if (!is_valid_utf8(module) || !is_valid_utf8(name)) return bad("global name is not valid UTF-8");
+  if (!safetensors::detail::is_valid_utf8(module) || !safetensors::detail::is_valid_utf8(name))
+    return bad("global name is not valid UTF-8");
   std::string full = normalize_global(module, name);
   if (trace_) trace_->globals.insert(full);
   node n; n.kind = node_kind::global; n.text = full;

@@ -1,7 +1,11 @@
 // Sharded checkpoints: greedy split, index file, merge, and index validation errors.
-#include <gtest/gtest.h>
-
 #include "safetensors/sharded.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "core/shard_set.hpp"
+#include "core/write_plan.hpp"
 #include "write_test_support.hpp"
 
 using namespace safetensors;
@@ -165,6 +169,65 @@ TEST(WriteSharded, Errors) {
   EXPECT_TRUE(dir.list().empty());
 }
 
+namespace {
+
+// Shard `g` of `groups` written under its temp name and added to `set`.
+result<void> add_shard(detail::shard_set& set, const five_tensors& t,
+                       const std::vector<std::size_t>& group) {
+  std::vector<tensor_source> shard;
+  std::vector<std::string_view> names;
+  std::uint64_t bytes = 0;
+  for (auto i : group) {
+    shard.push_back(t.sources[i]);
+    names.push_back(t.sources[i].name);
+    bytes += t.data[i].size();
+  }
+  write_options o;
+  o.fsync = false;
+  auto f = detail::write_prepared(set.shard_path(set.added()), shard, meta({{"format", "pt"}}), o);
+  if (!f) return tl::unexpected(f.error());
+  return set.add(std::move(*f), names, bytes);
+}
+
+}  // namespace
+
+TEST(ShardSet, IsWhatWriteShardedPublishes) {
+  five_tensors t;
+  temp_dir a;
+  ASSERT_TRUE(write_sharded(a.path(), t.sources, meta({{"format", "pt"}}), max_size(100)));
+  // The same split by hand (the torch converter's way: shards chosen by the caller).
+  temp_dir b;
+  detail::shard_set set(b.path(), "model", 4, false);
+  for (const auto& group : std::vector<std::vector<std::size_t>>{{0, 1}, {2}, {3}, {4}}) {
+    ASSERT_TRUE(add_shard(set, t, group));
+  }
+  EXPECT_EQ(b.list().size(), 4u);
+  for (const auto& name : b.list()) EXPECT_EQ(name.front(), '.') << name;  // hidden temp names only
+  auto written = set.publish();
+  ASSERT_TRUE(written) << written.error().message;
+  EXPECT_EQ(written->back(), b / "model.safetensors.index.json");
+  EXPECT_EQ(a.list(), b.list());
+  for (const auto& name : a.list()) EXPECT_EQ(read_all(a / name), read_all(b / name)) << name;
+}
+
+TEST(ShardSet, DuplicateTensorOrMissingShardPublishesNothing) {
+  five_tensors t;
+  temp_dir dir;
+  {
+    detail::shard_set set(dir.path(), "model", 2, false);
+    ASSERT_TRUE(add_shard(set, t, {0, 1}));
+    auto dup = add_shard(set, t, {1});
+    ASSERT_FALSE(dup);
+    EXPECT_EQ(dup.error().code, errc::duplicate_key);
+    EXPECT_NE(dup.error().message.find("tensor 'b' is in two shards"), std::string::npos)
+        << dup.error().message;
+    auto incomplete = set.publish();
+    ASSERT_FALSE(incomplete);
+    EXPECT_EQ(incomplete.error().code, errc::invalid_argument);
+  }
+  EXPECT_TRUE(dir.list().empty());  // the temp files went with the set
+}
+
 TEST(CheckpointIndex, HandMadeIndexOpens) {
   hand_made h;
   auto cp = h.open_with(with_map(good_map));
@@ -231,14 +294,20 @@ TEST(CheckpointIndex, BadJsonAndSchema) {
   expect_invalid(h.open_with(R"({"weight_map":{"a":"s1.safetensors",}})"), {"invalid JSON"});
   expect_invalid(h.open_with("[]"), {"not a JSON object"});
   expect_invalid(h.open_with(R"({"metadata":{}})"), {"weight_map"});
-  expect_invalid(h.open_with(R"({"weight_map":[]})"), {"not an object"});
+  expect_invalid(h.open_with(R"({"weight_map":[]})"), {"field 'weight_map': must be an object"});
   expect_invalid(h.open_with(R"({"weight_map":{}})"), {"empty"});
-  expect_invalid(h.open_with(R"({"weight_map":{"a":1}})"), {"`a`", "not a string"});
-  expect_invalid(h.open_with(R"({"weight_map":{"a":"s1.safetensors","a":"s1.safetensors"}})"), {"`a`", "twice"});
+  expect_invalid(h.open_with(R"({"weight_map":{"a":1}})"),
+                 {"field 'weight_map.a': must be a string"});
+  expect_invalid(h.open_with(R"({"weight_map":{"a":"s1.safetensors","a":"s1.safetensors"}})"),
+                 {"field 'weight_map.a': duplicate key"});
+  expect_invalid(h.open_with(with_map(good_map, R"({"total_size":12,"total_size":12})")),
+                 {"field 'metadata.total_size': duplicate key"});
+  expect_invalid(h.open_with(with_map(good_map, R"({"total_size":12,"extra":{"x":1,"x":2}})")),
+                 {"field 'metadata.extra.x': duplicate key"});
   expect_invalid(h.open_with(with_map(good_map) + R"(,"weight_map":{})"), {"invalid JSON"});
   expect_invalid(h.open_with(R"({"weight_map":)" + std::string(good_map) + R"(,"weight_map":)" +
                              std::string(good_map) + "}"),
-                 {"duplicate key `weight_map`"});
+                 {"field 'weight_map': duplicate key"});
   expect_invalid(h.open_with(with_map(good_map, "[]")), {"metadata"});
 }
 
@@ -251,9 +320,30 @@ TEST(CheckpointIndex, TotalSize) {
   auto absent = h.open_with(with_map(good_map, R"({"format":"pt"})"));
   ASSERT_TRUE(absent);
   EXPECT_FALSE(absent->declared_total_size().has_value());
-  expect_invalid(h.open_with(with_map(good_map, R"({"total_size":12.0})")), {"total_size"});
+  expect_invalid(h.open_with(with_map(good_map, R"({"total_size":12.0})")),
+                 {"model.safetensors.index.json: field 'metadata.total_size': must be a "
+                  "non-negative integer"});
   expect_invalid(h.open_with(with_map(good_map, R"({"total_size":-12})")), {"total_size"});
   expect_invalid(h.open_with(with_map(good_map, R"({"total_size":"12"})")), {"total_size"});
+}
+
+TEST(CheckpointIndex, IndexFileIsBoundedAndNeverBlocks) {
+  hand_made h;
+  write_all(h.dir / "model.safetensors.index.json", with_map(good_map));
+  open_options small;
+  small.max_header_size = 20;  // the index is read with the header limit
+  auto big = checkpoint::open(h.dir / "model.safetensors.index.json", small);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, errc::limit_exceeded);
+  EXPECT_NE(big.error().message.find("above the limit of 20 bytes"), std::string::npos)
+      << big.error().message;
+  std::filesystem::remove(h.dir / "model.safetensors.index.json");
+  ASSERT_EQ(::mkfifo((h.dir / "model.safetensors.index.json").c_str(), 0600), 0);
+  auto fifo =
+      checkpoint::open(h.dir / "model.safetensors.index.json");  // would block in open() otherwise
+  ASSERT_FALSE(fifo);
+  EXPECT_EQ(fifo.error().code, errc::io);
+  EXPECT_NE(fifo.error().message.find("FIFO"), std::string::npos) << fifo.error().message;
 }
 
 TEST(CheckpointOpen, FolderWithoutCheckpointAndBadShard) {

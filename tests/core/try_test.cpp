@@ -73,3 +73,28 @@ TEST(Try, MoveOnlyValues) {
   EXPECT_EQ(*take_move_only(true), 5);
   EXPECT_FALSE(take_move_only(false));
 }
+
+namespace {
+
+struct other_error {
+  int status;
+};
+
+tl::expected<int, other_error> other(bool ok) {
+  if (!ok) return tl::unexpected(other_error{422});
+  return 3;
+}
+
+tl::expected<int, other_error> other_plus_one(bool ok) {
+  const int v = ST_TRY(other(ok));
+  return v + 1;
+}
+
+}  // namespace
+
+TEST(Try, WorksForOtherErrorTypes) {
+  EXPECT_EQ(*other_plus_one(true), 4);
+  auto r = other_plus_one(false);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().status, 422);
+}

@@ -273,7 +273,7 @@ TEST_F(model_folder, unknown_model_type) {
   write_text("config.json", R"({"model_type": "roberta"})");
   const auto e = load_error();
   EXPECT_EQ(e.code, errc::invalid_model);
-  EXPECT_TRUE(contains(e.message, "'model_type' is \"roberta\"")) << e.message;
+  EXPECT_TRUE(contains(e.message, "field 'model_type': is \"roberta\"")) << e.message;
 }
 
 TEST_F(model_folder, missing_weights) {

@@ -4,6 +4,7 @@
 #include "safetensors/model/tokenizer.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -447,7 +448,33 @@ TEST(TokenizerLoad, TokenizerJsonErrors) {
                     "\"truncation\": {\"max_length\": 8, \"strategy\": \"Middle\"}",
                     "truncation.strategy");
   expect_json_error("\"added_tokens\": [", "\"added_tokens\": [{\"id\": 5},",
-                    "added_tokens[].content");
+                    "field 'added_tokens[0].content': is missing");
+  expect_json_error("\"[PAD]\": 0,", "\"[PAD]\": 0, \"[PAD]\": 0,",
+                    "field 'model.vocab[\"[PAD]\"]': duplicate key");
+  expect_json_error("\"version\": \"1.0\"", "\"version\": \"1.0\", \"decoder\": null",
+                    "field 'decoder': duplicate key");
+}
+
+TEST(TokenizerLoad, FifoFilesAreRefusedWithoutBlocking) {
+  temp_dir dir;
+  for (const char* name : {"tokenizer.json", "vocab.txt"}) {
+    const auto fifo = dir.path() / name;
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    // Each would block in open() if the reader opened it for reading the ordinary way.
+    auto t = std::string_view(name) == "vocab.txt" ? tokenizer::from_vocab(fifo, {})
+                                                   : tokenizer::from_tokenizer_json(fifo);
+    ASSERT_FALSE(t) << name;
+    EXPECT_EQ(t.error().code, errc::io) << t.error().message;
+    EXPECT_NE(t.error().message.find("FIFO"), std::string::npos) << t.error().message;
+    std::filesystem::remove(fifo);
+  }
+  write(dir.path() / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\n[MASK]\nhello\n");
+  ASSERT_EQ(::mkfifo((dir.path() / "tokenizer_config.json").c_str(), 0600), 0);
+  auto config = tokenizer::load(dir.path());
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().code, errc::io) << config.error().message;
+  EXPECT_NE(config.error().message.find("tokenizer_config.json"), std::string::npos)
+      << config.error().message;
 }
 
 TEST(TokenizerLoad, EmptyVocabAndTopLevel) {

@@ -63,23 +63,28 @@ void expect_error(std::string_view body, int status, std::string_view type,
 
 TEST(ParsePredict, Errors) {
   expect_error("", 422, "Validation", "empty");
-  expect_error("{\"inputs\": ", 422, "Validation", "malformed JSON");
-  expect_error("[1]", 422, "Validation", "must be an object");
-  expect_error("{}", 422, "Validation", "missing field `inputs`");
+  expect_error("{\"inputs\": ", 422, "Validation", "request body: invalid JSON");
+  expect_error("[1]", 422, "Validation", "request body: not a JSON object");
+  expect_error("{}", 422, "Validation", "request body: field 'inputs': is missing");
   expect_error(R"({"inputs": []})", 422, "Validation",
                "`inputs` cannot be empty");  // TEI: serde invalid_length
-  expect_error(R"({"inputs": 3})", 422, "Validation", "`inputs` must be");
+  expect_error(R"({"inputs": 3})", 422, "Validation", "field 'inputs': must be");
   expect_error(R"({"inputs": ["a", "b", "c"]})", 422, "Validation", "not 3");
-  expect_error(R"({"inputs": [["a"], "b"]})", 422, "Validation", "`inputs[1]`");
+  expect_error(R"({"inputs": [["a"], "b"]})", 422, "Validation", "field 'inputs[1]'");
   expect_error(R"({"inputs": [["a"], []]})", 422, "Validation", "not 0");
-  expect_error(R"({"inputs": [["a", 1]]})", 422, "Validation", "must be a string");
-  expect_error(R"({"inputs": "a", "inputs": "b"})", 422, "Validation", "duplicate field `inputs`");
-  expect_error(R"({"inputs": "a", "truncate": "yes"})", 422, "Validation", "`truncate`");
+  expect_error(R"({"inputs": [["a", 1]]})", 422, "Validation",
+               "field 'inputs[0][1]': must be a string");
+  expect_error(R"({"inputs": "a", "inputs": "b"})", 422, "Validation",
+               "field 'inputs': duplicate key");
+  expect_error(R"({"inputs": "a", "extra": {"k": 1, "k": 2}})", 422, "Validation",
+               "field 'extra.k': duplicate key");
+  expect_error(R"({"inputs": "a", "truncate": "yes"})", 422, "Validation",
+               "field 'truncate': must be true or false");
   expect_error(R"({"inputs": "a", "truncation_direction": "up"})", 422, "Validation",
-               "`truncation_direction`");
-  expect_error(R"({"inputs": "a", "raw_scores": 1})", 422, "Validation", "`raw_scores`");
+               "field 'truncation_direction'");
+  expect_error(R"({"inputs": "a", "raw_scores": 1})", 422, "Validation", "field 'raw_scores'");
   expect_error(R"({"inputs": "a", "text": "b"})", 422, "Validation", "not both");
-  expect_error(R"({"text": 5})", 422, "Validation", "`text` must be a string");
+  expect_error(R"({"text": 5})", 422, "Validation", "field 'text': must be a string");
 }
 
 TEST(ParseTokenizeDecode, Shapes) {
@@ -109,6 +114,14 @@ TEST(ParseTokenizeDecode, Shapes) {
   EXPECT_EQ(parse_decode(R"({"ids": [1.5]})").error().status, 422);
   EXPECT_EQ(parse_decode(R"({"ids": [[1], 2]})").error().status, 422);
   EXPECT_EQ(parse_decode(R"({"idz": []})").error().status, 422);
+  EXPECT_NE(parse_decode(R"({"ids": [[1], [2, -3]]})")
+                .error()
+                .message.find("field 'ids[1][1]': must be a token id"),
+            std::string::npos);
+  EXPECT_EQ(parse_decode(R"({"ids": [1], "ids": [2]})").error().status, 422);
+  EXPECT_EQ(
+      parse_tokenize(R"({"inputs": "a", "add_special_tokens": "no"})").error().message,
+      "Input validation error: request body: field 'add_special_tokens': must be true or false");
 }
 
 TEST(BatchPlan, NextBatchSizeHonoursTokenAndRequestBudgets) {

@@ -204,6 +204,58 @@ class ConvertTest(unittest.TestCase):
         self.assertIn("pytorch_model-00002-of-00002.bin", p.stderr)
         self.assertEqual(os.listdir(fresh) if os.path.exists(fresh) else [], [])
 
+    def test_one_to_one_shards_and_index_come_from_the_core_writer(self):
+        """A sharded torch folder converted shard for shard, and the same folder resharded by
+        write_sharded into the same split, give the same bytes: shard names, index JSON and
+        publishing are the core's one implementation (src/core/shard_set)."""
+        folder = path("parity")
+        os.makedirs(folder)
+        sd = {n: torch.randn(4) for n in ("a", "b", "c", "d")}  # 16 bytes each
+        weight_map = {}
+        for file, keys in (("pytorch_model-00001-of-00002.bin", "ab"), ("pytorch_model-00002-of-00002.bin", "cd")):
+            torch.save({k: sd[k] for k in keys}, os.path.join(folder, file))
+            weight_map.update({k: file for k in keys})
+        with open(os.path.join(folder, "pytorch_model.bin.index.json"), "w") as f:
+            json.dump({"weight_map": weight_map}, f)
+        one_to_one, resharded = path("parity_1to1"), path("parity_resharded")
+        run("convert", folder, one_to_one, "--quiet", check_rc=0)
+        run("convert", folder, resharded, "--max-shard-size", "32B", "--quiet", check_rc=0)  # {a,b}, {c,d}
+        names = sorted(os.listdir(one_to_one))
+        self.assertEqual(names, ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                                 "model.safetensors.index.json"])
+        self.assertEqual(sorted(os.listdir(resharded)), names)
+        for name in names:
+            with open(os.path.join(one_to_one, name), "rb") as a, open(os.path.join(resharded, name), "rb") as b:
+                self.assertEqual(a.read(), b.read(), name)
+        with open(os.path.join(one_to_one, "model.safetensors.index.json"), "rb") as f:
+            self.assertEqual(f.read(), b'{"metadata":{"total_size":64},"weight_map":{"a":"model-00001-of-00002.safetensors",'
+                                       b'"b":"model-00001-of-00002.safetensors","c":"model-00002-of-00002.safetensors",'
+                                       b'"d":"model-00002-of-00002.safetensors"}}')
+
+    def test_torch_index_is_read_strictly(self):
+        folder = path("strict_index")
+        os.makedirs(folder)
+        torch.save({"a": torch.randn(2)}, os.path.join(folder, "pytorch_model-00001-of-00001.bin"))
+        index = os.path.join(folder, "pytorch_model.bin.index.json")
+        shard = "pytorch_model-00001-of-00001.bin"
+        for text, message in (
+                ('{"weight_map": {"a": "%s", "a": "%s"}}' % (shard, shard), "field 'weight_map.a': duplicate key"),
+                ('{"weight_map": {"a": 1}}', "field 'weight_map.a': must be a string"),
+                ('{"weight_map": {"a": "../%s"}}' % shard, "field 'weight_map.a': shard name"),
+                ('{"weight_map": {}}', "field 'weight_map': is empty"),
+                ('{"metadata": {}}', "field 'weight_map': is missing")):
+            with open(index, "w") as f:
+                f.write(text)
+            p = run("convert", folder, path("strict_index_out"), "--quiet", check_rc=1)
+            self.assertIn("pytorch_model.bin.index.json: " + message, p.stderr)
+        os.unlink(index)
+        os.mkfifo(index)
+        try:
+            p = run("convert", folder, path("strict_index_out"), "--quiet", check_rc=3)  # would hang if it blocked
+            self.assertIn("is a FIFO, not a regular file", p.stderr)
+        finally:
+            os.unlink(index)
+
     def test_single_file_folder(self):
         folder = path("single")
         os.makedirs(folder)

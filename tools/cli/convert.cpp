@@ -71,12 +71,15 @@ void print_json(const convert_args& a, const torch::convert_report& r, double se
 }
 
 void print_text(const torch::convert_report& r, double seconds) {
-  for (const auto& n : r.notes) std::printf("note: %s\n", printable(n).c_str());
+  for (const auto& n : r.notes) std::printf("note: %s\n", control_chars_escaped(n).c_str());
   for (const auto& [dropped, kept] : r.aliases)
-    std::printf("alias: %s -> %s (shares the storage; recorded in __metadata__)\n", printable(dropped).c_str(), printable(kept).c_str());
-  for (const auto& f : r.copied) std::printf("copied: %s\n", printable(f.string()).c_str());
+    std::printf("alias: %s -> %s (shares the storage; recorded in __metadata__)\n",
+                control_chars_escaped(dropped).c_str(), control_chars_escaped(kept).c_str());
+  for (const auto& f : r.copied)
+    std::printf("copied: %s\n", control_chars_escaped(f.string()).c_str());
   double rate = seconds > 0 ? static_cast<double>(r.bytes) / seconds : 0;
-  for (const auto& f : r.written) std::printf("wrote: %s\n", printable(f.string()).c_str());
+  for (const auto& f : r.written)
+    std::printf("wrote: %s\n", control_chars_escaped(f.string()).c_str());
   std::printf("converted %zu tensors, %s in %.2f s (%s/s)%s\n", r.tensors, human_bytes(r.bytes).c_str(), seconds,
               human_bytes(static_cast<std::uint64_t>(rate)).c_str(), r.verified ? ", verified" : "");
 }

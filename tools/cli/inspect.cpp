@@ -68,12 +68,14 @@ std::uint64_t alignment_of(std::uint64_t offset) { return offset == 0 ? 0 : (off
 
 std::string file_line(const listing_file& f) {
   if (f.format != "safetensors") {
-    return fmt::format("{}: {} checkpoint ({} container), file size {} bytes ({})\n", printable(f.path), f.format,
-                       f.container, group_digits(f.file_size), human_bytes(f.file_size));
+    return fmt::format("{}: {} checkpoint ({} container), file size {} bytes ({})\n",
+                       control_chars_escaped(f.path), f.format, f.container,
+                       group_digits(f.file_size), human_bytes(f.file_size));
   }
-  return fmt::format("{}: header {} bytes, data starts at byte {} ({}-byte aligned), file size {} bytes ({})\n",
-                     printable(f.path), group_digits(f.header_size), group_digits(f.data_start),
-                     alignment_of(f.data_start), group_digits(f.file_size), human_bytes(f.file_size));
+  return fmt::format(
+      "{}: header {} bytes, data starts at byte {} ({}-byte aligned), file size {} bytes ({})\n",
+      control_chars_escaped(f.path), group_digits(f.header_size), group_digits(f.data_start),
+      alignment_of(f.data_start), group_digits(f.file_size), human_bytes(f.file_size));
 }
 
 std::string tensor_table(const listing& l) {
@@ -84,7 +86,8 @@ std::string tensor_table(const listing& l) {
   if (torch) cols.push_back({"storage"});
   text_table t(std::move(cols));
   for (const auto& r : l.rows) {
-    std::vector<std::string> cells{printable(r.name), r.dtype_name, format_shape(r.shape), group_digits(r.numel),
+    std::vector<std::string> cells{control_chars_escaped(r.name), r.dtype_name,
+                                   format_shape(r.shape), group_digits(r.numel),
                                    group_digits(r.bytes())};
     if (l.sharded) cells.push_back(l.files[r.shard].name);
     if (torch) cells.push_back(r.storage);
@@ -110,19 +113,22 @@ std::string totals_table(const listing& l) {
 std::string metadata_text(const listing& l) {
   if (l.metadata.entries.empty()) return l.metadata.present ? "metadata: {} (empty)\n" : "metadata: none\n";
   std::string out = "metadata:\n";
-  for (const auto& [k, v] : l.metadata.entries) out += fmt::format("  {} = {}\n", printable(k), printable(v));
+  for (const auto& [k, v] : l.metadata.entries)
+    out += fmt::format("  {} = {}\n", control_chars_escaped(k), control_chars_escaped(v));
   return out;
 }
 
 std::string render_text(const listing& l, const inspect_options& opts) {
   std::string out;
   if (l.sharded) {
-    out += fmt::format("{}: sharded checkpoint, {} shards, index {}\n", printable(opts.path), l.files.size(),
-                       printable(l.index_path));
+    out += fmt::format("{}: sharded checkpoint, {} shards, index {}\n",
+                       control_chars_escaped(opts.path), l.files.size(),
+                       control_chars_escaped(l.index_path));
   }
   for (const auto& f : l.files) out += file_line(f);
   if (!opts.filter.empty()) {
-    out += fmt::format("filter '{}': {} tensors match\n", printable(opts.filter), l.rows.size());
+    out += fmt::format("filter '{}': {} tensors match\n", control_chars_escaped(opts.filter),
+                       l.rows.size());
   }
   out += '\n';
   out += tensor_table(l);
@@ -130,7 +136,7 @@ std::string render_text(const listing& l, const inspect_options& opts) {
   out += totals_table(l);
   out += '\n';
   out += metadata_text(l);
-  for (const auto& note : l.notes) out += fmt::format("note: {}\n", printable(note));
+  for (const auto& note : l.notes) out += fmt::format("note: {}\n", control_chars_escaped(note));
   return out;
 }
 

@@ -29,7 +29,7 @@ int exit_code_for(errc code) noexcept {
 }
 
 void print_error(std::string_view message) {
-  const std::string line = "error: " + printable(message) + '\n';
+  const std::string line = "error: " + control_chars_escaped(message) + '\n';
   std::fputs(line.c_str(), stderr);
 }
 
@@ -87,7 +87,7 @@ std::string group_digits(std::uint64_t value) {
   return out;
 }
 
-std::string printable(std::string_view text) {
+std::string control_chars_escaped(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {

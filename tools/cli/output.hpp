@@ -22,7 +22,8 @@ namespace safetensors::cli {
 /// invalid_slice (a bad command-line value) -> 2, every other kind (invalid input) -> 1.
 int exit_code_for(errc code) noexcept;
 
-/// Writes "error: <message>\n" to stderr (one line: control characters escaped, see printable).
+/// Writes "error: <message>\n" to stderr (one line: control characters escaped, see
+/// control_chars_escaped).
 void print_error(std::string_view message);
 
 /// Prints `e` like print_error (prefixed with "<path>: " when the message does not already
@@ -48,8 +49,9 @@ std::string format_shape(std::span<const std::uint64_t> shape);
 std::string group_digits(std::uint64_t value);
 
 /// `text` safe to print on one terminal line: control characters (below 0x20 and DEL) shown as
-/// \n, \r, \t or \xNN; everything else (including UTF-8) unchanged.
-std::string printable(std::string_view text);
+/// \n, \r, \t or \xNN; everything else (including UTF-8) unchanged. (The libraries' messages
+/// escape names to ASCII instead: detail::ascii_escaped in src/core/text_util.hpp.)
+std::string control_chars_escaped(std::string_view text);
 
 /// Terminal columns taken by a UTF-8 string (East Asian wide characters count 2, combining
 /// marks 0). Invalid UTF-8 bytes count 1 each.

@@ -42,12 +42,15 @@ std::vector<fs::path> expand(const std::vector<std::string>& paths) {
 }
 
 void print_report(const torch::scan_report& r) {
-  std::printf("%s: %s%s%s\n", printable(r.path.string()).c_str(), std::string(torch::verdict_name(r.verdict)).c_str(),
-              r.reason.empty() ? "" : " - ", printable(r.reason).c_str());
+  std::printf("%s: %s%s%s\n", control_chars_escaped(r.path.string()).c_str(),
+              std::string(torch::verdict_name(r.verdict)).c_str(), r.reason.empty() ? "" : " - ",
+              control_chars_escaped(r.reason).c_str());
   std::printf("  format: %s\n", r.format.c_str());
   for (const auto& g : r.globals)
-    std::printf("  global: %s (%s)\n", printable(g.name).c_str(), std::string(torch::verdict_name(g.verdict)).c_str());
-  for (const auto& p : r.persistent_ids) std::printf("  persistent id: %s\n", printable(p).c_str());
+    std::printf("  global: %s (%s)\n", control_chars_escaped(g.name).c_str(),
+                std::string(torch::verdict_name(g.verdict)).c_str());
+  for (const auto& p : r.persistent_ids)
+    std::printf("  persistent id: %s\n", control_chars_escaped(p).c_str());
 }
 
 void add_json(json_writer& w, const torch::scan_report& r) {

@@ -244,9 +244,12 @@ validation validate_path(const std::string& path, const validate_options& opts) 
 
 void print_text(const validation& v, const validate_options& opts) {
   std::string out;
-  for (const auto& p : v.errors) out += fmt::format("{} [{}]\n", printable(p.message), p.kind);
-  for (const auto& p : v.warnings) out += fmt::format("warning: {} [{}]\n", printable(p.message), p.kind);
-  if (v.valid() && !opts.quiet) out += fmt::format("OK {} ({} tensors)\n", printable(v.path), v.tensors);
+  for (const auto& p : v.errors)
+    out += fmt::format("{} [{}]\n", control_chars_escaped(p.message), p.kind);
+  for (const auto& p : v.warnings)
+    out += fmt::format("warning: {} [{}]\n", control_chars_escaped(p.message), p.kind);
+  if (v.valid() && !opts.quiet)
+    out += fmt::format("OK {} ({} tensors)\n", control_chars_escaped(v.path), v.tensors);
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 

@@ -1,5 +1,6 @@
 // UTF-8 decoding for the tokenizer: lossy like Rust's String::from_utf8_lossy (each maximal
-// invalid subpart becomes one U+FFFD), so byte offsets into the caller's text stay exact.
+// invalid subpart becomes one U+FFFD), so byte offsets into the caller's text stay exact. The
+// decoding step itself is the core's (core/utf8.hpp), shared with the validators.
 #pragma once
 
 #include <cstddef>
