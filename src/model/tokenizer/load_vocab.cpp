@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "model/tokenizer_impl.hpp"
+#include "model/tokenizer/state.hpp"
 #include "model/tokenizer_json.hpp"
-#include "model/tokenizer_load.hpp"
+#include "model/tokenizer/load.hpp"
 
 namespace safetensors::model {
 

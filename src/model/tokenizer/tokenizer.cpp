@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "model/tokenizer_impl.hpp"
+#include "model/tokenizer/state.hpp"
 
 namespace safetensors::model {
 

@@ -1,7 +1,7 @@
 // Decoding (tokenizers decoders/wordpiece.rs) and the normalizer on its own.
 #include <fmt/format.h>
 
-#include "model/tokenizer_impl.hpp"
+#include "model/tokenizer/state.hpp"
 
 namespace safetensors::model {
 

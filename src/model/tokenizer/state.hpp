@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "model/text/added_vocab.hpp"
-#include "model/text/normalizer.hpp"
-#include "model/text/wordpiece.hpp"
+#include "model/tokenizer/added_vocab.hpp"
+#include "model/tokenizer/normalizer.hpp"
+#include "model/tokenizer/wordpiece.hpp"
 #include "safetensors/model/tokenizer.hpp"
 
 namespace safetensors::model {
