@@ -22,6 +22,11 @@ using offsets = std::vector<std::pair<std::size_t, std::size_t>>;
 
 namespace {
 
+// The tokenizer's state is private: no nested type or member of it is part of the API.
+template <class T>
+concept exposes_state = requires(const T& t) { typename T::impl; } || requires(const T& t) { t.state_; };
+static_assert(!exposes_state<tokenizer>);
+
 fs::path data_dir() { return fs::path(SAFETENSORS_SOURCE_DIR) / "tests" / "data" / "vocab"; }
 
 std::string read(const fs::path& p) {

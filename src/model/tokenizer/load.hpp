@@ -1,4 +1,4 @@
-// Shared by the tokenizer loaders (tokenizer_load.cpp, tokenizer_vocab.cpp).
+// Shared by the tokenizer loaders (load_json.cpp, load_vocab.cpp).
 #pragma once
 
 #include <filesystem>
@@ -7,14 +7,14 @@
 #include "safetensors/error.hpp"
 
 /// `auto& var = *expr` or return its error (expr yields a result<T>).
-#define ST_TRY(var, expr)                                    \
-  auto var##_result = (expr);                                \
+#define ST_TRY(var, expr)                                         \
+  auto var##_result = (expr);                                     \
   if (!var##_result) return tl::unexpected(var##_result.error()); \
   auto& var = *var##_result
 /// Returns the error of a result<void> expression.
-#define ST_TRY_VOID(expr)                                          \
-  do {                                                             \
-    auto st_try_void_result = (expr);                              \
+#define ST_TRY_VOID(expr)                                                       \
+  do {                                                                          \
+    auto st_try_void_result = (expr);                                           \
     if (!st_try_void_result) return tl::unexpected(st_try_void_result.error()); \
   } while (false)
 

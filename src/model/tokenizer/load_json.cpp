@@ -17,7 +17,8 @@ using detail::json_fields;
 
 constexpr std::uint64_t max_token_id = (1u << 24) - 1;  // bounds id_to_token's table
 
-result<void> parse_normalizer(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
+result<void> parse_normalizer(const json_fields& f, std::optional<dom::element> e,
+                              detail::tokenizer_state& t) {
   if (!e || json_fields::is_null(*e)) {
     t.normalizer.enabled = false;
     return {};
@@ -51,7 +52,8 @@ result<void> parse_normalizer(const json_fields& f, std::optional<dom::element> 
 }
 
 // BertPreTokenizer, or the equivalent Sequence [WhitespaceSplit, Punctuation(Isolated)].
-result<void> parse_pre_tokenizer(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
+result<void> parse_pre_tokenizer(const json_fields& f, std::optional<dom::element> e,
+                                 detail::tokenizer_state& t) {
   if (!e || json_fields::is_null(*e)) {
     t.pre_tokenizer = detail::pre_tokenizer_kind::none;
     return {};
@@ -78,7 +80,7 @@ result<void> parse_pre_tokenizer(const json_fields& f, std::optional<dom::elemen
                               fmt::format("'{}' is not supported (BertPreTokenizer or an equivalent Sequence)", type)));
 }
 
-result<void> parse_model(const json_fields& f, dom::element e, tokenizer::impl& t) {
+result<void> parse_model(const json_fields& f, dom::element e, detail::tokenizer_state& t) {
   ST_TRY(obj, f.object(e, "model"));
   ST_TRY(type, f.string_or(obj, "type", "model.type", "WordPiece"));
   if (type != "WordPiece") {
@@ -106,7 +108,7 @@ result<void> parse_model(const json_fields& f, dom::element e, tokenizer::impl& 
 // tokenizers' AddedVocabulary::add_tokens: a token already known (added or in the model
 // vocabulary) keeps that id; a new one gets the next id after the vocabulary and the added
 // tokens. The "id" stored in tokenizer.json is not used (measured with the npm package).
-std::int32_t assign_added_id(const tokenizer::impl& t, std::string_view content) {
+std::int32_t assign_added_id(const detail::tokenizer_state& t, std::string_view content) {
   if (const auto known = t.added.find(content); known >= 0) return t.added.tokens()[static_cast<std::size_t>(known)].id;
   if (const auto id = t.model.find(content); id >= 0) return id;
   const auto vocab = static_cast<std::int32_t>(t.model.size());
@@ -115,7 +117,8 @@ std::int32_t assign_added_id(const tokenizer::impl& t, std::string_view content)
   return max_added >= vocab ? max_added + 1 : vocab;
 }
 
-result<void> parse_added_tokens(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
+result<void> parse_added_tokens(const json_fields& f, std::optional<dom::element> e,
+                                detail::tokenizer_state& t) {
   if (!e || json_fields::is_null(*e)) return {};
   ST_TRY(items, f.array(*e, "added_tokens"));
   for (dom::element item : items) {
@@ -220,7 +223,8 @@ result<detail::template_piece> bert_special(const json_fields& f, dom::object ob
   return p;
 }
 
-result<void> parse_post_processor(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
+result<void> parse_post_processor(const json_fields& f, std::optional<dom::element> e,
+                                  detail::tokenizer_state& t) {
   if (!e || json_fields::is_null(*e)) return {};
   ST_TRY(obj, f.object(*e, "post_processor"));
   ST_TRY(type, f.string_or(obj, "type", "post_processor.type", ""));
@@ -252,7 +256,8 @@ result<void> parse_post_processor(const json_fields& f, std::optional<dom::eleme
   return {};
 }
 
-result<void> parse_decoder(const json_fields& f, std::optional<dom::element> e, tokenizer::impl& t) {
+result<void> parse_decoder(const json_fields& f, std::optional<dom::element> e,
+                           detail::tokenizer_state& t) {
   if (!e || json_fields::is_null(*e)) return {};
   ST_TRY(obj, f.object(*e, "decoder"));
   ST_TRY(type, f.string_or(obj, "type", "decoder.type", ""));
@@ -265,7 +270,8 @@ result<void> parse_decoder(const json_fields& f, std::optional<dom::element> e, 
   return {};
 }
 
-result<void> parse_truncation_padding(const json_fields& f, dom::object root, tokenizer::impl& t) {
+result<void> parse_truncation_padding(const json_fields& f, dom::object root,
+                                      detail::tokenizer_state& t) {
   if (const auto e = json_fields::member(root, "truncation"); e && !json_fields::is_null(*e)) {
     ST_TRY(obj, f.object(*e, "truncation"));
     ST_TRY(max_length, f.integer_or(obj, "max_length", "truncation.max_length", std::uint64_t{1} << 31, 512));
@@ -289,7 +295,7 @@ result<void> parse_truncation_padding(const json_fields& f, dom::object root, to
   return {};
 }
 
-result<void> parse_root(const json_fields& f, dom::object root, tokenizer::impl& t) {
+result<void> parse_root(const json_fields& f, dom::object root, detail::tokenizer_state& t) {
   const auto model = json_fields::member(root, "model");
   if (!model) return tl::unexpected(f.bad("model", "is missing"));
   ST_TRY_VOID(parse_model(f, *model, t));
@@ -304,7 +310,7 @@ result<void> parse_root(const json_fields& f, dom::object root, tokenizer::impl&
 
 }  // namespace
 
-void tokenizer::impl::finish_added_tokens() {
+void detail::tokenizer_state::finish_added_tokens() {
   for (std::size_t i = 0; i < added.tokens().size(); ++i) {
     const auto& token = added.tokens()[i];
     if (!token.normalized) continue;
@@ -319,7 +325,7 @@ result<tokenizer> tokenizer::from_tokenizer_json(const std::filesystem::path& fi
   const json_fields f(file.string());
   simdjson::dom::parser parser;
   ST_TRY(doc, f.parse(parser, text));
-  auto t = std::make_unique<impl>();
+  auto t = std::make_unique<detail::tokenizer_state>();
   t->source = file.string();
   ST_TRY_VOID(parse_root(f, doc.get_object().value_unsafe(), *t));
   t->finish_added_tokens();
@@ -339,7 +345,7 @@ result<tokenizer> tokenizer::load(const std::filesystem::path& dir) {
     auto t = from_tokenizer_json(json);
     if (!t || !has_config) return t;
     ST_TRY(max_length, detail::read_model_max_length(config));
-    if (max_length) t->impl_->model_max_length = *max_length;
+    if (max_length) t->state_->model_max_length = *max_length;
     return t;
   }
   const auto vocab = dir / "vocab.txt";

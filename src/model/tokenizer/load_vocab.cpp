@@ -29,7 +29,7 @@ struct bert_config {
 
 // vocab.txt: one token per line, id = line number; lines end in \n, \r\n or \r (Python's
 // universal newlines, as load_vocab reads the file in text mode).
-result<void> read_vocab(const std::filesystem::path& file, tokenizer::impl& t) {
+result<void> read_vocab(const std::filesystem::path& file, detail::tokenizer_state& t) {
   ST_TRY(text, detail::read_text_file(file));
   if (!simdjson::validate_utf8(text.data(), text.size())) {
     return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: not valid UTF-8", file.string()));
@@ -147,8 +147,8 @@ result<void> read_special_tokens_map(const std::filesystem::path& file, bert_con
   return read_special_tokens(f, doc.get_object().value_unsafe(), c);
 }
 
-result<void> build(const bert_config& c, const std::string& vocab_file, const std::string& config_file,
-                   tokenizer::impl& t) {
+result<void> build(const bert_config& c, const std::string& vocab_file,
+                   const std::string& config_file, detail::tokenizer_state& t) {
   t.normalizer = {true, true, c.tokenize_chinese_chars, c.strip_accents, c.do_lower_case};
   if (!t.model.finish(c.unk, "##", 100)) {
     return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: unk_token '{}' is not in {}", config_file,
@@ -192,7 +192,7 @@ result<std::optional<std::size_t>> detail::read_model_max_length(const std::file
 
 result<tokenizer> tokenizer::from_vocab(const std::filesystem::path& vocab_txt,
                                         const std::filesystem::path& tokenizer_config_json) {
-  auto t = std::make_unique<impl>();
+  auto t = std::make_unique<detail::tokenizer_state>();
   bert_config c;
   std::string config_name = "(default tokenizer_config)";
   if (!tokenizer_config_json.empty()) {
