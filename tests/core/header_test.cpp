@@ -343,6 +343,14 @@ TEST(HeaderParse, ParseHeaderChecksSizes) {
 
 // --------------------------------------------------------------------------- index, metadata
 
+// The name index is private: lookups go through header::find only.
+template <class H>
+concept exposes_index = requires(H& h) {
+  h.by_name;
+}
+|| requires(H& h) { h.by_name_; };
+static_assert(!exposes_index<st::header>);
+
 TEST(HeaderIndex, OffsetOrderNameLookupAndCopies) {
   std::string json = obj(entry("c", "U8", "[1]", 2, 3) + "," + entry("a", "U8", "[2]", 0, 2) + "," +
                          entry("b", "F32", "[0]", 3, 3));
