@@ -40,10 +40,6 @@ struct parse_options {
   std::string_view source = "<buffer>";  ///< file name used in error messages
 };
 
-namespace detail {
-struct header_index;  // builds header's name index (src/core/header.cpp)
-}
-
 struct header {
   header() = default;
   header(const header& other);  ///< copies rebuild the name index for the copy's strings
@@ -61,7 +57,7 @@ struct header {
   const tensor_info* find(std::string_view name) const noexcept;
 
  private:
-  friend struct detail::header_index;
+  friend struct header_index;  // builds the index (src/core/header.cpp)
   std::unordered_map<std::string_view, std::size_t> by_name_;  ///< views into tensors[i].name
 };
 

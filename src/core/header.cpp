@@ -70,7 +70,7 @@ result<void> validate_layout(std::string_view source, const std::vector<tensor_i
 
 }  // namespace
 
-struct detail::header_index {
+struct header_index {
   /// Indexes `h.tensors` by name (the first of equal names wins); false when a name repeats.
   static bool build(header& h) {
     h.by_name_.clear();
@@ -95,7 +95,7 @@ const std::string* metadata_map::find(std::string_view key) const noexcept {
 header::header(const header& other)
     : header_size(other.header_size), data_size(other.data_size), tensors(other.tensors),
       metadata(other.metadata) {
-  detail::header_index::build(*this);
+  header_index::build(*this);
 }
 
 header& header::operator=(const header& other) {
@@ -169,7 +169,7 @@ result<header> parse_header_impl(std::string_view json, std::uint64_t file_size,
   if (!std::is_sorted(h.tensors.begin(), h.tensors.end(), by_offsets)) {
     std::stable_sort(h.tensors.begin(), h.tensors.end(), by_offsets);
   }
-  if (!detail::header_index::build(h)) {
+  if (!header_index::build(h)) {
     std::unordered_map<std::string_view, int> seen;
     for (const auto& t : h.tensors) {
       if (++seen[t.name] == 2) {

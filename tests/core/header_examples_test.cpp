@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/test_files.hpp"
 #include "safetensors/reader.hpp"
 #include "safetensors/writer.hpp"
+#include "support/test_files.hpp"
 
 namespace {
 

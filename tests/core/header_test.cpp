@@ -5,13 +5,14 @@
 #pragma GCC diagnostic ignored "-Wrestrict"
 #endif
 
+#include "safetensors/header.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <optional>
 
-#include "core/test_files.hpp"
-#include "safetensors/header.hpp"
+#include "support/test_files.hpp"
 
 namespace st = safetensors;
 using st::errc;
@@ -331,7 +332,8 @@ TEST(HeaderLength, HugeLengthsDoNotOverflow) {
   unlimited.max_header_size = UINT64_MAX;
   EXPECT_EQ(st::read_header_length(prefix, 100, unlimited).error().code, errc::invalid_header_length);
   EXPECT_EQ(st::read_header_length(prefix, UINT64_MAX, unlimited).error().code, errc::invalid_header_length);
-  EXPECT_EQ(st::read_header_length(st::test::from_string("1234567"), 7).error().code, errc::header_too_small);
+  EXPECT_EQ(st::read_header_length(st::test::to_bytes("1234567"), 7).error().code,
+            errc::header_too_small);
 }
 
 TEST(HeaderParse, ParseHeaderChecksSizes) {

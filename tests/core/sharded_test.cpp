@@ -1,11 +1,12 @@
 // Sharded checkpoints: greedy split, index file, merge, and index validation errors.
+#include "safetensors/sharded.hpp"
+
 #include <gtest/gtest.h>
 
-#include "safetensors/sharded.hpp"
-#include "write_test_support.hpp"
+#include "support/test_files.hpp"
 
 using namespace safetensors;
-using namespace safetensors::testing;
+using namespace safetensors::test;
 
 namespace {
 

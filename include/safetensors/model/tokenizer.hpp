@@ -15,10 +15,6 @@
 
 namespace safetensors::model {
 
-namespace detail {
-struct tokenizer_state;  // src/model/tokenizer/state.hpp
-}
-
 enum class truncation_side { right, left };
 
 struct encode_options {
@@ -76,10 +72,11 @@ class tokenizer {
   std::int32_t pad_id() const noexcept;
 
  private:
-  explicit tokenizer(std::unique_ptr<detail::tokenizer_state> state);
+  struct state;  // src/model/tokenizer/state.hpp
+  explicit tokenizer(std::unique_ptr<state> s);
   result<encoding> encode_impl(std::string_view first, const std::string_view* second,
                                const encode_options& opts) const;
-  std::unique_ptr<detail::tokenizer_state> state_;
+  std::unique_ptr<state> state_;
 };
 
 }  // namespace safetensors::model

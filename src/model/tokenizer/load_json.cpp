@@ -325,7 +325,7 @@ result<tokenizer> tokenizer::from_tokenizer_json(const std::filesystem::path& fi
   const json_fields f(file.string());
   simdjson::dom::parser parser;
   ST_TRY(doc, f.parse(parser, text));
-  auto t = std::make_unique<detail::tokenizer_state>();
+  auto t = std::make_unique<state>();
   t->source = file.string();
   ST_TRY_VOID(parse_root(f, doc.get_object().value_unsafe(), *t));
   t->finish_added_tokens();

@@ -192,7 +192,7 @@ result<std::optional<std::size_t>> detail::read_model_max_length(const std::file
 
 result<tokenizer> tokenizer::from_vocab(const std::filesystem::path& vocab_txt,
                                         const std::filesystem::path& tokenizer_config_json) {
-  auto t = std::make_unique<detail::tokenizer_state>();
+  auto t = std::make_unique<state>();
   bert_config c;
   std::string config_name = "(default tokenizer_config)";
   if (!tokenizer_config_json.empty()) {

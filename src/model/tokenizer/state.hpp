@@ -1,4 +1,4 @@
-// The tokenizer's private state (tokenizer::state_), shared by the loaders (load_json.cpp,
+// The tokenizer's private state (tokenizer::state), shared by the loaders (load_json.cpp,
 // load_vocab.cpp), the encoder (tokenizer.cpp) and the decoder (decode.cpp).
 #pragma once
 
@@ -60,5 +60,8 @@ struct tokenizer_state {
 };
 
 }  // namespace detail
+
+/// The tokenizer's private state type: the loaders and encoder work on its base.
+struct tokenizer::state : detail::tokenizer_state {};
 
 }  // namespace safetensors::model

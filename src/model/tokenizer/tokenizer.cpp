@@ -219,7 +219,7 @@ void detail::tokenizer_state::set_id(std::int32_t id, std::string_view token) {
   has_token[index] = 1;
 }
 
-tokenizer::tokenizer(std::unique_ptr<detail::tokenizer_state> p) : state_(std::move(p)) {}
+tokenizer::tokenizer(std::unique_ptr<state> p) : state_(std::move(p)) {}
 tokenizer::tokenizer(tokenizer&&) noexcept = default;
 tokenizer& tokenizer::operator=(tokenizer&&) noexcept = default;
 tokenizer::~tokenizer() = default;
