@@ -7,8 +7,9 @@ import re
 import sys
 import unittest
 
-SOURCE_DIR = os.environ.get("SAFETENSORS_SOURCE_DIR",
-                            os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+from st_testlib import SOURCE_DIR, main  # noqa: E402
+
 HEADER = os.path.join(SOURCE_DIR, "src", "torch", "pickle_opcodes.hpp")
 
 
@@ -38,5 +39,4 @@ class PickleOpcodes(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    result = unittest.main(exit=False, verbosity=2).result
-    sys.exit(0 if result.wasSuccessful() and result.testsRun > 0 else 1)
+    main()
