@@ -3,7 +3,7 @@
     scripts/python bench/model_bench.py --build build [--seconds 3] [--threads 1,2]
 
 Builds (once, in BUILD/bench-model/) a DistilBERT-base folder with random F32 weights
-(768/12/6/3072, vocab 30522, the real uncased tokenizer files from tests/testdata.py), pytorch_model.bin and
+(768/12/6/3072, vocab 30522, the real uncased tokenizer files from tests/support/testdata.py), pytorch_model.bin and
 model.onnx (torch.onnx.export of the same forward). Then, for each thread count, runs
   - ours:  BUILD/bench/model_forward_bench (the library's classifier::logits),
   - torch: this script with --torch-peer (eager functional forward, OpenBLAS with

@@ -40,7 +40,4 @@ result<std::uint64_t> dtype_byte_size(dtype t, std::uint64_t count);
 result<void> convert_elements(dtype from, std::span<const std::byte> src, dtype to,
                               std::span<std::byte> dst, std::uint64_t count);
 
-/// Single-element helpers (element i of a packed buffer), for tests and printing.
-double element_to_double(dtype t, std::span<const std::byte> data, std::uint64_t index);
-
 }  // namespace safetensors

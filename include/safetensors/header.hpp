@@ -42,7 +42,7 @@ struct parse_options {
 
 struct header {
   header() = default;
-  header(const header& other);             ///< copies rebuild `by_name` for the copy's strings
+  header(const header& other);  ///< copies rebuild the name index for the copy's strings
   header& operator=(const header& other);
   header(header&&) noexcept = default;     ///< moves keep the strings (and the views) in place
   header& operator=(header&&) noexcept = default;
@@ -52,9 +52,13 @@ struct header {
   std::uint64_t data_size = 0;           ///< file size - 8 - N
   std::vector<tensor_info> tensors;      ///< in offset order (begin, end), as validated
   metadata_map metadata;
-  /// Index into `tensors` by name, O(1).
+  /// The tensor named `name`, or nullptr: O(1), through an index built when the header is
+  /// parsed (or copied).
   const tensor_info* find(std::string_view name) const noexcept;
-  std::unordered_map<std::string_view, std::size_t> by_name;  ///< views into tensors[i].name
+
+ private:
+  friend struct header_index;  // builds the index (src/core/header.cpp)
+  std::unordered_map<std::string_view, std::size_t> by_name_;  ///< views into tensors[i].name
 };
 
 /// Reads N from the first 8 bytes and checks it against the limit and file size.

@@ -1,4 +1,16 @@
 // Opening safetensors files: mmap (default) or pread backends, lazy per-tensor access.
+//
+// Example (compiled by tests/core/header_examples_test.cpp):
+//
+//   safetensors::result<float> sum(const std::filesystem::path& path, std::string_view name) {
+//     auto f = safetensors::file::open(path);  // reads and validates the header only
+//     if (!f) return tl::unexpected(f.error());  // error().message names the file and the field
+//     auto t = f->get(name);  // zero-copy view into the mapping (tensor_not_found if absent)
+//     if (!t) return tl::unexpected(t.error());
+//     auto values = t->as<float>();  // dtype_mismatch unless the tensor is F32
+//     if (!values) return tl::unexpected(values.error());
+//     return std::accumulate(values->begin(), values->end(), 0.0f);
+//   }
 #pragma once
 
 #include <cstdint>
@@ -46,7 +58,9 @@ class file {
   /// mmap: a zero-copy view into the mapping. pread: reads the tensor into memory owned by the
   /// returned tensor. tensor_not_found for an unknown name.
   result<tensor> get(std::string_view name) const;
-  /// Reads [begin, end) of a tensor's bytes (relative to its start) into `out`.
+  /// Copies out.size() bytes of tensor `t`, starting `offset` bytes into the tensor, into `out`.
+  /// invalid_argument when the range runs past the tensor, `t` is not from this file or the file
+  /// was opened header_only.
   result<void> read_bytes(const tensor_info& t, std::uint64_t offset, std::span<std::byte> out) const;
   /// With the mmap backend: the whole data section (empty span for pread / header_only).
   std::span<const std::byte> mapped_data() const noexcept;

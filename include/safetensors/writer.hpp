@@ -1,4 +1,17 @@
 // Streaming writer, byte-identical to the reference implementation for the same input.
+//
+// Example (compiled by tests/core/header_examples_test.cpp):
+//
+//   safetensors::result<void> save(const std::filesystem::path& path) {
+//     static const float weights[] = {1, 2, 3, 4, 5, 6};
+//     safetensors::tensor_source t;
+//     t.name = "linear.weight";
+//     t.type = safetensors::dtype::F32;
+//     t.shape = {2, 3};
+//     t.data = std::as_bytes(std::span(weights));  // borrowed: no copy
+//     const safetensors::metadata_map metadata{true, {{"format", "pt"}}};
+//     return safetensors::write_file(path, {&t, 1}, metadata);  // temp file, fsync, rename
+//   }
 #pragma once
 
 #include <cstdint>

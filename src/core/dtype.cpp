@@ -1,4 +1,4 @@
-// The dtype table: names, bit widths and byte sizes (conversions live in convert.cpp).
+// The dtype table: names, bit widths and byte sizes (conversions live in dtype_convert.cpp).
 #include "safetensors/dtype.hpp"
 
 #include <array>

@@ -68,13 +68,17 @@ result<void> validate_layout(std::string_view source, const std::vector<tensor_i
   return {};
 }
 
-void build_index(header& h) {
-  h.by_name.clear();
-  h.by_name.reserve(h.tensors.size());
-  for (std::size_t i = 0; i < h.tensors.size(); ++i) h.by_name.emplace(h.tensors[i].name, i);
-}
-
 }  // namespace
+
+struct header_index {
+  /// Indexes `h.tensors` by name (the first of equal names wins); false when a name repeats.
+  static bool build(header& h) {
+    h.by_name_.clear();
+    h.by_name_.reserve(h.tensors.size());
+    for (std::size_t i = 0; i < h.tensors.size(); ++i) h.by_name_.emplace(h.tensors[i].name, i);
+    return h.by_name_.size() == h.tensors.size();
+  }
+};
 
 std::uint64_t tensor_info::numel() const noexcept {
   std::uint64_t n = 1;
@@ -91,7 +95,7 @@ const std::string* metadata_map::find(std::string_view key) const noexcept {
 header::header(const header& other)
     : header_size(other.header_size), data_size(other.data_size), tensors(other.tensors),
       metadata(other.metadata) {
-  build_index(*this);
+  header_index::build(*this);
 }
 
 header& header::operator=(const header& other) {
@@ -103,8 +107,8 @@ header& header::operator=(const header& other) {
 }
 
 const tensor_info* header::find(std::string_view name) const noexcept {
-  auto it = by_name.find(name);
-  return it == by_name.end() ? nullptr : &tensors[it->second];
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &tensors[it->second];
 }
 
 result<std::uint64_t> read_header_length(std::span<const std::byte> prefix, std::uint64_t file_size,
@@ -165,8 +169,7 @@ result<header> parse_header_impl(std::string_view json, std::uint64_t file_size,
   if (!std::is_sorted(h.tensors.begin(), h.tensors.end(), by_offsets)) {
     std::stable_sort(h.tensors.begin(), h.tensors.end(), by_offsets);
   }
-  build_index(h);
-  if (h.by_name.size() != h.tensors.size()) {
+  if (!header_index::build(h)) {
     std::unordered_map<std::string_view, int> seen;
     for (const auto& t : h.tensors) {
       if (++seen[t.name] == 2) {

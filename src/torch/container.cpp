@@ -1,12 +1,14 @@
 // Container layouts: docs/TORCH.md "Containers" (detection, zip, legacy stream, tar).
 #include "torch/container.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
 
-#include <fmt/format.h>
+#include "torch/pickle_opcodes.hpp"
 
 namespace safetensors::torch::detail {
 
@@ -14,7 +16,9 @@ file_format detect_format(std::span<const std::byte> file) noexcept {
   auto at = [&](std::size_t i) { return static_cast<unsigned char>(file[i]); };
   if (file.size() >= 4 && at(0) == 'P' && at(1) == 'K' && at(2) == 3 && at(3) == 4) return file_format::zip;
   if (file.size() >= 262 && std::memcmp(file.data() + 257, "ustar", 5) == 0) return file_format::tar;
-  if (file.size() >= 2 && at(0) == 0x80 && at(1) >= 2 && at(1) <= 5) return file_format::legacy;
+  if (file.size() >= 2 && at(0) == static_cast<unsigned char>(opcode::PROTO) && at(1) >= 2 &&
+      at(1) <= 5)
+    return file_format::legacy;
   return file_format::unknown;
 }
 

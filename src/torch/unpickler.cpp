@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/text_util.hpp"
+#include "torch/pickle_opcodes.hpp"
 #include "torch/reduce.hpp"
 #include "torch/text.hpp"
 
@@ -49,7 +50,7 @@ class machine final : public vm_access {
       op_pos_ = pos_;
       auto op = byte();
       if (!op) return tl::unexpected(op.error());
-      if (*op == '.') return finish();
+      if (static_cast<opcode>(*op) == opcode::STOP) return finish();
       if (auto r = step(*op); !r) return tl::unexpected(r.error());
     }
   }
@@ -156,7 +157,7 @@ class machine final : public vm_access {
   result<void> step(std::uint8_t op);
   result<void> op_int(std::size_t width, bool is_signed);
   result<void> op_long(std::size_t len_width);
-  result<void> op_text(std::size_t len_width, node_kind kind, std::string_view what);
+  result<void> op_text(std::size_t len_width, node_kind kind, opcode op);
   result<void> op_tuple(std::size_t n);
   result<void> op_collection(node_kind kind);
   result<void> op_append(bool many);
@@ -185,94 +186,164 @@ class machine final : public vm_access {
 };
 
 result<void> machine::step(std::uint8_t op) {
-  switch (op) {
-    case 0x80: {  // PROTO
+  switch (static_cast<opcode>(op)) {
+    case opcode::PROTO: {
       auto v = byte();
       if (!v) return tl::unexpected(v.error());
       if (*v > 5) return bad(fmt::format("unsupported pickle protocol {}", *v));
       return {};
     }
-    case 0x95: {  // FRAME: a length hint; frames are not needed to read the stream
+    case opcode::FRAME: {  // a length hint; frames are not needed to read the stream
       auto n = le(8);
       if (!n) return tl::unexpected(n.error());
       if (*n > remaining()) return bad(fmt::format("FRAME length {} exceeds the {} bytes left", *n, remaining()));
       return {};
     }
-    case '(':
+    case opcode::MARK:
       if (marks_.size() >= opts_.limits.max_marks)
         return limit(fmt::format("more than {} nested MARKs", opts_.limits.max_marks));
       marks_.push_back(stack_.size());
       return {};
-    case '0': { auto v = pop(); if (!v) return tl::unexpected(v.error()); return {}; }
-    case '1': { auto v = pop_mark(); if (!v) return tl::unexpected(v.error()); return {}; }
-    case 'N': return push_node({});
-    case 0x88: case 0x89: {
-      node n; n.kind = node_kind::boolean; n.integer = op == 0x88;
+    case opcode::POP: {
+      auto v = pop();
+      if (!v) return tl::unexpected(v.error());
+      return {};
+    }
+    case opcode::POP_MARK: {
+      auto v = pop_mark();
+      if (!v) return tl::unexpected(v.error());
+      return {};
+    }
+    case opcode::NONE:
+      return push_node({});
+    case opcode::NEWTRUE:
+    case opcode::NEWFALSE: {
+      node n;
+      n.kind = node_kind::boolean;
+      n.integer = static_cast<opcode>(op) == opcode::NEWTRUE;
       return push_node(std::move(n));
     }
-    case 'J': return op_int(4, true);
-    case 'K': return op_int(1, false);
-    case 'M': return op_int(2, false);
-    case 0x8a: return op_long(1);
-    case 0x8b: return op_long(4);
-    case 'G': {
+    case opcode::BININT:
+      return op_int(4, true);
+    case opcode::BININT1:
+      return op_int(1, false);
+    case opcode::BININT2:
+      return op_int(2, false);
+    case opcode::LONG1:
+      return op_long(1);
+    case opcode::LONG4:
+      return op_long(4);
+    case opcode::BINFLOAT: {
       auto v = le(8);
       if (!v) return tl::unexpected(v.error());
       node n; n.kind = node_kind::floating;
       n.floating = std::bit_cast<double>(__builtin_bswap64(*v));
       return push_node(std::move(n));
     }
-    case 'X': return op_text(4, node_kind::str, "BINUNICODE");
-    case 0x8c: return op_text(1, node_kind::str, "SHORT_BINUNICODE");
-    case 0x8d: return op_text(8, node_kind::str, "BINUNICODE8");
-    case 'U': return op_text(1, node_kind::str, "SHORT_BINSTRING");
-    case 'T': return op_text(4, node_kind::str, "BINSTRING");
-    case 'C': return op_text(1, node_kind::bytes, "SHORT_BINBYTES");
-    case 'B': return op_text(4, node_kind::bytes, "BINBYTES");
-    case 0x8e: return op_text(8, node_kind::bytes, "BINBYTES8");
-    case ')': { node n; n.kind = node_kind::tuple; return push_node(std::move(n)); }
-    case 't': return op_tuple(std::size_t(-1));
-    case 0x85: return op_tuple(1);
-    case 0x86: return op_tuple(2);
-    case 0x87: return op_tuple(3);
-    case ']': { node n; n.kind = node_kind::list; return push_node(std::move(n)); }
-    case '}': { node n; n.kind = node_kind::dict; return push_node(std::move(n)); }
-    case 0x8f: { node n; n.kind = node_kind::set; return push_node(std::move(n)); }
-    case 'l': return op_collection(node_kind::list);
-    case 'd': return op_collection(node_kind::dict);
-    case 'a': return op_append(false);
-    case 'e': return op_append(true);
-    case 's': return op_setitem(false);
-    case 'u': return op_setitem(true);
-    case 0x90: return op_additems();
-    case 'c': {
+    case opcode::BINUNICODE:
+      return op_text(4, node_kind::str, opcode::BINUNICODE);
+    case opcode::SHORT_BINUNICODE:
+      return op_text(1, node_kind::str, opcode::SHORT_BINUNICODE);
+    case opcode::BINUNICODE8:
+      return op_text(8, node_kind::str, opcode::BINUNICODE8);
+    case opcode::SHORT_BINSTRING:
+      return op_text(1, node_kind::str, opcode::SHORT_BINSTRING);
+    case opcode::BINSTRING:
+      return op_text(4, node_kind::str, opcode::BINSTRING);
+    case opcode::SHORT_BINBYTES:
+      return op_text(1, node_kind::bytes, opcode::SHORT_BINBYTES);
+    case opcode::BINBYTES:
+      return op_text(4, node_kind::bytes, opcode::BINBYTES);
+    case opcode::BINBYTES8:
+      return op_text(8, node_kind::bytes, opcode::BINBYTES8);
+    case opcode::EMPTY_TUPLE: {
+      node n;
+      n.kind = node_kind::tuple;
+      return push_node(std::move(n));
+    }
+    case opcode::TUPLE:
+      return op_tuple(std::size_t(-1));
+    case opcode::TUPLE1:
+      return op_tuple(1);
+    case opcode::TUPLE2:
+      return op_tuple(2);
+    case opcode::TUPLE3:
+      return op_tuple(3);
+    case opcode::EMPTY_LIST: {
+      node n;
+      n.kind = node_kind::list;
+      return push_node(std::move(n));
+    }
+    case opcode::EMPTY_DICT: {
+      node n;
+      n.kind = node_kind::dict;
+      return push_node(std::move(n));
+    }
+    case opcode::EMPTY_SET: {
+      node n;
+      n.kind = node_kind::set;
+      return push_node(std::move(n));
+    }
+    case opcode::LIST:
+      return op_collection(node_kind::list);
+    case opcode::DICT:
+      return op_collection(node_kind::dict);
+    case opcode::APPEND:
+      return op_append(false);
+    case opcode::APPENDS:
+      return op_append(true);
+    case opcode::SETITEM:
+      return op_setitem(false);
+    case opcode::SETITEMS:
+      return op_setitem(true);
+    case opcode::ADDITEMS:
+      return op_additems();
+    case opcode::GLOBAL: {
       auto m = line();
       if (!m) return tl::unexpected(m.error());
       auto n = line();
       if (!n) return tl::unexpected(n.error());
       return op_global(std::string(*m), std::string(*n));
     }
-    case 0x93: return op_stack_global();
-    case 'R': return op_reduce(false);
-    case 0x81: return op_reduce(true);
-    case 'b': return op_build();
-    case 'Q': return op_persid();
-    case 'h': { auto i = le(1); if (!i) return tl::unexpected(i.error()); return op_get(*i); }
-    case 'j': { auto i = le(4); if (!i) return tl::unexpected(i.error()); return op_get(*i); }
-    case 'q': { auto i = le(1); if (!i) return tl::unexpected(i.error()); return op_put(*i); }
-    case 'r': { auto i = le(4); if (!i) return tl::unexpected(i.error()); return op_put(*i); }
-    case 0x94: return op_put(memo_.size());
+    case opcode::STACK_GLOBAL:
+      return op_stack_global();
+    case opcode::REDUCE:
+      return op_reduce(false);
+    case opcode::NEWOBJ:
+      return op_reduce(true);
+    case opcode::BUILD:
+      return op_build();
+    case opcode::BINPERSID:
+      return op_persid();
+    case opcode::BINGET: {
+      auto i = le(1);
+      if (!i) return tl::unexpected(i.error());
+      return op_get(*i);
+    }
+    case opcode::LONG_BINGET: {
+      auto i = le(4);
+      if (!i) return tl::unexpected(i.error());
+      return op_get(*i);
+    }
+    case opcode::BINPUT: {
+      auto i = le(1);
+      if (!i) return tl::unexpected(i.error());
+      return op_put(*i);
+    }
+    case opcode::LONG_BINPUT: {
+      auto i = le(4);
+      if (!i) return tl::unexpected(i.error());
+      return op_put(*i);
+    }
+    case opcode::MEMOIZE:
+      return op_put(memo_.size());
     default: return refused(op);
   }
 }
 
 result<void> machine::refused(std::uint8_t op) {
-  static const std::unordered_map<std::uint8_t, std::string_view> names{
-      {'i', "INST"}, {'o', "OBJ"}, {0x92, "NEWOBJ_EX"}, {0x82, "EXT1"}, {0x83, "EXT2"},
-      {0x84, "EXT4"}, {'P', "PERSID"}, {'g', "GET"}, {'p', "PUT"}, {'I', "INT"}, {'L', "LONG"},
-      {'F', "FLOAT"}, {'S', "STRING"}, {'V', "UNICODE"}, {'2', "DUP"}, {0x91, "FROZENSET"},
-      {0x96, "BYTEARRAY8"}, {0x97, "NEXT_BUFFER"}, {0x98, "READONLY_BUFFER"}};
-  if (op == 'i') {  // INST names a class like GLOBAL: report a dangerous one as such
+  if (static_cast<opcode>(op) ==
+      opcode::INST) {  // INST names a class like GLOBAL: report a dangerous one as such
     auto m = line();
     auto n = m ? line() : tl::unexpected(m.error());
     if (m && n) {
@@ -285,10 +356,13 @@ result<void> machine::refused(std::uint8_t op) {
       }
     }
   }
-  auto it = names.find(op);
-  if (it != names.end())
-    return fail(errc::unsupported, fmt::format("{}: pickle opcode {} (0x{:02x}) is not used by torch.save; refused (pickle byte {})",
-                                               opts_.source, it->second, op, op_pos_));
+  // step() handles every opcode torch.save emits; any other named one is refused as unsupported.
+  if (const auto name = opcode_name(op); !name.empty())
+    return fail(
+        errc::unsupported,
+        fmt::format(
+            "{}: pickle opcode {} (0x{:02x}) is not used by torch.save; refused (pickle byte {})",
+            opts_.source, name, op, op_pos_));
   return bad(fmt::format("unknown pickle opcode 0x{:02x}", op));
 }
 
@@ -323,7 +397,8 @@ result<void> machine::op_long(std::size_t len_width) {
   return push_node(std::move(n));
 }
 
-result<void> machine::op_text(std::size_t len_width, node_kind kind, std::string_view what) {
+result<void> machine::op_text(std::size_t len_width, node_kind kind, opcode op) {
+  const std::string_view what = opcode_name(op);
   auto len = le(len_width);
   if (!len) return tl::unexpected(len.error());
   auto s = take(*len, what);

@@ -10,11 +10,13 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-from cli_testlib import CLI, write_safetensors
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+from st_testlib import CLI, write_safetensors  # noqa: E402
 
 OLD = b"old target: must survive"
 

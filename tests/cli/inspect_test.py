@@ -8,8 +8,8 @@ import sys
 import unicodedata
 import zipfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_testlib import (REAL_SAFETENSORS, REAL_TORCH, CLI, CliTestCase, main, numel, read_header,  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+from st_testlib import (REAL_SAFETENSORS, REAL_TORCH, CLI, CliTestCase, main, numel, read_header,  # noqa: E402
                          run, tensor, write_raw, write_safetensors, write_sharded)
 
 

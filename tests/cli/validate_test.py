@@ -9,8 +9,8 @@ import struct
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_testlib import (REAL_SAFETENSORS, REAL_TORCH, CLI, CliTestCase, f32, main, run, tensor,  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+from st_testlib import (REAL_SAFETENSORS, REAL_TORCH, CLI, CliTestCase, f32, main, run, tensor,  # noqa: E402
                          write_raw, write_safetensors, write_sharded)
 
 U8_2 = '"dtype":"U8","shape":[2]'

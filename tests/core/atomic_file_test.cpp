@@ -11,15 +11,15 @@
 
 #include <string>
 
-#include "core/write_test_support.hpp"
+#include "support/test_files.hpp"
 
 namespace safetensors::detail {
 namespace {
 
-using testing::as_string;
-using testing::read_all;
-using testing::temp_dir;
-using testing::write_all;
+using safetensors::test::as_string;
+using safetensors::test::read_all;
+using safetensors::test::temp_dir;
+using safetensors::test::write_all;
 
 // A pid that no process has: a child that already exited and was reaped.
 pid_t dead_pid() {

@@ -83,6 +83,7 @@ TEST(DtypeTable, Categories) {
 #include <cstring>
 #include <vector>
 
+#include "core/dtype_convert.hpp"
 #include "core/float_formats.hpp"
 
 namespace {
@@ -111,7 +112,7 @@ std::uint32_t code_of(double v, dtype to) {
 double value_of(std::uint32_t code, dtype t) {
   bytes b(*st::dtype_byte_size(t, 8));
   std::memcpy(b.data(), &code, std::min<std::size_t>(b.size(), 4));
-  return st::element_to_double(t, b, 0);
+  return st::detail::element_to_double(t, b, 0);
 }
 
 const dtype f8_types[] = {dtype::F8_E5M2, dtype::F8_E4M3, dtype::F8_E4M3FNUZ, dtype::F8_E5M2FNUZ,
@@ -300,7 +301,7 @@ TEST(DtypeConvert, IntegersFollowRustAsCasts) {
     bytes src(*st::dtype_byte_size(from, 1)), dst(*st::dtype_byte_size(to, 1));
     std::memcpy(src.data(), v, src.size());
     EXPECT_TRUE(st::convert_elements(from, src, to, dst, 1));
-    return st::element_to_double(to, dst, 0);
+    return st::detail::element_to_double(to, dst, 0);
   };
   std::int32_t m1 = -1;
   EXPECT_EQ(one(dtype::I32, &m1, dtype::U8), 255.0);
@@ -350,7 +351,8 @@ TEST(DtypeConvert, SubBytePacking) {
   EXPECT_EQ(stream, 0x08u | 0x1fu << 6 | 0x28u << 12 | 0x01u << 18);
   for (int i = 0; i < 4; ++i) {
     const double want[] = {1.0, 7.5, -1.0, 0.125};
-    EXPECT_EQ(st::element_to_double(dtype::F6_E2M3, c, static_cast<std::uint64_t>(i)), want[i]);
+    EXPECT_EQ(st::detail::element_to_double(dtype::F6_E2M3, c, static_cast<std::uint64_t>(i)),
+              want[i]);
   }
   bytes back(32);
   ASSERT_TRUE(st::convert_elements(dtype::F6_E2M3, c, dtype::F64, back, 4));
@@ -372,6 +374,6 @@ TEST(DtypeConvert, ErrorsAndSameType) {
   EXPECT_EQ(st::convert_elements(dtype::F32, src, dtype::F64, dst, 4).error().code, st::errc::invalid_argument);
   EXPECT_EQ(st::convert_elements(dtype::F64, src, dtype::F32, dst, 3).error().code, st::errc::invalid_argument);
   EXPECT_EQ(st::convert_elements(dtype::F32, src, dtype::F4, dst, 3).error().code, st::errc::misaligned_slice);
-  EXPECT_TRUE(std::isnan(st::element_to_double(dtype::F32, src, 4)));
-  EXPECT_TRUE(std::isnan(st::element_to_double(dtype::F32, src, UINT64_MAX)));
+  EXPECT_TRUE(std::isnan(st::detail::element_to_double(dtype::F32, src, 4)));
+  EXPECT_TRUE(std::isnan(st::detail::element_to_double(dtype::F32, src, UINT64_MAX)));
 }

@@ -5,13 +5,14 @@
 #pragma GCC diagnostic ignored "-Wrestrict"
 #endif
 
+#include "safetensors/header.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <optional>
 
-#include "core/test_files.hpp"
-#include "safetensors/header.hpp"
+#include "support/test_files.hpp"
 
 namespace st = safetensors;
 using st::errc;
@@ -331,7 +332,8 @@ TEST(HeaderLength, HugeLengthsDoNotOverflow) {
   unlimited.max_header_size = UINT64_MAX;
   EXPECT_EQ(st::read_header_length(prefix, 100, unlimited).error().code, errc::invalid_header_length);
   EXPECT_EQ(st::read_header_length(prefix, UINT64_MAX, unlimited).error().code, errc::invalid_header_length);
-  EXPECT_EQ(st::read_header_length(st::test::from_string("1234567"), 7).error().code, errc::header_too_small);
+  EXPECT_EQ(st::read_header_length(st::test::to_bytes("1234567"), 7).error().code,
+            errc::header_too_small);
 }
 
 TEST(HeaderParse, ParseHeaderChecksSizes) {
@@ -342,6 +344,14 @@ TEST(HeaderParse, ParseHeaderChecksSizes) {
 }
 
 // --------------------------------------------------------------------------- index, metadata
+
+// The name index is private: lookups go through header::find only.
+template <class H>
+concept exposes_index = requires(H& h) {
+  h.by_name;
+}
+|| requires(H& h) { h.by_name_; };
+static_assert(!exposes_index<st::header>);
 
 TEST(HeaderIndex, OffsetOrderNameLookupAndCopies) {
   std::string json = obj(entry("c", "U8", "[1]", 2, 3) + "," + entry("a", "U8", "[2]", 0, 2) + "," +

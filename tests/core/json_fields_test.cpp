@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "core/mapped_file.hpp"
-#include "write_test_support.hpp"
+#include "support/test_files.hpp"
 
 using namespace safetensors;
 using safetensors::detail::json_document;
@@ -122,8 +122,8 @@ TEST(JsonFields, WholeDocumentErrorsAndTheUnknownFieldPolicy) {
 }
 
 TEST(SmallFile, ReadsBoundedRegularFilesOnly) {
-  safetensors::testing::temp_dir dir;
-  safetensors::testing::write_all(dir / "a.json", "{\"a\": 1}");
+  safetensors::test::temp_dir dir;
+  safetensors::test::write_all(dir / "a.json", "{\"a\": 1}");
   auto text = detail::read_small_file(dir / "a.json", 8);
   ASSERT_TRUE(text) << text.error().message;
   EXPECT_EQ(*text, "{\"a\": 1}");

@@ -1,14 +1,14 @@
 // safetensors::file: both backends, header-only, real files, error paths of open.
+#include "safetensors/reader.hpp"
+
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <bit>
 #include <cstring>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "core/test_files.hpp"
-#include "safetensors/reader.hpp"
+#include "support/test_files.hpp"
 
 namespace st = safetensors;
 using st::errc;
@@ -238,7 +238,7 @@ TEST(ReaderErrors, OpenErrorsNameThePath) {
   ASSERT_FALSE(f);
   EXPECT_NE(f.error().message.find("FIFO"), std::string::npos);
 
-  auto empty = dir.write("empty.safetensors", {});
+  auto empty = dir.write("empty.safetensors", std::string_view());
   for (auto b : {st::backend::mmap, st::backend::pread}) {
     auto e = st::file::open(empty, with(b));
     ASSERT_FALSE(e);
@@ -255,7 +255,7 @@ TEST(ReaderErrors, CorruptFilesGiveTheParserErrorsWithThePath) {
     errc want;
   };
   std::vector<c> cases = {
-      {"short", st::test::from_string("abc"), errc::header_too_small},
+      {"short", st::test::to_bytes("abc"), errc::header_too_small},
       {"huge_n", st::test::with_length(200'000'000, "{}"), errc::header_too_large},
       {"past_end", st::test::with_length(100, "{}"), errc::invalid_header_length},
       {"bad_json", st::test::make_file("{x}"), errc::invalid_json},

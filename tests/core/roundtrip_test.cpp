@@ -1,18 +1,17 @@
 // Write -> read round trips: random tensors of every dtype and rank 0..8, empty tensors, unusual
 // names, metadata edge cases, and the real files of tests/data/real-safetensors re-serialized.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include <fmt/format.h>
-
 #include "safetensors/header.hpp"
 #include "safetensors/reader.hpp"
 #include "safetensors/writer.hpp"
-#include "write_test_support.hpp"
+#include "support/test_files.hpp"
 
 using namespace safetensors;
-using namespace safetensors::testing;
+using namespace safetensors::test;
 using namespace std::string_literals;
 
 namespace {

@@ -6,10 +6,10 @@
 
 #include "core/shard_set.hpp"
 #include "core/write_plan.hpp"
-#include "write_test_support.hpp"
+#include "support/test_files.hpp"
 
 using namespace safetensors;
-using namespace safetensors::testing;
+using namespace safetensors::test;
 
 namespace {
 

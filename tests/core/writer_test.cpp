@@ -1,5 +1,7 @@
 // Writer: the reference implementation's golden vectors, escaping, ordering, alignment,
 // producer checks, error kinds and atomic output.
+#include "safetensors/writer.hpp"
+
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -7,11 +9,10 @@
 #include "safetensors/header.hpp"
 #include "safetensors/json_writer.hpp"
 #include "safetensors/reader.hpp"
-#include "safetensors/writer.hpp"
-#include "write_test_support.hpp"
+#include "support/test_files.hpp"
 
 using namespace safetensors;
-using namespace safetensors::testing;
+using namespace safetensors::test;
 using namespace std::string_literals;
 
 namespace {

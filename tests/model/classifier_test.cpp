@@ -1,22 +1,23 @@
 // classifier::load on model folders written at run time: a working tiny model (logits against
 // the float64 reference) and each bad folder giving one clear error.
+#include "safetensors/model/classifier.hpp"
+
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "model/threads.hpp"
 #include "model/weights.hpp"
 #include "model_fixture.hpp"
-#include "safetensors/model/classifier.hpp"
 #include "safetensors/writer.hpp"
+#include "support/test_files.hpp"
 
 using namespace safetensors;
 using namespace safetensors::model;
@@ -30,16 +31,12 @@ const char* vocab_words[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the"
 
 class model_folder : public ::testing::Test {
  protected:
-  fs::path dir;
+  safetensors::test::temp_dir folder;
+  const fs::path& dir = folder.path();
   distilbert_config cfg = tiny_config(3);
   memory_source weights = random_model(cfg, 11);
 
   void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("st_classifier_test_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
     write_text("config.json", R"({"architectures": ["DistilBertForSequenceClassification"],
       "model_type": "distilbert", "dim": 32, "n_heads": 4, "n_layers": 2, "hidden_dim": 48,
       "vocab_size": 50, "max_position_embeddings": 40, "activation": "gelu",
@@ -49,10 +46,8 @@ class model_folder : public ::testing::Test {
     write_text("vocab.txt", vocab);
     write_text("tokenizer_config.json", R"({"do_lower_case": true, "model_max_length": 512})");
   }
-  void TearDown() override { fs::remove_all(dir); }
-
   void write_text(const std::string& name, const std::string& text) {
-    std::ofstream(dir / name, std::ios::binary) << text;
+    safetensors::test::write_all(dir / name, text);
   }
   void write_weights(const memory_source& src, const std::string& name = "model.safetensors") {
     std::vector<tensor_source> tensors;

@@ -5,14 +5,14 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+import st_testlib  # noqa: E402
 from logits_parity_test import make_folder, make_state_dict  # noqa: E402
 
-CLI = os.environ["SAFETENSORS_CLI"]
 failures = []
 
 
@@ -23,7 +23,7 @@ def check(cond, msg):
 
 
 def run(args, stdin=None):
-    r = subprocess.run([CLI, "classify"] + args, input=stdin, capture_output=True, text=True)
+    r = st_testlib.run("classify", *args, input=stdin, timeout=600)
     return r.returncode, r.stdout, r.stderr
 
 

@@ -3,11 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-
-#include <unistd.h>
 
 #include "safetensors/model/classifier.hpp"
+#include "support/test_files.hpp"
 
 using namespace safetensors;
 using namespace safetensors::model;
@@ -144,20 +142,19 @@ TEST(config, bad_inputs_name_the_field) {
 }
 
 TEST(config, load_config_reports_missing_and_bad_files) {
-  const auto dir = std::filesystem::temp_directory_path() / ("st_config_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const safetensors::test::temp_dir tmp;
+  const auto& dir = tmp.path();
   auto missing = load_config(dir / "config.json");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, errc::io);
   EXPECT_NE(missing.error().message.find("config.json"), std::string::npos);
-  std::ofstream(dir / "config.json") << "{\"model_type\": \"distilbert\", oops}";
+  safetensors::test::write_all(dir / "config.json", "{\"model_type\": \"distilbert\", oops}");
   auto bad = load_config(dir / "config.json");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, errc::invalid_model);
   EXPECT_NE(bad.error().message.find((dir / "config.json").string()), std::string::npos);
-  std::ofstream(dir / "config.json") << sst2;
+  safetensors::test::write_all(dir / "config.json", sst2);
   auto good = load_config(dir / "config.json");
   ASSERT_TRUE(good) << good.error().message;
   EXPECT_EQ(good->num_labels(), 2u);
-  std::filesystem::remove_all(dir);
 }

@@ -11,8 +11,6 @@ eps 1e-12, [CLS] -> pre_classifier -> ReLU -> classifier. Our CLI runs the same 
 import json
 import os
 import shutil
-import struct
-import subprocess
 import sys
 import tempfile
 
@@ -21,7 +19,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+import st_testlib  # noqa: E402
 import testdata  # noqa: E402
 
 CLI = os.environ.get("SAFETENSORS_CLI", "")
@@ -74,22 +73,10 @@ ST_DTYPES = {torch.float32: ("F32", np.float32), torch.float16: ("F16", np.float
 
 
 def write_safetensors(path, tensors):
-    """A minimal safetensors writer: sorted names, compact JSON, 8-byte padded header."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        code, np_type = ST_DTYPES[t.dtype]
-        data = t.numpy().astype(np_type, copy=False).tobytes()
-        header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
+    """{name: torch tensor} as F32/F16 through the stdlib writer (tests/support/st_testlib.py)."""
+    st_testlib.write_safetensors(path, [(name, ST_DTYPES[t.dtype][0], list(t.shape),
+                                         t.contiguous().numpy().astype(ST_DTYPES[t.dtype][1], copy=False).tobytes())
+                                        for name, t in tensors.items()])
 
 
 def write_config(folder, cfg):
@@ -190,7 +177,7 @@ def reference_all(sd, cfg, inputs, batch):
 # Running the CLI
 
 def run_cli(args, stdin=None):
-    r = subprocess.run([CLI] + args, input=stdin, capture_output=True, text=True)
+    r = st_testlib.run(*args, input=stdin, timeout=600)
     return r.returncode, r.stdout, r.stderr
 
 

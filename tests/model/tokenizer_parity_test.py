@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 import testdata  # noqa: E402
 
 SOURCE = os.environ.get("SAFETENSORS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))

@@ -12,16 +12,26 @@
 #include <string>
 #include <vector>
 
+#include "support/test_files.hpp"
+
 namespace fs = std::filesystem;
 using safetensors::errc;
 using safetensors::model::encode_options;
 using safetensors::model::encoding;
 using safetensors::model::tokenizer;
 using safetensors::model::truncation_side;
+using safetensors::test::temp_dir;
+using safetensors::test::write_all;
 using ids = std::vector<std::int32_t>;
 using offsets = std::vector<std::pair<std::size_t, std::size_t>>;
 
 namespace {
+
+// The tokenizer's state is private: no nested type or member of it is part of the API.
+template <class T>
+concept exposes_state = requires(const T& t) { typename T::impl; } || requires { typename T::state; } ||
+                        requires(const T& t) { t.state_; };
+static_assert(!exposes_state<tokenizer>);
 
 // distilbert-base-uncased's tokenizer files, kept with the example model (sources:
 // tests/data/README.md). Its tokenizer_config.json sets model_max_length 256 (a bare tokenizer.json
@@ -33,26 +43,7 @@ std::string read(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-void write(const fs::path& p, std::string_view text) {
-  std::ofstream out(p, std::ios::binary);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-}
-
-// A temp folder removed at the end of each test.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string templ = (fs::temp_directory_path() / "st_tokenizer_XXXXXX").string();
-    path_ = mkdtemp(templ.data());
-  }
-  ~temp_dir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// The tokenizer.json with one substring replaced (the file is pretty-printed).
+// The shared tokenizer.json with one substring replaced (the file is pretty-printed).
 std::string patched_json(std::string_view from, std::string_view to) {
   std::string text = read(data_dir() / "tokenizer.json");
   const auto pos = text.find(from);
@@ -62,7 +53,7 @@ std::string patched_json(std::string_view from, std::string_view to) {
 }
 
 tokenizer load_json_text(const temp_dir& dir, const std::string& text) {
-  write(dir.path() / "tokenizer.json", text);
+  write_all(dir.path() / "tokenizer.json", text);
   auto t = tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json");
   if (!t) {
     ADD_FAILURE() << t.error().message;
@@ -354,8 +345,8 @@ TEST(TokenizerVocab, Lookups) {
 TEST(TokenizerLoad, FolderVariants) {
   temp_dir dir;
   fs::copy_file(data_dir() / "vocab.txt", dir.path() / "vocab.txt");
-  write(dir.path() / "tokenizer_config.json",
-        R"({"do_lower_case": true, "model_max_length": 128})");
+  write_all(dir.path() / "tokenizer_config.json",
+            R"({"do_lower_case": true, "model_max_length": 128})");
   auto from_vocab = tokenizer::load(dir.path());
   ASSERT_TRUE(from_vocab) << from_vocab.error().message;
   EXPECT_EQ(from_vocab->model_max_length(), 128u);
@@ -367,21 +358,21 @@ TEST(TokenizerLoad, FolderVariants) {
   auto file = tokenizer::load(dir.path() / "tokenizer.json");  // a path to the file itself
   ASSERT_TRUE(file);
   EXPECT_EQ(file->model_max_length(), 512u);
-  write(dir.path() / "tokenizer_config.json",
-        R"({"model_max_length": 1000000000000000019884624838656})");
+  write_all(dir.path() / "tokenizer_config.json",
+            R"({"model_max_length": 1000000000000000019884624838656})");
   EXPECT_EQ(tokenizer::load(dir.path())->model_max_length(), 512u);  // "no limit" -> default
 }
 
 TEST(TokenizerLoad, VocabConfigOptions) {
   temp_dir dir;
   fs::copy_file(data_dir() / "vocab.txt", dir.path() / "vocab.txt");
-  write(dir.path() / "tokenizer_config.json",
-        R"({"do_lower_case": false, "cls_token": {"content": "[CLS]"}})");
+  write_all(dir.path() / "tokenizer_config.json",
+            R"({"do_lower_case": false, "cls_token": {"content": "[CLS]"}})");
   auto cased = tokenizer::load(dir.path());
   ASSERT_TRUE(cased) << cased.error().message;
   EXPECT_EQ(cased->normalize("H\xC3\x89llo"), "H\xC3\x89llo");
-  write(dir.path() / "tokenizer_config.json",
-        R"({"strip_accents": false, "tokenize_chinese_chars": false})");
+  write_all(dir.path() / "tokenizer_config.json",
+            R"({"strip_accents": false, "tokenize_chinese_chars": false})");
   auto keep = tokenizer::load(dir.path());
   ASSERT_TRUE(keep);
   EXPECT_EQ(keep->normalize("H\xC3\x89llo\xE6\xBC\xA2\xE5\xAD\x97"),
@@ -390,7 +381,7 @@ TEST(TokenizerLoad, VocabConfigOptions) {
   std::string vocab = read(data_dir() / "vocab.txt");
   std::string crlf;
   for (char c : vocab) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
-  write(dir.path() / "vocab.txt", crlf);
+  write_all(dir.path() / "vocab.txt", crlf);
   auto windows = tokenizer::load(dir.path());
   ASSERT_TRUE(windows);
   EXPECT_EQ(encode_ids(*windows, "hello world"), (ids{101, 7592, 2088, 102}));
@@ -417,7 +408,7 @@ namespace {
 // Loads a patched tokenizer.json and expects one invalid_model error mentioning `needle`.
 void expect_json_error(std::string_view from, std::string_view to, std::string_view needle) {
   temp_dir dir;
-  write(dir.path() / "tokenizer.json", patched_json(from, to));
+  write_all(dir.path() / "tokenizer.json", patched_json(from, to));
   auto t = tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json");
   ASSERT_FALSE(t) << "no error for " << to;
   EXPECT_EQ(t.error().code, errc::invalid_model);
@@ -468,7 +459,7 @@ TEST(TokenizerLoad, FifoFilesAreRefusedWithoutBlocking) {
     EXPECT_NE(t.error().message.find("FIFO"), std::string::npos) << t.error().message;
     std::filesystem::remove(fifo);
   }
-  write(dir.path() / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\n[MASK]\nhello\n");
+  write_all(dir.path() / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\n[MASK]\nhello\n");
   ASSERT_EQ(::mkfifo((dir.path() / "tokenizer_config.json").c_str(), 0600), 0);
   auto config = tokenizer::load(dir.path());
   ASSERT_FALSE(config);
@@ -479,20 +470,20 @@ TEST(TokenizerLoad, FifoFilesAreRefusedWithoutBlocking) {
 
 TEST(TokenizerLoad, EmptyVocabAndTopLevel) {
   temp_dir dir;
-  write(dir.path() / "tokenizer.json", R"({"model": {"type": "WordPiece", "vocab": {}}})");
+  write_all(dir.path() / "tokenizer.json", R"({"model": {"type": "WordPiece", "vocab": {}}})");
   auto empty = tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json");
   ASSERT_FALSE(empty);
   EXPECT_EQ(empty.error().code, errc::invalid_model);
   EXPECT_NE(empty.error().message.find("model.vocab"), std::string::npos);
-  write(dir.path() / "tokenizer.json", "[1, 2]");
-  EXPECT_EQ(tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json").error().code,
-            errc::invalid_model);
-  write(dir.path() / "tokenizer.json", R"({"normalizer": null})");
+  write_all(dir.path() / "tokenizer.json", "[1, 2]");
+  EXPECT_EQ(tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json").error().code, errc::invalid_model);
+  write_all(dir.path() / "tokenizer.json", R"({"normalizer": null})");
   auto no_model = tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json");
   ASSERT_FALSE(no_model);
   EXPECT_NE(no_model.error().message.find("'model'"), std::string::npos);
   // A minimal file: defaults everywhere, no normalizer, pre-tokenizer or post-processor.
-  write(dir.path() / "tokenizer.json", R"({"model": {"vocab": {"[UNK]": 0, "Hi": 1, "##!": 2}}})");
+  write_all(dir.path() / "tokenizer.json",
+            R"({"model": {"vocab": {"[UNK]": 0, "Hi": 1, "##!": 2}}})");
   auto minimal = tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json");
   ASSERT_TRUE(minimal) << minimal.error().message;
   EXPECT_EQ(encode_ids(*minimal, "Hi!"), (ids{1, 2}));
@@ -509,33 +500,32 @@ TEST(TokenizerLoad, FolderAndVocabErrors) {
   ASSERT_FALSE(empty_dir);
   EXPECT_EQ(empty_dir.error().code, errc::invalid_model);
   EXPECT_NE(empty_dir.error().message.find("vocab.txt"), std::string::npos);
-  write(dir.path() / "vocab.txt", "");
+  write_all(dir.path() / "vocab.txt", "");
   auto empty_vocab = tokenizer::load(dir.path());
   ASSERT_FALSE(empty_vocab);
   EXPECT_EQ(empty_vocab.error().code, errc::invalid_model);
   EXPECT_NE(empty_vocab.error().message.find("empty"), std::string::npos);
-  write(dir.path() / "vocab.txt", "hello\nworld\n");
+  write_all(dir.path() / "vocab.txt", "hello\nworld\n");
   auto no_unk = tokenizer::load(dir.path());
   ASSERT_FALSE(no_unk);
   EXPECT_NE(no_unk.error().message.find("[UNK]"), std::string::npos);
-  write(dir.path() / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\nhello\n");
+  write_all(dir.path() / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\nhello\n");
   auto no_mask = tokenizer::load(dir.path());
   ASSERT_FALSE(no_mask);
   EXPECT_NE(no_mask.error().message.find("[MASK]"), std::string::npos);
-  write(dir.path() / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\n[MASK]\nhello\n\xFF\n");
+  write_all(dir.path() / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\n[MASK]\nhello\n\xFF\n");
   EXPECT_NE(tokenizer::load(dir.path()).error().message.find("UTF-8"), std::string::npos);
-  write(dir.path() / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\n[MASK]\nhello\n");
+  write_all(dir.path() / "vocab.txt", "[UNK]\n[CLS]\n[SEP]\n[PAD]\n[MASK]\nhello\n");
   EXPECT_EQ(encode_ids(*tokenizer::load(dir.path()), "hello"), (ids{1, 5, 2}));
-  write(dir.path() / "tokenizer_config.json", R"({"do_lower_case": "yes"})");
+  write_all(dir.path() / "tokenizer_config.json", R"({"do_lower_case": "yes"})");
   auto bad_field = tokenizer::load(dir.path());
   ASSERT_FALSE(bad_field);
   EXPECT_EQ(bad_field.error().code, errc::invalid_model);
   EXPECT_NE(bad_field.error().message.find("do_lower_case"), std::string::npos);
   EXPECT_NE(bad_field.error().message.find("tokenizer_config.json"), std::string::npos);
-  write(dir.path() / "tokenizer_config.json", R"({"model_max_length": -3})");
-  EXPECT_NE(tokenizer::load(dir.path()).error().message.find("model_max_length"),
-            std::string::npos);
-  write(dir.path() / "tokenizer_config.json", "{");
+  write_all(dir.path() / "tokenizer_config.json", R"({"model_max_length": -3})");
+  EXPECT_NE(tokenizer::load(dir.path()).error().message.find("model_max_length"), std::string::npos);
+  write_all(dir.path() / "tokenizer_config.json", "{");
   EXPECT_NE(tokenizer::load(dir.path()).error().message.find("invalid JSON"), std::string::npos);
 }
 

@@ -1,63 +1,29 @@
 """Cross-check of our writer and reader against an independent stdlib + numpy implementation.
 
 Files written by our writer (through st_roundtrip_tool) are read back by the reader below and
-must equal, byte for byte, what the writer below produces for the same tensors; files written
-by the writer below are read by our reader. Run by ctest with SAFETENSORS_PYTHON (cmake/python.cmake);
+must equal, byte for byte, what the stdlib writer of tests/support/st_testlib.py produces for the
+same tensors; files written by that writer are read by our reader. Run by ctest with SAFETENSORS_PYTHON
+(cmake/python.cmake);
 ST_ROUNDTRIP_TOOL names the helper executable.
 """
 import json
 import os
 import struct
 import subprocess
+import sys
 import tempfile
 import unittest
 
 import numpy as np
 
-TOOL = os.environ.get("ST_ROUNDTRIP_TOOL", "")
-SOURCE_DIR = os.environ.get("SAFETENSORS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+from st_testlib import BITS, SOURCE_DIR, nbytes, numel, raw_file, serialize  # noqa: E402
 
+TOOL = os.environ.get("ST_ROUNDTRIP_TOOL", "")
 # name -> bits, in the reference enum order (the writer sorts by this order, descending).
-DTYPES = [("BOOL", 8), ("F4", 4), ("F6_E2M3", 6), ("F6_E3M2", 6), ("U8", 8), ("I8", 8), ("F8_E5M2", 8),
-          ("F8_E4M3", 8), ("F8_E8M0", 8), ("F8_E4M3FNUZ", 8), ("F8_E5M2FNUZ", 8), ("I16", 16), ("U16", 16),
-          ("F16", 16), ("BF16", 16), ("I32", 32), ("U32", 32), ("F32", 32), ("C64", 64), ("F64", 64),
-          ("I64", 64), ("U64", 64)]
-RANK = {name: i for i, (name, _) in enumerate(DTYPES)}
-BITS = dict(DTYPES)
+DTYPES = list(BITS.items())
 NUMPY = {"BOOL": "?", "U8": "u1", "I8": "i1", "I16": "<i2", "U16": "<u2", "F16": "<f2", "I32": "<i4",
          "U32": "<u4", "F32": "<f4", "C64": "<c8", "F64": "<f8", "I64": "<i8", "U64": "<u8"}
-
-
-def numel(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
-def nbytes(dtype, shape):
-    bits = numel(shape) * BITS[dtype]
-    assert bits % 8 == 0
-    return bits // 8
-
-
-# ---- independent writer -------------------------------------------------------------------
-def py_serialize(tensors, metadata=None, alignment=8):
-    """tensors: list of (name, dtype, shape, bytes)."""
-    order = sorted(tensors, key=lambda t: (-RANK[t[1]], t[0].encode("utf-8")))
-    header = {}
-    if metadata is not None:
-        header["__metadata__"] = dict(sorted(metadata.items(), key=lambda kv: kv[0].encode("utf-8")))
-    offset = 0
-    for name, dtype, shape, data in order:
-        assert len(data) == nbytes(dtype, shape)
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    n = len(text)
-    n = -(-(8 + n) // alignment) * alignment - 8
-    text += b" " * (n - len(text))
-    return struct.pack("<Q", n) + text + b"".join(t[3] for t in order)
 
 
 # ---- independent reader -------------------------------------------------------------------
@@ -159,7 +125,7 @@ class CrossCheck(unittest.TestCase):
             metadata = None if round_ % 3 == 0 else {"format": "pt", "é": "\u2028", "": "\x00\n", "B": "x"}
             alignment = [8, 64, 4096][round_ % 3]
             ours = self.ours_write(tensors, metadata, alignment)
-            self.assertEqual(ours, py_serialize(tensors, metadata, alignment), f"round {round_}")
+            self.assertEqual(ours, serialize(tensors, metadata, align=alignment), f"round {round_}")
             meta, read, n = py_deserialize(ours)
             self.assertEqual((8 + n) % alignment, 0)
             self.assertEqual(meta, metadata)
@@ -183,7 +149,7 @@ class CrossCheck(unittest.TestCase):
         for round_ in range(4):
             tensors = random_tensors(rng, 30)
             metadata = None if round_ == 0 else {"k": "v", "\u00e9": "\\"}
-            blob = py_serialize(tensors, metadata, 8 if round_ < 2 else 64)
+            blob = serialize(tensors, metadata, align=8 if round_ < 2 else 64)
             for backend in (None, "--pread"):
                 code, dump = self.ours_read(blob, backend)
                 self.assertEqual(code, 0, dump)
@@ -209,25 +175,21 @@ class CrossCheck(unittest.TestCase):
                              theirs)
             # Both writers reproduce the file (all three are in canonical order).
             tensors = [(k, d, s, b) for k, (d, s, b) in theirs.items()]
-            self.assertEqual(py_serialize(tensors, meta), blob, name)
+            self.assertEqual(serialize(tensors, meta), blob, name)
             self.assertEqual(self.ours_write(tensors, meta), blob, name)
 
     def test_malformed_python_files_are_rejected_with_their_kind(self):
         def raw(header, data=b""):
-            text = json.dumps(header, separators=(",", ":")).encode()
-            return struct.pack("<Q", len(text)) + text + data
-
-        def with_length(text):
-            return struct.pack("<Q", len(text)) + text
+            return raw_file(json.dumps(header, separators=(",", ":")), data)
 
         entry = lambda b, e: {"dtype": "U8", "shape": [e - b], "data_offsets": [b, e]}  # noqa: E731
         cases = {
             "invalid_offset": raw({"a": entry(0, 2), "b": entry(0, 2)}, b"xx"),
             "incomplete_buffer": raw({"a": entry(0, 2)}, b"xxx"),
-            "invalid_header_length": struct.pack("<Q", 1000) + b"{}",
+            "invalid_header_length": raw_file(b"{}", length=1000),
             "header_too_small": b"\x01\x02",
-            "duplicate_key": with_length(("{" + ",".join(
-                ['"a":' + json.dumps(entry(0, 2), separators=(",", ":"))] * 2) + "}").encode()) + b"xx",
+            "duplicate_key": raw_file("{" + ",".join(
+                ['"a":' + json.dumps(entry(0, 2), separators=(",", ":"))] * 2) + "}", b"xx"),
         }
         for kind, blob in cases.items():
             code, message = self.ours_read(blob)

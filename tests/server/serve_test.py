@@ -1,6 +1,6 @@
 """`safetensors-cli serve` end to end over loopback, with a real model folder.
 
-A tiny random DistilBERT classifier (the real bert-base-uncased tokenizer, tests/testdata.py) is
+A tiny random DistilBERT classifier (the real bert-base-uncased tokenizer, tests/support/testdata.py) is
 written to a temp folder; the server runs on 127.0.0.1 with --port 0. Checked: every route and
 input shape, results identical to `safetensors-cli classify` on the same texts (a torch
 reference forward when the classify command is absent), every error status, 64 concurrent
@@ -24,7 +24,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+import st_testlib  # noqa: E402
 import testdata  # noqa: E402
 
 CLI = os.environ.get("SAFETENSORS_CLI", "")
@@ -68,16 +69,9 @@ def state_dict(seed=7):
 
 
 def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].contiguous().numpy().astype(np.float32).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    """{name: torch tensor} as F32 through the stdlib writer (tests/support/st_testlib.py)."""
+    st_testlib.write_safetensors(path, [(name, "F32", list(t.shape), t.contiguous().numpy().astype(np.float32).tobytes())
+                                        for name, t in tensors.items()])
 
 
 def make_model(folder, sd):

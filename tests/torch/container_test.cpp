@@ -1,14 +1,16 @@
 // Containers (zip edge cases, ZIP64, legacy stream), checkpoint listing, strided streaming and
 // the shared-storage policies.
-#include <fstream>
-#include <iterator>
+#include "torch/container.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "pickle_builder.hpp"
 #include "safetensors/torch/checkpoint.hpp"
-#include "torch/container.hpp"
+#include "support/test_files.hpp"
 #include "torch/dedupe.hpp"
 
 namespace safetensors::torch {
@@ -17,7 +19,6 @@ namespace {
 using testing::f32s;
 using testing::pickle;
 using testing::torch_zip;
-using testing::write_temp;
 using testing::zip_builder;
 
 std::span<const std::byte> as_bytes(const std::string& s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
@@ -176,7 +177,9 @@ TEST(Checkpoint, StreamsStridedViewsInSmallChunks) {
   p.str("s").tensor_v2("0", 12, 1, {3, 2}, {4, 2});
   p.str("e").tensor_v2("0", 12, 0, {3, 2}, {0, 1});
   p.byte('u').stop();
-  auto path = write_temp("views.pt", torch_zip(p, {{"0", f32s({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})}}));
+  const safetensors::test::temp_dir dir;
+  auto path =
+      dir.write("views.pt", torch_zip(p, {{"0", f32s({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})}}));
   auto c = open_torch_checkpoint(path);
   ASSERT_TRUE(c) << c.error().message;
   const std::vector<std::vector<float>> expected = {{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}, {1, 3, 5, 7, 9, 11}, {0, 1, 0, 1, 0, 1}};
@@ -202,14 +205,16 @@ TEST(Checkpoint, StreamsStridedViewsInSmallChunks) {
 TEST(Checkpoint, NamesRefusedTensorsAndSkippedEntries) {
   pickle p;
   p.proto(2).ordered_dict().mark().str("ok").tensor_v2("0", 2, 0, {2}, {1}).str("cplx").tensor_v2("1", 2, 0, {2}, {1}, "ComplexDoubleStorage").byte('u').stop();
-  auto path = write_temp("cplx.pt", torch_zip(p, {{"0", f32s({1, 2})}, {"1", std::string(32, '\0')}}));
+  const safetensors::test::temp_dir dir;
+  auto path =
+      dir.write("cplx.pt", torch_zip(p, {{"0", f32s({1, 2})}, {"1", std::string(32, '\0')}}));
   auto c = open_torch_checkpoint(path);
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code, errc::unsupported);
   EXPECT_NE(c.error().message.find("tensor 'cplx': dtype complex128"), std::string::npos) << c.error().message;
   pickle q;
   q.proto(2).byte('}').mark().str("w").tensor_v2("0", 2, 0, {2}, {1}).str("epoch").integer(3).str("opt").byte('}').byte('u').stop();
-  auto c2 = open_torch_checkpoint(write_temp("notes.pt", torch_zip(q, {{"0", f32s({1, 2})}})));
+  auto c2 = open_torch_checkpoint(dir.write("notes.pt", torch_zip(q, {{"0", f32s({1, 2})}})));
   ASSERT_TRUE(c2) << c2.error().message;
   ASSERT_EQ(c2->notes().size(), 2u);
   EXPECT_EQ(c2->notes()[0], "'epoch' (int) skipped: not a tensor");

@@ -11,8 +11,10 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 import torch  # noqa: E402
-from torch_testlib import (REAL_TORCH, glob, k, read_safetensors, rebuild_v2, run, s,  # noqa: E402
+from st_testlib import REAL_TORCH, run  # noqa: E402
+from torch_testlib import (glob, k, read_safetensors, rebuild_v2, s,  # noqa: E402
                            storage_pid, torch_bytes, torch_dtype_name, torch_zip, tup)
 
 torch.manual_seed(0)

@@ -12,8 +12,10 @@ import unittest
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 import torch  # noqa: E402
-from torch_testlib import (f32, glob, k, rebuild_v2, run, s, state_dict_pickle,  # noqa: E402
+from st_testlib import f32, run  # noqa: E402
+from torch_testlib import (glob, k, rebuild_v2, s, state_dict_pickle,  # noqa: E402
                            storage_pid, torch_zip, tup)
 
 TMP = tempfile.TemporaryDirectory(prefix="st-torch-hostile-")

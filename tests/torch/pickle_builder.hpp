@@ -3,9 +3,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <unistd.h>
 #include <initializer_list>
 #include <span>
 #include <string>
@@ -133,14 +130,6 @@ inline std::string torch_zip(const pickle& p, std::vector<std::pair<std::string,
   for (auto& [k, v] : records) z.add(prefix + "/data/" + k, v);
   z.add(prefix + "/version", "3\n");
   return z.build();
-}
-
-inline std::filesystem::path write_temp(const std::string& name, const std::string& bytes) {
-  auto dir = std::filesystem::temp_directory_path() / ("st-torch-unit-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  auto p = dir / name;
-  std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  return p;
 }
 
 }  // namespace safetensors::torch::testing

@@ -1,18 +1,10 @@
 """Helpers for the torch script tests: a small numpy safetensors reader, torch tensor bytes,
-hand-built pickles and zips, and running the built CLI ($SAFETENSORS_CLI)."""
-import io
+hand-built pickles and zips. Paths, f32() and the CLI runner are in tests/support/st_testlib.py."""
 import json
-import os
 import struct
-import subprocess
 import zipfile
 
 import numpy as np
-
-CLI = os.environ.get("SAFETENSORS_CLI", "")
-SOURCE_DIR = os.environ.get("SAFETENSORS_SOURCE_DIR",
-                            os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-REAL_TORCH = os.path.join(SOURCE_DIR, "tests", "data", "real-torch")
 
 NP_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4",
              "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?", "C64": "<c8", "U16": "<u2",
@@ -48,13 +40,6 @@ def torch_bytes(t):
     if t.dtype == torch.bfloat16:
         return t.view(torch.int16).numpy().tobytes()
     return t.numpy().tobytes()
-
-
-def run(*args, check_rc=None):
-    p = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=120)
-    if check_rc is not None and p.returncode != check_rc:
-        raise AssertionError(f"{args}: exit {p.returncode} (expected {check_rc})\n{p.stdout}\n{p.stderr}")
-    return p
 
 
 # ---- hand-built pickles ---------------------------------------------------------------------
@@ -105,6 +90,3 @@ def torch_zip(path, pkl, records, prefix="archive", extra=None, compress=()):
         z.writestr(f"{prefix}/version", b"3\n", zipfile.ZIP_STORED)
     return path
 
-
-def f32(*values):
-    return struct.pack(f"<{len(values)}f", *values)

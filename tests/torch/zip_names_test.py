@@ -14,8 +14,10 @@ import unittest
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 import torch  # noqa: E402
-from torch_testlib import f32, glob, run, s, tup  # noqa: E402
+from st_testlib import f32, run  # noqa: E402
+from torch_testlib import glob, s, tup  # noqa: E402
 
 TMP = tempfile.TemporaryDirectory(prefix="st-torch-zipnames-")
 

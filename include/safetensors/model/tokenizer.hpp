@@ -28,7 +28,7 @@ struct encode_options {
 /// One encoded input (single text or pair).
 struct encoding {
   std::vector<std::int32_t> ids;
-  std::vector<std::int32_t> type_ids;       ///< 0 for the first sequence, 1 for the second
+  std::vector<std::int32_t> type_ids;  ///< 0 for the first sequence, 1 for the second
   std::vector<std::string> tokens;
   /// Byte offsets [begin, end) into the original text of each token ((0,0) for special tokens;
   /// for pairs, offsets of second-sequence tokens refer to the second text).
@@ -40,7 +40,8 @@ struct encoding {
 
 class tokenizer {
  public:
-  /// Loads tokenizer.json from `dir`, else vocab.txt + tokenizer_config.json (+ special_tokens_map.json).
+  /// Loads tokenizer.json from `dir`, else vocab.txt + tokenizer_config.json (+
+  /// special_tokens_map.json).
   static result<tokenizer> load(const std::filesystem::path& dir);
   static result<tokenizer> from_tokenizer_json(const std::filesystem::path& file);
   static result<tokenizer> from_vocab(const std::filesystem::path& vocab_txt,
@@ -54,7 +55,8 @@ class tokenizer {
                                const encode_options& opts = {}) const;
   /// WordPiece decoding as tokenizers' decoder does (## joins, cleanup), optionally skipping
   /// special tokens. Unknown ids: invalid_argument.
-  result<std::string> decode(std::span<const std::int32_t> ids, bool skip_special_tokens = true) const;
+  result<std::string> decode(std::span<const std::int32_t> ids,
+                             bool skip_special_tokens = true) const;
 
   /// The normalizer alone (BertNormalizer steps, no added-token matching), as tokenizers'
   /// normalize_str: for inspecting what the model sees.
@@ -65,17 +67,16 @@ class tokenizer {
   std::optional<std::string_view> id_to_token(std::int32_t id) const;
   /// Distinct ids: the model vocabulary plus added tokens whose id is not in it.
   std::size_t vocab_size() const noexcept;
-  std::size_t model_max_length() const noexcept;  ///< from tokenizer_config / truncation; 512 default
+  std::size_t model_max_length()
+      const noexcept;  ///< from tokenizer_config / truncation; 512 default
   std::int32_t pad_id() const noexcept;
 
- public:
-  struct impl;  ///< private state (src/model/tokenizer_impl.hpp)
-
  private:
-  explicit tokenizer(std::unique_ptr<impl> p);
+  struct state;  // src/model/tokenizer/state.hpp
+  explicit tokenizer(std::unique_ptr<state> s);
   result<encoding> encode_impl(std::string_view first, const std::string_view* second,
                                const encode_options& opts) const;
-  std::unique_ptr<impl> impl_;
+  std::unique_ptr<state> state_;
 };
 
 }  // namespace safetensors::model

@@ -1,5 +1,10 @@
-"""Helpers for the CLI script tests: a tiny stdlib safetensors writer, raw file crafting, and
-running the built CLI ($SAFETENSORS_CLI). Imported by tests/cli/*_test.py."""
+"""Helpers shared by the Python script tests: the source paths, a stdlib safetensors writer
+(canonical or given order, any alignment, raw files with any length prefix), a sharded-folder
+writer, and running the built CLI ($SAFETENSORS_CLI).
+
+The tests run with cwd = the build folder; each adds this folder to sys.path from its own
+location:  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+"""
 import json
 import os
 import struct
@@ -31,15 +36,22 @@ def numel(shape):
 
 
 def nbytes(dtype, shape):
-    return numel(shape) * BITS[dtype] // 8
+    bits = numel(shape) * BITS[dtype]
+    assert bits % 8 == 0, (dtype, shape)
+    return bits // 8
 
 
-def header_bytes(tensors, metadata=None, order="canonical", align=8):
-    """Header JSON (padded with spaces so 8 + N is a multiple of `align`) for `tensors`, a list
-    of (name, dtype, shape, data). order: "canonical" (the reference writer's) or "given"."""
+def header_bytes(tensors, metadata=None, order="canonical", align=8, strict=True):
+    """Header JSON (padded with spaces so 8 + N is a multiple of `align`) and data section for
+    `tensors`, a list of (name, dtype, shape, data). order: "canonical" (the writer's: dtype
+    descending, then name byte-wise; metadata keys sorted byte-wise) or "given"."""
     items = list(tensors)
+    for name, dtype, shape, data in items:  # strict=False: a deliberately wrong size (error tests)
+        assert not strict or len(data) == nbytes(dtype, shape), (name, len(data), dtype, shape)
     if order == "canonical":
         items.sort(key=lambda t: (WRITER_ORDER.index(t[1]), t[0].encode()))
+        if metadata is not None:
+            metadata = dict(sorted(metadata.items(), key=lambda kv: kv[0].encode()))
     obj = {}
     if metadata is not None:
         obj["__metadata__"] = metadata
@@ -52,19 +64,28 @@ def header_bytes(tensors, metadata=None, order="canonical", align=8):
     return text + b" " * pad, b"".join(t[3] for t in items)
 
 
-def write_safetensors(path, tensors, metadata=None, order="canonical", align=8):
-    header, data = header_bytes(tensors, metadata, order, align)
-    write_raw(path, header, data)
+def serialize(tensors, metadata=None, order="canonical", align=8, strict=True):
+    """A whole safetensors file as bytes (see header_bytes)."""
+    return raw_file(*header_bytes(tensors, metadata, order, align, strict))
+
+
+def write_safetensors(path, tensors, metadata=None, order="canonical", align=8, strict=True):
+    with open(path, "wb") as f:
+        f.write(serialize(tensors, metadata, order, align, strict))
     return path
 
 
-def write_raw(path, header, data=b"", length=None):
-    """A file from raw header bytes (str or bytes) and data; `length` overrides N."""
+def raw_file(header, data=b"", length=None):
+    """File bytes from raw header bytes (str or bytes) and data; `length` overrides N."""
     if isinstance(header, str):
         header = header.encode()
     n = len(header) if length is None else length
+    return struct.pack("<Q", n) + header + data
+
+
+def write_raw(path, header, data=b"", length=None):
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", n) + header + data)
+        f.write(raw_file(header, data, length))
     return path
 
 
@@ -86,10 +107,14 @@ def tensor(name, dtype, shape, fill=None):
     return (name, dtype, list(shape), data)
 
 
-def run(*args, env=None, stdin=subprocess.DEVNULL, **kw):
-    """Runs the CLI; returns CompletedProcess with text stdout/stderr."""
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120,
-                          stdin=stdin, env=env, **kw)
+def run(*args, input=None, env=None, check_rc=None, timeout=120):
+    """Runs the CLI with `args` (str()-ed) and text `input` on stdin (else /dev/null); returns
+    the CompletedProcess (text stdout/stderr). check_rc: raise unless it exits with that code."""
+    p = subprocess.run([CLI, *map(str, args)], input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=timeout, env=env)
+    if check_rc is not None and p.returncode != check_rc:
+        raise AssertionError(f"{args}: exit {p.returncode} (expected {check_rc})\n{p.stdout}\n{p.stderr}")
+    return p
 
 
 def write_sharded(folder, shards, metadata=None):

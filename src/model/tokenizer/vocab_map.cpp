@@ -1,4 +1,4 @@
-#include "model/text/vocab_map.hpp"
+#include "model/tokenizer/vocab_map.hpp"
 
 #include <cstring>
 

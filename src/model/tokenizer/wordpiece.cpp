@@ -1,8 +1,8 @@
-#include "model/text/wordpiece.hpp"
+#include "model/tokenizer/wordpiece.hpp"
 
 #include <algorithm>
 
-#include "model/text/utf8.hpp"
+#include "model/tokenizer/utf8.hpp"
 
 namespace safetensors::model::detail {
 

@@ -8,9 +8,9 @@
 #include "core/mapped_file.hpp"
 #include "core/text_util.hpp"
 #include "core/try.hpp"
-#include "model/tokenizer_impl.hpp"
+#include "model/tokenizer/state.hpp"
 #include "model/tokenizer_json.hpp"
-#include "model/tokenizer_load.hpp"
+#include "model/tokenizer/load.hpp"
 
 namespace safetensors::model {
 
@@ -31,7 +31,7 @@ struct bert_config {
 
 // vocab.txt: one token per line, id = line number; lines end in \n, \r\n or \r (Python's
 // universal newlines, as load_vocab reads the file in text mode).
-result<void> read_vocab(const std::filesystem::path& file, tokenizer::impl& t) {
+result<void> read_vocab(const std::filesystem::path& file, detail::tokenizer_state& t) {
   const auto text =
       ST_TRY(safetensors::detail::read_small_file(file, detail::max_tokenizer_file_bytes));
   if (!safetensors::detail::is_valid_utf8(text)) {
@@ -132,7 +132,7 @@ result<void> read_special_tokens_map(const std::filesystem::path& file, bert_con
 }
 
 result<void> build(const bert_config& c, const std::string& vocab_file, const std::string& config_file,
-                   tokenizer::impl& t) {
+                   detail::tokenizer_state& t) {
   t.normalizer = {true, true, c.tokenize_chinese_chars, c.strip_accents, c.do_lower_case};
   if (!t.model.finish(c.unk, "##", 100)) {
     return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: unk_token '{}' is not in {}", config_file,
@@ -172,7 +172,7 @@ result<std::optional<std::size_t>> detail::read_model_max_length(const std::file
 
 result<tokenizer> tokenizer::from_vocab(const std::filesystem::path& vocab_txt,
                                         const std::filesystem::path& tokenizer_config_json) {
-  auto t = std::make_unique<impl>();
+  auto t = std::make_unique<state>();
   bert_config c;
   std::string config_name = "(default tokenizer_config)";
   if (!tokenizer_config_json.empty()) {

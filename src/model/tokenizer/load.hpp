@@ -1,4 +1,4 @@
-// Shared by the tokenizer loaders (tokenizer_load.cpp, tokenizer_vocab.cpp).
+// Shared by the tokenizer loaders (load_json.cpp, load_vocab.cpp).
 #pragma once
 
 #include <filesystem>

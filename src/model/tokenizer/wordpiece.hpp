@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "model/text/vocab_map.hpp"
+#include "model/tokenizer/vocab_map.hpp"
 
 namespace safetensors::model::detail {
 

@@ -1,11 +1,11 @@
 // Encoding: added tokens -> BertNormalizer -> BertPreTokenizer -> WordPiece per segment, then
 // truncation and the post-processor template (tokenizers tokenizer/mod.rs encode/post_process).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <limits>
 
-#include <fmt/format.h>
-
-#include "model/tokenizer_impl.hpp"
+#include "model/tokenizer/state.hpp"
 
 namespace safetensors::model {
 
@@ -45,7 +45,7 @@ struct scratch {
 
 class sequence_encoder {
  public:
-  sequence_encoder(const tokenizer::impl& t, std::string_view text, sequence_encoding& out)
+  sequence_encoder(const detail::tokenizer_state& t, std::string_view text, sequence_encoding& out)
       : t_(t), text_(text), out_(out), s_(buffers()) {}
 
   void run() {
@@ -55,7 +55,8 @@ class sequence_encoder {
     std::uint32_t pos = 0;
     for (const added_match& m : s_.raw_matches) {
       segment(pos, m.begin);
-      push(t_.added.tokens()[m.token].id, std::string(text_.substr(m.begin, m.end - m.begin)), m.begin, m.end);
+      push(t_.added.tokens()[m.token].id, std::string(text_.substr(m.begin, m.end - m.begin)),
+           m.begin, m.end);
       pos = m.end;
     }
     segment(pos, n);
@@ -120,13 +121,13 @@ class sequence_encoder {
     }
   }
 
-  const tokenizer::impl& t_;
+  const detail::tokenizer_state& t_;
   std::string_view text_;
   sequence_encoding& out_;
   scratch& s_;
 };
 
-result<sequence_encoding> encode_sequence(const tokenizer::impl& t, std::string_view text) {
+result<sequence_encoding> encode_sequence(const detail::tokenizer_state& t, std::string_view text) {
   if (text.size() >= std::numeric_limits<std::uint32_t>::max()) {
     return fail(errc::invalid_argument,
                 fmt::format("[tokenize] input of {} bytes is too long (limit 4 GiB)", text.size()));
@@ -169,7 +170,8 @@ result<bool> truncate(detail::truncation_strategy strategy, std::size_t limit, t
   }
   const bool first = strategy == detail::truncation_strategy::only_first;
   if (!first && !b) {
-    return fail(errc::invalid_argument, "[tokenize] truncation only_second needs a second sequence");
+    return fail(errc::invalid_argument,
+                "[tokenize] truncation only_second needs a second sequence");
   }
   sequence_encoding& target = first ? a : *b;
   const std::size_t remove = total - limit;
@@ -207,7 +209,7 @@ std::size_t detail::post_processor::added(bool is_pair) const noexcept {
   return n;
 }
 
-void tokenizer::impl::set_id(std::int32_t id, std::string_view token) {
+void detail::tokenizer_state::set_id(std::int32_t id, std::string_view token) {
   const auto index = static_cast<std::size_t>(id);
   if (index >= id_to_token.size()) {
     id_to_token.resize(index + 1);
@@ -217,7 +219,7 @@ void tokenizer::impl::set_id(std::int32_t id, std::string_view token) {
   has_token[index] = 1;
 }
 
-tokenizer::tokenizer(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+tokenizer::tokenizer(std::unique_ptr<state> p) : state_(std::move(p)) {}
 tokenizer::tokenizer(tokenizer&&) noexcept = default;
 tokenizer& tokenizer::operator=(tokenizer&&) noexcept = default;
 tokenizer::~tokenizer() = default;
@@ -233,11 +235,12 @@ result<encoding> tokenizer::encode_pair(std::string_view first, std::string_view
 
 result<encoding> tokenizer::encode_impl(std::string_view first, const std::string_view* second,
                                         const encode_options& opts) const {
-  const impl& t = *impl_;
+  const detail::tokenizer_state& t = *state_;
   const bool is_pair = second != nullptr;
   const bool specials = opts.add_special_tokens && t.post.present;
   if (specials && is_pair && t.post.pair.empty()) {
-    return fail(errc::invalid_argument, fmt::format("[tokenize] {} has no pair template", t.source));
+    return fail(errc::invalid_argument,
+                fmt::format("[tokenize] {} has no pair template", t.source));
   }
   auto a = encode_sequence(t, first);
   if (!a) return tl::unexpected(a.error());
@@ -251,11 +254,13 @@ result<encoding> tokenizer::encode_impl(std::string_view first, const std::strin
     const std::size_t max_length = opts.max_length ? opts.max_length : t.model_max_length;
     const std::size_t added = specials ? t.post.added(is_pair) : 0;
     if (max_length < added) {
-      return fail(errc::invalid_argument,
-                  fmt::format("[tokenize] max_length {} is smaller than the {} special tokens added",
-                              max_length, added));
+      return fail(
+          errc::invalid_argument,
+          fmt::format("[tokenize] max_length {} is smaller than the {} special tokens added",
+                      max_length, added));
     }
-    auto cut = truncate(t.strategy, max_length - added, opts.direction, *a, is_pair ? &*b : nullptr);
+    auto cut =
+        truncate(t.strategy, max_length - added, opts.direction, *a, is_pair ? &*b : nullptr);
     if (!cut) return tl::unexpected(cut.error());
     e.truncated = *cut;
   }
@@ -277,33 +282,33 @@ result<encoding> tokenizer::encode_impl(std::string_view first, const std::strin
 }
 
 std::optional<std::int32_t> tokenizer::token_to_id(std::string_view token) const {
-  const auto added = impl_->added.find(token);
-  if (added >= 0) return impl_->added.tokens()[static_cast<std::size_t>(added)].id;
-  const auto id = impl_->model.find(token);
+  const auto added = state_->added.find(token);
+  if (added >= 0) return state_->added.tokens()[static_cast<std::size_t>(added)].id;
+  const auto id = state_->model.find(token);
   if (id >= 0) return id;
   return std::nullopt;
 }
 
 std::optional<std::string_view> tokenizer::id_to_token(std::int32_t id) const {
-  const auto added = impl_->added.find_id(id);
-  if (added >= 0) return impl_->added.tokens()[static_cast<std::size_t>(added)].content;
+  const auto added = state_->added.find_id(id);
+  if (added >= 0) return state_->added.tokens()[static_cast<std::size_t>(added)].content;
   const auto index = static_cast<std::size_t>(id);
-  if (id >= 0 && index < impl_->has_token.size() && impl_->has_token[index]) {
-    return impl_->id_to_token[index];
+  if (id >= 0 && index < state_->has_token.size() && state_->has_token[index]) {
+    return state_->id_to_token[index];
   }
   return std::nullopt;
 }
 
 std::size_t tokenizer::vocab_size() const noexcept {
-  std::size_t n = impl_->model.size();
-  for (const auto& token : impl_->added.tokens()) {
+  std::size_t n = state_->model.size();
+  for (const auto& token : state_->added.tokens()) {
     const auto index = static_cast<std::size_t>(token.id);
-    if (token.id < 0 || index >= impl_->has_token.size() || !impl_->has_token[index]) ++n;
+    if (token.id < 0 || index >= state_->has_token.size() || !state_->has_token[index]) ++n;
   }
   return n;
 }
 
-std::size_t tokenizer::model_max_length() const noexcept { return impl_->model_max_length; }
-std::int32_t tokenizer::pad_id() const noexcept { return impl_->pad_id; }
+std::size_t tokenizer::model_max_length() const noexcept { return state_->model_max_length; }
+std::int32_t tokenizer::pad_id() const noexcept { return state_->pad_id; }
 
 }  // namespace safetensors::model

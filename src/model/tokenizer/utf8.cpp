@@ -1,4 +1,4 @@
-#include "model/text/utf8.hpp"
+#include "model/tokenizer/utf8.hpp"
 
 #include "core/utf8.hpp"
 

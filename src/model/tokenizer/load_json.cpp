@@ -1,13 +1,13 @@
 // Loading tokenizer.json (the file tokenizers' Tokenizer::from_file reads) and the folder entry
 // point. Every malformed field gives one invalid_model error naming the file and the field.
-#include "model/tokenizer_load.hpp"
+#include "model/tokenizer/load.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 
 #include "core/try.hpp"
-#include "model/tokenizer_impl.hpp"
+#include "model/tokenizer/state.hpp"
 #include "model/tokenizer_json.hpp"
 
 namespace safetensors::model {
@@ -21,7 +21,7 @@ using maybe_value = std::optional<json_value>;
 
 constexpr std::uint64_t max_token_id = (1u << 24) - 1;  // bounds id_to_token's table
 
-result<void> parse_normalizer(const maybe_value& e, tokenizer::impl& t) {
+result<void> parse_normalizer(const maybe_value& e, detail::tokenizer_state& t) {
   if (!e) {
     t.normalizer.enabled = false;
     return {};
@@ -47,7 +47,7 @@ result<void> parse_normalizer(const maybe_value& e, tokenizer::impl& t) {
 }
 
 // BertPreTokenizer, or the equivalent Sequence [WhitespaceSplit, Punctuation(Isolated)].
-result<void> parse_pre_tokenizer(const maybe_value& e, tokenizer::impl& t) {
+result<void> parse_pre_tokenizer(const maybe_value& e, detail::tokenizer_state& t) {
   if (!e) {
     t.pre_tokenizer = detail::pre_tokenizer_kind::none;
     return {};
@@ -74,7 +74,7 @@ result<void> parse_pre_tokenizer(const maybe_value& e, tokenizer::impl& t) {
       fmt::format("'{}' is not supported (BertPreTokenizer or an equivalent Sequence)", type)));
 }
 
-result<void> parse_model(const json_value& e, tokenizer::impl& t) {
+result<void> parse_model(const json_value& e, detail::tokenizer_state& t) {
   const auto obj = ST_TRY(e.object());
   const auto type = ST_TRY(obj.string_or("type", "WordPiece"));
   if (type != "WordPiece") {
@@ -103,7 +103,7 @@ result<void> parse_model(const json_value& e, tokenizer::impl& t) {
 // tokenizers' AddedVocabulary::add_tokens: a token already known (added or in the model
 // vocabulary) keeps that id; a new one gets the next id after the vocabulary and the added
 // tokens. The "id" stored in tokenizer.json is not used (measured with the npm package).
-std::int32_t assign_added_id(const tokenizer::impl& t, std::string_view content) {
+std::int32_t assign_added_id(const detail::tokenizer_state& t, std::string_view content) {
   if (const auto known = t.added.find(content); known >= 0) return t.added.tokens()[static_cast<std::size_t>(known)].id;
   if (const auto id = t.model.find(content); id >= 0) return id;
   const auto vocab = static_cast<std::int32_t>(t.model.size());
@@ -112,7 +112,7 @@ std::int32_t assign_added_id(const tokenizer::impl& t, std::string_view content)
   return max_added >= vocab ? max_added + 1 : vocab;
 }
 
-result<void> parse_added_tokens(const maybe_value& e, tokenizer::impl& t) {
+result<void> parse_added_tokens(const maybe_value& e, detail::tokenizer_state& t) {
   if (!e) return {};
   const auto items = ST_TRY(e->array());
   for (const auto& item : items.items()) {
@@ -204,7 +204,7 @@ result<detail::template_piece> bert_special(const json_object& post, std::string
   return p;
 }
 
-result<void> parse_post_processor(const maybe_value& e, tokenizer::impl& t) {
+result<void> parse_post_processor(const maybe_value& e, detail::tokenizer_state& t) {
   if (!e) return {};
   const auto obj = ST_TRY(e->object());
   const auto type = ST_TRY(obj.string_or("type", ""));
@@ -233,7 +233,7 @@ result<void> parse_post_processor(const maybe_value& e, tokenizer::impl& t) {
   return {};
 }
 
-result<void> parse_decoder(const maybe_value& e, tokenizer::impl& t) {
+result<void> parse_decoder(const maybe_value& e, detail::tokenizer_state& t) {
   if (!e) return {};
   const auto obj = ST_TRY(e->object());
   const auto type = ST_TRY(obj.string_or("type", ""));
@@ -247,7 +247,7 @@ result<void> parse_decoder(const maybe_value& e, tokenizer::impl& t) {
   return {};
 }
 
-result<void> parse_truncation_padding(const json_object& root, tokenizer::impl& t) {
+result<void> parse_truncation_padding(const json_object& root, detail::tokenizer_state& t) {
   if (const auto e = root.optional("truncation")) {
     const auto obj = ST_TRY(e->object());
     const auto max_length = ST_TRY(obj.u64_or("max_length", std::uint64_t{1} << 31, 512));
@@ -271,7 +271,7 @@ result<void> parse_truncation_padding(const json_object& root, tokenizer::impl& 
   return {};
 }
 
-result<void> parse_root(const json_object& root, tokenizer::impl& t) {
+result<void> parse_root(const json_object& root, detail::tokenizer_state& t) {
   const auto model = ST_TRY(root.required("model"));
   ST_TRY(parse_model(model, t));
   ST_TRY(parse_normalizer(root.optional("normalizer"), t));
@@ -284,7 +284,7 @@ result<void> parse_root(const json_object& root, tokenizer::impl& t) {
 
 }  // namespace
 
-void tokenizer::impl::finish_added_tokens() {
+void detail::tokenizer_state::finish_added_tokens() {
   for (std::size_t i = 0; i < added.tokens().size(); ++i) {
     const auto& token = added.tokens()[i];
     if (!token.normalized) continue;
@@ -296,7 +296,7 @@ void tokenizer::impl::finish_added_tokens() {
 
 result<tokenizer> tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
   const auto doc = ST_TRY(detail::read_json_file(file, false));
-  auto t = std::make_unique<impl>();
+  auto t = std::make_unique<state>();
   t->source = file.string();
   ST_TRY(parse_root(doc.root(), *t));
   t->finish_added_tokens();
@@ -316,7 +316,7 @@ result<tokenizer> tokenizer::load(const std::filesystem::path& dir) {
     auto t = from_tokenizer_json(json);
     if (!t || !has_config) return t;
     const auto max_length = ST_TRY(detail::read_model_max_length(config));
-    if (max_length) t->impl_->model_max_length = *max_length;
+    if (max_length) t->state_->model_max_length = *max_length;
     return t;
   }
   const auto vocab = dir / "vocab.txt";

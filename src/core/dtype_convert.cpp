@@ -1,11 +1,13 @@
 // Element conversion between dtypes (docs/FORMAT.md "Conversions"): floats go through their
 // exact double value and round once (RNE) into the target; integers follow Rust `as` casts.
+#include "core/dtype_convert.hpp"
+
+#include <fmt/format.h>
+
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "core/float_formats.hpp"
 #include "safetensors/dtype.hpp"
@@ -213,13 +215,13 @@ result<void> convert_elements(dtype from, std::span<const std::byte> src, dtype 
     if (!store(to, dst.data(), i, load(from, src.data(), i))) {
       return fail(errc::invalid_argument,
                   fmt::format("element {} ({}) cannot be represented in {} (no NaN encoding)", i,
-                              element_to_double(from, src, i), dtype_name(to)));
+                              detail::element_to_double(from, src, i), dtype_name(to)));
     }
   }
   return {};
 }
 
-double element_to_double(dtype t, std::span<const std::byte> data, std::uint64_t index) {
+double detail::element_to_double(dtype t, std::span<const std::byte> data, std::uint64_t index) {
   std::uint64_t end_bits = 0;
   if (index >= data.size() * 8 || __builtin_mul_overflow(index + 1, std::uint64_t{dtype_bits(t)}, &end_bits) ||
       (end_bits + 7) / 8 > data.size()) {

@@ -1,14 +1,14 @@
-// The tokenizer's state, shared by the loader (tokenizer_load.cpp, tokenizer_vocab.cpp) and the
-// encoder (tokenizer.cpp).
+// The tokenizer's private state (tokenizer::state), shared by the loaders (load_json.cpp,
+// load_vocab.cpp), the encoder (tokenizer.cpp) and the decoder (decode.cpp).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "model/text/added_vocab.hpp"
-#include "model/text/normalizer.hpp"
-#include "model/text/wordpiece.hpp"
+#include "model/tokenizer/added_vocab.hpp"
+#include "model/tokenizer/normalizer.hpp"
+#include "model/tokenizer/wordpiece.hpp"
 #include "safetensors/model/tokenizer.hpp"
 
 namespace safetensors::model {
@@ -18,9 +18,9 @@ namespace detail {
 /// One element of a TemplateProcessing template: a special token or sequence A/B.
 struct template_piece {
   bool is_sequence = false;
-  int sequence = 0;  ///< 0 = A, 1 = B
-  std::vector<std::int32_t> ids;     ///< special token ids
-  std::vector<std::string> tokens;   ///< special token strings
+  int sequence = 0;                 ///< 0 = A, 1 = B
+  std::vector<std::int32_t> ids;    ///< special token ids
+  std::vector<std::string> tokens;  ///< special token strings
   std::int32_t type_id = 0;
 };
 
@@ -39,17 +39,15 @@ struct decoder_config {
 
 enum class truncation_strategy { longest_first, only_first, only_second };
 
-}  // namespace detail
-
-struct tokenizer::impl {
+struct tokenizer_state {
   std::string source;  ///< file name(s) for messages
-  detail::normalizer_config normalizer;
-  detail::pre_tokenizer_kind pre_tokenizer = detail::pre_tokenizer_kind::bert;
-  detail::wordpiece_model model;
-  detail::added_vocab added;
-  detail::post_processor post;
-  detail::decoder_config decoder;
-  detail::truncation_strategy strategy = detail::truncation_strategy::longest_first;
+  normalizer_config normalizer;
+  pre_tokenizer_kind pre_tokenizer = pre_tokenizer_kind::bert;
+  wordpiece_model model;
+  added_vocab added;
+  post_processor post;
+  decoder_config decoder;
+  truncation_strategy strategy = truncation_strategy::longest_first;
   std::size_t model_max_length = 512;
   std::int32_t pad_id = 0;
   std::vector<std::string> id_to_token;  ///< model vocabulary by id ("" where no token)
@@ -60,5 +58,10 @@ struct tokenizer::impl {
   /// Builds the normalized-text patterns of added tokens with normalized=true.
   void finish_added_tokens();
 };
+
+}  // namespace detail
+
+/// The tokenizer's private state type: the loaders and encoder work on its base.
+struct tokenizer::state : detail::tokenizer_state {};
 
 }  // namespace safetensors::model

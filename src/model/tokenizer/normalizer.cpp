@@ -1,11 +1,11 @@
-#include "model/text/normalizer.hpp"
+#include "model/tokenizer/normalizer.hpp"
 
 #include <array>
 
 #include <utf8proc.h>
 
-#include "model/text/chars.hpp"
-#include "model/text/utf8.hpp"
+#include "model/tokenizer/chars.hpp"
+#include "model/tokenizer/utf8.hpp"
 
 namespace safetensors::model::detail {
 

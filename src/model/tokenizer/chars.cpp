@@ -1,4 +1,4 @@
-#include "model/text/chars.hpp"
+#include "model/tokenizer/chars.hpp"
 
 #include <utf8proc.h>
 

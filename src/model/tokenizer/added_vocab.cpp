@@ -1,9 +1,9 @@
-#include "model/text/added_vocab.hpp"
+#include "model/tokenizer/added_vocab.hpp"
 
 #include <utf8proc.h>
 
-#include "model/text/chars.hpp"
-#include "model/text/utf8.hpp"
+#include "model/tokenizer/chars.hpp"
+#include "model/tokenizer/utf8.hpp"
 
 namespace safetensors::model::detail {
 

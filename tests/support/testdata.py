@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 
-ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 TOKENIZER_DIR = os.path.join(ROOT, "examples", "distilbert-imdb")
 IMDB_SLICE = os.path.join(ROOT, "tests", "data", "imdb", "test_slice.jsonl.gz")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
