@@ -100,7 +100,7 @@ for entry in "${models[@]}"; do
   awk -v n="$n" -v a="$start" -v b="$end" -v m="$name" 'BEGIN { printf "| %s | classify (in process, batch 16) | - | %.1f texts/s | - | - | - |\n", m, n / (b - a) }'
   # The oneDNN implementations our engine picks for this model (one text; ONEDNN_VERBOSE exec lines).
   kernels+=("kernels (ours, $name): oneDNN $(head -n 1 "$tmp/texts64.txt" |
-    ONEDNN_VERBOSE=1 "$cli" classify --model "$dir" --threads 1 |
+    ONEDNN_VERBOSE=1 "$cli" classify --model "$dir" --threads 1 2>/dev/null |
     awk -F, '$1 == "onednn_verbose" && $2 == "exec" { print $4 " " $5 }' | sort -u | paste -sd, -)")
 done
 printf '%s\n' "${kernels[@]}"
