@@ -2,7 +2,7 @@
 // generated here. The peer in the same run is a bare simdjson DOM parse of the same JSON (the
 // floor for any simdjson-based reader); the reference Rust crate took ~130 ms for the
 // 100,000-tensor header on this machine (issue 2).
-//   build-h1/bench/header_bench --benchmark_min_time=1
+//   build/bench/header_bench --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <simdjson.h>
