@@ -51,6 +51,7 @@ same=$(cmp -s "$work/ours.safetensors" "$work/py.safetensors" && echo yes || ech
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 echo "command: RUNS=$runs bench/convert_bench.sh $build  ($(date -u '+%Y-%m-%d %H:%M'), $(nproc) cores, load $(cut -d" " -f1 /proc/loadavg), input $size bytes)"
+echo "cpu: $(scripts/cpu_model)"
 echo "| run | wall s | peak RSS MiB | vs ours |"
 echo "|---|---|---|---|"
 echo "| safetensors-cli convert (verify on, fsync) | $ours | $(mib "$ours_rss") | 1.00 |"

@@ -2,22 +2,20 @@
 // generated here. The peer in the same run is a bare simdjson DOM parse of the same JSON (the
 // floor for any simdjson-based reader); the reference Rust crate took ~130 ms for the
 // 100,000-tensor header on this machine (issue 2).
-//   build-h1/bench/header_bench --benchmark_min_time=1
+//   build/bench/header_bench --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
-
-#include <string>
-#include <vector>
-
 #include <fmt/format.h>
 #include <simdjson.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
-#include <unistd.h>
-
+#include "bench_env.hpp"
 #include "safetensors/header.hpp"
 #include "safetensors/reader.hpp"
 
@@ -32,11 +30,13 @@ struct generated {
 
 class header_builder {
  public:
-  void add(const std::string& name, const char* dtype, std::vector<std::uint64_t> shape, unsigned bytes_per) {
+  void add(const std::string& name, const char* dtype, std::vector<std::uint64_t> shape,
+           unsigned bytes_per) {
     std::uint64_t n = bytes_per;
     for (auto d : shape) n *= d;
     json_ += fmt::format("{}\"{}\":{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
-                         json_.size() > 1 ? "," : "", name, dtype, fmt::join(shape, ","), offset_, offset_ + n);
+                         json_.size() > 1 ? "," : "", name, dtype, fmt::join(shape, ","), offset_,
+                         offset_ + n);
     offset_ += n;
   }
   generated finish() {
@@ -59,7 +59,8 @@ generated distilbert() {
   b.add(e + "LayerNorm.bias", "F32", {768}, 4);
   for (int l = 0; l < 6; ++l) {
     const std::string p = fmt::format("distilbert.transformer.layer.{}.", l);
-    for (const char* lin : {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"}) {
+    for (const char* lin :
+         {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"}) {
       b.add(p + lin + ".weight", "F32", {768, 768}, 4);
       b.add(p + lin + ".bias", "F32", {768}, 4);
     }
@@ -81,7 +82,8 @@ generated distilbert() {
 
 generated many(int count) {
   header_builder b;
-  for (int i = 0; i < count; ++i) b.add(fmt::format("model.layers.{}.mlp.weight", i), "F16", {16, 16}, 2);
+  for (int i = 0; i < count; ++i)
+    b.add(fmt::format("model.layers.{}.mlp.weight", i), "F16", {16, 16}, 2);
   return b.finish();
 }
 
@@ -119,7 +121,8 @@ const generated& large() {
 class sparse_file {
  public:
   explicit sparse_file(const generated& g) {
-    path_ = std::filesystem::temp_directory_path() / fmt::format("header_bench_{}.safetensors", ::getpid());
+    path_ = std::filesystem::temp_directory_path() /
+            fmt::format("header_bench_{}.safetensors", ::getpid());
     std::ofstream f(path_, std::ios::binary);
     std::uint64_t n = g.json.size();
     char len[8];
@@ -168,6 +171,9 @@ BENCHMARK(BM_open_header_only_100k)->Unit(benchmark::kMillisecond);
 // The first parse in a process pays for fresh memory (page faults for the parser's buffers);
 // later ones reuse the per-thread parser. Print that first call before the steady-state runs.
 int main(int argc, char** argv) {
+  // simdjson picks its kernels for this CPU at run time (core's parse_header uses the same ones).
+  const simdjson::implementation* simd = simdjson::get_active_implementation();
+  bench::print_environment(fmt::format("simdjson {} ({})", simd->name(), simd->description()));
   const auto& g = large();
   auto t0 = std::chrono::steady_clock::now();
   auto h = st::parse_header(g.json, g.file_size);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_env.hpp"
 #include "safetensors/reader.hpp"
 #include "safetensors/writer.hpp"
 
@@ -242,6 +243,7 @@ int main(int argc, char** argv) {
     if (auto r = write_file(out, sources, in->metadata()); !r) die(r.error().message);
   });
 
+  bench::print_environment();
   std::printf("File I/O, %.1f MB F32 file (%zu tensors), median of %d runs, page cache warm\n\n",
               mb, in->tensors().size(), reps);
   std::printf("| operation | ms | GB/s | ratio |\n|---|---:|---:|---:|\n");

@@ -12,7 +12,8 @@ model.onnx (torch.onnx.export of the same forward). Then, for each thread count,
            `npm install --ignore-scripts onnxruntime-node@1.20.1` when missing),
 at batch 1 x {16, 128, 512} and batch 8 x 128, alternating the engines for --rounds rounds
 (the table keeps each engine's best median per shape); then load time (folder to first result, warm
-page cache) and peak RSS of each, and prints a Markdown table for docs/PERFORMANCE.md.
+page cache) and peak RSS of each, and prints a Markdown table for docs/PERFORMANCE.md, after the
+CPU model and the kernels each engine used.
 """
 import argparse
 import json
@@ -22,7 +23,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 SHAPES = "1x16,1x128,1x512,8x128"
+ORT_VERSION = "1.20.1"  # npm onnxruntime-node, installed into BUILD/ort
 CFG = {"dim": 768, "n_heads": 12, "n_layers": 6, "hidden_dim": 3072, "vocab_size": 30522,
        "max_position_embeddings": 512, "id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}
 
@@ -34,6 +37,37 @@ def print_rows(table):
         ratio = lambda x: f"{x / o:.2f}x" if x and o else "-"  # noqa: E731
         fmt = lambda x: f"{x:.1f}" if x else "-"  # noqa: E731
         print(f"| {b} x {l} | {t} | {fmt(o)} | {fmt(tr)} | {fmt(ox)} | {ratio(ox)} | {ratio(tr)} |")
+
+
+def cpu_model():
+    """The CPU this runs on, as every benchmark prints it (scripts/cpu_model)."""
+    return subprocess.run([os.path.join(ROOT, "scripts", "cpu_model")], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def torch_kernels():
+    """ATen's vector ISA and the OpenBLAS build and core type the torch peer runs on."""
+    import ctypes
+    import torch
+    aten = [line.split(":", 1)[1].strip() for line in torch.__config__.show().splitlines()
+            if "CPU capability usage" in line]
+    blas = "OpenBLAS not found"
+    with open("/proc/self/maps") as maps:
+        libs = sorted({line.split()[-1] for line in maps if "libopenblas" in line})
+    if libs:
+        lib = ctypes.CDLL(libs[0])
+        lib.openblas_get_config.restype = ctypes.c_char_p  # names the core type it dispatched to
+        blas = lib.openblas_get_config().decode()
+    return f"torch {torch.__version__}, ATen {aten[0] if aten else 'unknown'}, {blas}"
+
+
+def onednn_primitives(ours_bin, folder):
+    """The oneDNN implementations ours creates for a 1 x 16 forward (ONEDNN_VERBOSE=1 exec lines)."""
+    r = subprocess.run([ours_bin, "--model", folder, "--threads", "1", "--shapes", "1x16", "--seconds", "0"],
+                       capture_output=True, text=True, env=dict(os.environ, ONEDNN_VERBOSE="1"))
+    found = sorted({" ".join(line.split(",")[3:5]) for line in r.stdout.splitlines()
+                    if line.startswith("onednn_verbose,exec,")})
+    return ", ".join(found) or "none reported"
 
 
 def torch_env(threads):
@@ -137,6 +171,7 @@ def torch_peer(folder, threads, shapes, seconds):
     with torch.inference_mode():
         model(torch.tensor(make_ids(1, 8)), torch.ones(1, 8, dtype=torch.long))
     print(json.dumps({"engine": "torch", "load_ms": (time.perf_counter() - t0) * 1e3, "version": torch.__version__}))
+    print("kernels: " + torch_kernels())
     a = torch.randn(128, 768)
     b = torch.randn(768, 768)
     for _ in range(3):
@@ -170,11 +205,13 @@ def torch_peer(folder, threads, shapes, seconds):
 # ---------------------------------------------------------------------------------------------
 # Orchestration
 
-def run_json(cmd, env=None):
+def run_json(cmd, engine, env=None):
+    """The JSON lines of one peer run, plus its "kernels: ..." line as {"engine", "kernels"}."""
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed: {r.stderr[-2000:]}")
-    return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    return [json.loads(line) if line.startswith("{") else {"engine": engine, "kernels": line[len("kernels: "):]}
+            for line in r.stdout.splitlines() if line.startswith(("{", "kernels: "))]
 
 
 def peak_rss_mb(cmd, env=None, stdin=None):
@@ -193,7 +230,7 @@ def ensure_ort(build):
     if not os.path.isdir(os.path.join(folder, "node_modules", "onnxruntime-node")):
         os.makedirs(folder, exist_ok=True)
         subprocess.run(["npm", "init", "-y"], cwd=folder, check=True, capture_output=True)
-        subprocess.run(["npm", "install", "--ignore-scripts", "onnxruntime-node@1.20.1"], cwd=folder, check=True)
+        subprocess.run(["npm", "install", "--ignore-scripts", f"onnxruntime-node@{ORT_VERSION}"], cwd=folder, check=True)
     return os.path.join(folder, "node_modules")
 
 
@@ -218,14 +255,16 @@ def main():
     cli = os.path.join(build, "tools", "cli", "safetensors-cli")
     results = []
     for threads in map(int, args.threads.split(",")):
-        results += run_json([ours_bin, "--gemm", "--threads", str(threads), "--seconds", str(args.seconds)])
+        results += run_json([ours_bin, "--gemm", "--threads", str(threads), "--seconds", str(args.seconds)], "ours")
         for _ in range(args.rounds):  # alternate the engines so load changes hit all of them
             results += run_json([ours_bin, "--model", folder, "--threads", str(threads), "--shapes", SHAPES,
-                                 "--seconds", str(args.seconds)])
+                                 "--seconds", str(args.seconds)], "ours")
             results += run_json([sys.executable, __file__, "--seconds", str(args.seconds), "--torch-peer", folder,
-                                 str(threads), SHAPES], env=torch_env(threads))
+                                 str(threads), SHAPES], "torch", env=torch_env(threads))
             results += run_json(["node", os.path.join(HERE, "model_ort_bench.js"), onnx, str(threads), SHAPES,
-                                 str(args.seconds)], env=dict(os.environ, NODE_PATH=node_path))
+                                 str(args.seconds)], "ORT", env=dict(os.environ, NODE_PATH=node_path))
+    results += [{"engine": "ours", "kernels": "oneDNN primitives at 1 x 16: " + onednn_primitives(ours_bin, folder)},
+                {"engine": "ORT", "kernels": f"onnxruntime-node {ORT_VERSION} (MLAS; it does not report its ISA)"}]
     for r in results:
         print(json.dumps(r))
     report(results)
@@ -245,6 +284,13 @@ def main():
 
 
 def report(results):
+    print("\ncpu: " + cpu_model())
+    kernels = {}  # engine -> its distinct "kernels" lines, in the order they came
+    for r in results:
+        if "kernels" in r and r["kernels"] not in kernels.setdefault(r["engine"], []):
+            kernels[r["engine"]].append(r["kernels"])
+    for engine, lines in kernels.items():
+        print(f"kernels ({engine}): " + "; ".join(lines))
     table, cpu_table = {}, {}
     for r in results:
         if "batch" in r:

@@ -4,7 +4,7 @@
 # (~300 tokens: up to 200 of 1,200-1,800 characters), at concurrency 1, 8 and 64; plus
 # `classify` on the same texts in one process (the in-process ceiling the server is compared
 # with). Models: the example model (examples/distilbert-imdb, when present) and DistilBERT-base
-# shapes (random weights).
+# shapes (random weights). Prints the CPU model first and the kernels of both servers last.
 # Usage: bench/serve_bench.sh [BUILD_DIR] [SECONDS_PER_RUN]     (needs wrk: scripts/setup --bench)
 # Env: EXAMPLE_MODEL=DIR (default examples/distilbert-imdb), SKIP_BASE=1 (example model only),
 #      THREADS (inference threads for both servers, default 2), REVIEWS=FILE (IMDB JSON lines,
@@ -19,6 +19,7 @@ threads=${THREADS:-2}
 export OPENBLAS_CORETYPE=SkylakeX
 tmp=$(mktemp -d)
 server_pid=""
+kernels=()
 cleanup() {
   if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   rm -rf "$tmp"
@@ -63,6 +64,7 @@ stop_server() {
   server_pid=""
 }
 
+echo "cpu: $("$root/scripts/cpu_model")"
 printf '| model | server | concurrency | req/s | p50 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|---:|\n'
 for entry in "${models[@]}"; do
   name=${entry%%=*}
@@ -96,5 +98,11 @@ for entry in "${models[@]}"; do
   end=$(date +%s.%N)
   n=$(wc -l <"$tmp/texts64.txt")
   awk -v n="$n" -v a="$start" -v b="$end" -v m="$name" 'BEGIN { printf "| %s | classify (in process, batch 16) | - | %.1f texts/s | - | - | - |\n", m, n / (b - a) }'
+  # The oneDNN implementations our engine picks for this model (one text; ONEDNN_VERBOSE exec lines).
+  kernels+=("kernels (ours, $name): oneDNN $(head -n 1 "$tmp/texts64.txt" |
+    ONEDNN_VERBOSE=1 "$cli" classify --model "$dir" --threads 1 2>/dev/null |
+    awk -F, '$1 == "onednn_verbose" && $2 == "exec" { print $4 " " $5 }' | sort -u | paste -sd, -)")
 done
+printf '%s\n' "${kernels[@]}"
+echo "kernels (fastapi): $(cd "$here" && "$root/scripts/python" -c 'import model_bench; print(model_bench.torch_kernels())')"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2

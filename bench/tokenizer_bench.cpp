@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_env.hpp"
 #include "safetensors/json_writer.hpp"
 #include "safetensors/model/tokenizer.hpp"
 
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s: read %zu reviews\n", reviews.c_str(), texts.size());
     return 1;
   }
+  bench::print_environment();
   const std::size_t count = texts.size();
   std::size_t tokens = 0, bytes = 0;
   double best = 1e9, best_cpu = 1e9;
