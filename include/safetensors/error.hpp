@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <tl/expected.hpp>
 
@@ -49,8 +50,20 @@ struct error {
   std::string message;  ///< one line; names the file, tensor or field
 };
 
+/// A value or an error: tl::expected<T, error>, with everything it offers (`if (!r)`, `*r`,
+/// `r->`, `r.error()`, `value_or`, comparisons), but [[nodiscard]]: a call whose result is
+/// dropped does not compile (-Werror=unused-result). Ignoring one on purpose is written
+/// `(void)f();` with a comment why. Propagate errors with ST_TRY (src/core/try.hpp).
 template <class T>
-using result = tl::expected<T, error>;
+class [[nodiscard]] result : public tl::expected<T, error> {
+  using base = tl::expected<T, error>;
+
+ public:
+  using base::base;  // from a value, tl::unexpected<error> (fail(...)), in_place, unexpect, ...
+  result() = default;
+  result(const base& b) : base(b) {}  // NOLINT(google-explicit-constructor): map(), and_then()
+  result(base&& b) : base(std::move(b)) {}  // NOLINT(google-explicit-constructor)
+};
 
 /// Shorthand for `return fail(errc::io, "...")` in functions returning result<T>.
 inline tl::unexpected<error> fail(errc code, std::string message) {

@@ -15,6 +15,8 @@
 #include <random>
 #include <thread>
 
+#include "core/try.hpp"
+
 namespace safetensors::detail {
 namespace {
 
@@ -124,14 +126,12 @@ atomic_file::atomic_file(atomic_file&& other) noexcept
 atomic_file::~atomic_file() { abandon(); }
 
 error atomic_file::io_error(std::string_view what, int err) const {
-  return error{errc::io,
-               fmt::format("[write_file] {} '{}': {}", what, target_.string(), std::strerror(err))};
+  return error{errc::io, fmt::format("{}: {}: {}", target_.string(), what, std::strerror(err))};
 }
 
 result<atomic_file> atomic_file::create(const std::filesystem::path& target) {
   if (target.empty() || !target.has_filename()) {
-    return fail(errc::invalid_argument,
-                fmt::format("[write_file] '{}' is not a file path", target.string()));
+    return fail(errc::invalid_argument, fmt::format("'{}' is not a file path", target.string()));
   }
   drop_cached_pages_of(target);
   remove_stale_temps(target);
@@ -147,20 +147,18 @@ result<atomic_file> atomic_file::create(const std::filesystem::path& target) {
     }
     if (errno != EEXIST) {
       return fail(errc::io,
-                  fmt::format("[write_file] cannot create a temp file in '{}' for '{}': {}",
-                              folder_of(target).string(), target.string(), std::strerror(errno)));
+                  fmt::format("{}: cannot create a temp file in '{}': {}", target.string(),
+                              folder_of(target).string(), std::strerror(errno)));
     }
   }
-  return fail(errc::io,
-              fmt::format("[write_file] no unique temp file name beside '{}'", target.string()));
+  return fail(errc::io, fmt::format("{}: no unique temp file name in its folder", target.string()));
 }
 
 result<atomic_file> atomic_file::prepared_text(const std::filesystem::path& target,
                                                std::string_view text, bool fsync) {
-  auto f = create(target);
-  if (!f) return f;
-  if (auto r = f->write(std::as_bytes(std::span(text))); !r) return tl::unexpected(r.error());
-  if (auto r = f->prepare(fsync); !r) return tl::unexpected(r.error());
+  atomic_file f = ST_TRY(create(target));
+  ST_TRY(f.write(std::as_bytes(std::span(text))));
+  ST_TRY(f.prepare(fsync));
   return f;
 }
 
@@ -173,7 +171,7 @@ result<void> atomic_file::write_all(const std::byte* p, std::size_t n) {
     const ssize_t w = ::write(fd_, p, chunk);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return tl::unexpected(io_error("cannot write the temp file for", errno));
+      return tl::unexpected(io_error("cannot write the temp file", errno));
     }
     p += w;
     n -= static_cast<std::size_t>(w);
@@ -199,7 +197,8 @@ std::span<std::byte> atomic_file::free_space() {
 }
 
 result<void> atomic_file::write(std::span<const std::byte> bytes) {
-  if (fd_ < 0) return fail(errc::invalid_argument, "[write_file] write after commit or abandon");
+  if (fd_ < 0)
+    return fail(errc::invalid_argument, target_.string() + ": write after commit or abandon");
   written_ += bytes.size();
   // Every write(2) but the last starts and ends on a multiple of buffer_size in the file: the
   // page cache then holds the file in large folios, which later mmap readers map in a few
@@ -207,7 +206,7 @@ result<void> atomic_file::write(std::span<const std::byte> bytes) {
   while (!bytes.empty()) {
     if (used_ == 0 && bytes.size() >= buffer_size) {
       const std::size_t whole = bytes.size() / buffer_size * buffer_size;
-      if (auto r = write_all(bytes.data(), whole); !r) return r;
+      ST_TRY(write_all(bytes.data(), whole));
       bytes = bytes.subspan(whole);
       continue;
     }
@@ -217,37 +216,39 @@ result<void> atomic_file::write(std::span<const std::byte> bytes) {
     used_ += take;
     bytes = bytes.subspan(take);
     if (used_ == buffer_size) {
-      if (auto r = flush(); !r) return r;
+      ST_TRY(flush());
     }
   }
   return {};
 }
 
 result<void> atomic_file::fill(std::uint64_t n, const byte_reader& read) {
-  if (fd_ < 0) return fail(errc::invalid_argument, "[write_file] write after commit or abandon");
+  if (fd_ < 0)
+    return fail(errc::invalid_argument, target_.string() + ": write after commit or abandon");
   for (std::uint64_t at = 0; at < n;) {
     const auto space = free_space();
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(space.size(), n - at));
-    if (auto r = read(at, space.first(take)); !r) return r;
+    ST_TRY(read(at, space.first(take)));
     used_ += take;
     written_ += take;
     at += take;
     if (used_ == buffer_size) {
-      if (auto r = flush(); !r) return r;
+      ST_TRY(flush());
     }
   }
   return {};
 }
 
 result<void> atomic_file::commit(bool fsync, const file_check& check) {
-  if (auto r = prepare(fsync, check); !r) return r;
+  ST_TRY(prepare(fsync, check));
   return publish();
 }
 
 result<void> atomic_file::prepare(bool fsync, const file_check& check) {
-  if (fd_ < 0) return fail(errc::invalid_argument, "[write_file] commit after commit or abandon");
-  if (auto r = flush(); !r) return r;
+  if (fd_ < 0)
+    return fail(errc::invalid_argument, target_.string() + ": commit after commit or abandon");
+  ST_TRY(flush());
   int sync_error = 0;
   if (check) {
     // The disk works on the fsync while the check reads the file back from the page cache.
@@ -255,18 +256,17 @@ result<void> atomic_file::prepare(bool fsync, const file_check& check) {
     if (fsync) syncer = std::thread([&] { sync_error = ::fsync(fd_) == 0 ? 0 : errno; });
     auto checked = check(temp_);
     if (syncer.joinable()) syncer.join();
-    if (!checked) return checked;  // the destructor removes the temp file
+    ST_TRY(std::move(checked));  // on error the destructor removes the temp file
   } else if (fsync && ::fsync(fd_) != 0) {
     sync_error = errno;
   }
-  if (sync_error != 0)
-    return tl::unexpected(io_error("cannot fsync the temp file for", sync_error));
+  if (sync_error != 0) return tl::unexpected(io_error("cannot fsync the temp file", sync_error));
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) {
     const int err = errno;
     abandon();
-    return tl::unexpected(io_error("cannot close the temp file for", err));
+    return tl::unexpected(io_error("cannot close the temp file", err));
   }
   synced_ = fsync;
   buffer_.reset();
@@ -275,23 +275,23 @@ result<void> atomic_file::prepare(bool fsync, const file_check& check) {
 
 result<void> atomic_file::publish() {
   if (fd_ >= 0 || temp_.empty())
-    return fail(errc::invalid_argument, "[write_file] publish before prepare or twice");
+    return fail(errc::invalid_argument, target_.string() + ": publish before prepare or twice");
   if (::rename(temp_.c_str(), target_.c_str()) != 0) {
     const int err = errno;
     abandon();
-    return tl::unexpected(io_error("cannot rename the temp file over", err));
+    return tl::unexpected(io_error("cannot rename the temp file over it", err));
   }
   temp_.clear();
   release_lock();
   if (synced_) {
     const int dir = ::open(folder_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) return tl::unexpected(io_error("cannot open the folder of", errno));
+    if (dir < 0) return tl::unexpected(io_error("cannot open its folder", errno));
     const int rc = ::fsync(dir);
     const int err = errno;
     ::close(dir);
     // Some file systems cannot fsync a directory; the rename itself has happened.
     if (rc != 0 && err != EINVAL && err != ENOTSUP)
-      return tl::unexpected(io_error("cannot fsync the folder of", err));
+      return tl::unexpected(io_error("cannot fsync its folder", err));
   }
   return {};
 }

@@ -56,14 +56,15 @@ int guarded(st_error** err, const char* where, F&& body) noexcept {
     if (err) *err = &out_of_memory_error;
     return ST_ERROR;
   } catch (const std::exception& e) {
-    return report(err, "internal", fmt::format("[{}] {}", where, e.what()));
+    return report(err, "internal", fmt::format("{}: {}", where, e.what()));
   } catch (...) {
-    return report(err, "internal", fmt::format("[{}] unknown exception", where));
+    return report(err, "internal", fmt::format("{}: unknown exception", where));
   }
 }
 
 int null_argument(st_error** err, const char* where, const char* what) noexcept {
-  return report(err, safetensors::errc_name(errc::invalid_argument), fmt::format("[{}] {} is NULL", where, what));
+  return report(err, safetensors::errc_name(errc::invalid_argument),
+                fmt::format("{}: argument {} is NULL", where, what));
 }
 
 // NUL-terminated dtype names (dtype_name() returns views).
@@ -82,14 +83,15 @@ int check_tensor_size(const char* where, const char* name, safetensors::dtype ty
   for (size_t i = 0; i < rank; ++i) {
     if (__builtin_mul_overflow(numel, shape[i], &numel)) {
       return report(err, safetensors::errc_name(errc::validation_overflow),
-                    fmt::format("[{}] tensor `{}`: element count overflows", where, name));
+                    fmt::format("{}: tensor `{}`: element count overflows", where, name));
     }
   }
   auto expected = safetensors::dtype_byte_size(type, numel);
   if (!expected) return report(err, expected.error());
   if (*expected != nbytes) {
-    return report(err, safetensors::errc_name(errc::invalid_tensor_view),
-                  fmt::format("[{}] tensor `{}` needs {} bytes, {} given", where, name, *expected, nbytes));
+    return report(
+        err, safetensors::errc_name(errc::invalid_tensor_view),
+        fmt::format("{}: tensor `{}` needs {} bytes, {} given", where, name, *expected, nbytes));
   }
   return ST_OK;
 }
@@ -129,7 +131,8 @@ int st_tensor_info(const st_file* file, size_t index, st_tensor* out, st_error**
     const auto& tensors = file->file.tensors();
     if (index >= tensors.size()) {
       return report(err, safetensors::errc_name(errc::invalid_argument),
-                    fmt::format("[st_tensor_info] index {} out of range ({} tensors)", index, tensors.size()));
+                    fmt::format("{}: tensor index {} out of range ({} tensors)",
+                                file->file.path().string(), index, tensors.size()));
     }
     const auto& t = tensors[index];
     const auto data = file->file.mapped_data();
@@ -148,7 +151,7 @@ int st_find(const st_file* file, const char* name, size_t* index, st_error** err
     const auto* t = file->file.find(name);
     if (t == nullptr) {
       return report(err, safetensors::errc_name(errc::tensor_not_found),
-                    fmt::format("[st_find] tensor `{}` not found in '{}'", name, file->file.path().string()));
+                    fmt::format("{}: tensor `{}` not found", file->file.path().string(), name));
     }
     *index = static_cast<size_t>(t - file->file.tensors().data());
     return ST_OK;
@@ -164,7 +167,8 @@ int st_metadata_get(const st_file* file, size_t index, const char** key, const c
     const auto& entries = file->file.metadata().entries;
     if (index >= entries.size()) {
       return report(err, safetensors::errc_name(errc::invalid_argument),
-                    fmt::format("[st_metadata_get] index {} out of range ({} entries)", index, entries.size()));
+                    fmt::format("{}: metadata index {} out of range ({} entries)",
+                                file->file.path().string(), index, entries.size()));
     }
     *key = entries[index].first.c_str();
     *value = entries[index].second.c_str();
@@ -187,12 +191,12 @@ int st_writer_add(st_writer* w, const char* name, const char* dtype, size_t rank
     const auto type = safetensors::dtype_from_name(dtype);
     if (!type) {
       return report(err, safetensors::errc_name(errc::unknown_dtype),
-                    fmt::format("[st_writer_add] tensor `{}`: unknown dtype `{}`", name, dtype));
+                    fmt::format("st_writer_add: tensor `{}`: unknown dtype `{}`", name, dtype));
     }
     for (const auto& t : w->tensors) {
       if (t.name == name) {
         return report(err, safetensors::errc_name(errc::duplicate_key),
-                      fmt::format("[st_writer_add] tensor `{}` was already added", name));
+                      fmt::format("st_writer_add: tensor `{}` was already added", name));
       }
     }
     if (check_tensor_size("st_writer_add", name, *type, rank, shape, nbytes, err) != ST_OK) return ST_ERROR;

@@ -9,6 +9,7 @@
 
 #include "core/header_json.hpp"
 #include "core/text_util.hpp"
+#include "core/try.hpp"
 
 namespace safetensors {
 namespace {
@@ -55,7 +56,7 @@ result<void> validate_layout(std::string_view source, const std::vector<tensor_i
                              std::uint64_t data_size) {
   std::uint64_t start = 0;
   for (const auto& t : tensors) {
-    if (auto r = validate_tensor(source, t, start); !r) return r;
+    ST_TRY(validate_tensor(source, t, start));
     start = t.end;
   }
   if (start != data_size) {
@@ -154,13 +155,12 @@ result<header> parse_header_impl(std::string_view json, std::uint64_t file_size,
                                                 opts.source, bad + 8,
                                                 static_cast<unsigned char>(json[bad])));
   }
-  auto parsed = detail::parse_header_json(json, opts.source, padded);
-  if (!parsed) return tl::unexpected(parsed.error());
+  detail::parsed_json parsed = ST_TRY(detail::parse_header_json(json, opts.source, padded));
   header h;
   h.header_size = n;
   h.data_size = file_size - 8 - n;
-  h.tensors = std::move(parsed->tensors);
-  h.metadata = std::move(parsed->metadata);
+  h.tensors = std::move(parsed.tensors);
+  h.metadata = std::move(parsed.metadata);
   // The reference sorts by (begin, end); JSON order only breaks ties. Writers usually emit
   // offset order already, so the (stable) sort is skipped then.
   auto by_offsets = [](const tensor_info& a, const tensor_info& b) {
@@ -178,7 +178,7 @@ result<header> parse_header_impl(std::string_view json, std::uint64_t file_size,
       }
     }
   }
-  if (auto r = validate_layout(opts.source, h.tensors, h.data_size); !r) return tl::unexpected(r.error());
+  ST_TRY(validate_layout(opts.source, h.tensors, h.data_size));
   return h;
 }
 
@@ -194,9 +194,8 @@ result<header> detail::parse_header_padded(std::string_view json, std::uint64_t 
 }
 
 result<header> parse_buffer(std::span<const std::byte> file, const parse_options& opts) {
-  auto n = read_header_length(file, file.size(), opts);
-  if (!n) return tl::unexpected(n.error());
-  std::string_view json(reinterpret_cast<const char*>(file.data()) + 8, *n);
+  const std::uint64_t n = ST_TRY(read_header_length(file, file.size(), opts));
+  std::string_view json(reinterpret_cast<const char*>(file.data()) + 8, n);
   return parse_header(json, file.size(), opts);
 }
 

@@ -17,6 +17,7 @@
 #include <simdjson.h>
 
 #include "core/text_util.hpp"
+#include "core/try.hpp"
 
 namespace safetensors::detail {
 namespace {
@@ -111,9 +112,7 @@ result<void> read_shape(const entry_context& ctx, element v, tensor_info& t) {
   }
   t.shape.reserve(arr.size());
   for (element d : arr) {
-    auto n = read_usize(ctx, d, "shape");
-    if (!n) return tl::unexpected(n.error());
-    t.shape.push_back(*n);
+    t.shape.push_back(ST_TRY(read_usize(ctx, d, "shape")));
   }
   return {};
 }
@@ -126,12 +125,8 @@ result<void> read_offsets(const entry_context& ctx, element v, tensor_info& t) {
   if (arr.size() != 2) {
     return ctx.err(fmt::format("data_offsets has {} elements, expected 2", arr.size()));
   }
-  auto b = read_usize(ctx, arr.at(0).value_unsafe(), "data_offsets");
-  if (!b) return tl::unexpected(b.error());
-  auto e = read_usize(ctx, arr.at(1).value_unsafe(), "data_offsets");
-  if (!e) return tl::unexpected(e.error());
-  t.begin = *b;
-  t.end = *e;
+  t.begin = ST_TRY(read_usize(ctx, arr.at(0).value_unsafe(), "data_offsets"));
+  t.end = ST_TRY(read_usize(ctx, arr.at(1).value_unsafe(), "data_offsets"));
   return {};
 }
 
@@ -152,10 +147,9 @@ result<tensor_info> read_tensor(std::string_view source, std::string_view name, 
     auto k = static_cast<std::size_t>(it - std::begin(fields));
     if (seen[k]) return ctx.err(fmt::format("duplicate field '{}'", key));
     seen[k] = true;
-    result<void> r = k == 0 ? read_dtype(ctx, value, t)
-                   : k == 1 ? read_shape(ctx, value, t)
-                            : read_offsets(ctx, value, t);
-    if (!r) return tl::unexpected(r.error());
+    ST_TRY(k == 0   ? read_dtype(ctx, value, t)
+           : k == 1 ? read_shape(ctx, value, t)
+                    : read_offsets(ctx, value, t));
   }
   for (std::size_t k = 0; k < 3; ++k) {
     if (!seen[k]) return ctx.err(fmt::format("missing field '{}'", fields[k]));
@@ -245,9 +239,8 @@ result<parsed_json> parse_header_json(std::string_view json, std::string_view so
   std::string local_copy;
   simdjson::dom::parser& parser = cached ? cached_parser() : local_parser;
   std::string& copy = cached ? cached_copy() : local_copy;
-  auto root = parse_document(parser, json, padded, copy, source);
-  if (!root) return tl::unexpected(root.error());
-  simdjson::dom::object obj = root->get_object().value_unsafe();
+  const simdjson::dom::element root = ST_TRY(parse_document(parser, json, padded, copy, source));
+  simdjson::dom::object obj = root.get_object().value_unsafe();
   parsed_json out;
   // serde deserializes `__metadata__` while visiting the map and the flattened tensor entries
   // afterwards, so metadata errors win over tensor errors.
@@ -256,16 +249,14 @@ result<parsed_json> parse_header_json(std::string_view json, std::string_view so
     if (key != "__metadata__") continue;
     if (have_metadata) return json_error(source, "duplicate field '__metadata__'");
     have_metadata = true;
-    if (auto r = read_metadata(source, value, out.metadata); !r) return tl::unexpected(r.error());
+    ST_TRY(read_metadata(source, value, out.metadata));
   }
   out.tensors.reserve(obj.size());
   for (auto [key, value] : obj) {
     if (key == "__metadata__") continue;
-    auto t = read_tensor(source, key, value);
-    if (!t) return tl::unexpected(t.error());
-    out.tensors.push_back(std::move(*t));
+    out.tensors.push_back(ST_TRY(read_tensor(source, key, value)));
   }
-  if (auto r = sort_metadata(source, out.metadata); !r) return tl::unexpected(r.error());
+  ST_TRY(sort_metadata(source, out.metadata));
   return out;
 }
 

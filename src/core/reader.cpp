@@ -11,6 +11,7 @@
 #include "core/header_json.hpp"
 #include "core/mapped_file.hpp"
 #include "core/text_util.hpp"
+#include "core/try.hpp"
 
 namespace safetensors {
 
@@ -34,17 +35,13 @@ struct file::impl {
 result<std::uint64_t> file::impl::read_length() {
   std::byte prefix[8] = {};
   const std::size_t have = static_cast<std::size_t>(std::min<std::uint64_t>(size, 8));
-  if (auto r = detail::pread_exact(fd.get(), 0, std::span<std::byte>(prefix, have), path); !r) {
-    return tl::unexpected(r.error());
-  }
+  ST_TRY(detail::pread_exact(fd.get(), 0, std::span<std::byte>(prefix, have), path));
   parse_options po{opts.max_header_size, source};
   return read_header_length(std::span<const std::byte>(prefix, have), size, po);
 }
 
 result<void> file::impl::parse_mapped(std::uint64_t n) {
-  auto m = detail::mapping::map(fd.get(), size, path, opts.populate);
-  if (!m) return tl::unexpected(m.error());
-  map = std::move(*m);
+  map = ST_TRY(detail::mapping::map(fd.get(), size, path, opts.populate));
   auto bytes = map.bytes();
   std::string_view json(reinterpret_cast<const char*>(bytes.data()) + 8, static_cast<std::size_t>(n));
   // Bytes after the header up to the end of the last mapped page are readable: parse in place
@@ -52,10 +49,9 @@ result<void> file::impl::parse_mapped(std::uint64_t n) {
   const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   const std::uint64_t readable_after = (size + page - 1) / page * page - (8 + n);
   const parse_options po{opts.max_header_size, source};
-  auto h = readable_after >= simdjson::SIMDJSON_PADDING ? detail::parse_header_padded(json, size, po)
-                                                        : parse_header(json, size, po);
-  if (!h) return tl::unexpected(h.error());
-  info = std::move(*h);
+  info = ST_TRY(readable_after >= simdjson::SIMDJSON_PADDING
+                    ? detail::parse_header_padded(json, size, po)
+                    : parse_header(json, size, po));
   data = bytes.subspan(static_cast<std::size_t>(8 + n));
   fd.reset();  // the mapping stays valid without the descriptor
   return {};
@@ -66,11 +62,10 @@ result<void> file::impl::parse_read(std::uint64_t n) {
   // The buffer carries simdjson's padding so the header is parsed in place.
   std::string buffer(static_cast<std::size_t>(n) + simdjson::SIMDJSON_PADDING, '\0');
   auto out = std::as_writable_bytes(std::span<char>(buffer.data(), static_cast<std::size_t>(n)));
-  if (auto r = detail::pread_exact(fd.get(), 8, out, path); !r) return tl::unexpected(r.error());
+  ST_TRY(detail::pread_exact(fd.get(), 8, out, path));
   std::string_view json(buffer.data(), static_cast<std::size_t>(n));
-  auto h = detail::parse_header_padded(json, size, parse_options{opts.max_header_size, source});
-  if (!h) return tl::unexpected(h.error());
-  info = std::move(*h);
+  info =
+      ST_TRY(detail::parse_header_padded(json, size, parse_options{opts.max_header_size, source}));
   if (opts.header_only) fd.reset();
   return {};
 }
@@ -88,14 +83,10 @@ result<file> file::open(const std::filesystem::path& path, const open_options& o
   p->path = path;
   p->source = path.string();
   p->opts = opts;
-  auto fd = detail::open_regular_file(path, p->size);
-  if (!fd) return tl::unexpected(fd.error());
-  p->fd = std::move(*fd);
-  auto n = p->read_length();
-  if (!n) return tl::unexpected(n.error());
+  p->fd = ST_TRY(detail::open_regular_file(path, p->size));
+  const std::uint64_t n = ST_TRY(p->read_length());
   const bool map = opts.io == backend::mmap && !opts.header_only;
-  auto r = map ? p->parse_mapped(*n) : p->parse_read(*n);
-  if (!r) return tl::unexpected(r.error());
+  ST_TRY(map ? p->parse_mapped(n) : p->parse_read(n));
   return file(std::move(p));
 }
 
@@ -123,25 +114,18 @@ result<tensor> file::get(std::string_view name) const {
     return fail(errc::tensor_not_found, fmt::format("{}: tensor '{}' not found", impl_->source,
                                                     detail::ascii_escaped(name)));
   }
-  if (auto r = impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(name)));
-      !r) {
-    return tl::unexpected(r.error());
-  }
+  ST_TRY(impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(name))));
   if (impl_->opts.io == backend::mmap) {
     auto bytes = impl_->data.subspan(static_cast<std::size_t>(t->begin), static_cast<std::size_t>(t->nbytes()));
     return tensor::borrowed(tensor_view(t->type, t->shape, bytes));
   }
   std::vector<std::byte> buf = detail::large_buffer(static_cast<std::size_t>(t->nbytes()));  // within the file size
-  if (auto r = detail::pread_exact(impl_->fd.get(), data_start() + t->begin, buf, impl_->path); !r) {
-    return tl::unexpected(r.error());
-  }
+  ST_TRY(detail::pread_exact(impl_->fd.get(), data_start() + t->begin, buf, impl_->path));
   return tensor::owned(t->type, t->shape, std::move(buf));
 }
 
 result<void> file::read_bytes(const tensor_info& t, std::uint64_t offset, std::span<std::byte> out) const {
-  if (auto r = impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(t.name)));
-      !r)
-    return r;
+  ST_TRY(impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(t.name))));
   if (offset > t.nbytes() || out.size() > t.nbytes() - offset) {
     return fail(
         errc::invalid_argument,

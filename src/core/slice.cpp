@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/text_util.hpp"
+#include "core/try.hpp"
 #include "safetensors/tensor.hpp"
 
 namespace safetensors {
@@ -139,17 +140,17 @@ result<tensor> tensor_view::slice(std::span<const slice_spec> indexers) const {
   bool single_run = true;
   for (std::size_t k = 0; k < outer_dims; ++k) single_run = single_run && plan[k].count == 1;
   gatherer g(data_, bits);
-  auto out_bytes = dtype_byte_size(type_, out_elems);
-  if (!out_bytes) return tl::unexpected(out_bytes.error());
+  const std::uint64_t out_bytes = ST_TRY(dtype_byte_size(type_, out_elems));
   if (single_run) {
     std::uint64_t bit_begin = base * bits;
     if (bit_begin % 8 != 0 || (run * bits) % 8 != 0) {
       return fail(errc::misaligned_slice, fmt::format("slice {} of a {} tensor does not fall on byte boundaries",
                                                       describe(indexers), dtype_name(type_)));
     }
-    return tensor::borrowed(tensor_view(type_, std::move(out_shape), data_.subspan(bit_begin / 8, *out_bytes)));
+    return tensor::borrowed(
+        tensor_view(type_, std::move(out_shape), data_.subspan(bit_begin / 8, out_bytes)));
   }
-  std::vector<std::byte> out(*out_bytes);
+  std::vector<std::byte> out(out_bytes);
   std::vector<std::uint64_t> pos(outer_dims, 0);
   std::uint64_t dst_bits = 0;
   while (true) {
@@ -207,23 +208,17 @@ result<slice_spec> parse_one(std::string_view part, std::string_view whole) {
     if (colon == std::string_view::npos) break;
     part.remove_prefix(colon + 1);
   }
-  auto a = parse_int(fields[0], whole);
-  if (!a) return tl::unexpected(a.error());
-  if (nf == 1) return slice_spec::index(**a);
-  auto b = parse_int(fields[1], whole);
-  if (!b) return tl::unexpected(b.error());
+  const std::optional<std::int64_t> a = ST_TRY(parse_int(fields[0], whole));
+  if (nf == 1) return slice_spec::index(*a);
+  const std::optional<std::int64_t> b = ST_TRY(parse_int(fields[1], whole));
   std::optional<std::int64_t> step;
-  if (nf == 3) {
-    auto c = parse_int(fields[2], whole);
-    if (!c) return tl::unexpected(c.error());
-    step = *c;
-  }
+  if (nf == 3) step = ST_TRY(parse_int(fields[2], whole));
   if (step && *step <= 0) {
     return fail(errc::invalid_slice,
                 fmt::format("slice '{}': step {} (only steps > 0 are supported)",
                             detail::ascii_escaped(whole), *step));
   }
-  return slice_spec::range(*a, *b, step.value_or(1));
+  return slice_spec::range(a, b, step.value_or(1));
 }
 
 }  // namespace
@@ -241,9 +236,7 @@ result<std::vector<slice_spec>> parse_slices(std::string_view text) {
   if (s.empty()) return out;
   while (true) {
     auto comma = s.find(',');
-    auto one = parse_one(s.substr(0, comma), text);
-    if (!one) return tl::unexpected(one.error());
-    out.push_back(*one);
+    out.push_back(ST_TRY(parse_one(s.substr(0, comma), text)));
     if (comma == std::string_view::npos) break;
     s.remove_prefix(comma + 1);
   }

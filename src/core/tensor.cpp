@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/text_util.hpp"
+#include "core/try.hpp"
 
 namespace safetensors {
 namespace {
@@ -48,12 +49,12 @@ result<tensor_view> tensor_view::make(dtype t, std::vector<std::uint64_t> shape,
                                                          detail::shape_string(shape)));
     }
   }
-  auto bytes = dtype_byte_size(t, n);
-  if (!bytes) return tl::unexpected(bytes.error());
-  if (*bytes != data.size()) {
-    return fail(errc::invalid_tensor_view,
-                fmt::format("tensor of type {} and shape {} can't be created from {} bytes (needs {})",
-                            dtype_name(t), detail::shape_string(shape), data.size(), *bytes));
+  const std::uint64_t bytes = ST_TRY(dtype_byte_size(t, n));
+  if (bytes != data.size()) {
+    return fail(
+        errc::invalid_tensor_view,
+        fmt::format("tensor of type {} and shape {} can't be created from {} bytes (needs {})",
+                    dtype_name(t), detail::shape_string(shape), data.size(), bytes));
   }
   return tensor_view(t, std::move(shape), data);
 }
@@ -100,10 +101,8 @@ template result<std::span<const bool>> tensor_view::as<bool>() const;
 
 result<tensor> tensor_view::to(dtype target) const {
   const std::uint64_t n = numel();
-  auto bytes = dtype_byte_size(target, n);
-  if (!bytes) return tl::unexpected(bytes.error());
-  std::vector<std::byte> out(*bytes);
-  if (auto r = convert_elements(type_, data_, target, out, n); !r) return tl::unexpected(r.error());
+  std::vector<std::byte> out(ST_TRY(dtype_byte_size(target, n)));
+  ST_TRY(convert_elements(type_, data_, target, out, n));
   return tensor::owned(target, shape_, std::move(out));
 }
 
@@ -124,8 +123,7 @@ tensor tensor::owned(dtype t, std::vector<std::uint64_t> shape, std::vector<std:
 }
 
 result<tensor> tensor::make_owned(dtype t, std::vector<std::uint64_t> shape, std::vector<std::byte> data) {
-  auto v = tensor_view::make(t, shape, data);
-  if (!v) return tl::unexpected(v.error());
+  ST_TRY(tensor_view::make(t, shape, data));  // validates shape against the byte count
   return owned(t, std::move(shape), std::move(data));
 }
 

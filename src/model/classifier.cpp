@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "core/try.hpp"
 #include "model/distilbert.hpp"
 #include "model/threads.hpp"
 #include "model/weights.hpp"
@@ -45,21 +46,15 @@ std::uint64_t classifier::weights_bytes_in_place() const noexcept { return impl_
 std::uint64_t classifier::weights_bytes_converted() const noexcept { return impl_->weights.bytes_converted; }
 
 result<classifier> classifier::load(const std::filesystem::path& dir, const load_options& opts) {
-  auto cfg = load_config(dir / "config.json");
-  if (!cfg) return tl::unexpected(cfg.error());
-  auto tok = model::tokenizer::load(dir);
-  if (!tok) return tl::unexpected(tok.error());
-  if (tok->vocab_size() > cfg->vocab_size)
+  distilbert_config cfg = ST_TRY(load_config(dir / "config.json"));
+  model::tokenizer tok = ST_TRY(model::tokenizer::load(dir));
+  if (tok.vocab_size() > cfg.vocab_size)
     return fail(errc::invalid_model,
-                fmt::format("[load_model] {}: the tokenizer has {} tokens but config.json vocab_size is {}",
-                            dir.string(), tok->vocab_size(), cfg->vocab_size));
-  auto p = std::make_unique<impl>(std::move(*cfg), std::move(*tok));
-  auto source = detail::open_weight_source(dir);
-  if (!source) return tl::unexpected(source.error());
-  p->source = std::move(*source);
-  auto weights = detail::bind_weights(*p->source, p->cfg);
-  if (!weights) return tl::unexpected(weights.error());
-  p->weights = std::move(*weights);
+                fmt::format("{}: the tokenizer has {} tokens but config.json vocab_size is {}",
+                            dir.string(), tok.vocab_size(), cfg.vocab_size));
+  auto p = std::make_unique<impl>(std::move(cfg), std::move(tok));
+  p->source = ST_TRY(detail::open_weight_source(dir));
+  p->weights = ST_TRY(detail::bind_weights(*p->source, p->cfg));
   p->engine = std::make_unique<detail::distilbert_engine>(p->cfg, p->weights);
   p->engine->populate_mapped_weights();
   p->threads = opts.threads;
@@ -76,24 +71,25 @@ constexpr std::size_t forward_token_budget = 1024;
 
 // `index` is 0-based; messages count inputs from 1 as the CLI does.
 result<void> check_input(const encoding& e, std::size_t index, const distilbert_config& cfg) {
-  if (e.ids.empty()) return fail(errc::invalid_argument, fmt::format("[classify] input {} has no tokens", index + 1));
+  if (e.ids.empty())
+    return fail(errc::invalid_argument, fmt::format("input {}: no tokens", index + 1));
   if (e.ids.size() > cfg.max_position_embeddings)
     return fail(errc::invalid_argument,
-                fmt::format("[classify] input {} has {} tokens; the model accepts at most {} "
-                            "(max_position_embeddings): enable truncation", index + 1, e.ids.size(),
-                            cfg.max_position_embeddings));
+                fmt::format("input {}: {} tokens; the model accepts at most {} "
+                            "(max_position_embeddings): enable truncation",
+                            index + 1, e.ids.size(), cfg.max_position_embeddings));
   for (auto id : e.ids)
     if (id < 0 || static_cast<std::size_t>(id) >= cfg.vocab_size)
-      return fail(errc::invalid_argument, fmt::format("[classify] input {} has token id {} outside the "
-                                                      "vocabulary (vocab_size {})", index + 1, id, cfg.vocab_size));
+      return fail(errc::invalid_argument, fmt::format("input {}: token id {} is outside the "
+                                                      "vocabulary (vocab_size {})",
+                                                      index + 1, id, cfg.vocab_size));
   return {};
 }
 
 }  // namespace
 
 result<std::vector<std::vector<float>>> classifier::logits(std::span<const encoding> batch) const {
-  for (std::size_t i = 0; i < batch.size(); ++i)
-    if (auto r = check_input(batch[i], i, impl_->cfg); !r) return tl::unexpected(r.error());
+  for (std::size_t i = 0; i < batch.size(); ++i) ST_TRY(check_input(batch[i], i, impl_->cfg));
   std::vector<std::size_t> order(batch.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::stable_sort(order.begin(), order.end(),
@@ -116,14 +112,13 @@ result<std::vector<std::vector<float>>> classifier::logits(std::span<const encod
     // Packing the weights (docs/MODEL.md) pays off from the second forward pass on; a process
     // that classifies once (the CLI) skips its cost: ~170 MB of fresh memory for DistilBERT-base.
     if (!impl_->packed && impl_->forwards > 0) {
-      if (auto r = impl_->engine->prepack(true); !r) return tl::unexpected(r.error());
+      ST_TRY(impl_->engine->prepack(true));
       impl_->packed = true;
     }
     ++impl_->forwards;
-    auto flat = impl_->engine->forward(seqs, impl_->cls_only);
-    if (!flat) return tl::unexpected(flat.error());
+    const std::vector<float> flat = ST_TRY(impl_->engine->forward(seqs, impl_->cls_only));
     for (std::size_t i = start; i < end; ++i) {
-      const auto* row = flat->data() + (i - start) * labels;
+      const float* row = flat.data() + (i - start) * labels;
       out[order[i]].assign(row, row + labels);
     }
   }
@@ -138,17 +133,12 @@ result<std::vector<std::vector<label_score>>> classifier::classify(std::span<con
     o.max_length = std::min(impl_->tok.model_max_length(), impl_->cfg.max_position_embeddings);
   std::vector<encoding> encoded;
   encoded.reserve(texts.size());
-  for (const auto& t : texts) {
-    auto e = impl_->tok.encode(t, o);
-    if (!e) return tl::unexpected(e.error());
-    encoded.push_back(std::move(*e));
-  }
-  auto raw = logits(encoded);
-  if (!raw) return tl::unexpected(raw.error());
+  for (const auto& t : texts) encoded.push_back(ST_TRY(impl_->tok.encode(t, o)));
+  const std::vector<std::vector<float>> raw = ST_TRY(logits(encoded));
   const score_function f = fn.value_or(impl_->cfg.default_function());
   std::vector<std::vector<label_score>> out;
-  out.reserve(raw->size());
-  for (const auto& row : *raw) out.push_back(score_logits(row, impl_->cfg, f));
+  out.reserve(raw.size());
+  for (const auto& row : raw) out.push_back(score_logits(row, impl_->cfg, f));
   return out;
 }
 

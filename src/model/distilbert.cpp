@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 
+#include "core/try.hpp"
 #include "model/kernels.hpp"
 
 namespace safetensors::model::detail {
@@ -59,29 +60,27 @@ result<void> distilbert_engine::prepack(bool only_file_mapped) {
     for (const auto* p : parts) populate_if_mapped(*p);
     // The last layer may compute queries for [CLS] rows only: q stays a GEMM of its own there.
     const bool last = &op == &ops_.back();
-    auto joined = last ? gemm_.pack(std::array{op.k, op.v}) : gemm_.pack(std::array{op.q, op.k, op.v});
-    if (!joined) return tl::unexpected(joined.error());
+    const linear_weights joined = ST_TRY(last ? gemm_.pack(std::array{op.k, op.v})
+                                              : gemm_.pack(std::array{op.q, op.k, op.v}));
     for (auto* w : {&op.k, &op.v}) release_if_mapped(*w);
     for (auto* w : {&op.q, &op.out, &op.lin1, &op.lin2}) {
       if (w == &op.q && !last) {
         release_if_mapped(*w);
         continue;
       }
-      auto p = gemm_.pack({w, 1});
-      if (!p) return tl::unexpected(p.error());
+      const linear_weights p = ST_TRY(gemm_.pack({w, 1}));
       release_if_mapped(*w);
-      *w = *p;
+      *w = p;
     }
-    (last ? op.kv : op.qkv) = *joined;
+    (last ? op.kv : op.qkv) = joined;
   }
   gemm_.end_packing();
   for (auto* w : {&pre_classifier_, &classifier_}) {
     if (only_file_mapped && !w->file_mapped) continue;
     populate_if_mapped(*w);
-    auto p = gemm_.pack({w, 1});
-    if (!p) return tl::unexpected(p.error());
+    const linear_weights p = ST_TRY(gemm_.pack({w, 1}));
     release_if_mapped(*w);
-    *w = *p;
+    *w = p;
   }
   return {};
 }
@@ -93,8 +92,7 @@ result<void> distilbert_engine::attention(std::span<const std::span<const std::i
   const std::size_t q_len = cls_only ? 1 : len;
   const attention_shape shape{b, heads, hd, q_len, len};
   float* scores = sized(scores_, b * heads * q_len * len);
-  if (auto r = gemm_.attention_scores(q, k, shape, 1.f / std::sqrt(static_cast<float>(hd)), scores); !r)
-    return r;
+  ST_TRY(gemm_.attention_scores(q, k, shape, 1.f / std::sqrt(static_cast<float>(hd)), scores));
   const bool padded = std::any_of(seqs.begin(), seqs.end(), [&](auto s) { return s.size() != len; });
   if (!padded) {
     masked_softmax(scores, b * heads * q_len, len, len);
@@ -121,38 +119,37 @@ result<void> distilbert_engine::layer(const layer_ops& lw,
     // One GEMM: row r of `joined` holds q | k | v. They are split into the three dense blocks
     // (a copy far cheaper than the attention GEMMs oneDNN runs slowly on 3*dim-strided heads).
     float* const joined = sized(ffn_, rows * 3 * d);  // the FFN buffer is free until lin1
-    if (auto r = gemm_.linear(all, lw.qkv, {joined, rows, 3 * d}); !r) return r;
+    ST_TRY(gemm_.linear(all, lw.qkv, {joined, rows, 3 * d}));
     split_columns(joined, rows, d, 3, qkv);
     const head_view q{qkv, len * d, d}, k{qkv + rows * d, len * d, d}, v{qkv + 2 * rows * d, len * d, d};
-    if (auto r = attention(seqs, len, cls_only, q, k, v); !r) return r;
+    ST_TRY(attention(seqs, len, cls_only, q, k, v));
   } else {
     float* const k = qkv + rows * d;
     float* const v = k + rows * d;
     if (cls_only) {
-      if (auto r = gemm_.linear(out_in, lw.q, {sized(q_cls_, b * d), b, d}); !r) return r;
-    } else if (auto r = gemm_.linear(all, lw.q, {qkv, rows, d}); !r) {
-      return r;
+      ST_TRY(gemm_.linear(out_in, lw.q, {sized(q_cls_, b * d), b, d}));
+    } else {
+      ST_TRY(gemm_.linear(all, lw.q, {qkv, rows, d}));
     }
     if (lw.kv.out != 0) {  // k | v joined, split as above
       float* const joined = sized(ffn_, rows * 2 * d);
-      if (auto r = gemm_.linear(all, lw.kv, {joined, rows, 2 * d}); !r) return r;
+      ST_TRY(gemm_.linear(all, lw.kv, {joined, rows, 2 * d}));
       split_columns(joined, rows, d, 2, k);
     } else {
-      if (auto r = gemm_.linear(all, lw.k, {k, rows, d}); !r) return r;
-      if (auto r = gemm_.linear(all, lw.v, {v, rows, d}); !r) return r;
+      ST_TRY(gemm_.linear(all, lw.k, {k, rows, d}));
+      ST_TRY(gemm_.linear(all, lw.v, {v, rows, d}));
     }
     const head_view q = cls_only ? head_view{q_cls_.data(), d, d} : head_view{qkv, len * d, d};
-    if (auto r = attention(seqs, len, cls_only, q, {k, len * d, d}, {v, len * d, d}); !r) return r;
+    ST_TRY(attention(seqs, len, cls_only, q, {k, len * d, d}, {v, len * d, d}));
   }
   // out_lin + residual (sum post-op into h), then sa_layer_norm.
   const const_matrix_ref ctx{ctx_.data(), out.rows, d};
-  if (auto r = gemm_.linear(ctx, lw.out, out, activation_kind::identity, true); !r) return r;
+  ST_TRY(gemm_.linear(ctx, lw.out, out, activation_kind::identity, true));
   layer_norm(out.data, out.rows, out.ld, d, lw.norms->sa_gamma, lw.norms->sa_beta, layer_norm_eps);
   // FFN: lin1 + activation, lin2 + residual, output_layer_norm.
   const matrix_ref ffn{sized(ffn_, out.rows * cfg_.hidden_dim), out.rows, cfg_.hidden_dim};
-  if (auto r = gemm_.linear(out_in, lw.lin1, ffn, act_); !r) return r;
-  if (auto r = gemm_.linear({ffn.data, ffn.rows, ffn.ld}, lw.lin2, out, activation_kind::identity, true); !r)
-    return r;
+  ST_TRY(gemm_.linear(out_in, lw.lin1, ffn, act_));
+  ST_TRY(gemm_.linear({ffn.data, ffn.rows, ffn.ld}, lw.lin2, out, activation_kind::identity, true));
   layer_norm(out.data, out.rows, out.ld, d, lw.norms->out_gamma, lw.norms->out_beta, layer_norm_eps);
   return {};
 }
@@ -168,11 +165,10 @@ result<std::vector<float>> distilbert_engine::head(std::size_t batch) {
   const std::size_t d = cfg_.dim;
   const const_matrix_ref cls{cls_.data(), batch, d};
   const matrix_ref pooled{sized(pooled_, batch * d), batch, d};
-  if (auto r = gemm_.linear(cls, pre_classifier_, pooled, activation_kind::relu); !r)
-    return tl::unexpected(r.error());
+  ST_TRY(gemm_.linear(cls, pre_classifier_, pooled, activation_kind::relu));
   std::vector<float> logits(batch * cfg_.num_labels());
-  if (auto r = gemm_.linear({pooled.data, batch, d}, classifier_, {logits.data(), batch, cfg_.num_labels()}); !r)
-    return tl::unexpected(r.error());
+  ST_TRY(gemm_.linear({pooled.data, batch, d}, classifier_,
+                      {logits.data(), batch, cfg_.num_labels()}));
   return logits;
 }
 
@@ -189,7 +185,7 @@ result<std::vector<float>> distilbert_engine::forward(std::span<const std::span<
   layer_norm(h, rows, d, d, w_.emb_gamma, w_.emb_beta, layer_norm_eps);
   for (std::size_t l = 0; l < ops_.size(); ++l) {
     const bool cls_only = cls_only_last_layer && l + 1 == ops_.size();
-    if (auto r = layer(ops_[l], seqs, len, cls_only); !r) return tl::unexpected(r.error());
+    ST_TRY(layer(ops_[l], seqs, len, cls_only));
   }
   if (!cls_only_last_layer || ops_.empty()) gather_cls(b, len);  // else the last layer left them there
   return head(b);

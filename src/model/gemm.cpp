@@ -19,6 +19,8 @@
 #include <omp.h>
 #endif
 
+#include "core/try.hpp"
+
 namespace safetensors::model::detail {
 namespace {
 
@@ -47,7 +49,6 @@ dnnl::algorithm eltwise_algorithm(activation_kind act, float& alpha) {
   }
   return dnnl::algorithm::undef;
 }
-
 
 // Scratchpads are user-managed: one buffer per engine, grown to the largest primitive's need,
 // instead of oneDNN allocating (and page-faulting) a fresh one on every execution.
@@ -197,7 +198,6 @@ struct gemm_engine::impl {
   }
 };
 
-
 gemm_engine::gemm_engine(std::size_t max_cached) : impl_(std::make_unique<impl>()) {
   impl_->max_cached = max_cached > 0 ? max_cached : 1;
 }
@@ -219,24 +219,25 @@ static result<void> guarded(const char* what, F&& f) {
     f();
     return {};
   } catch (const dnnl::error& e) {
-    return fail(errc::unsupported, fmt::format("[{}] oneDNN: {} (status {})", what, e.what(),
+    return fail(errc::unsupported, fmt::format("oneDNN {}: {} (status {})", what, e.what(),
                                                static_cast<int>(e.status)));
   } catch (const std::bad_alloc&) {
-    return fail(errc::limit_exceeded, fmt::format("[{}] out of memory", what));
+    return fail(errc::limit_exceeded, fmt::format("oneDNN {}: out of memory", what));
   }
 }
 
 result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts) {
-  if (parts.empty()) return fail(errc::invalid_argument, "[pack] no weights");
+  if (parts.empty()) return fail(errc::invalid_argument, "weight packing: no weights");
   std::size_t out = 0;
   for (const auto& p : parts) {
     if (p.type != weight_type::f32 || p.in != parts[0].in || p.in == 0 || p.out == 0 ||
         (p.bias == nullptr) != (parts[0].bias == nullptr))
-      return fail(errc::invalid_argument, "[pack] parts differ in type, input size or bias");
+      return fail(errc::invalid_argument,
+                  "weight packing: the parts differ in type, input size or bias");
     out += p.out;
   }
   linear_weights packed{nullptr, parts[0].bias, out, parts[0].in, weight_type::f32_packed, false};
-  auto r = guarded("pack", [&] {
+  ST_TRY(guarded("pack", [&] {
     const std::int64_t k = i64(packed.in), n = i64(out);
     const void* plain = parts[0].weight;
     if (parts.size() > 1) {  // the parts' rows one after another: a [out, in] matrix
@@ -265,19 +266,19 @@ result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts) 
     }
     packed.weight = dst.get_data_handle();
     impl_->packed_bytes += dst.get_desc().get_size();
-  });
-  if (!r) return tl::unexpected(r.error());
+  }));
   return packed;
 }
 
 result<void> gemm_engine::linear(const_matrix_ref x, const linear_weights& w, matrix_ref y,
                                  activation_kind act, bool accumulate) {
   if (x.rows != y.rows || x.ld < w.in || y.ld < w.out)
-    return fail(errc::invalid_argument, "[linear] operand shapes do not match the weights");
+    return fail(errc::invalid_argument,
+                "linear layer: the operand shapes do not match the weights");
   const std::int64_t m = i64(x.rows), k = i64(w.in), n = i64(w.out);
   const bool packed = w.type == weight_type::f32_packed;
   if (packed && impl_->packed_layouts.count({k, n}) == 0)
-    return fail(errc::invalid_argument, "[linear] packed weights from another engine");
+    return fail(errc::invalid_argument, "linear layer: packed weights from another engine");
   if (x.rows == 0) return {};
   return guarded("linear", [&] {
     const bool has_bias = w.bias != nullptr;

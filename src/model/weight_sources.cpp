@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/try.hpp"
 #include "model/weights.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/torch/checkpoint.hpp"
@@ -18,11 +19,10 @@ class safetensors_source final : public weight_source {
   safetensors_source(checkpoint c, std::string origin) : ckpt_(std::move(c)), origin_(std::move(origin)) {}
   bool contains(std::string_view name) const override { return ckpt_.find(name) != nullptr; }
   result<raw_tensor> get(std::string_view name) const override {
-    auto t = ckpt_.get(name);
-    if (!t) return tl::unexpected(t.error());
-    raw_tensor r{t->type(), t->shape(), t->bytes(), {}, !t->owns_data()};  // else a view into the mmap
-    if (t->owns_data()) {
-      r.owned.assign(t->bytes().begin(), t->bytes().end());
+    const tensor t = ST_TRY(ckpt_.get(name));
+    raw_tensor r{t.type(), t.shape(), t.bytes(), {}, !t.owns_data()};  // else a view into the mmap
+    if (t.owns_data()) {
+      r.owned.assign(t.bytes().begin(), t.bytes().end());
       r.bytes = r.owned;
     }
     return r;
@@ -47,9 +47,7 @@ class torch_source final : public weight_source {
     const auto& t = ckpt_.tensors()[it->second];
     raw_tensor r{t.type, t.shape, ckpt_.contiguous_bytes(t), {}, false};  // in memory
     if (t.contiguous()) return r;
-    auto bytes = ckpt_.read(t);  // a strided view: gathered once
-    if (!bytes) return tl::unexpected(bytes.error());
-    r.owned = std::move(*bytes);
+    r.owned = ST_TRY(ckpt_.read(t));  // a strided view: gathered once
     r.bytes = r.owned;
     return r;
   }
@@ -74,17 +72,17 @@ result<std::unique_ptr<weight_source>> open_weight_source(const std::filesystem:
     // front would add the whole file to peak RSS for nothing.
     open_options o;
     o.populate = false;
-    auto c = checkpoint::open(p, o);
-    if (!c) return tl::unexpected(c.error());
-    return std::unique_ptr<weight_source>(new safetensors_source(std::move(*c), p.filename().string()));
+    checkpoint c = ST_TRY(checkpoint::open(p, o));
+    return std::unique_ptr<weight_source>(
+        new safetensors_source(std::move(c), p.filename().string()));
   }
   if (fs::exists(bin, ec)) {
-    auto c = torch::open_torch_checkpoint(bin);
-    if (!c) return tl::unexpected(c.error());
-    return std::unique_ptr<weight_source>(new torch_source(std::move(*c), bin.filename().string()));
+    torch::torch_checkpoint c = ST_TRY(torch::open_torch_checkpoint(bin));
+    return std::unique_ptr<weight_source>(new torch_source(std::move(c), bin.filename().string()));
   }
-  return fail(errc::io, fmt::format("[load_weights] {}: no weights: expected model.safetensors, "
-                                    "model.safetensors.index.json or pytorch_model.bin", dir.string()));
+  return fail(errc::io, fmt::format("{}: no weights: expected model.safetensors, "
+                                    "model.safetensors.index.json or pytorch_model.bin",
+                                    dir.string()));
 }
 
 }  // namespace safetensors::model::detail

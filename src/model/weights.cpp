@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "core/try.hpp"
 
 namespace safetensors::model::detail {
 namespace {
@@ -25,9 +26,10 @@ struct binder {
   result<std::string> resolve(const std::vector<std::string>& candidates) const {
     for (const auto& c : candidates)
       if (src.contains(c)) return c;
-    return fail(errc::invalid_model,
-                fmt::format("[load_weights] {}: tensor '{}' not found (also tried '{}')", src.origin(),
-                            candidates.front(), fmt::join(candidates.begin() + 1, candidates.end(), "', '")));
+    return fail(
+        errc::invalid_model,
+        fmt::format("{}: tensor '{}' not found (also tried '{}')", src.origin(), candidates.front(),
+                    fmt::join(candidates.begin() + 1, candidates.end(), "', '")));
   }
 
   bool last_file_mapped = false;  // whether the last tensor() result points into a file mapping
@@ -35,15 +37,13 @@ struct binder {
   result<const float*> tensor(const std::vector<std::string>& candidates,
                               std::vector<std::uint64_t> expected) {
     last_file_mapped = false;
-    auto name = resolve(candidates);
-    if (!name) return tl::unexpected(name.error());
-    auto raw = src.get(*name);
-    if (!raw) return tl::unexpected(raw.error());
-    if (raw->shape != expected)
+    const std::string name = ST_TRY(resolve(candidates));
+    raw_tensor raw = ST_TRY(src.get(name));
+    if (raw.shape != expected)
       return fail(errc::invalid_model,
-                  fmt::format("[load_weights] {}: tensor '{}' has shape {}, the config implies {}",
-                              src.origin(), *name, shape_text(raw->shape), shape_text(expected)));
-    return as_f32(*name, *raw);
+                  fmt::format("{}: tensor '{}' has shape {}, the config implies {}", src.origin(),
+                              name, shape_text(raw.shape), shape_text(expected)));
+    return as_f32(name, raw);
   }
 
   result<const float*> as_f32(const std::string& name, raw_tensor& raw) {
@@ -58,15 +58,15 @@ struct binder {
     }
     if (raw.type != dtype::F32 && raw.type != dtype::F16 && raw.type != dtype::BF16 && raw.type != dtype::F64)
       return fail(errc::invalid_model,
-                  fmt::format("[load_weights] {}: tensor '{}' has dtype {}; expected F32, F16, BF16 or F64",
+                  fmt::format("{}: tensor '{}' has dtype {}; expected F32, F16, BF16 or F64",
                               src.origin(), name, dtype_name(raw.type)));
     std::vector<float> converted(static_cast<std::size_t>(count));
     auto dst = std::as_writable_bytes(std::span<float>(converted));
     if (raw.type == dtype::F32 && bytes.size() == dst.size())
       std::memcpy(dst.data(), bytes.data(), dst.size());
     else if (auto r = convert_elements(raw.type, bytes, dtype::F32, dst, count); !r)
-      return fail(r.error().code, fmt::format("[load_weights] {}: tensor '{}': {}", src.origin(), name,
-                                              r.error().message));
+      return fail(r.error().code,
+                  fmt::format("{}: tensor '{}': {}", src.origin(), name, r.error().message));
     out.bytes_converted += dst.size();
     out.converted.push_back(std::move(converted));
     return out.converted.back().data();
@@ -74,21 +74,20 @@ struct binder {
 
   result<linear_weights> linear(const std::vector<std::string>& prefixes, std::size_t out_features,
                                 std::size_t in_features) {
-    auto w = tensor(with_suffix(prefixes, ".weight"), {out_features, in_features});
-    if (!w) return tl::unexpected(w.error());
+    const float* const w =
+        ST_TRY(tensor(with_suffix(prefixes, ".weight"), {out_features, in_features}));
     const bool mapped = last_file_mapped;
-    auto b = tensor(with_suffix(prefixes, ".bias"), {out_features});
-    if (!b) return tl::unexpected(b.error());
-    return linear_weights{*w, *b, out_features, in_features, weight_type::f32, mapped};
+    const float* const b = ST_TRY(tensor(with_suffix(prefixes, ".bias"), {out_features}));
+    return linear_weights{w, b, out_features, in_features, weight_type::f32, mapped};
   }
 
   // LayerNorm weight/bias, also under TF-era gamma/beta names.
   result<std::pair<const float*, const float*>> layer_norm(const std::vector<std::string>& prefixes) {
-    auto g = tensor(concat(with_suffix(prefixes, ".weight"), with_suffix(prefixes, ".gamma")), {cfg.dim});
-    if (!g) return tl::unexpected(g.error());
-    auto b = tensor(concat(with_suffix(prefixes, ".bias"), with_suffix(prefixes, ".beta")), {cfg.dim});
-    if (!b) return tl::unexpected(b.error());
-    return std::pair{*g, *b};
+    const float* const g = ST_TRY(tensor(
+        concat(with_suffix(prefixes, ".weight"), with_suffix(prefixes, ".gamma")), {cfg.dim}));
+    const float* const b = ST_TRY(
+        tensor(concat(with_suffix(prefixes, ".bias"), with_suffix(prefixes, ".beta")), {cfg.dim}));
+    return std::pair{g, b};
   }
 
   static std::vector<std::string> with_suffix(const std::vector<std::string>& prefixes, std::string_view s) {
@@ -122,16 +121,10 @@ result<void> bind_layer(binder& b, std::size_t i, layer_weights& l) {
                  {"attention.v_lin", &l.v, d, d},     {"attention.out_lin", &l.out, d, d},
                  {"ffn.lin1", &l.lin1, h, d},         {"ffn.lin2", &l.lin2, d, h}};
   for (const auto& e : linears) {
-    auto w = b.linear(layer_names(i, e.name), e.out, e.in);
-    if (!w) return tl::unexpected(w.error());
-    *e.dst = *w;
+    *e.dst = ST_TRY(b.linear(layer_names(i, e.name), e.out, e.in));
   }
-  auto sa = b.layer_norm(layer_names(i, "sa_layer_norm"));
-  if (!sa) return tl::unexpected(sa.error());
-  auto o = b.layer_norm(layer_names(i, "output_layer_norm"));
-  if (!o) return tl::unexpected(o.error());
-  std::tie(l.sa_gamma, l.sa_beta) = *sa;
-  std::tie(l.out_gamma, l.out_beta) = *o;
+  std::tie(l.sa_gamma, l.sa_beta) = ST_TRY(b.layer_norm(layer_names(i, "sa_layer_norm")));
+  std::tie(l.out_gamma, l.out_beta) = ST_TRY(b.layer_norm(layer_names(i, "output_layer_norm")));
   return {};
 }
 
@@ -140,13 +133,16 @@ result<void> check_head_present(const weight_source& src) {
   for (const char* mlm : {"vocab_transform.weight", "vocab_projector.bias", "vocab_projector.weight",
                           "vocab_layer_norm.weight"})
     if (src.contains(mlm) || src.contains(std::string("distilbert.") + mlm))
-      return fail(errc::invalid_model,
-                  fmt::format("[load_weights] {}: this is a masked-LM checkpoint (DistilBertForMaskedLM: "
-                              "it has '{}') without the classifier head (pre_classifier, classifier); "
-                              "fine-tune it for sequence classification first", src.origin(), mlm));
+      return fail(
+          errc::invalid_model,
+          fmt::format("{}: this is a masked-LM checkpoint (DistilBertForMaskedLM: "
+                      "it has '{}') without the classifier head (pre_classifier, classifier); "
+                      "fine-tune it for sequence classification first",
+                      src.origin(), mlm));
   return fail(errc::invalid_model,
-              fmt::format("[load_weights] {}: no classifier head: tensors 'pre_classifier.weight' and "
-                          "'classifier.weight' are required", src.origin()));
+              fmt::format("{}: no classifier head: tensors 'pre_classifier.weight' and "
+                          "'classifier.weight' are required",
+                          src.origin()));
 }
 
 }  // namespace
@@ -170,27 +166,17 @@ void populate_mapped_pages(const void* data, std::size_t bytes) noexcept {
 }
 
 result<model_weights> bind_weights(const weight_source& src, const distilbert_config& cfg) {
-  if (auto r = check_head_present(src); !r) return tl::unexpected(r.error());
+  ST_TRY(check_head_present(src));
   model_weights w;
   binder b{src, cfg, w};
-  auto word = b.tensor(embedding_names("word_embeddings.weight"), {cfg.vocab_size, cfg.dim});
-  if (!word) return tl::unexpected(word.error());
-  auto pos = b.tensor(embedding_names("position_embeddings.weight"), {cfg.max_position_embeddings, cfg.dim});
-  if (!pos) return tl::unexpected(pos.error());
-  auto ln = b.layer_norm(embedding_names("LayerNorm"));
-  if (!ln) return tl::unexpected(ln.error());
-  w.word = *word;
-  w.pos = *pos;
-  std::tie(w.emb_gamma, w.emb_beta) = *ln;
+  w.word = ST_TRY(b.tensor(embedding_names("word_embeddings.weight"), {cfg.vocab_size, cfg.dim}));
+  w.pos = ST_TRY(b.tensor(embedding_names("position_embeddings.weight"),
+                          {cfg.max_position_embeddings, cfg.dim}));
+  std::tie(w.emb_gamma, w.emb_beta) = ST_TRY(b.layer_norm(embedding_names("LayerNorm")));
   w.layers.resize(cfg.n_layers);
-  for (std::size_t i = 0; i < cfg.n_layers; ++i)
-    if (auto r = bind_layer(b, i, w.layers[i]); !r) return tl::unexpected(r.error());
-  auto pre = b.linear({"pre_classifier"}, cfg.dim, cfg.dim);
-  if (!pre) return tl::unexpected(pre.error());
-  auto cls = b.linear({"classifier"}, cfg.num_labels(), cfg.dim);
-  if (!cls) return tl::unexpected(cls.error());
-  w.pre_classifier = *pre;
-  w.classifier = *cls;
+  for (std::size_t i = 0; i < cfg.n_layers; ++i) ST_TRY(bind_layer(b, i, w.layers[i]));
+  w.pre_classifier = ST_TRY(b.linear({"pre_classifier"}, cfg.dim, cfg.dim));
+  w.classifier = ST_TRY(b.linear({"classifier"}, cfg.num_labels(), cfg.dim));
   return w;
 }
 

@@ -1,6 +1,8 @@
 // The production backend: safetensors::model::classifier and its tokenizer.
 #include "safetensors/server/backend.hpp"
 
+#include "core/try.hpp"
+
 namespace safetensors::server {
 namespace {
 
@@ -49,16 +51,15 @@ result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::fi
   model::load_options opts;
   opts.threads = threads;
   opts.threads_follow_load = false;  // our connection threads are runnable while a batch starts
-  auto c = model::classifier::load(dir, opts);
-  if (!c) return tl::unexpected(c.error());
+  model::classifier c = ST_TRY(model::classifier::load(dir, opts));
   backend_info info;
-  const auto& cfg = c->config();
+  const auto& cfg = c.config();
   info.model_id = dir.string();
   info.id2label = cfg.id2label;
-  info.max_input_length = std::min(cfg.max_position_embeddings, c->tokenizer().model_max_length());
+  info.max_input_length = std::min(cfg.max_position_embeddings, c.tokenizer().model_max_length());
   info.default_function = cfg.default_function();
   return std::unique_ptr<inference_backend>(
-      std::make_unique<classifier_backend>(std::move(*c), std::move(info)));
+      std::make_unique<classifier_backend>(std::move(c), std::move(info)));
 }
 
 }  // namespace safetensors::server

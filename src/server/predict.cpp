@@ -127,26 +127,21 @@ std::string_view failure_label(const api_error& e) {
 }
 
 api_result<reply> predict(server_state& s, std::string_view body, request_facts& facts) {
-  auto req = parse_predict(body);
-  if (!req) return tl::unexpected(req.error());
-  const std::size_t n = req->inputs.size();
+  predict_request req = ST_TRY(parse_predict(body));
+  const std::size_t n = req.inputs.size();
   facts.inputs = n;
   s.stats.inc("te_request_count",
-              req->shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
+              req.shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
   s.stats.inc("te_predict_count", {}, n);
   ST_TRY(check_batch(n, s.opts.max_client_batch_size, "inputs"));
   admission permit(s.admitted, n, s.opts.max_concurrent_requests);
   if (!permit.admitted()) return api_fail(429, "Overloaded", "Model is overloaded");
-  auto encodings = tokenize_all(s, *req, facts);
-  if (!encodings) return tl::unexpected(encodings.error());
-  auto rows = infer_all(s, std::move(*encodings), facts);
-  if (!rows) return tl::unexpected(rows.error());
-  auto out = predictions_body(s, *req, *rows);
-  if (!out) return tl::unexpected(out.error());
+  std::vector<model::encoding> encodings = ST_TRY(tokenize_all(s, req, facts));
+  const std::vector<std::vector<float>> rows = ST_TRY(infer_all(s, std::move(encodings), facts));
   reply r;
-  r.body = std::move(*out);
+  r.body = ST_TRY(predictions_body(s, req, rows));
   std::size_t chars = 0;
-  for (const auto& in : req->inputs)
+  for (const auto& in : req.inputs)
     chars += count_chars(in.first) + (in.second ? count_chars(*in.second) : 0);
   const double per = 1.0 / static_cast<double>(n);
   r.headers = {{"x-compute-type", "cpu"},
@@ -156,7 +151,7 @@ api_result<reply> predict(server_state& s, std::string_view body, request_facts&
                {"x-queue-time", fmt::format("{:.0f}", facts.queue_ms * per)},
                {"x-inference-time", fmt::format("{:.0f}", facts.inference_ms * per)}};
   s.stats.inc("te_request_success",
-              req->shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
+              req.shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
   s.stats.inc("te_predict_success", {}, n);
   return r;
 }

@@ -191,14 +191,16 @@ server::~server() { shutdown(); }
 result<int> server::bind() {
   std::lock_guard lock(impl_->lifecycle);
   const auto& o = impl_->state.opts;
-  if (impl_->bound) return fail(errc::invalid_argument, "[serve] the server is already bound");
+  if (impl_->bound) return fail(errc::invalid_argument, "server: already bound");
   int port = o.port;
   if (port == 0) {
     port = impl_->http.bind_to_any_port(o.host);
   } else if (!impl_->http.bind_to_port(o.host, port)) {
     port = -1;
   }
-  if (port < 0) return fail(errc::io, fmt::format("[serve] cannot listen on {}:{} (address in use or invalid host)", o.host, o.port));
+  if (port < 0)
+    return fail(errc::io, fmt::format("{}:{}: cannot listen (address in use or invalid host)",
+                                      o.host, o.port));
   // httplib listens with a backlog of 5; a burst of clients would see dropped SYNs and 1 s
   // retransmits. listen(2) again on the bound socket only raises the backlog.
   if (const int fd = impl_->listen_fd.load(); fd >= 0) ::listen(fd, SOMAXCONN);
@@ -214,13 +216,17 @@ void server::start() {
 
 result<void> server::set_backend(std::unique_ptr<inference_backend> backend) {
   auto& s = impl_->state;
-  if (!backend) return fail(errc::invalid_argument, "[serve] no backend");
-  if (s.ready.load() || s.backend) return fail(errc::invalid_argument, "[serve] the model is already set");
+  if (!backend) return fail(errc::invalid_argument, "server: no backend");
+  if (s.ready.load() || s.backend)
+    return fail(errc::invalid_argument, "server: the model is already set");
+  const std::string& model_id = backend->info().model_id;
   const std::size_t model_max = backend->info().max_input_length;
-  if (model_max == 0) return fail(errc::invalid_model, "[serve] the model accepts no tokens (max_input_length 0)");
+  if (model_max == 0)
+    return fail(errc::invalid_model,
+                model_id + ": the model accepts no tokens (max_input_length 0)");
   if (model_max > s.opts.max_batch_tokens && !s.opts.auto_truncate) {
     return fail(errc::invalid_argument,
-                fmt::format("[serve] --max-batch-tokens {} is below the model's max_input_length {} and "
+                fmt::format("--max-batch-tokens {} is below the model's max_input_length {} and "
                             "--auto-truncate is off: some valid inputs could never run",
                             s.opts.max_batch_tokens, model_max));
   }
@@ -230,13 +236,18 @@ result<void> server::set_backend(std::unique_ptr<inference_backend> backend) {
   model::encode_options eo;
   eo.max_length = s.max_input_length;
   auto enc = backend->encode("warm-up", std::nullopt, eo);
-  if (!enc) return fail(enc.error().code, "[serve] warm-up tokenization failed: " + enc.error().message);
+  if (!enc)
+    return fail(enc.error().code,
+                model_id + ": warm-up tokenization failed: " + enc.error().message);
   std::vector<model::encoding> batch{std::move(*enc)};
   for (int pass = 0; pass < 2; ++pass) {
     auto logits = backend->logits(batch);
-    if (!logits) return fail(logits.error().code, "[serve] warm-up batch failed: " + logits.error().message);
+    if (!logits)
+      return fail(logits.error().code,
+                  model_id + ": warm-up batch failed: " + logits.error().message);
     if (logits->size() != 1 || (*logits)[0].size() != backend->info().id2label.size()) {
-      return fail(errc::invalid_model, "[serve] warm-up batch returned logits that do not match the labels");
+      return fail(errc::invalid_model,
+                  model_id + ": the warm-up batch returned logits that do not match the labels");
     }
   }
   s.backend = std::move(backend);

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/try.hpp"
 #include "torch/container.hpp"
 #include "torch/mapped_file.hpp"
 #include "torch/select.hpp"
@@ -85,7 +86,7 @@ result<void> gather(std::span<const std::byte> storage, const torch_tensor& t, c
     std::uint64_t offset = t.storage_offset;
     for (std::size_t d = 0; d < outer_rank; ++d) offset += index[d] * t.strides[d];
     if (!buf.empty() && buf.size() + run_bytes > std::max(chunk, run_bytes)) {
-      if (auto s = sink(buf); !s) return s;
+      ST_TRY(sink(buf));
       buf.clear();
     }
     const std::byte* src = storage.data() + offset * elem;
@@ -111,8 +112,8 @@ result<void> torch_checkpoint::stream(const torch_tensor& t, const torch_sink& s
     const auto buf = std::make_unique_for_overwrite<std::byte[]>(std::min(chunk, bytes.size()));
     for (std::size_t at = 0; at < bytes.size(); at += chunk) {
       std::span<std::byte> piece(buf.get(), std::min(chunk, bytes.size() - at));
-      if (auto r = impl_->map.read_at(base + at, piece); !r) return r;
-      if (auto r = sink(piece); !r) return r;
+      ST_TRY(impl_->map.read_at(base + at, piece));
+      ST_TRY(sink(piece));
     }
     return {};
   }
@@ -136,11 +137,10 @@ result<void> torch_checkpoint::read_bytes(const torch_tensor& t, std::uint64_t o
 result<std::vector<std::byte>> torch_checkpoint::read(const torch_tensor& t) const {
   std::vector<std::byte> out;
   out.reserve(static_cast<std::size_t>(t.nbytes()));
-  auto r = stream(t, [&](std::span<const std::byte> c) -> result<void> {
+  ST_TRY(stream(t, [&](std::span<const std::byte> c) -> result<void> {
     out.insert(out.end(), c.begin(), c.end());
     return {};
-  });
-  if (!r) return tl::unexpected(r.error());
+  }));
   return out;
 }
 
@@ -159,26 +159,23 @@ result<torch_checkpoint> checkpoint_builder::open(const std::filesystem::path& p
   torch_checkpoint c;
   auto& p = c.impl_;
   p->path = path;
-  auto map = detail::mapped_file::open(path);
-  if (!map) return tl::unexpected(map.error());
-  p->map = std::move(*map);
+  p->map = ST_TRY(detail::mapped_file::open(path));
   std::string source = path.string();
   detail::unpickle_options uo;
   uo.limits = opts.limits;
   uo.source = source;
   detail::pickle_trace trace;
-  auto loaded = detail::load_container(p->map.bytes(), uo, &trace);
-  if (!loaded) return tl::unexpected(loaded.error());
-  auto sel = detail::select_tensors(loaded->graph, opts.select, opts.limits, source);
-  if (!sel) return tl::unexpected(sel.error());
-  p->kind = loaded->kind;
-  for (std::size_t i = 0; i < loaded->graph.storages.size(); ++i) {
-    const auto& st = loaded->graph.storages[i];
-    p->storages.push_back(torch_storage{st.key, st.nbytes, loaded->storage_bytes[i]});
+  detail::loaded_pickle loaded = ST_TRY(detail::load_container(p->map.bytes(), uo, &trace));
+  detail::selection sel =
+      ST_TRY(detail::select_tensors(loaded.graph, opts.select, opts.limits, source));
+  p->kind = loaded.kind;
+  for (std::size_t i = 0; i < loaded.graph.storages.size(); ++i) {
+    const auto& st = loaded.graph.storages[i];
+    p->storages.push_back(torch_storage{st.key, st.nbytes, loaded.storage_bytes[i]});
   }
-  p->tensors = std::move(sel->tensors);
-  p->notes = std::move(loaded->notes);
-  p->notes.insert(p->notes.end(), sel->notes.begin(), sel->notes.end());
+  p->tensors = std::move(sel.tensors);
+  p->notes = std::move(loaded.notes);
+  p->notes.insert(p->notes.end(), sel.notes.begin(), sel.notes.end());
   p->globals.assign(trace.globals.begin(), trace.globals.end());
   return c;
 }

@@ -7,17 +7,15 @@
 
 #include <fmt/format.h>
 
+#include "core/try.hpp"
+
 namespace safetensors::torch::detail {
 
 result<mapped_file> mapped_file::open(const std::filesystem::path& path) {
   std::uint64_t size = 0;
-  auto fd = safetensors::detail::open_regular_file(path, size);
-  if (!fd) return tl::unexpected(fd.error());
-  auto map = safetensors::detail::mapping::map(fd->get(), size, path);
-  if (!map) return tl::unexpected(map.error());
   mapped_file m;
-  m.fd_ = std::move(*fd);  // kept for read_at
-  m.map_ = std::move(*map);
+  m.fd_ = ST_TRY(safetensors::detail::open_regular_file(path, size));  // kept for read_at
+  m.map_ = ST_TRY(safetensors::detail::mapping::map(m.fd_.get(), size, path));
   m.path_ = path;
   return m;
 }

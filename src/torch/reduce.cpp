@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "core/try.hpp"
 #include "torch/text.hpp"
 
 namespace safetensors::torch::detail {
@@ -35,11 +36,7 @@ result<std::vector<std::uint64_t>> int_tuple(vm_access& vm, std::uint32_t id, st
   if (n.items.size() > vm.options().limits.max_rank)
     return vm.bad(fmt::format("{} has {} dimensions (at most {})", what, n.items.size(), vm.options().limits.max_rank));
   std::vector<std::uint64_t> out;
-  for (auto item : ids(n.items)) {
-    auto v = non_negative(vm, item, what);
-    if (!v) return tl::unexpected(v.error());
-    out.push_back(*v);
-  }
+  for (auto item : ids(n.items)) out.push_back(ST_TRY(non_negative(vm, item, what)));
   return out;
 }
 
@@ -79,16 +76,10 @@ result<std::uint32_t> rebuild_tensor(vm_access& vm, int version, const ids& args
   t.storage = st_node.ref;
   const storage_record st = vm.graph().storages[t.storage];
   t.type_index = st.type_index;
-  auto off = non_negative(vm, args[1], "storage offset");
-  if (!off) return tl::unexpected(off.error());
-  t.offset = *off;
-  auto shape = int_tuple(vm, args[2], "size");
-  if (!shape) return tl::unexpected(shape.error());
-  auto strides = int_tuple(vm, args[3], "stride");
-  if (!strides) return tl::unexpected(strides.error());
-  if (shape->size() != strides->size()) return vm.bad("size and stride have different lengths");
-  t.shape = std::move(*shape);
-  t.strides = std::move(*strides);
+  t.offset = ST_TRY(non_negative(vm, args[1], "storage offset"));
+  t.shape = ST_TRY(int_tuple(vm, args[2], "size"));
+  t.strides = ST_TRY(int_tuple(vm, args[3], "stride"));
+  if (t.shape.size() != t.strides.size()) return vm.bad("size and stride have different lengths");
   if (version == 3) {
     const node& d = at(vm, args[6]);
     if (d.kind != node_kind::global || !d.known || d.sym.kind != sym::torch_dtype)
@@ -103,7 +94,7 @@ result<std::uint32_t> rebuild_tensor(vm_access& vm, int version, const ids& args
   const torch_type& ty = torch_type_at(static_cast<std::size_t>(t.type_index));
   if (st.location.starts_with("meta")) return bad_tensor(vm, "meta tensor (no data)");
   if (!ty.type) return bad_tensor(vm, fmt::format("dtype {} has no safetensors equivalent", ty.torch_name));
-  if (auto r = check_extent(vm, t, st, ty.element_size); !r) return tl::unexpected(r.error());
+  ST_TRY(check_extent(vm, t, st, ty.element_size));
   vm.graph().tensors.push_back(std::move(t));
   node n;
   n.kind = node_kind::tensor;
@@ -158,9 +149,7 @@ result<std::uint32_t> make_device(vm_access& vm, const ids& args) {
     return vm.bad("torch.device takes a string (and an index)");
   std::string text = at(vm, args[0]).text;
   if (args.size() == 2) {
-    auto idx = non_negative(vm, args[1], "device index");
-    if (!idx) return tl::unexpected(idx.error());
-    text += fmt::format(":{}", *idx);
+    text += fmt::format(":{}", ST_TRY(non_negative(vm, args[1], "device index")));
   }
   return make_node(vm, node_kind::str, std::move(text));
 }
@@ -267,9 +256,8 @@ result<std::uint32_t> apply_persistent_id(vm_access& vm, std::uint32_t pid_id) {
   if (cls.kind != node_kind::global || !cls.known || cls.sym.kind != sym::storage_class)
     return vm.bad("persistent id storage type is not a torch storage class");
   if (key.kind != node_kind::str || loc.kind != node_kind::str) return vm.bad("storage key/location is not a string");
-  auto numel = non_negative(vm, pid.items[4], "storage size");
-  if (!numel) return tl::unexpected(numel.error());
-  storage_record st{key.text, cls.sym.type_index, *numel, 0, loc.text};
+  const std::uint64_t numel = ST_TRY(non_negative(vm, pid.items[4], "storage size"));
+  storage_record st{key.text, cls.sym.type_index, numel, 0, loc.text};
   std::uint64_t elem = torch_type_at(static_cast<std::size_t>(st.type_index)).element_size;
   if (__builtin_mul_overflow(st.numel, elem, &st.nbytes)) return vm.bad("storage byte size overflows");
   auto& g = vm.graph();
@@ -305,7 +293,7 @@ struct graph_walk {
                                                     vm.options().limits.max_depth));
     on_path[id] = 1;
     for (std::size_t i = 0; i < vm.graph().nodes[id].items.size(); ++i)
-      if (auto r = walk(vm.graph().nodes[id].items[i], depth + 1); !r) return r;
+      ST_TRY(walk(vm.graph().nodes[id].items[i], depth + 1));
     on_path[id] = 0;
     return {};
   }

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "core/try.hpp"
 #include "torch/container.hpp"
 #include "torch/mapped_file.hpp"
 
@@ -77,8 +78,7 @@ void scan_legacy(std::span<const std::byte> file, const detail::unpickle_options
 }  // namespace
 
 result<scan_report> scan_file(const std::filesystem::path& path, const unpickler_limits& limits) {
-  auto map = detail::mapped_file::open(path);
-  if (!map) return tl::unexpected(map.error());
+  const detail::mapped_file map = ST_TRY(detail::mapped_file::open(path));
   scan_report r;
   r.path = path;
   std::string source = path.string();
@@ -87,7 +87,7 @@ result<scan_report> scan_file(const std::filesystem::path& path, const unpickler
   opts.limits = limits;
   opts.source = source;
   pickle_trace t;
-  auto bytes = map->bytes();
+  auto bytes = map.bytes();
   switch (detail::detect_format(bytes)) {
     case detail::file_format::zip: r.format = "zip"; scan_zip(bytes, opts, r, t); break;
     case detail::file_format::legacy: r.format = "legacy"; scan_legacy(bytes, opts, r, t); break;

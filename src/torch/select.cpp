@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "core/try.hpp"
+
 namespace safetensors::torch::detail {
 namespace {
 
@@ -95,12 +97,12 @@ struct collector {
           note(fmt::format("'{}<{} key>' skipped: key is not a str or int", prefix, kind_name(g.nodes[k])));
           continue;
         }
-        if (auto r = visit(prefix + *text, v, depth); !r) return r;
+        ST_TRY(visit(prefix + *text, v, depth));
       }
       return {};
     }
     for (std::size_t i = 0; i < n.items.size(); ++i)
-      if (auto r = visit(prefix + std::to_string(i), n.items[i], depth); !r) return r;
+      ST_TRY(visit(prefix + std::to_string(i), n.items[i], depth));
     return {};
   }
 };
@@ -158,11 +160,10 @@ result<const node*> pick_root(const pickle_graph& g, const select_options& opts,
 result<selection> select_tensors(const pickle_graph& g, const select_options& opts, const unpickler_limits& limits,
                                  std::string_view source) {
   std::vector<std::string> notes;
-  auto root = pick_root(g, opts, source, notes);
-  if (!root) return tl::unexpected(root.error());
+  const node* root = ST_TRY(pick_root(g, opts, source, notes));
   collector c{g, opts, limits, source, {}, {}, 0, 0};
   c.out.notes = std::move(notes);
-  if (auto r = c.walk("", **root, 0); !r) return tl::unexpected(r.error());
+  ST_TRY(c.walk("", *root, 0));
   if (c.dropped_notes) c.out.notes.push_back(fmt::format("... and {} more skipped entries", c.dropped_notes));
   return std::move(c.out);
 }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "core/try.hpp"
 #include "inputs.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
@@ -71,9 +72,8 @@ result<std::vector<model::encoding>> encode_all(const model::classifier& clf, co
   if (opts.truncate && opts.max_length == 0)
     opts.max_length = std::min(clf.tokenizer().model_max_length(), clf.config().max_position_embeddings);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    auto e = a.input_ids ? parse_ids(inputs[i], i) : clf.tokenizer().encode(inputs[i], opts);
-    if (!e) return tl::unexpected(e.error());
-    out.push_back(std::move(*e));
+    out.push_back(
+        ST_TRY(a.input_ids ? parse_ids(inputs[i], i) : clf.tokenizer().encode(inputs[i], opts)));
   }
   return out;
 }

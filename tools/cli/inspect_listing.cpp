@@ -4,6 +4,7 @@
 
 #include <system_error>
 
+#include "core/try.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/torch/checkpoint.hpp"
 
@@ -36,37 +37,34 @@ listing_row row_of(const tensor_info& t, std::size_t shard) {
 result<listing> list_safetensors(const std::string& path) {
   open_options opts;
   opts.header_only = true;
-  auto ck = checkpoint::open(path, opts);
-  if (!ck) return tl::unexpected(ck.error());
+  const checkpoint ck = ST_TRY(checkpoint::open(path, opts));
   listing l;
-  l.sharded = ck->is_sharded();
-  l.index_path = ck->index_path().string();
-  for (const auto& f : ck->shards()) l.files.push_back(describe(f));
-  l.rows.reserve(ck->tensors().size());
-  for (const auto& e : ck->tensors()) l.rows.push_back(row_of(*e.info, e.shard));
-  l.metadata = ck->metadata();
+  l.sharded = ck.is_sharded();
+  l.index_path = ck.index_path().string();
+  for (const auto& f : ck.shards()) l.files.push_back(describe(f));
+  l.rows.reserve(ck.tensors().size());
+  for (const auto& e : ck.tensors()) l.rows.push_back(row_of(*e.info, e.shard));
+  l.metadata = ck.metadata();
   return l;
 }
 
 /// A torch tensor's byte range inside its storage record (contiguous extent from its offset).
 result<listing_row> row_of(const torch::torch_checkpoint& ck, const torch::torch_tensor& t) {
-  auto begin = dtype_byte_size(t.type, t.storage_offset);
-  if (!begin) return tl::unexpected(begin.error());
+  const std::uint64_t begin = ST_TRY(dtype_byte_size(t.type, t.storage_offset));
   listing_row r;
   r.name = t.name;
   r.dtype_name = std::string(dtype_name(t.type));
   r.shape = t.shape;
   r.numel = t.numel();
-  r.begin = *begin;
-  r.end = *begin + t.nbytes();
+  r.begin = begin;
+  r.end = begin + t.nbytes();
   r.storage = ck.storages().at(t.storage).key;
   r.storage_index = t.storage;
   return r;
 }
 
 result<listing> list_torch(const std::string& path) {
-  auto ck = torch::open_torch_checkpoint(path);
-  if (!ck) return tl::unexpected(ck.error());
+  const torch::torch_checkpoint ck = ST_TRY(torch::open_torch_checkpoint(path));
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   listing l;
@@ -75,15 +73,13 @@ result<listing> list_torch(const std::string& path) {
   f.path = path;
   f.name = std::filesystem::path(path).filename().string();
   f.format = "pytorch";
-  f.container = ck->kind() == torch::container_kind::zip ? "zip" : "legacy";
+  f.container = ck.kind() == torch::container_kind::zip ? "zip" : "legacy";
   f.file_size = ec ? 0 : size;
   l.files.push_back(std::move(f));
-  for (const auto& t : ck->tensors()) {
-    auto r = row_of(*ck, t);
-    if (!r) return tl::unexpected(r.error());
-    l.rows.push_back(std::move(*r));
+  for (const auto& t : ck.tensors()) {
+    l.rows.push_back(ST_TRY(row_of(ck, t)));
   }
-  l.notes = ck->notes();
+  l.notes = ck.notes();
   return l;
 }
 

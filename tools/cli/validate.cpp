@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "command.hpp"
+#include "core/try.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
 #include "safetensors/sharded.hpp"
@@ -138,11 +139,9 @@ result<value_counts> count_values(dtype type, std::uint64_t numel, std::span<con
   std::vector<float> buffer;
   for (std::uint64_t start = 0; start < numel; start += chunk_elements) {
     const std::uint64_t n = std::min(chunk_elements, numel - start);
-    auto offset = dtype_byte_size(type, start);
-    auto length = dtype_byte_size(type, n);
-    if (!offset) return tl::unexpected(offset.error());
-    if (!length) return tl::unexpected(length.error());
-    const auto src = bytes.subspan(*offset, *length);
+    const std::uint64_t offset = ST_TRY(dtype_byte_size(type, start));
+    const std::uint64_t length = ST_TRY(dtype_byte_size(type, n));
+    const auto src = bytes.subspan(offset, length);
     if (type == dtype::F64) {
       count_native<double>(src, c);
     } else if (type == dtype::F32) {
@@ -150,10 +149,10 @@ result<value_counts> count_values(dtype type, std::uint64_t numel, std::span<con
     } else {
       buffer.resize(n);
       auto dst = std::as_writable_bytes(std::span<float>(buffer));
-      if (auto r = convert_elements(type, src, dtype::F32, dst, n); !r) return tl::unexpected(r.error());
+      ST_TRY(convert_elements(type, src, dtype::F32, dst, n));
       count_floats(buffer, c);
     }
-    bar.advance(*length);
+    bar.advance(length);
   }
   return c;
 }
