@@ -1,0 +1,78 @@
+"""safetensors-cli loads the model/server commands (classify, tokenize, serve) from the module
+safetensors-cli-model.so only when they are asked for: the executable itself links neither
+oneDNN, OpenMP nor the HTTP/TLS stack, the core commands never map them, and without the module
+the model commands fail with one clear line while the rest keeps working."""
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
+from st_testlib import CLI, REAL_SAFETENSORS, CliTestCase, main  # noqa: E402
+
+HEAVY = ("libdnnl", "libgomp", "libssl", "libcrypto", "libcpp-httplib", "libsafetensors_model",
+         "libsafetensors_server")
+SAMPLE = os.path.join(REAL_SAFETENSORS, "zig_ml_test.safetensors")
+
+
+def loaded_libraries(cli, *args):
+    """The shared objects the process had mapped when it exited (LD_DEBUG=files lists each load)."""
+    p = subprocess.run([cli, *args], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, LD_DEBUG="files"))
+    return p, [line for line in p.stderr.splitlines() if "calling init:" in line]
+
+
+class CommandModule(CliTestCase):
+    def test_executable_links_no_heavy_library(self):
+        out = subprocess.run(["ldd", CLI], capture_output=True, text=True, check=True).stdout
+        for lib in HEAVY:
+            self.assertNotIn(lib, out, f"safetensors-cli links {lib}")
+
+    def test_core_commands_do_not_load_the_module(self):
+        for args in (["inspect", SAMPLE], ["validate", SAMPLE], ["--version"], ["inspect", "--help"]):
+            p, inits = loaded_libraries(CLI, *args)
+            self.assertEqual(p.returncode, 0, (args, p.stderr[-2000:]))
+            for lib in HEAVY + ("safetensors-cli-model",):
+                self.assertFalse([i for i in inits if lib in i], f"{args} loaded {lib}")
+
+    def test_model_commands_and_help_load_it(self):
+        p, inits = loaded_libraries(CLI, "tokenize", "--help")
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertTrue([i for i in inits if "safetensors-cli-model" in i])
+        self.assertIn("--max-length", p.stdout)
+        top = subprocess.run([CLI, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(top.returncode, 0)
+        for name in ("classify", "convert", "inspect", "scan", "serve", "tokenize", "validate"):
+            self.assertRegex(top.stdout, rf"\n  {name} ")
+
+    def test_without_the_module(self):
+        alone = self.path("bin")
+        os.mkdir(alone)
+        cli = shutil.copy(CLI, alone)  # the build tree's RPATH still finds the core libraries
+        p = subprocess.run([cli, "classify", "--model", self.tmp, "text"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 5, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertRegex(lines[0], r"^error: classify: the model commands are not available: "
+                                   r"safetensors-cli-model\.so not found")
+        ok = subprocess.run([cli, "inspect", SAMPLE], capture_output=True, text=True, timeout=60)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        top = subprocess.run([cli, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(top.returncode, 0)
+        self.assertIn("inspect", top.stdout)
+        self.assertNotIn("classify", top.stdout)
+
+    def test_a_broken_module_is_reported(self):
+        alone = self.path("bin2")
+        os.mkdir(alone)
+        cli = shutil.copy(CLI, alone)
+        with open(os.path.join(alone, "safetensors-cli-model.so"), "wb") as f:
+            f.write(b"not an ELF file")
+        p = subprocess.run([cli, "serve", "--help"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertIn("safetensors-cli-model.so", p.stderr)
+
+
+if __name__ == "__main__":
+    main()
