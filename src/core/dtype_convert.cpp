@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core/float_formats.hpp"
+#include "core/try.hpp"
 #include "safetensors/dtype.hpp"
 
 namespace safetensors {
@@ -22,9 +23,9 @@ static_assert(std::endian::native == std::endian::little,
 struct value {
   bool is_int = false;
   bool is_unsigned = false;
-  std::int64_t i = 0;    // integer value when is_int && !is_unsigned
-  std::uint64_t u = 0;   // integer value when is_int && is_unsigned
-  double d = 0;          // float value when !is_int
+  std::int64_t i = 0;   // integer value when is_int && !is_unsigned
+  std::uint64_t u = 0;  // integer value when is_int && is_unsigned
+  double d = 0;         // float value when !is_int
 };
 
 template <class T>
@@ -56,26 +57,58 @@ void store_bits(std::byte* base, std::uint64_t i, unsigned bits, std::uint32_t c
 
 value load(dtype t, const std::byte* base, std::uint64_t i) {
   value v;
-  auto as_int = [&](std::int64_t x) { v.is_int = true; v.i = x; };
-  auto as_uint = [&](std::uint64_t x) { v.is_int = true; v.is_unsigned = true; v.u = x; };
+  auto as_int = [&](std::int64_t x) {
+    v.is_int = true;
+    v.i = x;
+  };
+  auto as_uint = [&](std::uint64_t x) {
+    v.is_int = true;
+    v.is_unsigned = true;
+    v.u = x;
+  };
   switch (t) {
-    case dtype::BOOL: as_uint(std::to_integer<unsigned>(base[i]) != 0 ? 1 : 0); break;
-    case dtype::U8: as_uint(std::to_integer<unsigned>(base[i])); break;
-    case dtype::I8: as_int(load_le<std::int8_t>(base + i)); break;
-    case dtype::I16: as_int(load_le<std::int16_t>(base + 2 * i)); break;
-    case dtype::U16: as_uint(load_le<std::uint16_t>(base + 2 * i)); break;
-    case dtype::I32: as_int(load_le<std::int32_t>(base + 4 * i)); break;
-    case dtype::U32: as_uint(load_le<std::uint32_t>(base + 4 * i)); break;
-    case dtype::I64: as_int(load_le<std::int64_t>(base + 8 * i)); break;
-    case dtype::U64: as_uint(load_le<std::uint64_t>(base + 8 * i)); break;
-    case dtype::F32: v.d = load_le<float>(base + 4 * i); break;
-    case dtype::F64: v.d = load_le<double>(base + 8 * i); break;
-    case dtype::F8_E8M0: v.d = detail::e8m0_decode(std::to_integer<std::uint8_t>(base[i])); break;
-    case dtype::C64: break;  // refused by the caller
+    case dtype::BOOL:
+      as_uint(std::to_integer<unsigned>(base[i]) != 0 ? 1 : 0);
+      break;
+    case dtype::U8:
+      as_uint(std::to_integer<unsigned>(base[i]));
+      break;
+    case dtype::I8:
+      as_int(load_le<std::int8_t>(base + i));
+      break;
+    case dtype::I16:
+      as_int(load_le<std::int16_t>(base + 2 * i));
+      break;
+    case dtype::U16:
+      as_uint(load_le<std::uint16_t>(base + 2 * i));
+      break;
+    case dtype::I32:
+      as_int(load_le<std::int32_t>(base + 4 * i));
+      break;
+    case dtype::U32:
+      as_uint(load_le<std::uint32_t>(base + 4 * i));
+      break;
+    case dtype::I64:
+      as_int(load_le<std::int64_t>(base + 8 * i));
+      break;
+    case dtype::U64:
+      as_uint(load_le<std::uint64_t>(base + 8 * i));
+      break;
+    case dtype::F32:
+      v.d = load_le<float>(base + 4 * i);
+      break;
+    case dtype::F64:
+      v.d = load_le<double>(base + 8 * i);
+      break;
+    case dtype::F8_E8M0:
+      v.d = detail::e8m0_decode(std::to_integer<std::uint8_t>(base[i]));
+      break;
+    case dtype::C64:
+      break;  // refused by the caller
     default: {
       auto f = *detail::minifloat_of(t);
       const unsigned bits = static_cast<unsigned>(f.total_bits());
-      std::uint32_t code = bits == 16 ? load_le<std::uint16_t>(base + 2 * i)
+      std::uint32_t code = bits == 16  ? load_le<std::uint16_t>(base + 2 * i)
                            : bits == 8 ? std::to_integer<std::uint32_t>(base[i])
                                        : load_bits(base, i, bits);
       v.d = detail::minifloat_decode(f, code);
@@ -103,7 +136,8 @@ double exact_double(std::uint64_t m, bool negative) {
 double to_double_for_narrowing(const value& v) {
   if (!v.is_int) return v.d;
   if (v.is_unsigned) return exact_double(v.u, false);
-  std::uint64_t mag = v.i < 0 ? static_cast<std::uint64_t>(-(v.i + 1)) + 1 : static_cast<std::uint64_t>(v.i);
+  std::uint64_t mag =
+      v.i < 0 ? static_cast<std::uint64_t>(-(v.i + 1)) + 1 : static_cast<std::uint64_t>(v.i);
   return exact_double(mag, v.i < 0);
 }
 
@@ -111,7 +145,8 @@ double to_double_for_narrowing(const value& v) {
 template <class T>
 T float_to_int(double d) {
   if (std::isnan(d)) return 0;
-  if (d <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+  if (d <= static_cast<double>(std::numeric_limits<T>::lowest()))
+    return std::numeric_limits<T>::lowest();
   if (d >= std::ldexp(1.0, std::numeric_limits<T>::digits)) return std::numeric_limits<T>::max();
   return static_cast<T>(std::trunc(d));
 }
@@ -136,33 +171,56 @@ bool store(dtype t, std::byte* base, std::uint64_t i, const value& v) {
       base[i] = std::byte{static_cast<unsigned char>(nz ? 1 : 0)};
       return true;
     }
-    case dtype::U8: store_le(base + i, to_int<std::uint8_t>(v)); return true;
-    case dtype::I8: store_le(base + i, to_int<std::int8_t>(v)); return true;
-    case dtype::I16: store_le(base + 2 * i, to_int<std::int16_t>(v)); return true;
-    case dtype::U16: store_le(base + 2 * i, to_int<std::uint16_t>(v)); return true;
-    case dtype::I32: store_le(base + 4 * i, to_int<std::int32_t>(v)); return true;
-    case dtype::U32: store_le(base + 4 * i, to_int<std::uint32_t>(v)); return true;
-    case dtype::I64: store_le(base + 8 * i, to_int<std::int64_t>(v)); return true;
-    case dtype::U64: store_le(base + 8 * i, to_int<std::uint64_t>(v)); return true;
+    case dtype::U8:
+      store_le(base + i, to_int<std::uint8_t>(v));
+      return true;
+    case dtype::I8:
+      store_le(base + i, to_int<std::int8_t>(v));
+      return true;
+    case dtype::I16:
+      store_le(base + 2 * i, to_int<std::int16_t>(v));
+      return true;
+    case dtype::U16:
+      store_le(base + 2 * i, to_int<std::uint16_t>(v));
+      return true;
+    case dtype::I32:
+      store_le(base + 4 * i, to_int<std::int32_t>(v));
+      return true;
+    case dtype::U32:
+      store_le(base + 4 * i, to_int<std::uint32_t>(v));
+      return true;
+    case dtype::I64:
+      store_le(base + 8 * i, to_int<std::int64_t>(v));
+      return true;
+    case dtype::U64:
+      store_le(base + 8 * i, to_int<std::uint64_t>(v));
+      return true;
     case dtype::F64:
-      store_le(base + 8 * i, v.is_int ? (v.is_unsigned ? static_cast<double>(v.u) : static_cast<double>(v.i)) : v.d);
+      store_le(
+          base + 8 * i,
+          v.is_int ? (v.is_unsigned ? static_cast<double>(v.u) : static_cast<double>(v.i)) : v.d);
       return true;
     case dtype::F32:
-      store_le(base + 4 * i, v.is_int ? (v.is_unsigned ? static_cast<float>(v.u) : static_cast<float>(v.i))
-                                      : static_cast<float>(v.d));
+      store_le(base + 4 * i,
+               v.is_int ? (v.is_unsigned ? static_cast<float>(v.u) : static_cast<float>(v.i))
+                        : static_cast<float>(v.d));
       return true;
     case dtype::F8_E8M0:
       base[i] = std::byte{detail::e8m0_encode(static_cast<float>(to_double_for_narrowing(v)))};
       return true;
-    case dtype::C64: return false;
+    case dtype::C64:
+      return false;
     default: {
       auto f = *detail::minifloat_of(t);
       auto code = detail::minifloat_encode(f, to_double_for_narrowing(v));
       if (!code) return false;
       const unsigned bits = static_cast<unsigned>(f.total_bits());
-      if (bits == 16) store_le(base + 2 * i, static_cast<std::uint16_t>(*code));
-      else if (bits == 8) base[i] = static_cast<std::byte>(*code);
-      else store_bits(base, i, bits, *code);
+      if (bits == 16)
+        store_le(base + 2 * i, static_cast<std::uint16_t>(*code));
+      else if (bits == 8)
+        base[i] = static_cast<std::byte>(*code);
+      else
+        store_bits(base, i, bits, *code);
       return true;
     }
   }
@@ -171,17 +229,23 @@ bool store(dtype t, std::byte* base, std::uint64_t i, const value& v) {
 // Hot paths for model loading and --dtype casts.
 bool convert_fast(dtype from, const std::byte* s, dtype to, std::byte* d, std::uint64_t n) {
   if (from == dtype::F16 && to == dtype::F32) {
-    for (std::uint64_t i = 0; i < n; ++i) store_le(d + 4 * i, detail::f16_to_float(load_le<std::uint16_t>(s + 2 * i)));
+    for (std::uint64_t i = 0; i < n; ++i)
+      store_le(d + 4 * i, detail::f16_to_float(load_le<std::uint16_t>(s + 2 * i)));
   } else if (from == dtype::BF16 && to == dtype::F32) {
-    for (std::uint64_t i = 0; i < n; ++i) store_le(d + 4 * i, detail::bf16_to_float(load_le<std::uint16_t>(s + 2 * i)));
+    for (std::uint64_t i = 0; i < n; ++i)
+      store_le(d + 4 * i, detail::bf16_to_float(load_le<std::uint16_t>(s + 2 * i)));
   } else if (from == dtype::F32 && to == dtype::F16) {
-    for (std::uint64_t i = 0; i < n; ++i) store_le(d + 2 * i, detail::float_to_f16(load_le<float>(s + 4 * i)));
+    for (std::uint64_t i = 0; i < n; ++i)
+      store_le(d + 2 * i, detail::float_to_f16(load_le<float>(s + 4 * i)));
   } else if (from == dtype::F32 && to == dtype::BF16) {
-    for (std::uint64_t i = 0; i < n; ++i) store_le(d + 2 * i, detail::float_to_bf16(load_le<float>(s + 4 * i)));
+    for (std::uint64_t i = 0; i < n; ++i)
+      store_le(d + 2 * i, detail::float_to_bf16(load_le<float>(s + 4 * i)));
   } else if (from == dtype::F32 && to == dtype::F64) {
-    for (std::uint64_t i = 0; i < n; ++i) store_le(d + 8 * i, static_cast<double>(load_le<float>(s + 4 * i)));
+    for (std::uint64_t i = 0; i < n; ++i)
+      store_le(d + 8 * i, static_cast<double>(load_le<float>(s + 4 * i)));
   } else if (from == dtype::F64 && to == dtype::F32) {
-    for (std::uint64_t i = 0; i < n; ++i) store_le(d + 4 * i, static_cast<float>(load_le<double>(s + 8 * i)));
+    for (std::uint64_t i = 0; i < n; ++i)
+      store_le(d + 4 * i, static_cast<float>(load_le<double>(s + 8 * i)));
   } else {
     return false;
   }
@@ -190,19 +254,20 @@ bool convert_fast(dtype from, const std::byte* s, dtype to, std::byte* d, std::u
 
 }  // namespace
 
-result<void> convert_elements(dtype from, std::span<const std::byte> src, dtype to, std::span<std::byte> dst,
-                              std::uint64_t count) {
-  auto src_bytes = dtype_byte_size(from, count);
-  if (!src_bytes) return tl::unexpected(src_bytes.error());
-  auto dst_bytes = dtype_byte_size(to, count);
-  if (!dst_bytes) return tl::unexpected(dst_bytes.error());
-  if (src.size() < *src_bytes || dst.size() < *dst_bytes) {
-    return fail(errc::invalid_argument,
-                fmt::format("convert {} elements {} -> {}: buffers hold {} and {} bytes, need {} and {}", count,
-                            dtype_name(from), dtype_name(to), src.size(), dst.size(), *src_bytes, *dst_bytes));
+result<void> convert_elements(dtype from, std::span<const std::byte> src, dtype to,
+                              std::span<std::byte> dst, std::uint64_t count) {
+  const auto src_bytes = ST_TRY(dtype_byte_size(from, count));
+  const auto dst_bytes = ST_TRY(dtype_byte_size(to, count));
+
+  if (src.size() < src_bytes || dst.size() < dst_bytes) {
+    return fail(
+        errc::invalid_argument,
+        fmt::format("convert {} elements {} -> {}: buffers hold {} and {} bytes, need {} and {}",
+                    count, dtype_name(from), dtype_name(to), src.size(), dst.size(), src_bytes,
+                    dst_bytes));
   }
   if (from == to) {
-    if (*src_bytes) std::memmove(dst.data(), src.data(), *src_bytes);
+    if (src_bytes) std::memmove(dst.data(), src.data(), src_bytes);
     return {};
   }
   if (from == dtype::C64 || to == dtype::C64) {
@@ -210,7 +275,7 @@ result<void> convert_elements(dtype from, std::span<const std::byte> src, dtype 
                                                dtype_name(from), dtype_name(to)));
   }
   if (convert_fast(from, src.data(), to, dst.data(), count)) return {};
-  if (dtype_bits(to) < 8) std::memset(dst.data(), 0, *dst_bytes);
+  if (dtype_bits(to) < 8) std::memset(dst.data(), 0, dst_bytes);
   for (std::uint64_t i = 0; i < count; ++i) {
     if (!store(to, dst.data(), i, load(from, src.data(), i))) {
       return fail(errc::invalid_argument,
@@ -223,11 +288,13 @@ result<void> convert_elements(dtype from, std::span<const std::byte> src, dtype 
 
 double detail::element_to_double(dtype t, std::span<const std::byte> data, std::uint64_t index) {
   std::uint64_t end_bits = 0;
-  if (index >= data.size() * 8 || __builtin_mul_overflow(index + 1, std::uint64_t{dtype_bits(t)}, &end_bits) ||
+  if (index >= data.size() * 8 ||
+      __builtin_mul_overflow(index + 1, std::uint64_t{dtype_bits(t)}, &end_bits) ||
       (end_bits + 7) / 8 > data.size()) {
     return std::nan("");
   }
-  if (t == dtype::C64) return static_cast<double>(load_le<float>(data.data() + 8 * index));  // real part
+  if (t == dtype::C64)
+    return static_cast<double>(load_le<float>(data.data() + 8 * index));  // real part
   value v = load(t, data.data(), index);
   if (!v.is_int) return v.d;
   return v.is_unsigned ? static_cast<double>(v.u) : static_cast<double>(v.i);

@@ -21,7 +21,7 @@ namespace {
 using detail::index_suffix;
 
 error index_error(const fs::path& index, std::string what) {
-  return error{errc::invalid_index, fmt::format("[checkpoint] '{}': {}", index.string(), what)};
+  return error{errc::invalid_index, fmt::format("'{}': {}", index.string(), what)};
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -86,43 +86,46 @@ result<fs::path> resolve_folder(const fs::path& dir) {
     if (ends_with(name, index_suffix)) indexes.push_back(e.path());
     if (ends_with(name, ".safetensors")) files.push_back(e.path());
   }
-  if (ec) return fail(errc::io, fmt::format("[checkpoint] cannot list '{}': {}", dir.string(), ec.message()));
+  if (ec)
+    return fail(errc::io,
+                fmt::format("'{}': cannot list the folder: {}", dir.string(), ec.message()));
   if (indexes.size() == 1) return indexes.front();
   if (indexes.empty() && files.size() == 1) return files.front();
-  return fail(errc::io, fmt::format("[checkpoint] '{}' holds no model.safetensors and no single "
-                                    "*.safetensors(.index.json) file ({} index files, {} safetensors files)",
-                                    dir.string(), indexes.size(), files.size()));
+  return fail(errc::io,
+              fmt::format("'{}': holds no model.safetensors and no single "
+                          "*.safetensors(.index.json) file ({} index files, {} safetensors files)",
+                          dir.string(), indexes.size(), files.size()));
 }
 
 }  // namespace
 
 struct checkpoint::builder {
   // Opens every shard the index names and checks that each holds exactly its weight_map entries.
-  static result<void> load_shards(checkpoint& cp, const fs::path& index_path, const parsed_index& index,
-                                  const open_options& opts) {
+  static result<void> load_shards(checkpoint& cp, const fs::path& index_path,
+                                  const parsed_index& index, const open_options& opts) {
     std::set<std::string_view> shard_names;
     for (const auto& [tensor, shard] : index.weight_map) shard_names.insert(shard);
     std::map<std::string_view, std::string_view> seen;  // tensor -> shard holding it
     for (auto shard : shard_names) {
-      if (auto r = check_shard_name(shard, index_path); !r) return r;
+      ST_TRY(check_shard_name(shard, index_path));
     }
     const auto dir = index_path.parent_path();
     for (auto shard : shard_names) {
       const auto full = dir / fs::path(std::string(shard));
       if (!fs::is_regular_file(full)) {
-        return tl::unexpected(index_error(index_path, fmt::format("shard `{}` does not exist", shard)));
+        return tl::unexpected(
+            index_error(index_path, fmt::format("shard `{}` does not exist", shard)));
       }
-      auto f = file::open(full, opts);
-      if (!f) return tl::unexpected(f.error());
-      for (const auto& t : f->tensors()) {
-        if (auto r = check_membership(index_path, index, seen, t.name, shard); !r) return r;
-      }
-      cp.shards_.push_back(std::move(*f));
+      auto f = ST_TRY(file::open(full, opts));
+      for (const auto& t : f.tensors())
+        ST_TRY(check_membership(index_path, index, seen, t.name, shard));
+      cp.shards_.push_back(std::move(f));
     }
     for (const auto& [tensor, shard] : index.weight_map) {
       if (!seen.count(tensor)) {
-        return tl::unexpected(index_error(index_path, fmt::format(
-            "tensor `{}` is assigned to shard `{}` but missing from it", tensor, shard)));
+        return tl::unexpected(index_error(
+            index_path, fmt::format("tensor `{}` is assigned to shard `{}` but missing from it",
+                                    tensor, shard)));
       }
     }
     cp.declared_total_size_ = index.total_size;
@@ -134,16 +137,20 @@ struct checkpoint::builder {
                                        std::string_view tensor, std::string_view shard) {
     const auto it = index.weight_map.find(tensor);
     if (auto [prev, fresh] = seen.emplace(tensor, shard); !fresh) {
-      return tl::unexpected(index_error(index_path, fmt::format("tensor `{}` appears in shards `{}` and `{}`",
-                                                                tensor, prev->second, shard)));
+      return tl::unexpected(index_error(
+          index_path,
+          fmt::format("tensor `{}` appears in shards `{}` and `{}`", tensor, prev->second, shard)));
     }
     if (it == index.weight_map.end()) {
-      return tl::unexpected(index_error(index_path, fmt::format(
-          "tensor `{}` in shard `{}` is not in the weight_map", tensor, shard)));
+      return tl::unexpected(index_error(
+          index_path,
+          fmt::format("tensor `{}` in shard `{}` is not in the weight_map", tensor, shard)));
     }
     if (it->second != shard) {
-      return tl::unexpected(index_error(index_path, fmt::format(
-          "tensor `{}` is in shard `{}` but the weight_map assigns it to `{}`", tensor, shard, it->second)));
+      return tl::unexpected(index_error(
+          index_path,
+          fmt::format("tensor `{}` is in shard `{}` but the weight_map assigns it to `{}`", tensor,
+                      shard, it->second)));
     }
     return {};
   }
@@ -161,19 +168,14 @@ struct checkpoint::builder {
 result<checkpoint> checkpoint::open(const fs::path& path, const open_options& opts) {
   fs::path target = path;
   if (fs::is_directory(path)) {
-    auto resolved = resolve_folder(path);
-    if (!resolved) return tl::unexpected(resolved.error());
-    target = *resolved;
+    target = ST_TRY(resolve_folder(path));
   }
   checkpoint cp;
   if (!ends_with(target.filename().string(), ".json")) {
-    auto f = file::open(target, opts);
-    if (!f) return tl::unexpected(f.error());
-    cp.shards_.push_back(std::move(*f));
+    cp.shards_.push_back(ST_TRY(file::open(target, opts)));
   } else {
-    auto index = parse_index(target, opts.max_header_size);
-    if (!index) return tl::unexpected(index.error());
-    if (auto r = builder::load_shards(cp, target, *index, opts); !r) return tl::unexpected(r.error());
+    const auto index = ST_TRY(parse_index(target, opts.max_header_size));
+    ST_TRY(builder::load_shards(cp, target, index, opts));
     cp.index_path_ = target;
   }
   builder::build_entries(cp);
@@ -189,7 +191,8 @@ result<tensor> checkpoint::get(std::string_view name) const {
   const auto* e = find(name);
   if (e == nullptr) {
     const auto where = is_sharded() ? index_path_ : shards_.front().path();
-    return fail(errc::tensor_not_found, fmt::format("[checkpoint] tensor `{}` not found in '{}'", name, where.string()));
+    return fail(errc::tensor_not_found,
+                fmt::format("'{}': tensor `{}` not found", where.string(), name));
   }
   return shards_[e->shard].get(name);
 }
@@ -211,7 +214,8 @@ namespace {
 
 // Greedy split of the writer order: a shard closes when the next tensor would exceed the limit.
 std::vector<std::vector<std::size_t>> split_shards(const std::vector<std::size_t>& order,
-                                                   const std::vector<std::uint64_t>& sizes, std::uint64_t max) {
+                                                   const std::vector<std::uint64_t>& sizes,
+                                                   std::uint64_t max) {
   std::vector<std::vector<std::size_t>> groups;
   std::uint64_t current = 0;
   for (auto i : order) {
@@ -227,18 +231,21 @@ std::vector<std::vector<std::size_t>> split_shards(const std::vector<std::size_t
 
 }  // namespace
 
-result<std::vector<fs::path>> write_sharded(const fs::path& dir, std::span<const tensor_source> tensors,
-                                            const metadata_map& metadata, const shard_options& opts) {
-  if (opts.max_shard_size == 0) return fail(errc::invalid_argument, "[write_sharded] max_shard_size is 0");
+result<std::vector<fs::path>> write_sharded(const fs::path& dir,
+                                            std::span<const tensor_source> tensors,
+                                            const metadata_map& metadata,
+                                            const shard_options& opts) {
+  if (opts.max_shard_size == 0)
+    return fail(errc::invalid_argument, "write sharded: max_shard_size is 0");
   if (opts.prefix.empty() || opts.prefix.find('/') != std::string::npos) {
-    return fail(errc::invalid_argument, fmt::format("[write_sharded] invalid prefix `{}`", opts.prefix));
+    return fail(errc::invalid_argument,
+                fmt::format("write sharded: invalid prefix `{}`", opts.prefix));
   }
-  auto sizes = detail::source_sizes(tensors);
-  if (!sizes) return tl::unexpected(sizes.error());
-  const auto groups = split_shards(detail::writer_order(tensors), *sizes, opts.max_shard_size);
+  const auto sizes = ST_TRY(detail::source_sizes(tensors));
+  const auto groups = split_shards(detail::writer_order(tensors), sizes, opts.max_shard_size);
   if (groups.size() <= 1) {
     const auto p = dir / (opts.prefix + ".safetensors");
-    if (auto r = write_file(p, tensors, metadata, opts.write); !r) return tl::unexpected(r.error());
+    ST_TRY(write_file(p, tensors, metadata, opts.write));
     return std::vector<fs::path>{p};
   }
   detail::shard_set set(dir, opts.prefix, groups.size(), opts.write.fsync);
@@ -256,7 +263,7 @@ result<std::vector<fs::path>> write_sharded(const fs::path& dir, std::span<const
     std::uint64_t bytes = 0;
     for (auto i : groups[g]) {
       names.push_back(tensors[i].name);
-      bytes += (*sizes)[i];
+      bytes += sizes[i];
     }
     ST_TRY(set.add(std::move(prepared), names, bytes));
   }

@@ -8,6 +8,7 @@
 
 #include "atomic_file.hpp"
 #include "core/text_util.hpp"
+#include "core/try.hpp"
 #include "write_plan.hpp"
 
 namespace safetensors {
@@ -19,27 +20,30 @@ std::string describe(const tensor_source& t) {
 }
 
 result<std::uint64_t> source_size(const tensor_source& t) {
-  if (!is_valid_utf8(t.name))
-    return fail(errc::invalid_utf8, "[write] a tensor name is not valid UTF-8");
+  if (!is_valid_utf8(t.name)) return fail(errc::invalid_utf8, "tensor name: not valid UTF-8");
   if (t.name == "__metadata__") {
-    return fail(errc::invalid_argument, "[write] `__metadata__` is reserved and cannot name a tensor");
+    return fail(errc::invalid_argument,
+                "tensor name `__metadata__`: reserved for the metadata, cannot name a tensor");
   }
   std::uint64_t numel = 1;
   for (auto d : t.shape) {
     if (__builtin_mul_overflow(numel, d, &numel)) {
-      return fail(errc::validation_overflow, fmt::format("[write] {}: element count overflows u64", describe(t)));
+      return fail(errc::validation_overflow,
+                  fmt::format("{}: element count overflows u64", describe(t)));
     }
   }
   auto bytes = dtype_byte_size(t.type, numel);
-  if (!bytes) return fail(bytes.error().code, fmt::format("[write] {}: {}", describe(t), bytes.error().message));
-  const int given = int{!t.data.empty()} + int{static_cast<bool>(t.produce)} + int{static_cast<bool>(t.read)};
+  if (!bytes)
+    return fail(bytes.error().code, fmt::format("{}: {}", describe(t), bytes.error().message));
+  const int given =
+      int{!t.data.empty()} + int{static_cast<bool>(t.produce)} + int{static_cast<bool>(t.read)};
   if (given > 1) {
     return fail(errc::invalid_argument,
-                fmt::format("[write] {} has more than one of data, a producer and a reader", describe(t)));
+                fmt::format("{}: more than one of data, a producer and a reader", describe(t)));
   }
   if (!t.produce && !t.read && t.data.size() != *bytes) {
     return fail(errc::invalid_tensor_view,
-                fmt::format("[write] {} needs {} bytes, {} given", describe(t), *bytes, t.data.size()));
+                fmt::format("{}: needs {} bytes, {} given", describe(t), *bytes, t.data.size()));
   }
   return *bytes;
 }
@@ -50,9 +54,7 @@ result<std::vector<std::uint64_t>> source_sizes(std::span<const tensor_source> t
   std::vector<std::uint64_t> sizes;
   sizes.reserve(tensors.size());
   for (const auto& t : tensors) {
-    auto s = source_size(t);
-    if (!s) return tl::unexpected(s.error());
-    sizes.push_back(*s);
+    sizes.push_back(ST_TRY(source_size(t)));
   }
   std::vector<std::string_view> names;
   names.reserve(tensors.size());
@@ -60,7 +62,7 @@ result<std::vector<std::uint64_t>> source_sizes(std::span<const tensor_source> t
   std::sort(names.begin(), names.end());
   auto dup = std::adjacent_find(names.begin(), names.end());
   if (dup != names.end()) {
-    return fail(errc::duplicate_key, fmt::format("[write] tensor `{}` appears twice", *dup));
+    return fail(errc::duplicate_key, fmt::format("tensor `{}`: appears twice", *dup));
   }
   return sizes;
 }
@@ -78,23 +80,26 @@ std::vector<std::size_t> writer_order(std::span<const tensor_source> tensors) {
   return order;
 }
 
-result<void> stream_tensor(const tensor_source& t, std::uint64_t expected, const byte_output& output) {
+result<void> stream_tensor(const tensor_source& t, std::uint64_t expected,
+                           const byte_output& output) {
   if (t.read) return expected == 0 ? result<void>{} : output.pull(expected, t.read);
   const byte_sink& out = output.push;
   if (!t.produce) return t.data.empty() ? result<void>{} : out(t.data);
   std::uint64_t got = 0;
   const byte_sink counting = [&](std::span<const std::byte> chunk) -> result<void> {
     if (chunk.size() > expected - got) {
-      return fail(errc::invalid_tensor_view,
-                  fmt::format("[write] the producer of tensor `{}` pushed more than {} bytes", t.name, expected));
+      return fail(
+          errc::invalid_tensor_view,
+          fmt::format("tensor `{}`: the producer pushed more than {} bytes", t.name, expected));
     }
     got += chunk.size();
     return chunk.empty() ? result<void>{} : out(chunk);
   };
-  if (auto r = t.produce(counting); !r) return r;
+  ST_TRY(t.produce(counting));
   if (got != expected) {
-    return fail(errc::invalid_tensor_view,
-                fmt::format("[write] the producer of tensor `{}` pushed {} of {} bytes", t.name, got, expected));
+    return fail(
+        errc::invalid_tensor_view,
+        fmt::format("tensor `{}`: the producer pushed {} of {} bytes", t.name, got, expected));
   }
   return {};
 }
@@ -103,27 +108,31 @@ result<void> stream_tensor(const tensor_source& t, std::uint64_t expected, const
 
 namespace {
 
-result<std::vector<const std::pair<std::string, std::string>*>> sorted_metadata(const metadata_map& m) {
+result<std::vector<const std::pair<std::string, std::string>*>> sorted_metadata(
+    const metadata_map& m) {
   std::vector<const std::pair<std::string, std::string>*> entries;
   entries.reserve(m.entries.size());
   for (const auto& e : m.entries) {
     if (!detail::is_valid_utf8(e.first) || !detail::is_valid_utf8(e.second)) {
-      return fail(errc::invalid_utf8, "[write] a metadata key or value is not valid UTF-8");
+      return fail(errc::invalid_utf8, "metadata: a key or value is not valid UTF-8");
     }
     entries.push_back(&e);
   }
-  std::sort(entries.begin(), entries.end(),
-            [](auto* a, auto* b) { return std::string_view(a->first) < std::string_view(b->first); });
+  std::sort(entries.begin(), entries.end(), [](auto* a, auto* b) {
+    return std::string_view(a->first) < std::string_view(b->first);
+  });
   for (std::size_t i = 1; i < entries.size(); ++i) {
     if (entries[i - 1]->first == entries[i]->first) {
-      return fail(errc::duplicate_key, fmt::format("[write] metadata key `{}` appears twice", entries[i]->first));
+      return fail(errc::duplicate_key,
+                  fmt::format("metadata key `{}`: appears twice", entries[i]->first));
     }
   }
   return entries;
 }
 
 std::string header_json(const std::vector<tensor_info>& tensors,
-                        const std::vector<const std::pair<std::string, std::string>*>& meta, bool meta_present) {
+                        const std::vector<const std::pair<std::string, std::string>*>& meta,
+                        bool meta_present) {
   json_writer w;
   w.begin_object();
   if (meta_present) {
@@ -148,14 +157,15 @@ std::string header_json(const std::vector<tensor_info>& tensors,
 result<void> pad_header(std::string& json, const write_options& opts) {
   const std::uint64_t a = opts.alignment;
   if (a < 8 || (a & (a - 1)) != 0) {
-    return fail(errc::invalid_argument, fmt::format("[write] alignment {} is not a power of two >= 8", a));
+    return fail(errc::invalid_argument,
+                fmt::format("write options: alignment {} is not a power of two >= 8", a));
   }
   const std::uint64_t unpadded = json.size();
   const std::uint64_t start = (8 + unpadded + a - 1) / a * a;
   const std::uint64_t n = start - 8;
   if (n > opts.max_header_size) {
     return fail(errc::header_too_large,
-                fmt::format("[write] header of {} bytes exceeds the limit of {}", n, opts.max_header_size));
+                fmt::format("header: {} bytes exceed the limit of {}", n, opts.max_header_size));
   }
   json.append(n - unpadded, ' ');
   return {};
@@ -175,23 +185,21 @@ std::uint64_t data_size(const planned_header& plan) {
 result<void> stream_file(const planned_header& plan, std::span<const tensor_source> tensors,
                          const detail::byte_output& out) {
   const auto prefix = le64(plan.json.size());
-  if (auto r = out.push(prefix); !r) return r;
-  if (auto r = out.push(std::as_bytes(std::span(plan.json))); !r) return r;
+  ST_TRY(out.push(prefix));
+  ST_TRY(out.push(std::as_bytes(std::span(plan.json))));
   for (std::size_t k = 0; k < plan.order.size(); ++k) {
     const auto& info = plan.tensors[k];
-    if (auto r = detail::stream_tensor(tensors[plan.order[k]], info.end - info.begin, out); !r) return r;
+    ST_TRY(detail::stream_tensor(tensors[plan.order[k]], info.end - info.begin, out));
   }
   return {};
 }
 
 }  // namespace
 
-result<planned_header> plan_header(std::span<const tensor_source> tensors, const metadata_map& metadata,
-                                   const write_options& opts) {
-  auto sizes = detail::source_sizes(tensors);
-  if (!sizes) return tl::unexpected(sizes.error());
-  auto meta = sorted_metadata(metadata);
-  if (!meta) return tl::unexpected(meta.error());
+result<planned_header> plan_header(std::span<const tensor_source> tensors,
+                                   const metadata_map& metadata, const write_options& opts) {
+  const auto sizes = ST_TRY(detail::source_sizes(tensors));
+  const auto meta = ST_TRY(sorted_metadata(metadata));
   planned_header plan;
   plan.order = detail::writer_order(tensors);
   plan.tensors.reserve(tensors.size());
@@ -199,26 +207,26 @@ result<planned_header> plan_header(std::span<const tensor_source> tensors, const
   for (auto i : plan.order) {
     const auto& t = tensors[i];
     std::uint64_t end = 0;
-    if (__builtin_add_overflow(offset, (*sizes)[i], &end)) {
-      return fail(errc::validation_overflow, "[write] total data size overflows u64");
+    if (__builtin_add_overflow(offset, sizes[i], &end)) {
+      return fail(errc::validation_overflow, "tensors: total data size overflows u64");
     }
     plan.tensors.push_back(tensor_info{t.name, t.type, t.shape, offset, end});
     offset = end;
   }
-  plan.json = header_json(plan.tensors, *meta, metadata.present);
-  if (auto r = pad_header(plan.json, opts); !r) return tl::unexpected(r.error());
+  plan.json = header_json(plan.tensors, meta, metadata.present);
+  ST_TRY(pad_header(plan.json, opts));
   return plan;
 }
 
-result<std::vector<std::byte>> serialize(std::span<const tensor_source> tensors, const metadata_map& metadata,
-                                         const write_options& opts) {
-  auto plan = plan_header(tensors, metadata, opts);
-  if (!plan) return tl::unexpected(plan.error());
-  const std::uint64_t data = data_size(*plan);
-  const std::uint64_t total = 8 + plan->json.size() + data;
+result<std::vector<std::byte>> serialize(std::span<const tensor_source> tensors,
+                                         const metadata_map& metadata, const write_options& opts) {
+  const auto plan = ST_TRY(plan_header(tensors, metadata, opts));
+  const std::uint64_t data = data_size(plan);
+  const std::uint64_t total = 8 + plan.json.size() + data;
   std::vector<std::byte> out;
-  if (data > out.max_size() - 8 - plan->json.size()) {
-    return fail(errc::validation_overflow, fmt::format("[serialize] {} bytes do not fit in memory", total));
+  if (data > out.max_size() - 8 - plan.json.size()) {
+    return fail(errc::validation_overflow,
+                fmt::format("serialized file: {} bytes do not fit in memory", total));
   }
   out.reserve(static_cast<std::size_t>(total));
   detail::byte_output to_memory;
@@ -231,25 +239,23 @@ result<std::vector<std::byte>> serialize(std::span<const tensor_source> tensors,
     out.resize(at + static_cast<std::size_t>(n));  // n was counted in the reserved total
     return read(0, std::span(out).subspan(at));
   };
-  auto r = stream_file(*plan, tensors, to_memory);
-  if (!r) return tl::unexpected(r.error());
+  ST_TRY(stream_file(plan, tensors, to_memory));
   return out;
 }
 
 namespace detail {
 
-result<atomic_file> write_prepared(const std::filesystem::path& path, std::span<const tensor_source> tensors,
+result<atomic_file> write_prepared(const std::filesystem::path& path,
+                                   std::span<const tensor_source> tensors,
                                    const metadata_map& metadata, const write_options& opts) {
-  auto plan = plan_header(tensors, metadata, opts);
-  if (!plan) return tl::unexpected(plan.error());
-  auto file = detail::atomic_file::create(path);
-  if (!file) return tl::unexpected(file.error());
-  file->write_behind(opts.fsync);
+  const auto plan = ST_TRY(plan_header(tensors, metadata, opts));
+  auto file = ST_TRY(detail::atomic_file::create(path));
+  file.write_behind(opts.fsync);
   detail::byte_output to_file;
-  to_file.push = [&](std::span<const std::byte> chunk) { return file->write(chunk); };
-  to_file.pull = [&](std::uint64_t n, const byte_reader& read) { return file->fill(n, read); };
-  if (auto r = stream_file(*plan, tensors, to_file); !r) return tl::unexpected(r.error());  // temp file removed
-  if (auto r = file->prepare(opts.fsync, opts.check); !r) return tl::unexpected(r.error());
+  to_file.push = [&](std::span<const std::byte> chunk) { return file.write(chunk); };
+  to_file.pull = [&](std::uint64_t n, const byte_reader& read) { return file.fill(n, read); };
+  ST_TRY(stream_file(plan, tensors, to_file));  // on error the temp file is removed
+  ST_TRY(file.prepare(opts.fsync, opts.check));
   return file;
 }
 
@@ -257,9 +263,8 @@ result<atomic_file> write_prepared(const std::filesystem::path& path, std::span<
 
 result<void> write_file(const std::filesystem::path& path, std::span<const tensor_source> tensors,
                         const metadata_map& metadata, const write_options& opts) {
-  auto file = detail::write_prepared(path, tensors, metadata, opts);
-  if (!file) return tl::unexpected(file.error());
-  return file->publish();
+  auto file = ST_TRY(detail::write_prepared(path, tensors, metadata, opts));
+  return file.publish();
 }
 
 }  // namespace safetensors

@@ -13,11 +13,11 @@
 #include <unordered_map>
 
 #include "core/shard_set.hpp"
+#include "core/try.hpp"
 #include "core/write_plan.hpp"
 #include "safetensors/reader.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/writer.hpp"
-#include "core/try.hpp"
 #include "torch/convert_cast.hpp"
 #include "torch/convert_plan.hpp"
 #include "torch/convert_sources.hpp"
@@ -41,7 +41,8 @@ struct progress_state {
   }
 };
 
-std::vector<tensor_source> writer_sources(const source_set& set, const convert_options& opts, progress_state& progress) {
+std::vector<tensor_source> writer_sources(const source_set& set, const convert_options& opts,
+                                          progress_state& progress) {
   std::vector<tensor_source> out;
   for (const auto& s : set.tensors) {
     tensor_source t;
@@ -52,7 +53,7 @@ std::vector<tensor_source> writer_sources(const source_set& set, const convert_o
     const source_tensor* src = &s;
     if (to == s.type && s.read) {
       t.read = [src, &progress](std::uint64_t at, std::span<std::byte> dst) -> result<void> {
-        if (auto r = src->read(at, dst); !r) return r;
+        ST_TRY(src->read(at, dst));
         progress.add(dst.size());
         return {};
       };
@@ -84,7 +85,8 @@ class verifier {
   result<void> all_seen() const {
     if (seen_ != by_name_.size())
       return fail(errc::invalid_checkpoint,
-                  fmt::format("verify: the output holds {} tensors, {} were written", seen_, by_name_.size()));
+                  fmt::format("verify: the output holds {} tensors, {} were written", seen_,
+                              by_name_.size()));
     return {};
   }
 
@@ -94,16 +96,18 @@ class verifier {
   result<void> verify_file(const fs::path& written) {
     open_options oo;
     oo.io = backend::pread;
-    auto out = file::open(written, oo);
-    if (!out) return tl::unexpected(out.error());
-    for (const auto& info : out->tensors()) {
+    const auto out = ST_TRY(file::open(written, oo));
+    for (const auto& info : out.tensors()) {
       const auto it = by_name_.find(info.name);
       if (it == by_name_.end())
-        return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' in the output has no source", info.name));
+        return fail(errc::invalid_checkpoint,
+                    fmt::format("verify: tensor '{}' in the output has no source", info.name));
       const source_tensor& s = *it->second;
       if (info.type != target_type(s.type, opts_) || info.shape != s.shape)
-        return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has another dtype or shape in the output", s.name));
-      if (auto r = compare(*out, info, s); !r) return r;
+        return fail(
+            errc::invalid_checkpoint,
+            fmt::format("verify: tensor '{}' has another dtype or shape in the output", s.name));
+      ST_TRY(compare(out, info, s));
       ++seen_;
     }
     return {};
@@ -115,12 +119,15 @@ class verifier {
     const auto same = [&](std::span<const std::byte> c) -> result<void> {
       for (std::size_t done = 0; done < c.size();) {
         if (at == info.nbytes())
-          return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' is longer in the source", s.name));
-        const std::span<std::byte> mine(written_.get(), static_cast<std::size_t>(std::min<std::uint64_t>(
-                                                            {block, c.size() - done, info.nbytes() - at})));
-        if (auto rd = out.read_bytes(info, at, mine); !rd) return rd;
+          return fail(errc::invalid_checkpoint,
+                      fmt::format("verify: tensor '{}' is longer in the source", s.name));
+        const std::span<std::byte> mine(written_.get(),
+                                        static_cast<std::size_t>(std::min<std::uint64_t>(
+                                            {block, c.size() - done, info.nbytes() - at})));
+        ST_TRY(out.read_bytes(info, at, mine));
         if (std::memcmp(mine.data(), c.data() + done, mine.size()) != 0)
-          return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' differs near byte {}", s.name, at));
+          return fail(errc::invalid_checkpoint,
+                      fmt::format("verify: tensor '{}' differs near byte {}", s.name, at));
         at += mine.size();
         done += mine.size();
       }
@@ -129,7 +136,8 @@ class verifier {
     result<void> r;
     if (info.type == s.type && s.read) {  // the source side is pread too
       for (std::uint64_t n = 0; n < s.nbytes && r;) {
-        const std::span<std::byte> theirs(source_.get(), static_cast<std::size_t>(std::min<std::uint64_t>(block, s.nbytes - n)));
+        const std::span<std::byte> theirs(
+            source_.get(), static_cast<std::size_t>(std::min<std::uint64_t>(block, s.nbytes - n)));
         r = s.read(n, theirs);
         if (r) r = same(theirs);
         n += theirs.size();
@@ -138,7 +146,9 @@ class verifier {
       r = stream_target(s, info.type, same);
     }
     if (!r) return r;
-    if (at != info.nbytes()) return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has extra bytes", s.name));
+    if (at != info.nbytes())
+      return fail(errc::invalid_checkpoint,
+                  fmt::format("verify: tensor '{}' has extra bytes", s.name));
     return {};
   }
 
@@ -153,16 +163,15 @@ class verifier {
 result<void> copy_atomic(const fs::path& from, const fs::path& to, bool fsync) {
   std::ifstream in(from, std::ios::binary);
   if (!in) return fail(errc::io, fmt::format("cannot read {}", from.string()));
-  auto out = core_detail::atomic_file::create(to);
-  if (!out) return tl::unexpected(out.error());
+  auto out = ST_TRY(core_detail::atomic_file::create(to));
   std::vector<char> chunk(1u << 20);
   while (in) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     const auto got = static_cast<std::size_t>(in.gcount());
-    if (auto r = out->write(std::as_bytes(std::span(chunk.data(), got))); !r) return r;
+    ST_TRY(out.write(std::as_bytes(std::span(chunk.data(), got))));
   }
   if (in.bad()) return fail(errc::io, fmt::format("cannot read {}", from.string()));
-  return out->commit(fsync);
+  return out.commit(fsync);
 }
 
 write_options writer_options(const convert_options& opts, verifier* check) {
@@ -175,32 +184,32 @@ write_options writer_options(const convert_options& opts, verifier* check) {
 
 result<std::uint64_t> total_bytes(const source_set& set, const convert_options& opts) {
   std::uint64_t total = 0;
-  for (const auto& s : set.tensors) total += ST_TRY(detail::target_bytes(s, target_type(s.type, opts)));
+  for (const auto& s : set.tensors)
+    total += ST_TRY(detail::target_bytes(s, target_type(s.type, opts)));
   return total;
 }
 
 /// Writes one set of sources to `path` under a temp name (read back and compared with the
 /// sources, when verifying, while it is fsynced); publish() puts it in place.
-result<core_detail::atomic_file> prepare_file(const source_set& set, const fs::path& path, const convert_options& opts,
-                                             progress_state& progress) {
+result<core_detail::atomic_file> prepare_file(const source_set& set, const fs::path& path,
+                                              const convert_options& opts,
+                                              progress_state& progress) {
   auto sources = writer_sources(set, opts, progress);
   std::optional<verifier> check;
   if (opts.verify) check.emplace(set, opts);
-  auto f = core_detail::write_prepared(path, sources, set.metadata, writer_options(opts, check ? &*check : nullptr));
-  if (!f) return f;
-  if (check)
-    if (auto r = check->all_seen(); !r) return tl::unexpected(r.error());
+  auto f = ST_TRY(core_detail::write_prepared(path, sources, set.metadata,
+                                              writer_options(opts, check ? &*check : nullptr)));
+  if (check) ST_TRY(check->all_seen());
   return f;
 }
 
 /// Writes one set of sources as one file or as shards (each file verified before it replaces
 /// its target, when verifying); returns the files written.
-result<std::vector<fs::path>> write_set(const source_set& set, const detail::output_plan& plan, const convert_options& opts,
-                                        progress_state& progress) {
+result<std::vector<fs::path>> write_set(const source_set& set, const detail::output_plan& plan,
+                                        const convert_options& opts, progress_state& progress) {
   if (!plan.sharded) {
-    auto f = prepare_file(set, plan.file, opts, progress);
-    if (!f) return tl::unexpected(f.error());
-    if (auto r = f->publish(); !r) return tl::unexpected(r.error());
+    auto f = ST_TRY(prepare_file(set, plan.file, opts, progress));
+    ST_TRY(f.publish());
     return std::vector<fs::path>{plan.file};
   }
   auto sources = writer_sources(set, opts, progress);
@@ -210,47 +219,42 @@ result<std::vector<fs::path>> write_set(const source_set& set, const detail::out
   so.max_shard_size = plan.max_shard_size;
   so.prefix = plan.prefix;
   so.write = writer_options(opts, check ? &*check : nullptr);
-  auto files = write_sharded(plan.dir, sources, set.metadata, so);
-  if (!files) return files;
-  if (check)
-    if (auto r = check->all_seen(); !r) return tl::unexpected(r.error());
+  auto files = ST_TRY(write_sharded(plan.dir, sources, set.metadata, so));
+  if (check) ST_TRY(check->all_seen());
   return files;
 }
 
 result<void> check_alignment(const convert_options& opts) {
   if (opts.alignment != 8 && opts.alignment != 64 && opts.alignment != 4096)
-    return fail(errc::invalid_argument, fmt::format("alignment {} (use 8, 64 or 4096)", opts.alignment));
-  if (opts.cast && *opts.cast != dtype::F16 && *opts.cast != dtype::BF16 && *opts.cast != dtype::F32)
+    return fail(errc::invalid_argument,
+                fmt::format("alignment {} (use 8, 64 or 4096)", opts.alignment));
+  if (opts.cast && *opts.cast != dtype::F16 && *opts.cast != dtype::BF16 &&
+      *opts.cast != dtype::F32)
     return fail(errc::invalid_argument, "cast target must be F16, BF16 or F32");
   return {};
 }
 
 /// Sharded torch folder without --max-shard-size: one safetensors shard per torch shard, named,
 /// indexed and published together by the core's shard_set (as write_sharded does).
-result<void> convert_shards_one_to_one(const detail::output_plan& plan, const convert_options& opts, convert_report& report) {
+result<void> convert_shards_one_to_one(const detail::output_plan& plan, const convert_options& opts,
+                                       convert_report& report) {
   core_detail::shard_set shards(plan.dir, plan.prefix, plan.torch_inputs.size(), opts.fsync);
   for (std::size_t i = 0; i < shards.count(); ++i) {
     source_set set;
-    if (auto r = detail::add_torch_file(set, plan.torch_inputs[i], opts); !r) return r;
+    ST_TRY(detail::add_torch_file(set, plan.torch_inputs[i], opts));
     set.metadata = detail::torch_metadata(set.aliases);
     progress_state progress{0, ST_TRY(total_bytes(set, opts)), &opts.progress};
-    auto f = prepare_file(set, shards.shard_path(i), opts, progress);
-    if (!f) return tl::unexpected(f.error());
+    auto f = ST_TRY(prepare_file(set, shards.shard_path(i), opts, progress));
     std::vector<std::string_view> names;
     for (const auto& s : set.tensors) names.push_back(s.name);
-    if (auto r = shards.add(std::move(*f), names, progress.total); !r) return r;
+    ST_TRY(shards.add(std::move(f), names, progress.total));
     report.tensors += set.tensors.size();
     report.bytes += progress.total;
     report.aliases.insert(report.aliases.end(), set.aliases.begin(), set.aliases.end());
     report.notes.insert(report.notes.end(), set.notes.begin(), set.notes.end());
   }
-  auto written = shards.publish();
-  if (!written) return tl::unexpected(written.error());
-  report.written = std::move(*written);
-  if (opts.verify) {
-    auto reopened = checkpoint::open(shards.index_path());
-    if (!reopened) return tl::unexpected(reopened.error());
-  }
+  report.written = ST_TRY(shards.publish());
+  if (opts.verify) ST_TRY(checkpoint::open(shards.index_path()));
   report.verified = opts.verify;
   return {};
 }
@@ -259,35 +263,33 @@ result<void> convert_shards_one_to_one(const detail::output_plan& plan, const co
 
 fs::path default_output(const fs::path& input) { return detail::default_output_path(input); }
 
-result<convert_report> convert(const fs::path& input, const fs::path& output, const convert_options& opts) {
-  if (auto r = check_alignment(opts); !r) return tl::unexpected(r.error());
-  auto plan = detail::plan_output(input, output, opts);
-  if (!plan) return tl::unexpected(plan.error());
+result<convert_report> convert(const fs::path& input, const fs::path& output,
+                               const convert_options& opts) {
+  ST_TRY(check_alignment(opts));
+  const auto plan = ST_TRY(detail::plan_output(input, output, opts));
   convert_report report;
   std::error_code ec;
-  if (!plan->dir.empty()) fs::create_directories(plan->dir, ec);
-  if (ec) return fail(errc::io, fmt::format("cannot create {}: {}", plan->dir.string(), ec.message()));
-  if (plan->one_to_one) {
-    if (auto r = convert_shards_one_to_one(*plan, opts, report); !r) return tl::unexpected(r.error());
+  if (!plan.dir.empty()) fs::create_directories(plan.dir, ec);
+  if (ec)
+    return fail(errc::io, fmt::format("cannot create {}: {}", plan.dir.string(), ec.message()));
+  if (plan.one_to_one) {
+    ST_TRY(convert_shards_one_to_one(plan, opts, report));
   } else {
     source_set set;
-    if (plan->safetensors_input) {
-      if (auto r = detail::add_safetensors(set, input); !r) return tl::unexpected(r.error());
+    if (plan.safetensors_input) {
+      ST_TRY(detail::add_safetensors(set, input));
     } else {
-      for (const auto& f : plan->torch_inputs)
-        if (auto r = detail::add_torch_file(set, f, opts); !r) return tl::unexpected(r.error());
+      for (const auto& f : plan.torch_inputs) ST_TRY(detail::add_torch_file(set, f, opts));
       set.metadata = detail::torch_metadata(set.aliases);
     }
     progress_state progress{0, ST_TRY(total_bytes(set, opts)), &opts.progress};
-    auto files = write_set(set, *plan, opts, progress);
-    if (!files) return tl::unexpected(files.error());
-    report.written = *files;
+    report.written = ST_TRY(write_set(set, plan, opts, progress));
     if (opts.verify) {
       open_options headers;
       headers.header_only = true;
-      for (const auto& f : *files)  // a sharded output: the index names exactly the shards written
-        if (f.string().ends_with(".index.json"))
-          if (auto reopened = checkpoint::open(f, headers); !reopened) return tl::unexpected(reopened.error());
+      for (const auto& f :
+           report.written)  // a sharded output: the index names exactly the shards written
+        if (f.string().ends_with(".index.json")) ST_TRY(checkpoint::open(f, headers));
       report.verified = true;
     }
     report.tensors = set.tensors.size();
@@ -295,9 +297,10 @@ result<convert_report> convert(const fs::path& input, const fs::path& output, co
     report.aliases = set.aliases;
     report.notes = set.notes;
   }
-  for (const auto& f : plan->copies) {
-    if (auto r = copy_atomic(f, plan->dir / f.filename(), opts.fsync); !r) return tl::unexpected(r.error());
-    report.copied.push_back(plan->dir / f.filename());
+  for (const auto& f : plan.copies) {
+    ST_TRY(copy_atomic(f, plan.dir / f.filename(), opts.fsync));
+
+    report.copied.push_back(plan.dir / f.filename());
   }
   return report;
 }

@@ -26,7 +26,8 @@ std::string renamed(const fs::path& input) {
 }
 
 bool is_weight_file(const fs::path& p) {
-  static const std::set<std::string> exts{".bin", ".pt", ".pth", ".ckpt", ".safetensors", ".h5", ".msgpack"};
+  static const std::set<std::string> exts{".bin",         ".pt", ".pth",    ".ckpt",
+                                          ".safetensors", ".h5", ".msgpack"};
   std::string name = p.filename().string();
   return exts.count(p.extension().string()) || name.ends_with(".index.json");
 }
@@ -57,23 +58,25 @@ result<std::vector<fs::path>> torch_index_shards(const fs::path& index) {
   return out;
 }
 
-result<void> plan_folder(const fs::path& input, const fs::path& output, const convert_options& opts, output_plan& p) {
+result<void> plan_folder(const fs::path& input, const fs::path& output, const convert_options& opts,
+                         output_plan& p) {
   p.dir = output.empty() ? input : output;
   p.sharded = true;
   p.max_shard_size = opts.max_shard_size.value_or(default_shard_size);
   if (fs::exists(input / "pytorch_model.bin.index.json")) {
-    auto shards = torch_index_shards(input / "pytorch_model.bin.index.json");
-    if (!shards) return tl::unexpected(shards.error());
-    p.torch_inputs = std::move(*shards);
+    p.torch_inputs = ST_TRY(torch_index_shards(input / "pytorch_model.bin.index.json"));
     p.one_to_one = !opts.max_shard_size;
     p.sharded = !p.one_to_one;
   } else if (fs::exists(input / "pytorch_model.bin")) {
     p.torch_inputs = {input / "pytorch_model.bin"};
-  } else if (fs::exists(input / "model.safetensors") || fs::exists(input / "model.safetensors.index.json")) {
+  } else if (fs::exists(input / "model.safetensors") ||
+             fs::exists(input / "model.safetensors.index.json")) {
     p.safetensors_input = true;
   } else {
-    return fail(errc::invalid_argument, fmt::format("{}: no pytorch_model.bin, pytorch_model.bin.index.json or model.safetensors in this folder",
-                                                    input.string()));
+    return fail(errc::invalid_argument,
+                fmt::format("{}: no pytorch_model.bin, pytorch_model.bin.index.json or "
+                            "model.safetensors in this folder",
+                            input.string()));
   }
   std::error_code ec;
   bool same = fs::exists(p.dir) && fs::equivalent(input, p.dir, ec);
@@ -84,9 +87,11 @@ result<void> plan_folder(const fs::path& input, const fs::path& output, const co
   return {};
 }
 
-result<void> plan_file(const fs::path& input, const fs::path& output, const convert_options& opts, output_plan& p) {
+result<void> plan_file(const fs::path& input, const fs::path& output, const convert_options& opts,
+                       output_plan& p) {
   static const std::set<std::string> torch_exts{".bin", ".pt", ".pth", ".ckpt", ".pkl", ".tar"};
-  p.safetensors_input = !looks_like_torch_file(input) && !torch_exts.count(input.extension().string());
+  p.safetensors_input =
+      !looks_like_torch_file(input) && !torch_exts.count(input.extension().string());
   if (!p.safetensors_input) p.torch_inputs = {input};
   if (opts.max_shard_size) {
     p.sharded = true;
@@ -95,12 +100,17 @@ result<void> plan_file(const fs::path& input, const fs::path& output, const conv
     p.prefix = fs::path(renamed(input)).stem().string();
     return {};
   }
-  if (output.empty()) p.file = default_output_path(input);
-  else if (fs::is_directory(output)) p.file = output / renamed(input);
-  else p.file = output;
+  if (output.empty())
+    p.file = default_output_path(input);
+  else if (fs::is_directory(output))
+    p.file = output / renamed(input);
+  else
+    p.file = output;
   std::error_code ec;
   if (!p.safetensors_input && fs::exists(p.file) && fs::equivalent(p.file, input, ec))
-    return fail(errc::invalid_argument, fmt::format("{}: the output would replace the torch input; choose another name", input.string()));
+    return fail(errc::invalid_argument,
+                fmt::format("{}: the output would replace the torch input; choose another name",
+                            input.string()));
   p.dir = p.file.parent_path();
   return {};
 }
@@ -115,7 +125,8 @@ std::vector<fs::path> collisions(const output_plan& p) {
     for (const auto& e : fs::directory_iterator(p.dir, ec)) {
       std::string name = e.path().filename().string();
       if (name == p.prefix + ".safetensors" || name == p.prefix + ".safetensors.index.json" ||
-          (name.starts_with(p.prefix + "-") && name.ends_with(".safetensors") && name.find("-of-") != std::string::npos))
+          (name.starts_with(p.prefix + "-") && name.ends_with(".safetensors") &&
+           name.find("-of-") != std::string::npos))
         out.push_back(e.path());
     }
   }
@@ -132,16 +143,21 @@ fs::path default_output_path(const fs::path& input) {
   return input.parent_path() / renamed(input);
 }
 
-result<output_plan> plan_output(const fs::path& input, const fs::path& output, const convert_options& opts) {
+result<output_plan> plan_output(const fs::path& input, const fs::path& output,
+                                const convert_options& opts) {
   std::error_code ec;
-  if (!fs::exists(input, ec)) return fail(errc::io, fmt::format("{}: no such file or folder", input.string()));
+  if (!fs::exists(input, ec))
+    return fail(errc::io, fmt::format("{}: no such file or folder", input.string()));
   output_plan p;
-  auto r = fs::is_directory(input, ec) ? plan_folder(input, output, opts, p) : plan_file(input, output, opts, p);
-  if (!r) return tl::unexpected(r.error());
+  ST_TRY(fs::is_directory(input, ec) ? plan_folder(input, output, opts, p)
+                                     : plan_file(input, output, opts, p));
+
   if (!opts.force) {
     auto existing = collisions(p);
     if (!existing.empty())
-      return fail(errc::invalid_argument, fmt::format("{} already exists (use --force to overwrite)", existing.front().string()));
+      return fail(
+          errc::invalid_argument,
+          fmt::format("{} already exists (use --force to overwrite)", existing.front().string()));
   }
   return p;
 }

@@ -1,10 +1,11 @@
 #include "torch/convert_sources.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 
-#include <fmt/format.h>
-
+#include "core/try.hpp"
 #include "torch/dedupe.hpp"
 
 namespace safetensors::torch::detail {
@@ -18,45 +19,45 @@ metadata_map torch_metadata(const std::vector<std::pair<std::string, std::string
   return out;
 }
 
-result<void> add_torch_file(source_set& set, const std::filesystem::path& path, const convert_options& opts) {
+result<void> add_torch_file(source_set& set, const std::filesystem::path& path,
+                            const convert_options& opts) {
   torch_open_options o;
   o.select = opts.select;
   o.limits = opts.limits;
-  auto ckpt = open_torch_checkpoint(path, o);
-  if (!ckpt) return tl::unexpected(ckpt.error());
-  auto owned = std::make_unique<torch_checkpoint>(std::move(*ckpt));
+  auto owned = std::make_unique<torch_checkpoint>(ST_TRY(open_torch_checkpoint(path, o)));
   const torch_checkpoint* c = owned.get();
-  auto d = dedupe(c->tensors(), c->storages(), opts.sharing);
-  if (!d) return tl::unexpected(d.error());
-  for (auto i : d->keep) {
+  const auto d = ST_TRY(dedupe(c->tensors(), c->storages(), opts.sharing));
+  for (auto i : d.keep) {
     const torch_tensor* t = &c->tensors()[i];
     byte_reader read;
-    if (t->contiguous()) read = [c, t](std::uint64_t at, std::span<std::byte> out) { return c->read_bytes(*t, at, out); };
+    if (t->contiguous())
+      read = [c, t](std::uint64_t at, std::span<std::byte> out) {
+        return c->read_bytes(*t, at, out);
+      };
     set.tensors.push_back({t->name, t->type, t->shape, t->nbytes(),
-                           [c, t](const torch_sink& sink) { return c->stream(*t, sink, 8u << 20); }, std::move(read)});
+                           [c, t](const torch_sink& sink) { return c->stream(*t, sink, 8u << 20); },
+                           std::move(read)});
   }
-  for (const auto& n : c->notes()) set.notes.push_back(fmt::format("{}: {}", path.filename().string(), n));
-  set.aliases.insert(set.aliases.end(), d->aliases.begin(), d->aliases.end());
+  for (const auto& n : c->notes())
+    set.notes.push_back(fmt::format("{}: {}", path.filename().string(), n));
+  set.aliases.insert(set.aliases.end(), d.aliases.begin(), d.aliases.end());
   set.torch_files.push_back(std::move(owned));
   return {};
 }
 
 result<void> add_safetensors(source_set& set, const std::filesystem::path& path) {
-  auto ck = checkpoint::open(path);
-  if (!ck) return tl::unexpected(ck.error());
-  set.safetensors_input = std::make_unique<checkpoint>(std::move(*ck));
+  set.safetensors_input = std::make_unique<checkpoint>(ST_TRY(checkpoint::open(path)));
   const checkpoint* c = set.safetensors_input.get();
   set.metadata = c->metadata();
   for (const auto& e : c->tensors()) {
     const tensor_info* info = e.info;
     set.tensors.push_back({info->name, info->type, info->shape, info->nbytes(),
                            [c, info](const torch_sink& sink) -> result<void> {
-                             auto t = c->get(info->name);
-                             if (!t) return tl::unexpected(t.error());
-                             auto bytes = t->bytes();
+                             const auto t = ST_TRY(c->get(info->name));
+                             const auto bytes = t.bytes();
                              constexpr std::size_t chunk = 1u << 20;
                              for (std::size_t at = 0; at < bytes.size(); at += chunk)
-                               if (auto r = sink(bytes.subspan(at, std::min(chunk, bytes.size() - at))); !r) return r;
+                               ST_TRY(sink(bytes.subspan(at, std::min(chunk, bytes.size() - at))));
                              return {};
                            },
                            [c, &e](std::uint64_t at, std::span<std::byte> out) {

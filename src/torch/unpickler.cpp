@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/text_util.hpp"
+#include "core/try.hpp"
 #include "torch/pickle_opcodes.hpp"
 #include "torch/reduce.hpp"
 #include "torch/text.hpp"
@@ -17,20 +18,36 @@ namespace safetensors::torch::detail {
 
 std::string_view kind_name(const node& n) {
   switch (n.kind) {
-    case node_kind::none: return "None";
-    case node_kind::boolean: return "bool";
-    case node_kind::integer: case node_kind::bigint: return "int";
-    case node_kind::floating: return "float";
-    case node_kind::str: return "str";
-    case node_kind::bytes: return "bytes";
-    case node_kind::tuple: return "tuple";
-    case node_kind::list: return "list";
-    case node_kind::dict: return "dict";
-    case node_kind::set: return "set";
-    case node_kind::global: return "global";
-    case node_kind::storage: return "storage";
-    case node_kind::tensor: case node_kind::bad_tensor: return "tensor";
-    case node_kind::opaque: return "object";
+    case node_kind::none:
+      return "None";
+    case node_kind::boolean:
+      return "bool";
+    case node_kind::integer:
+    case node_kind::bigint:
+      return "int";
+    case node_kind::floating:
+      return "float";
+    case node_kind::str:
+      return "str";
+    case node_kind::bytes:
+      return "bytes";
+    case node_kind::tuple:
+      return "tuple";
+    case node_kind::list:
+      return "list";
+    case node_kind::dict:
+      return "dict";
+    case node_kind::set:
+      return "set";
+    case node_kind::global:
+      return "global";
+    case node_kind::storage:
+      return "storage";
+    case node_kind::tensor:
+    case node_kind::bad_tensor:
+      return "tensor";
+    case node_kind::opaque:
+      return "object";
   }
   return "object";
 }
@@ -48,10 +65,9 @@ class machine final : public vm_access {
       if (count >= opts_.limits.max_opcodes)
         return limit(fmt::format("more than {} opcodes", opts_.limits.max_opcodes));
       op_pos_ = pos_;
-      auto op = byte();
-      if (!op) return tl::unexpected(op.error());
-      if (static_cast<opcode>(*op) == opcode::STOP) return finish();
-      if (auto r = step(*op); !r) return tl::unexpected(r.error());
+      const auto op = ST_TRY(byte());
+      if (static_cast<opcode>(op) == opcode::STOP) return finish();
+      ST_TRY(step(op));
     }
   }
 
@@ -74,8 +90,8 @@ class machine final : public vm_access {
 
  private:
   tl::unexpected<error> limit(std::string_view msg) {
-    return fail(errc::limit_exceeded,
-                fmt::format("{}: unpickler limit: {} (pickle byte {})", opts_.source, msg, op_pos_));
+    return fail(errc::limit_exceeded, fmt::format("{}: unpickler limit: {} (pickle byte {})",
+                                                  opts_.source, msg, op_pos_));
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -85,8 +101,9 @@ class machine final : public vm_access {
     return static_cast<std::uint8_t>(data_[pos_++]);
   }
   tl::unexpected<error> truncated() {
-    return fail(errc::invalid_checkpoint,
-                fmt::format("{}: truncated pickle (no STOP before byte {})", opts_.source, data_.size()));
+    return fail(
+        errc::invalid_checkpoint,
+        fmt::format("{}: truncated pickle (no STOP before byte {})", opts_.source, data_.size()));
   }
   result<std::uint64_t> le(std::size_t n) {
     if (remaining() < n) return truncated();
@@ -99,9 +116,9 @@ class machine final : public vm_access {
   result<std::string_view> take(std::uint64_t n, std::string_view what) {
     if (n > remaining())
       return bad(fmt::format("{} length {} exceeds the {} bytes left", what, n, remaining()));
-    if (n > opts_.limits.max_string_bytes)
-      return limit(fmt::format("{} of {} bytes", what, n));
-    std::string_view s(reinterpret_cast<const char*>(data_.data()) + pos_, static_cast<std::size_t>(n));
+    if (n > opts_.limits.max_string_bytes) return limit(fmt::format("{} of {} bytes", what, n));
+    std::string_view s(reinterpret_cast<const char*>(data_.data()) + pos_,
+                       static_cast<std::size_t>(n));
     pos_ += static_cast<std::size_t>(n);
     return s;
   }
@@ -123,11 +140,7 @@ class machine final : public vm_access {
     stack_.push_back(v);
     return {};
   }
-  result<void> push_node(node n) {
-    auto id = add(std::move(n));
-    if (!id) return tl::unexpected(id.error());
-    return push(*id);
-  }
+  result<void> push_node(node n) { return push(ST_TRY(add(std::move(n)))); }
   result<std::uint32_t> pop() {
     if (stack_.size() <= floor()) return bad("stack underflow");
     auto v = stack_.back();
@@ -149,7 +162,8 @@ class machine final : public vm_access {
   result<void> count_items(std::size_t n) {
     items_ += n;
     if (items_ > opts_.limits.max_container_items)
-      return limit(fmt::format("more than {} container elements", opts_.limits.max_container_items));
+      return limit(
+          fmt::format("more than {} container elements", opts_.limits.max_container_items));
     return {};
   }
 
@@ -188,15 +202,14 @@ class machine final : public vm_access {
 result<void> machine::step(std::uint8_t op) {
   switch (static_cast<opcode>(op)) {
     case opcode::PROTO: {
-      auto v = byte();
-      if (!v) return tl::unexpected(v.error());
-      if (*v > 5) return bad(fmt::format("unsupported pickle protocol {}", *v));
+      const auto v = ST_TRY(byte());
+      if (v > 5) return bad(fmt::format("unsupported pickle protocol {}", v));
       return {};
     }
     case opcode::FRAME: {  // a length hint; frames are not needed to read the stream
-      auto n = le(8);
-      if (!n) return tl::unexpected(n.error());
-      if (*n > remaining()) return bad(fmt::format("FRAME length {} exceeds the {} bytes left", *n, remaining()));
+      const auto n = ST_TRY(le(8));
+      if (n > remaining())
+        return bad(fmt::format("FRAME length {} exceeds the {} bytes left", n, remaining()));
       return {};
     }
     case opcode::MARK:
@@ -204,16 +217,12 @@ result<void> machine::step(std::uint8_t op) {
         return limit(fmt::format("more than {} nested MARKs", opts_.limits.max_marks));
       marks_.push_back(stack_.size());
       return {};
-    case opcode::POP: {
-      auto v = pop();
-      if (!v) return tl::unexpected(v.error());
+    case opcode::POP:
+      ST_TRY(pop());
       return {};
-    }
-    case opcode::POP_MARK: {
-      auto v = pop_mark();
-      if (!v) return tl::unexpected(v.error());
+    case opcode::POP_MARK:
+      ST_TRY(pop_mark());
       return {};
-    }
     case opcode::NONE:
       return push_node({});
     case opcode::NEWTRUE:
@@ -234,10 +243,10 @@ result<void> machine::step(std::uint8_t op) {
     case opcode::LONG4:
       return op_long(4);
     case opcode::BINFLOAT: {
-      auto v = le(8);
-      if (!v) return tl::unexpected(v.error());
-      node n; n.kind = node_kind::floating;
-      n.floating = std::bit_cast<double>(__builtin_bswap64(*v));
+      const auto v = ST_TRY(le(8));
+      node n;
+      n.kind = node_kind::floating;
+      n.floating = std::bit_cast<double>(__builtin_bswap64(v));
       return push_node(std::move(n));
     }
     case opcode::BINUNICODE:
@@ -299,11 +308,9 @@ result<void> machine::step(std::uint8_t op) {
     case opcode::ADDITEMS:
       return op_additems();
     case opcode::GLOBAL: {
-      auto m = line();
-      if (!m) return tl::unexpected(m.error());
-      auto n = line();
-      if (!n) return tl::unexpected(n.error());
-      return op_global(std::string(*m), std::string(*n));
+      const auto m = ST_TRY(line());
+      const auto n = ST_TRY(line());
+      return op_global(std::string(m), std::string(n));
     }
     case opcode::STACK_GLOBAL:
       return op_stack_global();
@@ -315,29 +322,18 @@ result<void> machine::step(std::uint8_t op) {
       return op_build();
     case opcode::BINPERSID:
       return op_persid();
-    case opcode::BINGET: {
-      auto i = le(1);
-      if (!i) return tl::unexpected(i.error());
-      return op_get(*i);
-    }
-    case opcode::LONG_BINGET: {
-      auto i = le(4);
-      if (!i) return tl::unexpected(i.error());
-      return op_get(*i);
-    }
-    case opcode::BINPUT: {
-      auto i = le(1);
-      if (!i) return tl::unexpected(i.error());
-      return op_put(*i);
-    }
-    case opcode::LONG_BINPUT: {
-      auto i = le(4);
-      if (!i) return tl::unexpected(i.error());
-      return op_put(*i);
-    }
+    case opcode::BINGET:
+      return op_get(ST_TRY(le(1)));
+    case opcode::LONG_BINGET:
+      return op_get(ST_TRY(le(4)));
+    case opcode::BINPUT:
+      return op_put(ST_TRY(le(1)));
+    case opcode::LONG_BINPUT:
+      return op_put(ST_TRY(le(4)));
     case opcode::MEMOIZE:
       return op_put(memo_.size());
-    default: return refused(op);
+    default:
+      return refused(op);
   }
 }
 
@@ -351,8 +347,9 @@ result<void> machine::refused(std::uint8_t op) {
       if (trace_) trace_->globals.insert(full);
       if (is_dangerous_global(full)) {
         if (trace_) trace_->dangerous.insert(full);
-        return fail(errc::malicious, fmt::format("{}: pickle calls the dangerous global '{}' (INST)",
-                                                 opts_.source, full));
+        return fail(
+            errc::malicious,
+            fmt::format("{}: pickle calls the dangerous global '{}' (INST)", opts_.source, full));
       }
     }
   }
@@ -367,88 +364,81 @@ result<void> machine::refused(std::uint8_t op) {
 }
 
 result<void> machine::op_int(std::size_t width, bool is_signed) {
-  auto v = le(width);
-  if (!v) return tl::unexpected(v.error());
-  node n; n.kind = node_kind::integer;
-  n.integer = is_signed ? static_cast<std::int32_t>(static_cast<std::uint32_t>(*v))
-                        : static_cast<std::int64_t>(*v);
+  const auto v = ST_TRY(le(width));
+  node n;
+  n.kind = node_kind::integer;
+  n.integer = is_signed ? static_cast<std::int32_t>(static_cast<std::uint32_t>(v))
+                        : static_cast<std::int64_t>(v);
   return push_node(std::move(n));
 }
 
 result<void> machine::op_long(std::size_t len_width) {
-  auto len = le(len_width);
-  if (!len) return tl::unexpected(len.error());
-  if (*len > 64) return bad(fmt::format("integer of {} bytes (at most 64 accepted)", *len));
-  auto bytes = take(*len, "LONG");
-  if (!bytes) return tl::unexpected(bytes.error());
+  const auto len = ST_TRY(le(len_width));
+  if (len > 64) return bad(fmt::format("integer of {} bytes (at most 64 accepted)", len));
+  const auto bytes = ST_TRY(take(len, "LONG"));
   node n;
-  if (bytes->size() <= 8) {
+  if (bytes.size() <= 8) {
     n.kind = node_kind::integer;
     std::uint64_t u = 0;
-    for (std::size_t i = 0; i < bytes->size(); ++i)
-      u |= static_cast<std::uint64_t>(static_cast<std::uint8_t>((*bytes)[i])) << (8 * i);
-    if (!bytes->empty() && bytes->size() < 8 && (static_cast<std::uint8_t>(bytes->back()) & 0x80))
-      u |= ~std::uint64_t{0} << (8 * bytes->size());  // sign-extend
+    for (std::size_t i = 0; i < bytes.size(); ++i)
+      u |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(bytes[i])) << (8 * i);
+    if (!bytes.empty() && bytes.size() < 8 && (static_cast<std::uint8_t>(bytes.back()) & 0x80))
+      u |= ~std::uint64_t{0} << (8 * bytes.size());  // sign-extend
     n.integer = static_cast<std::int64_t>(u);
   } else {
     n.kind = node_kind::bigint;
-    n.text = std::string(*bytes);
+    n.text = std::string(bytes);
   }
   return push_node(std::move(n));
 }
 
 result<void> machine::op_text(std::size_t len_width, node_kind kind, opcode op) {
   const std::string_view what = opcode_name(op);
-  auto len = le(len_width);
-  if (!len) return tl::unexpected(len.error());
-  auto s = take(*len, what);
-  if (!s) return tl::unexpected(s.error());
-  if (kind == node_kind::str && !safetensors::detail::is_valid_utf8(*s))
+  const auto len = ST_TRY(le(len_width));
+  const auto s = ST_TRY(take(len, what));
+  if (kind == node_kind::str && !safetensors::detail::is_valid_utf8(s))
     return bad(fmt::format("{} is not valid UTF-8", what));
-  node n; n.kind = kind; n.text = std::string(*s);
+  node n;
+  n.kind = kind;
+  n.text = std::string(s);
   return push_node(std::move(n));
 }
 
 result<void> machine::op_tuple(std::size_t n) {
-  node t; t.kind = node_kind::tuple;
+  node t;
+  t.kind = node_kind::tuple;
   if (n == std::size_t(-1)) {
-    auto items = pop_mark();
-    if (!items) return tl::unexpected(items.error());
-    t.items = std::move(*items);
+    t.items = ST_TRY(pop_mark());
   } else {
     if (stack_.size() - floor() < n) return bad("stack underflow building a tuple");
     t.items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
     stack_.resize(stack_.size() - n);
   }
-  if (auto r = count_items(t.items.size()); !r) return r;
+  ST_TRY(count_items(t.items.size()));
   return push_node(std::move(t));
 }
 
 result<void> machine::op_collection(node_kind kind) {
-  auto items = pop_mark();
-  if (!items) return tl::unexpected(items.error());
-  if (kind == node_kind::dict && items->size() % 2) return bad("DICT with an odd number of items");
-  if (auto r = count_items(items->size()); !r) return r;
-  node n; n.kind = kind; n.items = std::move(*items);
+  auto items = ST_TRY(pop_mark());
+  if (kind == node_kind::dict && items.size() % 2) return bad("DICT with an odd number of items");
+  ST_TRY(count_items(items.size()));
+  node n;
+  n.kind = kind;
+  n.items = std::move(items);
   return push_node(std::move(n));
 }
 
 result<void> machine::op_append(bool many) {
   std::vector<std::uint32_t> values;
   if (many) {
-    auto items = pop_mark();
-    if (!items) return tl::unexpected(items.error());
-    values = std::move(*items);
+    values = ST_TRY(pop_mark());
   } else {
-    auto v = pop();
-    if (!v) return tl::unexpected(v.error());
-    values.push_back(*v);
+    values.push_back(ST_TRY(pop()));
   }
-  auto target = peek();
-  if (!target) return tl::unexpected(target.error());
-  node& t = g_.nodes[*target];
-  if (t.kind != node_kind::list) return bad(fmt::format("APPEND on a {} (only lists accept it)", kind_name(t)));
-  if (auto r = count_items(values.size()); !r) return r;
+  node& t = g_.nodes[ST_TRY(peek())];
+  if (t.kind != node_kind::list)
+    return bad(fmt::format("APPEND on a {} (only lists accept it)", kind_name(t)));
+  ST_TRY(count_items(values.size()));
   t.items.insert(t.items.end(), values.begin(), values.end());
   return {};
 }
@@ -456,55 +446,57 @@ result<void> machine::op_append(bool many) {
 bool hashable(const std::vector<node>& nodes, std::uint32_t id, int depth = 0) {
   const node& n = nodes[id];
   switch (n.kind) {
-    case node_kind::none: case node_kind::boolean: case node_kind::integer: case node_kind::bigint:
-    case node_kind::floating: case node_kind::str: case node_kind::bytes: case node_kind::global:
+    case node_kind::none:
+    case node_kind::boolean:
+    case node_kind::integer:
+    case node_kind::bigint:
+    case node_kind::floating:
+    case node_kind::str:
+    case node_kind::bytes:
+    case node_kind::global:
       return true;
     case node_kind::tuple:
       if (depth > 16) return false;
       for (auto c : n.items)
         if (!hashable(nodes, c, depth + 1)) return false;
       return true;
-    default: return false;
+    default:
+      return false;
   }
 }
 
 result<void> machine::op_setitem(bool many) {
   std::vector<std::uint32_t> kv;
   if (many) {
-    auto items = pop_mark();
-    if (!items) return tl::unexpected(items.error());
-    if (items->size() % 2) return bad("SETITEMS with an odd number of items");
-    kv = std::move(*items);
+    kv = ST_TRY(pop_mark());
+    if (kv.size() % 2) return bad("SETITEMS with an odd number of items");
   } else {
-    auto v = pop();
-    if (!v) return tl::unexpected(v.error());
-    auto k = pop();
-    if (!k) return tl::unexpected(k.error());
-    kv = {*k, *v};
+    const auto v = ST_TRY(pop());
+    const auto k = ST_TRY(pop());
+    kv = {k, v};
   }
-  auto target = peek();
-  if (!target) return tl::unexpected(target.error());
-  node& t = g_.nodes[*target];
+  const auto target = ST_TRY(peek());
+  node& t = g_.nodes[target];
   if (t.kind != node_kind::dict)
-    return bad(fmt::format("SETITEM on a {} (only dicts accept it; CVE-2026-24747 pattern)", kind_name(t)));
+    return bad(fmt::format("SETITEM on a {} (only dicts accept it; CVE-2026-24747 pattern)",
+                           kind_name(t)));
   for (std::size_t i = 0; i < kv.size(); i += 2)
-    if (!hashable(g_.nodes, kv[i])) return bad(fmt::format("unhashable dict key of type {}", kind_name(g_.nodes[kv[i]])));
-  if (auto r = count_items(kv.size()); !r) return r;
-  g_.nodes[*target].items.insert(g_.nodes[*target].items.end(), kv.begin(), kv.end());
+    if (!hashable(g_.nodes, kv[i]))
+      return bad(fmt::format("unhashable dict key of type {}", kind_name(g_.nodes[kv[i]])));
+  ST_TRY(count_items(kv.size()));
+  g_.nodes[target].items.insert(g_.nodes[target].items.end(), kv.begin(), kv.end());
   return {};
 }
 
 result<void> machine::op_additems() {
-  auto items = pop_mark();
-  if (!items) return tl::unexpected(items.error());
-  auto target = peek();
-  if (!target) return tl::unexpected(target.error());
-  node& t = g_.nodes[*target];
-  if (t.kind != node_kind::set) return bad(fmt::format("ADDITEMS on a {} (only sets accept it)", kind_name(t)));
-  for (auto k : *items)
+  const auto items = ST_TRY(pop_mark());
+  node& t = g_.nodes[ST_TRY(peek())];
+  if (t.kind != node_kind::set)
+    return bad(fmt::format("ADDITEMS on a {} (only sets accept it)", kind_name(t)));
+  for (auto k : items)
     if (!hashable(g_.nodes, k)) return bad("unhashable set element");
-  if (auto r = count_items(items->size()); !r) return r;
-  t.items.insert(t.items.end(), items->begin(), items->end());
+  ST_TRY(count_items(items.size()));
+  t.items.insert(t.items.end(), items.begin(), items.end());
   return {};
 }
 
@@ -513,20 +505,26 @@ result<void> machine::op_global(std::string module, std::string name) {
     return bad("global name is not valid UTF-8");
   std::string full = normalize_global(module, name);
   if (trace_) trace_->globals.insert(full);
-  node n; n.kind = node_kind::global; n.text = full;
+  node n;
+  n.kind = node_kind::global;
+  n.text = full;
   if (is_dangerous_global(full)) {
     if (trace_) trace_->dangerous.insert(full);
     if (opts_.mode == unpickle_mode::strict)
-      return fail(errc::malicious, fmt::format("{}: pickle calls the dangerous global '{}'; refused without executing it",
-                                               opts_.source, full));
+      return fail(
+          errc::malicious,
+          fmt::format("{}: pickle calls the dangerous global '{}'; refused without executing it",
+                      opts_.source, full));
     return push_node(std::move(n));
   }
   auto s = find_symbol(full);
   if (!s) {
     if (trace_) trace_->unknown.insert(full);
     if (opts_.mode == unpickle_mode::strict)
-      return fail(errc::unsupported, fmt::format("{}: pickle uses the global '{}', which is not in the allowlist of tensor data types (a pickled object or class, not a state dict)",
-                                                 opts_.source, full));
+      return fail(errc::unsupported,
+                  fmt::format("{}: pickle uses the global '{}', which is not in the allowlist of "
+                              "tensor data types (a pickled object or class, not a state dict)",
+                              opts_.source, full));
     return push_node(std::move(n));
   }
   n.known = true;
@@ -535,34 +533,30 @@ result<void> machine::op_global(std::string module, std::string name) {
 }
 
 result<void> machine::op_stack_global() {
-  auto name = pop();
-  if (!name) return tl::unexpected(name.error());
-  auto module = pop();
-  if (!module) return tl::unexpected(module.error());
-  const node& m = g_.nodes[*module];
-  const node& n = g_.nodes[*name];
-  if (m.kind != node_kind::str || n.kind != node_kind::str) return bad("STACK_GLOBAL operands are not strings");
+  const auto name = ST_TRY(pop());
+  const auto module = ST_TRY(pop());
+  const node& m = g_.nodes[module];
+  const node& n = g_.nodes[name];
+  if (m.kind != node_kind::str || n.kind != node_kind::str)
+    return bad("STACK_GLOBAL operands are not strings");
   return op_global(m.text, n.text);
 }
 
 result<void> machine::op_reduce(bool newobj) {
-  auto args = pop();
-  if (!args) return tl::unexpected(args.error());
-  auto callee = pop();
-  if (!callee) return tl::unexpected(callee.error());
-  auto v = newobj ? apply_newobj(*this, *callee, *args) : apply_reduce(*this, *callee, *args);
-  if (!v) return tl::unexpected(v.error());
-  return push(*v);
+  const auto args = ST_TRY(pop());
+  const auto callee = ST_TRY(pop());
+  return push(
+      ST_TRY(newobj ? apply_newobj(*this, callee, args) : apply_reduce(*this, callee, args)));
 }
 
 result<void> machine::op_build() {
-  auto state = pop();
-  if (!state) return tl::unexpected(state.error());
-  auto target = peek();
-  if (!target) return tl::unexpected(target.error());
-  const node& t = g_.nodes[*target];
+  ST_TRY(pop());  // the state: not needed for the data
+  const node& t = g_.nodes[ST_TRY(peek())];
   switch (t.kind) {
-    case node_kind::dict: case node_kind::tensor: case node_kind::bad_tensor: case node_kind::opaque:
+    case node_kind::dict:
+    case node_kind::tensor:
+    case node_kind::bad_tensor:
+    case node_kind::opaque:
       return {};  // OrderedDict._metadata, tensor state: irrelevant to the data
     case node_kind::global:
       if (opts_.mode == unpickle_mode::collect) return {};
@@ -573,11 +567,8 @@ result<void> machine::op_build() {
 }
 
 result<void> machine::op_persid() {
-  auto pid = pop();
-  if (!pid) return tl::unexpected(pid.error());
-  auto v = apply_persistent_id(*this, *pid);
-  if (!v) return tl::unexpected(v.error());
-  return push(*v);
+  const auto pid = ST_TRY(pop());
+  return push(ST_TRY(apply_persistent_id(*this, pid)));
 }
 
 result<void> machine::op_get(std::uint64_t index) {
@@ -587,21 +578,22 @@ result<void> machine::op_get(std::uint64_t index) {
 }
 
 result<void> machine::op_put(std::uint64_t index) {
-  auto v = peek();
-  if (!v) return tl::unexpected(v.error());
+  const auto v = ST_TRY(peek());
   if (index > 0xffffffffu) return bad("memo index above 2^32");
-  if (memo_.size() >= opts_.limits.max_memo_entries && !memo_.count(static_cast<std::uint32_t>(index)))
+  if (memo_.size() >= opts_.limits.max_memo_entries &&
+      !memo_.count(static_cast<std::uint32_t>(index)))
     return limit(fmt::format("more than {} memo entries", opts_.limits.max_memo_entries));
-  memo_[static_cast<std::uint32_t>(index)] = *v;
+  memo_[static_cast<std::uint32_t>(index)] = v;
   return {};
 }
 
 result<pickle_graph> machine::finish() {
   if (!marks_.empty()) return bad("STOP with an open MARK");
-  if (stack_.size() != 1) return bad(fmt::format("STOP with {} values on the stack (expected 1)", stack_.size()));
+  if (stack_.size() != 1)
+    return bad(fmt::format("STOP with {} values on the stack (expected 1)", stack_.size()));
   g_.root = stack_.back();
   g_.end = pos_;
-  if (auto r = check_graph(*this); !r) return tl::unexpected(r.error());
+  ST_TRY(check_graph(*this));
   return std::move(g_);
 }
 
@@ -609,7 +601,9 @@ result<pickle_graph> machine::finish() {
 
 result<pickle_graph> unpickle(std::span<const std::byte> data, std::size_t start,
                               const unpickle_options& opts, pickle_trace* trace) {
-  if (start > data.size()) return fail(errc::invalid_checkpoint, fmt::format("{}: pickle starts past the end", opts.source));
+  if (start > data.size())
+    return fail(errc::invalid_checkpoint,
+                fmt::format("{}: pickle starts past the end", opts.source));
   machine m(data, start, opts, trace);
   return m.run();
 }

@@ -17,12 +17,14 @@ struct five_tensors {
   std::vector<std::vector<std::byte>> data;
   std::vector<tensor_source> sources;
   five_tensors() {
-    const std::pair<const char*, std::uint64_t> spec[] = {{"a", 10}, {"b", 10}, {"c", 10}, {"d", 30}, {"e", 2}};
+    const std::pair<const char*, std::uint64_t> spec[] = {
+        {"a", 10}, {"b", 10}, {"c", 10}, {"d", 30}, {"e", 2}};
     for (const auto& [name, n] : spec) {
       auto& d = data.emplace_back(n * 4);
       for (std::size_t i = 0; i < d.size(); ++i) d[i] = static_cast<std::byte>(i + name[0]);
     }
-    for (std::size_t k = 0; k < 5; ++k) sources.push_back(source(spec[k].first, dtype::F32, {spec[k].second}, data[k]));
+    for (std::size_t k = 0; k < 5; ++k)
+      sources.push_back(source(spec[k].first, dtype::F32, {spec[k].second}, data[k]));
   }
 };
 
@@ -48,7 +50,8 @@ struct hand_made {
   temp_dir dir;
   std::vector<std::byte> four = std::vector<std::byte>(4);
   hand_made() {
-    const tensor_source s1[] = {source("a", dtype::F32, {1}, four), source("b", dtype::F32, {1}, four)};
+    const tensor_source s1[] = {source("a", dtype::F32, {1}, four),
+                                source("b", dtype::F32, {1}, four)};
     const tensor_source s2[] = {source("c", dtype::F32, {1}, four)};
     EXPECT_TRUE(write_file(dir / "s1.safetensors", s1, {}));
     EXPECT_TRUE(write_file(dir / "s2.safetensors", s2, {}));
@@ -62,13 +65,15 @@ struct hand_made {
 const char* good_map = R"({"a":"s1.safetensors","b":"s1.safetensors","c":"s2.safetensors"})";
 
 std::string with_map(std::string_view map, std::string_view meta = R"({"total_size":12})") {
-  return std::string(R"({"metadata":)") + std::string(meta) + R"(,"weight_map":)" + std::string(map) + "}";
+  return std::string(R"({"metadata":)") + std::string(meta) + R"(,"weight_map":)" +
+         std::string(map) + "}";
 }
 
 void expect_invalid(result<checkpoint> cp, std::initializer_list<std::string_view> words) {
   ASSERT_FALSE(cp);
   EXPECT_EQ(cp.error().code, errc::invalid_index) << cp.error().message;
-  for (auto w : words) EXPECT_NE(cp.error().message.find(w), std::string::npos) << cp.error().message << " / " << w;
+  for (auto w : words)
+    EXPECT_NE(cp.error().message.find(w), std::string::npos) << cp.error().message << " / " << w;
 }
 
 }  // namespace
@@ -78,16 +83,18 @@ TEST(WriteSharded, GreedySplitInWriterOrder) {
   five_tensors t;  // 40, 40, 40, 120, 8 bytes
   auto files = write_sharded(dir.path(), t.sources, meta({{"format", "pt"}}), max_size(100));
   ASSERT_TRUE(files) << files.error().message;
-  const std::vector<std::string> expected = {"model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
-                                             "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
-                                             "model.safetensors.index.json"};
+  const std::vector<std::string> expected = {
+      "model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
+      "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
+      "model.safetensors.index.json"};
   EXPECT_EQ(dir.list(), expected);
   ASSERT_EQ(files->size(), 5u);
   EXPECT_EQ(files->back(), dir / "model.safetensors.index.json");
-  EXPECT_EQ(as_string(read_all(dir / "model.safetensors.index.json")),
-            R"({"metadata":{"total_size":248},"weight_map":{"a":"model-00001-of-00004.safetensors",)"
-            R"("b":"model-00001-of-00004.safetensors","c":"model-00002-of-00004.safetensors",)"
-            R"("d":"model-00003-of-00004.safetensors","e":"model-00004-of-00004.safetensors"}})");
+  EXPECT_EQ(
+      as_string(read_all(dir / "model.safetensors.index.json")),
+      R"({"metadata":{"total_size":248},"weight_map":{"a":"model-00001-of-00004.safetensors",)"
+      R"("b":"model-00001-of-00004.safetensors","c":"model-00002-of-00004.safetensors",)"
+      R"("d":"model-00003-of-00004.safetensors","e":"model-00004-of-00004.safetensors"}})");
   for (const auto& open_path : {dir.path(), dir / "model.safetensors.index.json"}) {
     auto cp = checkpoint::open(open_path);
     ASSERT_TRUE(cp) << cp.error().message;
@@ -160,12 +167,18 @@ TEST(WriteSharded, CustomPrefixFolderAndMerge) {
 TEST(WriteSharded, Errors) {
   temp_dir dir;
   five_tensors t;
-  EXPECT_EQ(write_sharded(dir.path(), t.sources, {}, max_size(0)).error().code, errc::invalid_argument);
+  const auto zero = write_sharded(dir.path(), t.sources, {}, max_size(0));
+  EXPECT_EQ(zero.error().code, errc::invalid_argument);
+  EXPECT_EQ(zero.error().message, "write sharded: max_shard_size is 0");
   shard_options o = max_size(100);
   o.prefix = "a/b";
-  EXPECT_EQ(write_sharded(dir.path(), t.sources, {}, o).error().code, errc::invalid_argument);
+  const auto prefix = write_sharded(dir.path(), t.sources, {}, o);
+  EXPECT_EQ(prefix.error().code, errc::invalid_argument);
+  EXPECT_EQ(prefix.error().message, "write sharded: invalid prefix `a/b`");
   t.sources[4].name = "a";
-  EXPECT_EQ(write_sharded(dir.path(), t.sources, {}, max_size(100)).error().code, errc::duplicate_key);
+  const auto dup = write_sharded(dir.path(), t.sources, {}, max_size(100));
+  EXPECT_EQ(dup.error().code, errc::duplicate_key);
+  EXPECT_EQ(dup.error().message, "tensor `a`: appears twice");
   EXPECT_TRUE(dir.list().empty());
 }
 
@@ -233,7 +246,11 @@ TEST(CheckpointIndex, HandMadeIndexOpens) {
   auto cp = h.open_with(with_map(good_map));
   ASSERT_TRUE(cp) << cp.error().message;
   EXPECT_EQ(cp->tensors().size(), 3u);
-  EXPECT_EQ(cp->get("zz").error().code, errc::tensor_not_found);
+  const auto missing = cp->get("zz");
+  EXPECT_EQ(missing.error().code, errc::tensor_not_found);
+  EXPECT_EQ(missing.error().message,
+            "'" + (h.dir / "model.safetensors.index.json").string() + "': tensor `zz` not found");
+
   EXPECT_TRUE(h.open_with(with_map(good_map, R"({"format":"pt"})")));  // total_size is optional
   EXPECT_TRUE(h.open_with(R"({"weight_map":)" + std::string(good_map) + "}"));
 }
@@ -242,51 +259,64 @@ TEST(CheckpointIndex, ShardInASubfolder) {
   hand_made h;
   std::filesystem::create_directory(h.dir / "sub");
   std::filesystem::rename(h.dir / "s2.safetensors", h.dir / "sub" / "s2.safetensors");
-  EXPECT_TRUE(h.open_with(with_map(R"({"a":"s1.safetensors","b":"s1.safetensors","c":"./sub/s2.safetensors"})")));
+  EXPECT_TRUE(h.open_with(
+      with_map(R"({"a":"s1.safetensors","b":"s1.safetensors","c":"./sub/s2.safetensors"})")));
 }
 
 TEST(CheckpointIndex, PathsMustStayInTheFolder) {
   hand_made h;
-  expect_invalid(h.open_with(with_map(R"({"a":"/etc/s1.safetensors","b":"s1.safetensors","c":"s2.safetensors"})")),
+  expect_invalid(h.open_with(with_map(
+                     R"({"a":"/etc/s1.safetensors","b":"s1.safetensors","c":"s2.safetensors"})")),
                  {"absolute", "/etc/s1.safetensors"});
-  expect_invalid(h.open_with(with_map(R"({"a":"../s1.safetensors","b":"s1.safetensors","c":"s2.safetensors"})")),
+  expect_invalid(h.open_with(with_map(
+                     R"({"a":"../s1.safetensors","b":"s1.safetensors","c":"s2.safetensors"})")),
                  {".."});
-  expect_invalid(h.open_with(with_map(R"({"a":"sub/../../x","b":"s1.safetensors","c":"s2.safetensors"})")), {".."});
-  expect_invalid(h.open_with(with_map(R"({"a":"sub\\s1.safetensors","b":"s1.safetensors","c":"s2.safetensors"})")),
+  expect_invalid(
+      h.open_with(with_map(R"({"a":"sub/../../x","b":"s1.safetensors","c":"s2.safetensors"})")),
+      {".."});
+  expect_invalid(h.open_with(with_map(
+                     R"({"a":"sub\\s1.safetensors","b":"s1.safetensors","c":"s2.safetensors"})")),
                  {"backslash"});
-  expect_invalid(h.open_with(with_map(R"({"a":"","b":"s1.safetensors","c":"s2.safetensors"})")), {"empty"});
+  expect_invalid(h.open_with(with_map(R"({"a":"","b":"s1.safetensors","c":"s2.safetensors"})")),
+                 {"empty"});
 }
 
 TEST(CheckpointIndex, MissingShard) {
   hand_made h;
-  expect_invalid(h.open_with(with_map(R"({"a":"s1.safetensors","b":"s1.safetensors","c":"s3.safetensors"})")),
-                 {"s3.safetensors", "does not exist"});
+  expect_invalid(
+      h.open_with(with_map(R"({"a":"s1.safetensors","b":"s1.safetensors","c":"s3.safetensors"})")),
+      {"s3.safetensors", "does not exist"});
 }
 
 TEST(CheckpointIndex, TensorInTheWrongShard) {
   hand_made h;
-  expect_invalid(h.open_with(with_map(R"({"a":"s1.safetensors","b":"s2.safetensors","c":"s2.safetensors"})")),
-                 {"`b`", "s1.safetensors", "s2.safetensors"});
+  expect_invalid(
+      h.open_with(with_map(R"({"a":"s1.safetensors","b":"s2.safetensors","c":"s2.safetensors"})")),
+      {"`b`", "s1.safetensors", "s2.safetensors"});
 }
 
 TEST(CheckpointIndex, ExtraTensorInAShard) {
   hand_made h;
-  expect_invalid(h.open_with(with_map(R"({"a":"s1.safetensors","c":"s2.safetensors"})", R"({"total_size":8})")),
+  expect_invalid(h.open_with(with_map(R"({"a":"s1.safetensors","c":"s2.safetensors"})",
+                                      R"({"total_size":8})")),
                  {"`b`", "s1.safetensors", "not in the weight_map"});
 }
 
 TEST(CheckpointIndex, TensorMissingFromItsShard) {
   hand_made h;
   expect_invalid(
-      h.open_with(with_map(R"({"a":"s1.safetensors","b":"s1.safetensors","c":"s2.safetensors","z":"s2.safetensors"})")),
+      h.open_with(with_map(
+          R"({"a":"s1.safetensors","b":"s1.safetensors","c":"s2.safetensors","z":"s2.safetensors"})")),
       {"`z`", "s2.safetensors", "missing"});
 }
 
 TEST(CheckpointIndex, DuplicateTensorAcrossShards) {
   hand_made h;
-  const tensor_source again[] = {source("a", dtype::F32, {1}, h.four), source("c", dtype::F32, {1}, h.four)};
+  const tensor_source again[] = {source("a", dtype::F32, {1}, h.four),
+                                 source("c", dtype::F32, {1}, h.four)};
   ASSERT_TRUE(write_file(h.dir / "s2.safetensors", again, {}));
-  expect_invalid(h.open_with(with_map(good_map, R"({"total_size":16})")), {"`a`", "s1.safetensors", "s2.safetensors"});
+  expect_invalid(h.open_with(with_map(good_map, R"({"total_size":16})")),
+                 {"`a`", "s1.safetensors", "s2.safetensors"});
 }
 
 TEST(CheckpointIndex, BadJsonAndSchema) {

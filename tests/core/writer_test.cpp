@@ -41,8 +41,8 @@ header must_parse(std::span<const std::byte> file) {
 const std::vector<std::byte> f32_0_to_5 = le_bytes<float>({0, 1, 2, 3, 4, 5});
 
 // A producer that pushes `data` in chunks of `chunk` bytes, then `extra` more bytes.
-std::function<result<void>(const byte_sink&)> chunked(std::span<const std::byte> data, std::size_t chunk,
-                                                      std::size_t extra = 0) {
+std::function<result<void>(const byte_sink&)> chunked(std::span<const std::byte> data,
+                                                      std::size_t chunk, std::size_t extra = 0) {
   return [=](const byte_sink& sink) -> result<void> {
     for (std::size_t i = 0; i < data.size(); i += chunk) {
       if (auto r = sink(data.subspan(i, std::min(chunk, data.size() - i))); !r) return r;
@@ -56,7 +56,8 @@ std::function<result<void>(const byte_sink&)> chunked(std::span<const std::byte>
 // A reader over `data`.
 byte_reader reader_of(std::span<const std::byte> data) {
   return [=](std::uint64_t at, std::span<std::byte> out) -> result<void> {
-    if (at > data.size() || out.size() > data.size() - at) return fail(errc::invalid_argument, "read past the end");
+    if (at > data.size() || out.size() > data.size() - at)
+      return fail(errc::invalid_argument, "read past the end");
     std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(at), out.size(), out.begin());
     return {};
   };
@@ -68,11 +69,13 @@ byte_reader reader_of(std::span<const std::byte> data) {
 
 TEST(WriterGolden, SerializationF32Is96Bytes) {  // tensor.rs test_serialization
   const tensor_source t[] = {source("attn.0", dtype::F32, {1, 2, 3}, f32_0_to_5)};
-  const auto expected = to_bytes({64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100,
-                                  116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34,
-                                  58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115,
-                                  101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63,
-                                  0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64});
+  const auto expected =
+      to_bytes({64, 0,  0,   0,   0,   0,   0,   0,   123, 34,  97,  116, 116, 110, 46,  48,
+                34, 58, 123, 34,  100, 116, 121, 112, 101, 34,  58,  34,  70,  51,  50,  34,
+                44, 34, 115, 104, 97,  112, 101, 34,  58,  91,  49,  44,  50,  44,  51,  93,
+                44, 34, 100, 97,  116, 97,  95,  111, 102, 102, 115, 101, 116, 115, 34,  58,
+                91, 48, 44,  50,  52,  93,  125, 125, 0,   0,   0,   0,   0,   0,   128, 63,
+                0,  0,  0,   64,  0,   0,   64,  64,  0,   0,   128, 64,  0,   0,   160, 64});
   const auto out = must_serialize(t);
   EXPECT_EQ(out.size(), 96u);
   EXPECT_EQ(out, expected);
@@ -82,10 +85,11 @@ TEST(WriterGolden, SerializationF32Is96Bytes) {  // tensor.rs test_serialization
 TEST(WriterGolden, Fp4) {  // tensor.rs test_serialization_fp4
   const auto data = to_bytes({0});
   const tensor_source t[] = {source("attn.0", dtype::F4, {1, 2}, data)};
-  const auto expected = to_bytes({64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100,
-                                  116, 121, 112, 101, 34, 58, 34, 70, 52, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58,
-                                  91, 49, 44, 50, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115, 101, 116,
-                                  115, 34, 58, 91, 48, 44, 49, 93, 125, 125, 32, 32, 32, 32, 0});
+  const auto expected = to_bytes(
+      {64,  0,   0,   0,   0,   0,   0,  0,  123, 34,  97,  116, 116, 110, 46,  48,  34,  58,  123,
+       34,  100, 116, 121, 112, 101, 34, 58, 34,  70,  52,  34,  44,  34,  115, 104, 97,  112, 101,
+       34,  58,  91,  49,  44,  50,  93, 44, 34,  100, 97,  116, 97,  95,  111, 102, 102, 115, 101,
+       116, 115, 34,  58,  91,  48,  44, 49, 93,  125, 125, 32,  32,  32,  32,  0});
   EXPECT_EQ(must_serialize(t), expected);
 }
 
@@ -102,24 +106,27 @@ TEST(WriterGolden, Fp4WrongByteCount) {  // test_serialization_fp4_invalid
 }
 
 TEST(WriterGolden, EmptyIsBracesAndSixSpaces) {  // test_empty
-  EXPECT_EQ(must_serialize({}), to_bytes({8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32}));
+  EXPECT_EQ(must_serialize({}),
+            to_bytes({8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32}));
 }
 
 TEST(WriterGolden, EmptyWithMetadataN40) {  // test_empty with {"framework":"pt"}
-  const auto expected = to_bytes({40, 0, 0, 0, 0, 0, 0, 0, 123, 34, 95, 95, 109, 101, 116, 97, 100, 97, 116, 97, 95,
-                                  95, 34, 58, 123, 34, 102, 114, 97, 109, 101, 119, 111, 114, 107, 34, 58, 34, 112,
-                                  116, 34, 125, 125, 32, 32, 32, 32, 32});
+  const auto expected =
+      to_bytes({40,  0,   0,   0,  0,  0,  0,   0,   123, 34,  95,  95,  109, 101, 116, 97,
+                100, 97,  116, 97, 95, 95, 34,  58,  123, 34,  102, 114, 97,  109, 101, 119,
+                111, 114, 107, 34, 58, 34, 112, 116, 34,  125, 125, 32,  32,  32,  32,  32});
   EXPECT_EQ(must_serialize({}, meta({{"framework", "pt"}})), expected);
 }
 
 TEST(WriterGolden, ForcedAlignmentN72) {  // test_serialization_forced_alignement
   const tensor_source t[] = {source("attn0", dtype::F32, {1, 1, 2, 3}, f32_0_to_5)};
-  const auto expected = to_bytes({72, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 48, 34, 58, 123, 34, 100, 116,
-                                  121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58,
-                                  91, 49, 44, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102,
-                                  115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 32, 32, 32, 32, 32,
-                                  32, 32, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0,
-                                  160, 64});
+  const auto expected = to_bytes(
+      {72,  0,   0,   0,   0,   0,   0,   0,   123, 34, 97, 116, 116, 110, 48,  34,  58,  123,
+       34,  100, 116, 121, 112, 101, 34,  58,  34,  70, 51, 50,  34,  44,  34,  115, 104, 97,
+       112, 101, 34,  58,  91,  49,  44,  49,  44,  50, 44, 51,  93,  44,  34,  100, 97,  116,
+       97,  95,  111, 102, 102, 115, 101, 116, 115, 34, 58, 91,  48,  44,  50,  52,  93,  125,
+       125, 32,  32,  32,  32,  32,  32,  32,  0,   0,  0,  0,   0,   0,   128, 63,  0,   0,
+       0,   64,  0,   0,   64,  64,  0,   0,   128, 64, 0,  0,   160, 64});
   const auto out = must_serialize(t);
   EXPECT_EQ(out, expected);
   const auto h = must_parse(out);
@@ -129,17 +136,21 @@ TEST(WriterGolden, ForcedAlignmentN72) {  // test_serialization_forced_alignemen
 TEST(WriterGolden, PythonI32) {  // test_simple.py test_serialization
   auto data = le_bytes<std::int32_t>({0, 0, 0, 0});
   const tensor_source t[] = {source("test", dtype::I32, {2, 2}, data)};
-  const auto header = "@\0\0\0\0\0\0\0{\"test\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}    "s;
+  const auto header =
+      "@\0\0\0\0\0\0\0{\"test\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}    "s;
   EXPECT_EQ(as_string(must_serialize(t)), header + std::string(16, '\0'));
   data = le_bytes<std::int32_t>({0, 0, 0, 1});
   const tensor_source t2[] = {source("test", dtype::I32, {2, 2}, data)};
   EXPECT_EQ(as_string(must_serialize(t2)), header + std::string(12, '\0') + "\x01\0\0\0"s);
 }
 
-TEST(WriterGolden, PythonForcesAlignmentAndOrderInvariance) {  // test_serialization_forces_alignment
+TEST(WriterGolden,
+     PythonForcesAlignmentAndOrderInvariance) {  // test_serialization_forces_alignment
   const std::vector<std::byte> i32(16), f16(8);
-  const tensor_source a[] = {source("test1", dtype::I32, {2, 2}, i32), source("test2", dtype::F16, {2, 2}, f16)};
-  const tensor_source b[] = {source("test2", dtype::F16, {2, 2}, f16), source("test1", dtype::I32, {2, 2}, i32)};
+  const tensor_source a[] = {source("test1", dtype::I32, {2, 2}, i32),
+                             source("test2", dtype::F16, {2, 2}, f16)};
+  const tensor_source b[] = {source("test2", dtype::F16, {2, 2}, f16),
+                             source("test1", dtype::I32, {2, 2}, i32)};
   const auto expected =
       "\x80\0\0\0\0\0\0\0{\"test1\":{\"dtype\":\"I32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
       "\"test2\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[16,24]}}      "s +
@@ -152,7 +163,8 @@ TEST(WriterGolden, PythonMetadataN96) {  // test_serialization_metadata
   const std::vector<std::byte> i32(16);
   const tensor_source t[] = {source("test1", dtype::I32, {2, 2}, i32)};
   const auto expected =
-      "`\0\0\0\0\0\0\0{\"__metadata__\":{\"framework\":\"pt\"},\"test1\":{\"dtype\":\"I32\",\"shape\":[2,2],"
+      "`\0\0\0\0\0\0\0{\"__metadata__\":{\"framework\":\"pt\"},\"test1\":{\"dtype\":\"I32\","
+      "\"shape\":[2,2],"
       "\"data_offsets\":[0,16]}} "s +
       std::string(16, '\0');
   EXPECT_EQ(as_string(must_serialize(t, meta({{"framework", "pt"}}))), expected);
@@ -163,8 +175,9 @@ TEST(WriterGolden, TorchComplex64) {  // test_pt_comparison.py C64 case
   const auto last = le_bytes<float>({-1.0f, 1.0f});
   std::copy(last.begin(), last.end(), c64.end() - 8);
   const tensor_source t[] = {source("test", dtype::C64, {2, 2}, c64)};
-  const auto expected = "@\0\0\0\0\0\0\0{\"test\":{\"dtype\":\"C64\",\"shape\":[2,2],\"data_offsets\":[0,32]}}    "s +
-                        std::string(24, '\0') + "\0\0\x80\xbf\0\0\x80?"s;
+  const auto expected =
+      "@\0\0\0\0\0\0\0{\"test\":{\"dtype\":\"C64\",\"shape\":[2,2],\"data_offsets\":[0,32]}}    "s +
+      std::string(24, '\0') + "\0\0\x80\xbf\0\0\x80?"s;
   EXPECT_EQ(as_string(must_serialize(t)), expected);
 }
 
@@ -178,10 +191,10 @@ TEST(Writer, SortsByDtypeDescendingThenNameBytewise) {
     const std::uint64_t n = dtype_bits(type) < 8 ? 8 : 1;  // whole bytes for F4/F6
     std::string name = "t";
     name.append(dtype_name(type));
-    t.push_back(source(name, type, {n},
-                       std::span(storage).first(*dtype_byte_size(type, n))));
+    t.push_back(source(name, type, {n}, std::span(storage).first(*dtype_byte_size(type, n))));
   }
-  t.push_back(source("\xc3\xa9", dtype::U8, {1}, std::span(storage).first(1)));  // é sorts after ASCII
+  t.push_back(
+      source("\xc3\xa9", dtype::U8, {1}, std::span(storage).first(1)));  // é sorts after ASCII
   t.push_back(source("B", dtype::U8, {1}, std::span(storage).first(1)));
   t.push_back(source("a", dtype::U8, {1}, std::span(storage).first(1)));
   auto plan = plan_header(t, {});
@@ -189,9 +202,10 @@ TEST(Writer, SortsByDtypeDescendingThenNameBytewise) {
   std::vector<std::string> names;
   for (const auto& info : plan->tensors) names.push_back(info.name);
   const std::vector<std::string> expected = {
-      "tU64", "tI64", "tF64", "tC64", "tF32", "tU32", "tI32", "tBF16", "tF16", "tU16", "tI16",
-      "tF8_E5M2FNUZ", "tF8_E4M3FNUZ", "tF8_E8M0", "tF8_E4M3", "tF8_E5M2", "tI8", "B", "a", "tU8", "\xc3\xa9",
-      "tF6_E3M2", "tF6_E2M3", "tF4", "tBOOL"};
+      "tU64", "tI64", "tF64", "tC64",         "tF32",         "tU32",     "tI32",     "tBF16",
+      "tF16", "tU16", "tI16", "tF8_E5M2FNUZ", "tF8_E4M3FNUZ", "tF8_E8M0", "tF8_E4M3", "tF8_E5M2",
+      "tI8",  "B",    "a",    "tU8",          "\xc3\xa9",     "tF6_E3M2", "tF6_E2M3", "tF4",
+      "tBOOL"};
   EXPECT_EQ(names, expected);
   std::uint64_t offset = 0;
   for (std::size_t k = 0; k < plan->tensors.size(); ++k) {
@@ -206,10 +220,11 @@ TEST(Writer, MetadataKeysSortedBytewiseAndFirst) {
   const tensor_source t[] = {source("a", dtype::U8, {1}, one)};
   auto plan = plan_header(t, meta({{"b", "2"}, {"\xc3\xa9", "4"}, {"a", "1"}, {"B", "3"}}));
   ASSERT_TRUE(plan);
-  EXPECT_EQ(plan->json.rfind(
-                R"({"__metadata__":{"B":"3","a":"1","b":"2","é":"4"},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
-                0),
-            0u);
+  EXPECT_EQ(
+      plan->json.rfind(
+          R"({"__metadata__":{"B":"3","a":"1","b":"2","é":"4"},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
+          0),
+      0u);
 }
 
 TEST(Writer, EmptyMetadataWithoutTensorsIsAValidHeader) {  // avoids the reference's bug (a)
@@ -232,8 +247,9 @@ TEST(JsonQuote, SerdeEscaping) {
   EXPECT_EQ(json_quote("\b\f\n\r\t"), R"("\b\f\n\r\t")");
   EXPECT_EQ(json_quote("\x01\x1f"s + '\0'), R"("\u0001\u001f\u0000")");
   EXPECT_EQ(json_quote("\x0b"), R"("\u000b")");  // lowercase hex
-  EXPECT_EQ(json_quote("/\x7f"), "\"/\x7f\"");    // slash and DEL raw
-  EXPECT_EQ(json_quote("\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80"), "\"\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80\"");  // é U+2028 😀 raw
+  EXPECT_EQ(json_quote("/\x7f"), "\"/\x7f\"");   // slash and DEL raw
+  EXPECT_EQ(json_quote("\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80"),
+            "\"\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80\"");  // é U+2028 😀 raw
 }
 
 TEST(JsonWriter, NumbersLikeSerde) {
@@ -267,8 +283,15 @@ TEST(JsonWriter, NestingAndCommas) {
 
 TEST(Writer, EscapesNamesAndMetadataAndReadsBack) {
   const std::vector<std::byte> one(1);
-  const std::vector<std::string> names = {"q\"uote", "back\\slash", "ctl\x01\x1f\n\t", "nul"s + '\0' + "x",
-                                          "\xc3\xa9t\xc3\xa9", "sep\xe2\x80\xa8", "del\x7f", "", "sl/ash"};
+  const std::vector<std::string> names = {"q\"uote",
+                                          "back\\slash",
+                                          "ctl\x01\x1f\n\t",
+                                          "nul"s + '\0' + "x",
+                                          "\xc3\xa9t\xc3\xa9",
+                                          "sep\xe2\x80\xa8",
+                                          "del\x7f",
+                                          "",
+                                          "sl/ash"};
   std::vector<tensor_source> t;
   for (const auto& n : names) t.push_back(source(n, dtype::U8, {1}, one));
   const auto out = must_serialize(t, meta({{"k\"\n", "v\\\x02\xe2\x80\xa8"}}));
@@ -297,6 +320,9 @@ TEST(WriterErrors, DuplicateTensorNames) {
 
 TEST(WriterErrors, DuplicateMetadataKeys) {
   EXPECT_EQ(serialize_error({}, meta({{"a", "1"}, {"a", "2"}})), errc::duplicate_key);
+  const auto r = serialize({}, meta({{"a", "1"}, {"a", "2"}}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "metadata key `a`: appears twice");
 }
 
 TEST(WriterErrors, ReservedName) {
@@ -331,8 +357,8 @@ TEST(WriterErrors, ShapeOverflow) {
 
 TEST(WriterErrors, ZeroSizedAndScalarTensors) {
   const std::vector<std::byte> four(4);
-  const tensor_source t[] = {source("empty", dtype::F32, {2, 0}, {}), source("huge_empty", dtype::F32,
-                                                                            {~0ULL, 0}, {}),
+  const tensor_source t[] = {source("empty", dtype::F32, {2, 0}, {}),
+                             source("huge_empty", dtype::F32, {~0ULL, 0}, {}),
                              source("scalar", dtype::I32, {}, four)};
   const auto h = must_parse(must_serialize(t));
   ASSERT_EQ(h.tensors.size(), 3u);
@@ -423,7 +449,8 @@ TEST(WriteFile, BlockAlignedBufferingKeepsEveryByte) {
   // larger than the buffer, straddling block edges, and a producer with odd chunk sizes.
   temp_dir dir;
   std::vector<std::vector<std::byte>> data;
-  const std::size_t sizes[] = {3, (4u << 20) - 5, 4u << 20, 1, (8u << 20) + 7, 4099, (12u << 20) + 1};
+  const std::size_t sizes[] = {3,    (4u << 20) - 5, 4u << 20, 1, (8u << 20) + 7,
+                               4099, (12u << 20) + 1};
   std::uint32_t x = 12345;
   for (std::size_t n : sizes) {
     auto& d = data.emplace_back(n);
@@ -431,7 +458,8 @@ TEST(WriteFile, BlockAlignedBufferingKeepsEveryByte) {
   }
   std::vector<tensor_source> t;
   for (std::size_t i = 0; i < data.size(); ++i) {
-    t.push_back(source(std::string(1, static_cast<char>('a' + i)), dtype::U8, {data[i].size()}, data[i]));
+    t.push_back(
+        source(std::string(1, static_cast<char>('a' + i)), dtype::U8, {data[i].size()}, data[i]));
   }
   tensor_source produced = source("p", dtype::U8, {data[4].size()}, {});
   produced.produce = chunked(data[4], 3u << 20 | 17);
@@ -476,12 +504,12 @@ TEST(WriterReader, ReadsConsecutiveRangesAndReportsItsErrors) {
   EXPECT_EQ(r.error().code, errc::io);
   EXPECT_EQ(as_string(read_all(dir / "y.safetensors")), "old content");
   EXPECT_EQ(dir.list(), (std::vector<std::string>{"x.safetensors", "y.safetensors"}));
-  EXPECT_EQ(serialize_error(std::span(&t, 1)), std::nullopt);  // in memory: only the first range is read
+  EXPECT_EQ(serialize_error(std::span(&t, 1)),
+            std::nullopt);  // in memory: only the first range is read
 
   t.data = data;  // data and a reader
   EXPECT_EQ(serialize_error(std::span(&t, 1)), errc::invalid_argument);
 }
-
 
 TEST(WriteFile, CheckSeesTheWholeTempFileAndItsErrorKeepsTheTarget) {
   temp_dir dir;
@@ -577,9 +605,10 @@ TEST(WriteFile, OverwritesAFileThatIsMappedAsInput) {  // reference regression #
                                   source("c", dtype::U8, {3}, extra)};
   ASSERT_TRUE(write_file(path, second, meta({{"rewritten", "yes"}})));
   EXPECT_EQ(as_string(a->bytes()), as_string(big));  // the old mapping is intact
-  EXPECT_EQ(read_all(path), must_serialize(std::vector<tensor_source>{source("a", dtype::U8, {big.size()}, big),
-                                                                      source("b", dtype::F32, {6}, f32_0_to_5),
-                                                                      source("c", dtype::U8, {3}, extra)},
-                                           meta({{"rewritten", "yes"}})));
+  EXPECT_EQ(read_all(path),
+            must_serialize(std::vector<tensor_source>{source("a", dtype::U8, {big.size()}, big),
+                                                      source("b", dtype::F32, {6}, f32_0_to_5),
+                                                      source("c", dtype::U8, {3}, extra)},
+                           meta({{"rewritten", "yes"}})));
   EXPECT_EQ(dir.list(), std::vector<std::string>{"model.safetensors"});
 }

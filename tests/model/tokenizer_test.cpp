@@ -29,8 +29,11 @@ namespace {
 
 // The tokenizer's state is private: no nested type or member of it is part of the API.
 template <class T>
-concept exposes_state = requires(const T& t) { typename T::impl; } || requires { typename T::state; } ||
-                        requires(const T& t) { t.state_; };
+concept exposes_state = requires(const T& t) {
+  typename T::impl;
+}
+|| requires { typename T::state; }
+|| requires(const T& t) { t.state_; };
 static_assert(!exposes_state<tokenizer>);
 
 // distilbert-base-uncased's tokenizer files, kept with the example model (sources:
@@ -324,6 +327,7 @@ TEST(TokenizerDecode, WordPieceCleanup) {
   auto bad = t.decode(ids{7592, 99999});
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, errc::invalid_argument);
+  EXPECT_EQ(bad.error().message, "token id 99999: not in the vocabulary");
   EXPECT_EQ(*t.decode(ids{}), "");
 }
 
@@ -476,7 +480,8 @@ TEST(TokenizerLoad, EmptyVocabAndTopLevel) {
   EXPECT_EQ(empty.error().code, errc::invalid_model);
   EXPECT_NE(empty.error().message.find("model.vocab"), std::string::npos);
   write_all(dir.path() / "tokenizer.json", "[1, 2]");
-  EXPECT_EQ(tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json").error().code, errc::invalid_model);
+  EXPECT_EQ(tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json").error().code,
+            errc::invalid_model);
   write_all(dir.path() / "tokenizer.json", R"({"normalizer": null})");
   auto no_model = tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json");
   ASSERT_FALSE(no_model);
@@ -524,7 +529,8 @@ TEST(TokenizerLoad, FolderAndVocabErrors) {
   EXPECT_NE(bad_field.error().message.find("do_lower_case"), std::string::npos);
   EXPECT_NE(bad_field.error().message.find("tokenizer_config.json"), std::string::npos);
   write_all(dir.path() / "tokenizer_config.json", R"({"model_max_length": -3})");
-  EXPECT_NE(tokenizer::load(dir.path()).error().message.find("model_max_length"), std::string::npos);
+  EXPECT_NE(tokenizer::load(dir.path()).error().message.find("model_max_length"),
+            std::string::npos);
   write_all(dir.path() / "tokenizer_config.json", "{");
   EXPECT_NE(tokenizer::load(dir.path()).error().message.find("invalid JSON"), std::string::npos);
 }

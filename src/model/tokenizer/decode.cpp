@@ -35,7 +35,7 @@ result<std::string> tokenizer::decode(std::span<const std::int32_t> ids,
   for (const std::int32_t id : ids) {
     const auto token = id_to_token(id);
     if (!token)
-      return fail(errc::invalid_argument, fmt::format("[decode] unknown token id {}", id));
+      return fail(errc::invalid_argument, fmt::format("token id {}: not in the vocabulary", id));
     if (skip_special_tokens) {
       const auto added = t.added.find_id(id);
       if (added >= 0 && t.added.tokens()[static_cast<std::size_t>(added)].special) continue;

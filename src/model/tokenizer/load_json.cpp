@@ -1,12 +1,11 @@
 // Loading tokenizer.json (the file tokenizers' Tokenizer::from_file reads) and the folder entry
 // point. Every malformed field gives one invalid_model error naming the file and the field.
-#include "model/tokenizer/load.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 
 #include "core/try.hpp"
+#include "model/tokenizer/load.hpp"
 #include "model/tokenizer/state.hpp"
 #include "model/tokenizer_json.hpp"
 
@@ -65,8 +64,9 @@ result<void> parse_pre_tokenizer(const maybe_value& e, detail::tokenizer_state& 
       const auto behavior = ST_TRY(io.string_or("behavior", "Isolated"));
       types.push_back(it == "Punctuation" ? it + ":" + behavior : it);
     }
-    const bool bert = (types.size() == 1 && types[0] == "BertPreTokenizer") ||
-                      (types.size() == 2 && types[0] == "WhitespaceSplit" && types[1] == "Punctuation:Isolated");
+    const bool bert =
+        (types.size() == 1 && types[0] == "BertPreTokenizer") ||
+        (types.size() == 2 && types[0] == "WhitespaceSplit" && types[1] == "Punctuation:Isolated");
     if (bert) return {};
   }
   return tl::unexpected(obj.bad_member(
@@ -104,7 +104,8 @@ result<void> parse_model(const json_value& e, detail::tokenizer_state& t) {
 // vocabulary) keeps that id; a new one gets the next id after the vocabulary and the added
 // tokens. The "id" stored in tokenizer.json is not used (measured with the npm package).
 std::int32_t assign_added_id(const detail::tokenizer_state& t, std::string_view content) {
-  if (const auto known = t.added.find(content); known >= 0) return t.added.tokens()[static_cast<std::size_t>(known)].id;
+  if (const auto known = t.added.find(content); known >= 0)
+    return t.added.tokens()[static_cast<std::size_t>(known)].id;
   if (const auto id = t.model.find(content); id >= 0) return id;
   const auto vocab = static_cast<std::int32_t>(t.model.size());
   std::int32_t max_added = -1;
@@ -214,7 +215,8 @@ result<void> parse_post_processor(const maybe_value& e, detail::tokenizer_state&
     t.post.single = {cls, detail::template_piece{true, 0, {}, {}, 0}, sep};
     auto sep1 = sep;
     sep1.type_id = 1;
-    t.post.pair = {cls, detail::template_piece{true, 0, {}, {}, 0}, sep, detail::template_piece{true, 1, {}, {}, 1}, sep1};
+    t.post.pair = {cls, detail::template_piece{true, 0, {}, {}, 0}, sep,
+                   detail::template_piece{true, 1, {}, {}, 1}, sep1};
     t.post.present = true;
     return {};
   }
@@ -289,7 +291,8 @@ void detail::tokenizer_state::finish_added_tokens() {
     const auto& token = added.tokens()[i];
     if (!token.normalized) continue;
     detail::normalized_text norm;
-    detail::normalize(normalizer, token.content, 0, static_cast<std::uint32_t>(token.content.size()), norm);
+    detail::normalize(normalizer, token.content, 0,
+                      static_cast<std::uint32_t>(token.content.size()), norm);
     added.set_normalized_pattern(i, norm.text);
   }
 }
@@ -307,7 +310,7 @@ result<tokenizer> tokenizer::load(const std::filesystem::path& dir) {
   std::error_code ec;
   if (std::filesystem::is_regular_file(dir, ec)) return from_tokenizer_json(dir);
   if (!std::filesystem::is_directory(dir, ec)) {
-    return fail(errc::io, fmt::format("[load_tokenizer] {}: no such file or directory", dir.string()));
+    return fail(errc::io, fmt::format("{}: no such file or directory", dir.string()));
   }
   const auto json = dir / "tokenizer.json";
   const auto config = dir / "tokenizer_config.json";
@@ -320,9 +323,10 @@ result<tokenizer> tokenizer::load(const std::filesystem::path& dir) {
     return t;
   }
   const auto vocab = dir / "vocab.txt";
-  if (std::filesystem::exists(vocab, ec)) return from_vocab(vocab, has_config ? config : std::filesystem::path());
+  if (std::filesystem::exists(vocab, ec))
+    return from_vocab(vocab, has_config ? config : std::filesystem::path());
   return fail(errc::invalid_model,
-              fmt::format("[load_tokenizer] {}: neither tokenizer.json nor vocab.txt found", dir.string()));
+              fmt::format("{}: neither tokenizer.json nor vocab.txt found", dir.string()));
 }
 
 }  // namespace safetensors::model

@@ -8,9 +8,9 @@
 #include "core/mapped_file.hpp"
 #include "core/text_util.hpp"
 #include "core/try.hpp"
+#include "model/tokenizer/load.hpp"
 #include "model/tokenizer/state.hpp"
 #include "model/tokenizer_json.hpp"
-#include "model/tokenizer/load.hpp"
 
 namespace safetensors::model {
 
@@ -35,14 +35,14 @@ result<void> read_vocab(const std::filesystem::path& file, detail::tokenizer_sta
   const auto text =
       ST_TRY(safetensors::detail::read_small_file(file, detail::max_tokenizer_file_bytes));
   if (!safetensors::detail::is_valid_utf8(text)) {
-    return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: not valid UTF-8", file.string()));
+    return fail(errc::invalid_model, fmt::format("{}: not valid UTF-8", file.string()));
   }
   std::size_t pos = 0;
   std::int32_t id = 0;
   while (pos < text.size()) {
     if (static_cast<std::size_t>(id) >= max_vocab_lines) {
-      return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: more than {} lines", file.string(),
-                                                   max_vocab_lines));
+      return fail(errc::invalid_model,
+                  fmt::format("{}: more than {} lines", file.string(), max_vocab_lines));
     }
     std::size_t end = text.find_first_of("\r\n", pos);
     if (end == std::string::npos) end = text.size();
@@ -50,9 +50,13 @@ result<void> read_vocab(const std::filesystem::path& file, detail::tokenizer_sta
     t.model.add(token, id);
     t.set_id(id, token);
     ++id;
-    pos = end + (end < text.size() && text[end] == '\r' && end + 1 < text.size() && text[end + 1] == '\n' ? 2 : 1);
+    pos = end +
+          (end < text.size() && text[end] == '\r' && end + 1 < text.size() && text[end + 1] == '\n'
+               ? 2
+               : 1);
   }
-  if (id == 0) return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: the vocabulary is empty", file.string()));
+  if (id == 0)
+    return fail(errc::invalid_model, fmt::format("{}: the vocabulary is empty", file.string()));
   return {};
 }
 
@@ -68,8 +72,11 @@ result<std::optional<std::string>> token_value(const json_object& obj, std::stri
 }
 
 result<void> read_special_tokens(const json_object& obj, bert_config& c) {
-  const std::pair<std::string_view, std::string*> keys[] = {
-      {"unk_token", &c.unk}, {"sep_token", &c.sep}, {"pad_token", &c.pad}, {"cls_token", &c.cls}, {"mask_token", &c.mask}};
+  const std::pair<std::string_view, std::string*> keys[] = {{"unk_token", &c.unk},
+                                                            {"sep_token", &c.sep},
+                                                            {"pad_token", &c.pad},
+                                                            {"cls_token", &c.cls},
+                                                            {"mask_token", &c.mask}};
   for (const auto& [key, target] : keys) {
     auto value = ST_TRY(token_value(obj, key));
     if (value) *target = std::move(*value);
@@ -131,19 +138,19 @@ result<void> read_special_tokens_map(const std::filesystem::path& file, bert_con
   return read_special_tokens(doc.root(), c);
 }
 
-result<void> build(const bert_config& c, const std::string& vocab_file, const std::string& config_file,
-                   detail::tokenizer_state& t) {
+result<void> build(const bert_config& c, const std::string& vocab_file,
+                   const std::string& config_file, detail::tokenizer_state& t) {
   t.normalizer = {true, true, c.tokenize_chinese_chars, c.strip_accents, c.do_lower_case};
   if (!t.model.finish(c.unk, "##", 100)) {
-    return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: unk_token '{}' is not in {}", config_file,
-                                                 c.unk, vocab_file));
+    return fail(errc::invalid_model,
+                fmt::format("{}: unk_token '{}' is not in {}", config_file, c.unk, vocab_file));
   }
   for (const auto& a : c.added) t.added.add(a);
   for (const std::string* name : {&c.unk, &c.sep, &c.pad, &c.cls, &c.mask}) {
     if (t.added.find(*name) >= 0) continue;
     const auto id = t.model.find(*name);
     if (id < 0) {
-      return fail(errc::invalid_model, fmt::format("[load_tokenizer] {}: special token '{}' is not in {}",
+      return fail(errc::invalid_model, fmt::format("{}: special token '{}' is not in {}",
                                                    config_file, *name, vocab_file));
     }
     t.added.add(detail::added_token{*name, id, true, false, false, false, false});
@@ -165,7 +172,8 @@ result<void> build(const bert_config& c, const std::string& vocab_file, const st
 
 }  // namespace
 
-result<std::optional<std::size_t>> detail::read_model_max_length(const std::filesystem::path& config) {
+result<std::optional<std::size_t>> detail::read_model_max_length(
+    const std::filesystem::path& config) {
   const auto doc = ST_TRY(detail::read_json_file(config, true));
   return max_length_field(doc.root());
 }

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
+#include "core/try.hpp"
 #include "model/tokenizer/state.hpp"
 
 namespace safetensors::model {
@@ -130,7 +132,7 @@ class sequence_encoder {
 result<sequence_encoding> encode_sequence(const detail::tokenizer_state& t, std::string_view text) {
   if (text.size() >= std::numeric_limits<std::uint32_t>::max()) {
     return fail(errc::invalid_argument,
-                fmt::format("[tokenize] input of {} bytes is too long (limit 4 GiB)", text.size()));
+                fmt::format("input text: {} bytes is too long (limit 4 GiB)", text.size()));
   }
   sequence_encoding out;
   out.ids.reserve(text.size() / 4 + 4);
@@ -170,14 +172,14 @@ result<bool> truncate(detail::truncation_strategy strategy, std::size_t limit, t
   }
   const bool first = strategy == detail::truncation_strategy::only_first;
   if (!first && !b) {
-    return fail(errc::invalid_argument,
-                "[tokenize] truncation only_second needs a second sequence");
+    return fail(errc::invalid_argument, "truncation only_second: needs a second sequence");
   }
   sequence_encoding& target = first ? a : *b;
   const std::size_t remove = total - limit;
   if (target.ids.size() <= remove) {
-    return fail(errc::invalid_argument,
-                fmt::format("[tokenize] sequence to truncate too short for max_length {}", limit));
+    return fail(
+        errc::invalid_argument,
+        fmt::format("truncation: the sequence to truncate is too short for max_length {}", limit));
   }
   target.keep(target.ids.size() - remove, side);
   return true;
@@ -239,33 +241,25 @@ result<encoding> tokenizer::encode_impl(std::string_view first, const std::strin
   const bool is_pair = second != nullptr;
   const bool specials = opts.add_special_tokens && t.post.present;
   if (specials && is_pair && t.post.pair.empty()) {
-    return fail(errc::invalid_argument,
-                fmt::format("[tokenize] {} has no pair template", t.source));
+    return fail(errc::invalid_argument, fmt::format("{}: no pair template", t.source));
   }
-  auto a = encode_sequence(t, first);
-  if (!a) return tl::unexpected(a.error());
-  result<sequence_encoding> b;
-  if (is_pair) {
-    b = encode_sequence(t, *second);
-    if (!b) return tl::unexpected(b.error());
-  }
+  auto a = ST_TRY(encode_sequence(t, first));
+  std::optional<sequence_encoding> b;
+  if (is_pair) b = ST_TRY(encode_sequence(t, *second));
   encoding e;
   if (opts.truncate) {
     const std::size_t max_length = opts.max_length ? opts.max_length : t.model_max_length;
     const std::size_t added = specials ? t.post.added(is_pair) : 0;
     if (max_length < added) {
-      return fail(
-          errc::invalid_argument,
-          fmt::format("[tokenize] max_length {} is smaller than the {} special tokens added",
-                      max_length, added));
+      return fail(errc::invalid_argument,
+                  fmt::format("max_length {}: smaller than the {} special tokens added", max_length,
+                              added));
     }
-    auto cut =
-        truncate(t.strategy, max_length - added, opts.direction, *a, is_pair ? &*b : nullptr);
-    if (!cut) return tl::unexpected(cut.error());
-    e.truncated = *cut;
+    e.truncated = ST_TRY(
+        truncate(t.strategy, max_length - added, opts.direction, a, is_pair ? &*b : nullptr));
   }
   if (!specials) {
-    append(e, std::move(*a), 0);
+    append(e, std::move(a), 0);
     if (is_pair) append(e, std::move(*b), 1);
     return e;
   }
@@ -273,7 +267,7 @@ result<encoding> tokenizer::encode_impl(std::string_view first, const std::strin
     if (!piece.is_sequence) {
       append_special(e, piece);
     } else if (piece.sequence == 0) {
-      append(e, std::move(*a), piece.type_id);
+      append(e, std::move(a), piece.type_id);
     } else if (is_pair) {
       append(e, std::move(*b), piece.type_id);
     }
