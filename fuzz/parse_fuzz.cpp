@@ -17,7 +17,9 @@ namespace {
 class choices {
  public:
   explicit choices(std::span<const std::byte> b) : b_(b) {}
-  std::uint8_t next() { return b_.empty() ? 0 : std::to_integer<std::uint8_t>(b_[i_++ % b_.size()]); }
+  std::uint8_t next() {
+    return b_.empty() ? 0 : std::to_integer<std::uint8_t>(b_[i_++ % b_.size()]);
+  }
   std::int64_t small() { return static_cast<std::int8_t>(next()); }
 
  private:
@@ -30,10 +32,18 @@ std::vector<st::slice_spec> indexers(choices& c, std::size_t rank) {
   const std::size_t n = c.next() % (rank + 2);  // sometimes one too many
   for (std::size_t k = 0; k < n; ++k) {
     switch (c.next() % 4) {
-      case 0: out.push_back(st::slice_spec::all()); break;
-      case 1: out.push_back(st::slice_spec::index(c.small())); break;
-      case 2: out.push_back(st::slice_spec::range(c.small(), c.small(), 1 + c.next() % 4)); break;
-      default: out.push_back(st::slice_spec::range({}, c.small(), c.small())); break;
+      case 0:
+        out.push_back(st::slice_spec::all());
+        break;
+      case 1:
+        out.push_back(st::slice_spec::index(c.small()));
+        break;
+      case 2:
+        out.push_back(st::slice_spec::range(c.small(), c.small(), 1 + c.next() % 4));
+        break;
+      default:
+        out.push_back(st::slice_spec::range({}, c.small(), c.small()));
+        break;
     }
   }
   return out;
@@ -52,7 +62,8 @@ void exercise(const st::tensor_view& v, choices& c) {
     check(!s.error().message.empty());
   }
   if (v.numel() <= 4096 && v.type() != st::dtype::C64) {
-    const st::dtype targets[] = {st::dtype::F32, st::dtype::BF16, st::dtype::F8_E4M3, st::dtype::I8};
+    const st::dtype targets[] = {st::dtype::F32, st::dtype::BF16, st::dtype::F8_E4M3,
+                                 st::dtype::I8};
     auto r = v.to(targets[c.next() % 4]);
     check(r || !r.error().message.empty());
   }
@@ -77,7 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(v.has_value());
     exercise(*v, c);
   }
-  auto p = st::parse_slices(std::string_view(reinterpret_cast<const char*>(data) + 8, h->header_size));
+  auto p =
+      st::parse_slices(std::string_view(reinterpret_cast<const char*>(data) + 8, h->header_size));
   check(p || !p.error().message.empty());
   return 0;
 }

@@ -19,7 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < r->storage_bytes.size(); ++i) {
       // every storage span lies inside the input
       auto s = r->storage_bytes[i];
-      if (!s.empty() && (s.data() < bytes.data() || s.data() + s.size() > bytes.data() + bytes.size())) __builtin_trap();
+      if (!s.empty() &&
+          (s.data() < bytes.data() || s.data() + s.size() > bytes.data() + bytes.size()))
+        __builtin_trap();
     }
   }
   return 0;

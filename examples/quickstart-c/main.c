@@ -1,8 +1,7 @@
 /* C quick start (README): list the tensors of a safetensors file.
  * Build:  cc main.c $(pkg-config --cflags --libs safetensors) -o list-tensors */
-#include <stdio.h>
-
 #include <safetensors/safetensors.h>
+#include <stdio.h>
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -26,7 +25,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     printf("%s %s [", t.name, t.dtype);
-    for (size_t d = 0; d < t.rank; ++d) printf(d ? ", %llu" : "%llu", (unsigned long long)t.shape[d]);
+    for (size_t d = 0; d < t.rank; ++d)
+      printf(d ? ", %llu" : "%llu", (unsigned long long)t.shape[d]);
     printf("] %llu bytes\n", (unsigned long long)t.nbytes);
   }
   st_close(file);

@@ -1,11 +1,10 @@
 // C++ quick start (README): write a file, open it, read a tensor back.
 // Build against an installed safetensors-cpp: see CMakeLists.txt beside this file.
 #include <cstdio>
+#include <safetensors/safetensors.hpp>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <safetensors/safetensors.hpp>
 
 namespace st = safetensors;
 
@@ -32,8 +31,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const st::tensor_info& t : file->tensors()) {
-    std::printf("%s %s rank %zu, %llu bytes\n", t.name.c_str(), std::string(st::dtype_name(t.type)).c_str(),
-                t.shape.size(), static_cast<unsigned long long>(t.nbytes()));
+    std::printf("%s %s rank %zu, %llu bytes\n", t.name.c_str(),
+                std::string(st::dtype_name(t.type)).c_str(), t.shape.size(),
+                static_cast<unsigned long long>(t.nbytes()));
   }
   auto w = file->get("layer.weight");
   if (!w) return 1;

@@ -3,9 +3,8 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
-
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace safetensors {
 
@@ -26,18 +25,18 @@ enum class errc {
   unknown_dtype,          ///< dtype name not one of the 22
   duplicate_key,          ///< our deviation: a name or metadata key appears twice
   tensor_not_found,
-  invalid_slice,          ///< too many indexers, out of range, bad step
-  dtype_mismatch,         ///< typed access with the wrong element type
-  invalid_tensor_view,    ///< writer input: byte count does not match dtype x shape
+  invalid_slice,        ///< too many indexers, out of range, bad step
+  dtype_mismatch,       ///< typed access with the wrong element type
+  invalid_tensor_view,  ///< writer input: byte count does not match dtype x shape
   // files and arguments
   io,
   invalid_argument,
-  invalid_index,          ///< sharded index json problems (paths, weight_map)
+  invalid_index,  ///< sharded index json problems (paths, weight_map)
   // torch checkpoints
-  unsupported,            ///< a valid construct we refuse (TorchScript, sparse, ...)
-  malicious,              ///< a pickle that names a known-dangerous callable
-  limit_exceeded,         ///< a resource limit of the unpickler or a parser
-  invalid_checkpoint,     ///< a corrupt torch checkpoint (zip, pickle, storage records)
+  unsupported,         ///< a valid construct we refuse (TorchScript, sparse, ...)
+  malicious,           ///< a pickle that names a known-dangerous callable
+  limit_exceeded,      ///< a resource limit of the unpickler or a parser
+  invalid_checkpoint,  ///< a corrupt torch checkpoint (zip, pickle, storage records)
   // model / tokenizer
   invalid_model,
 };

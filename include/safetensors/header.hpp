@@ -23,7 +23,8 @@ struct tensor_info {
   std::vector<std::uint64_t> shape;
   std::uint64_t begin = 0;  ///< data_offsets[0], relative to the data section
   std::uint64_t end = 0;    ///< data_offsets[1]
-  std::uint64_t numel() const noexcept;  ///< product of shape (1 for rank 0); validated not to overflow
+  std::uint64_t numel()
+      const noexcept;  ///< product of shape (1 for rank 0); validated not to overflow
   std::uint64_t nbytes() const noexcept { return end - begin; }
 };
 
@@ -44,13 +45,13 @@ struct header {
   header() = default;
   header(const header& other);  ///< copies rebuild the name index for the copy's strings
   header& operator=(const header& other);
-  header(header&&) noexcept = default;     ///< moves keep the strings (and the views) in place
+  header(header&&) noexcept = default;  ///< moves keep the strings (and the views) in place
   header& operator=(header&&) noexcept = default;
   ~header() = default;
 
-  std::uint64_t header_size = 0;         ///< N (includes padding)
-  std::uint64_t data_size = 0;           ///< file size - 8 - N
-  std::vector<tensor_info> tensors;      ///< in offset order (begin, end), as validated
+  std::uint64_t header_size = 0;     ///< N (includes padding)
+  std::uint64_t data_size = 0;       ///< file size - 8 - N
+  std::vector<tensor_info> tensors;  ///< in offset order (begin, end), as validated
   metadata_map metadata;
   /// The tensor named `name`, or nullptr: O(1), through an index built when the header is
   /// parsed (or copied).

@@ -48,7 +48,9 @@ class file {
 
   const std::filesystem::path& path() const noexcept;
   const header& info() const noexcept;
-  const std::vector<tensor_info>& tensors() const noexcept { return info().tensors; }  ///< offset order
+  const std::vector<tensor_info>& tensors() const noexcept {
+    return info().tensors;
+  }                                                         ///< offset order
   std::vector<const tensor_info*> tensors_by_name() const;  ///< byte-wise name order
   const metadata_map& metadata() const noexcept { return info().metadata; }
   const tensor_info* find(std::string_view name) const noexcept { return info().find(name); }
@@ -61,7 +63,8 @@ class file {
   /// Copies out.size() bytes of tensor `t`, starting `offset` bytes into the tensor, into `out`.
   /// invalid_argument when the range runs past the tensor, `t` is not from this file or the file
   /// was opened header_only.
-  result<void> read_bytes(const tensor_info& t, std::uint64_t offset, std::span<std::byte> out) const;
+  result<void> read_bytes(const tensor_info& t, std::uint64_t offset,
+                          std::span<std::byte> out) const;
   /// With the mmap backend: the whole data section (empty span for pread / header_only).
   std::span<const std::byte> mapped_data() const noexcept;
 

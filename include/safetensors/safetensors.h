@@ -6,7 +6,8 @@
  * from and stay valid until that handle is closed/freed.
  *
  *   st_file* f; st_error* e = NULL;
- *   if (st_open("model.safetensors", &f, &e) != ST_OK) { puts(st_error_message(e)); st_error_free(e); }
+ *   if (st_open("model.safetensors", &f, &e) != ST_OK) { puts(st_error_message(e));
+ * st_error_free(e); }
  */
 #ifndef SAFETENSORS_SAFETENSORS_H
 #define SAFETENSORS_SAFETENSORS_H
@@ -29,12 +30,12 @@ typedef struct st_error st_error;   /* kind + one-line message */
 
 /* One tensor of an open file. Pointers are valid while the file is open. */
 typedef struct st_tensor {
-  const char* name;       /* NUL-terminated; may contain NUL bytes: use name_len */
+  const char* name; /* NUL-terminated; may contain NUL bytes: use name_len */
   size_t name_len;
-  const char* dtype;      /* "F32", "BF16", ... */
+  const char* dtype; /* "F32", "BF16", ... */
   size_t rank;
-  const uint64_t* shape;  /* rank entries (NULL when rank is 0) */
-  const void* data;       /* little-endian, row-major bytes in the mapping */
+  const uint64_t* shape; /* rank entries (NULL when rank is 0) */
+  const void* data;      /* little-endian, row-major bytes in the mapping */
   uint64_t nbytes;
 } st_tensor;
 
@@ -44,7 +45,7 @@ const char* st_version(void);
 /* ---- errors ---- */
 const char* st_error_message(const st_error* err); /* "" for NULL */
 const char* st_error_kind(const st_error* err);    /* e.g. "invalid_offset", "io" */
-void st_error_free(st_error* err);                  /* NULL is allowed */
+void st_error_free(st_error* err);                 /* NULL is allowed */
 
 /* ---- reading ---- */
 int st_open(const char* path, st_file** out, st_error** err);
@@ -56,15 +57,16 @@ int st_tensor_info(const st_file* file, size_t index, st_tensor* out, st_error**
 int st_find(const st_file* file, const char* name, size_t* index, st_error** err);
 /* __metadata__ entries, sorted by key. */
 size_t st_metadata_count(const st_file* file);
-int st_metadata_get(const st_file* file, size_t index, const char** key, const char** value, st_error** err);
+int st_metadata_get(const st_file* file, size_t index, const char** key, const char** value,
+                    st_error** err);
 
 /* ---- writing ---- */
 /* NULL only when out of memory. */
 st_writer* st_writer_new(void);
 /* Adds a tensor. `dtype` is a header name ("F32"); `data` is borrowed and must stay valid until
  * st_writer_write returns; nbytes must equal the dtype/shape byte count. The name is copied. */
-int st_writer_add(st_writer* w, const char* name, const char* dtype, size_t rank, const uint64_t* shape,
-                  const void* data, uint64_t nbytes, st_error** err);
+int st_writer_add(st_writer* w, const char* name, const char* dtype, size_t rank,
+                  const uint64_t* shape, const void* data, uint64_t nbytes, st_error** err);
 /* Sets (or replaces) a __metadata__ entry; the file then carries a __metadata__ object. */
 int st_writer_set_metadata(st_writer* w, const char* key, const char* value, st_error** err);
 /* Writes atomically (temp file, fsync, rename). alignment: 0 or 8 (reference layout), 64, 4096. */

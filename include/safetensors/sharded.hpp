@@ -19,9 +19,9 @@ namespace safetensors {
 /// opened as one set of tensors. Every shard is validated; the index must be strict JSON with a
 /// non-empty "weight_map" of strings (duplicate names rejected) and an optional
 /// "metadata.total_size" (u64; a value that differs from the shards' data bytes is kept for
-/// declared_total_size(), not an error: tools copy it from a .bin index); shard paths must be relative
-/// and stay inside the folder (no absolute paths, no "..", no backslashes; checked lexically so
-/// that symlinked snapshot folders work); each shard must hold exactly the tensors the
+/// declared_total_size(), not an error: tools copy it from a .bin index); shard paths must be
+/// relative and stay inside the folder (no absolute paths, no "..", no backslashes; checked
+/// lexically so that symlinked snapshot folders work); each shard must hold exactly the tensors the
 /// weight_map assigns to it. Every such problem is invalid_index, naming the tensor and shard.
 class checkpoint {
  public:
@@ -32,7 +32,9 @@ class checkpoint {
     std::size_t shard;  ///< index into shards()
   };
   const std::vector<file>& shards() const noexcept { return shards_; }
-  const std::vector<entry>& tensors() const noexcept { return entries_; }  ///< shard then offset order
+  const std::vector<entry>& tensors() const noexcept {
+    return entries_;
+  }  ///< shard then offset order
   const entry* find(std::string_view name) const noexcept;
   result<tensor> get(std::string_view name) const;
   /// Metadata of the first shard (a sharded set's `__metadata__`); index "metadata" separately.

@@ -20,7 +20,9 @@ struct slice_spec {
   bool is_index = false;  ///< select one element: start holds the index
   static slice_spec all() { return {}; }
   static slice_spec range(std::optional<std::int64_t> b, std::optional<std::int64_t> e,
-                          std::int64_t s = 1) { return {b, e, s, false}; }
+                          std::int64_t s = 1) {
+    return {b, e, s, false};
+  }
   static slice_spec index(std::int64_t i) { return {i, std::nullopt, 1, true}; }
 };
 /// Parses "[:, 1:3, -1, ::2]" / ":, 1:3" into indexers (invalid_slice on bad syntax).
@@ -85,10 +87,13 @@ class tensor {
   /// Takes ownership of `data`, which must hold dtype_byte_size(t, numel(shape)) bytes.
   static tensor owned(dtype t, std::vector<std::uint64_t> shape, std::vector<std::byte> data);
   /// Checked form of owned(): invalid_tensor_view when the byte count does not match.
-  static result<tensor> make_owned(dtype t, std::vector<std::uint64_t> shape, std::vector<std::byte> data);
+  static result<tensor> make_owned(dtype t, std::vector<std::uint64_t> shape,
+                                   std::vector<std::byte> data);
   /// Typed access, as tensor_view::as<T>().
   template <class T>
-  result<std::span<const T>> as() const { return view_.as<T>(); }
+  result<std::span<const T>> as() const {
+    return view_.as<T>();
+  }
   const tensor_view& view() const noexcept { return view_; }
   bool owns_data() const noexcept { return !storage_.empty() || owned_; }
   dtype type() const noexcept { return view_.type(); }

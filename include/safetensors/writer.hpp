@@ -70,17 +70,17 @@ struct planned_header {
 /// Sorts (dtype descending, then name byte-wise), assigns offsets and serializes compact JSON
 /// like serde_json, `__metadata__` first with keys sorted. Errors: duplicate_key,
 /// invalid_tensor_view (data size mismatch), misaligned_slice, header_too_large.
-result<planned_header> plan_header(std::span<const tensor_source> tensors, const metadata_map& metadata,
-                                   const write_options& opts = {});
+result<planned_header> plan_header(std::span<const tensor_source> tensors,
+                                   const metadata_map& metadata, const write_options& opts = {});
 
 /// Whole file in memory (tests, small files).
 result<std::vector<std::byte>> serialize(std::span<const tensor_source> tensors,
-                                         const metadata_map& metadata, const write_options& opts = {});
+                                         const metadata_map& metadata,
+                                         const write_options& opts = {});
 
 /// Streams to `path` atomically: temp file in the same folder, fsync, rename. The target (even
 /// when it is an input still mapped) is untouched on failure.
 result<void> write_file(const std::filesystem::path& path, std::span<const tensor_source> tensors,
                         const metadata_map& metadata, const write_options& opts = {});
-
 
 }  // namespace safetensors

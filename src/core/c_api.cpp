@@ -1,15 +1,14 @@
 // The C API (include/safetensors/safetensors.h): thin wrappers that turn result<T> errors and
 // every C++ exception into st_error objects.
-#include "safetensors/safetensors.h"
+#include <fmt/format.h>
 
 #include <array>
 #include <new>
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "safetensors/reader.hpp"
+#include "safetensors/safetensors.h"
 #include "safetensors/writer.hpp"
 
 struct st_error {
@@ -71,7 +70,8 @@ int null_argument(st_error** err, const char* where, const char* what) noexcept 
 const char* dtype_c_name(safetensors::dtype t) {
   static const auto names = [] {
     std::array<std::string, safetensors::dtype_count> n;
-    for (int i = 0; i < safetensors::dtype_count; ++i) n[i] = safetensors::dtype_name(static_cast<safetensors::dtype>(i));
+    for (int i = 0; i < safetensors::dtype_count; ++i)
+      n[i] = safetensors::dtype_name(static_cast<safetensors::dtype>(i));
     return n;
   }();
   return names[static_cast<std::size_t>(t)].c_str();
@@ -136,9 +136,13 @@ int st_tensor_info(const st_file* file, size_t index, st_tensor* out, st_error**
     }
     const auto& t = tensors[index];
     const auto data = file->file.mapped_data();
-    *out = st_tensor{t.name.c_str(), t.name.size(), dtype_c_name(t.type), t.shape.size(),
+    *out = st_tensor{t.name.c_str(),
+                     t.name.size(),
+                     dtype_c_name(t.type),
+                     t.shape.size(),
                      t.shape.empty() ? nullptr : t.shape.data(),
-                     data.empty() ? nullptr : data.data() + t.begin, t.nbytes()};
+                     data.empty() ? nullptr : data.data() + t.begin,
+                     t.nbytes()};
     return ST_OK;
   });
 }
@@ -158,12 +162,16 @@ int st_find(const st_file* file, const char* name, size_t* index, st_error** err
   });
 }
 
-size_t st_metadata_count(const st_file* file) { return file ? file->file.metadata().entries.size() : 0; }
+size_t st_metadata_count(const st_file* file) {
+  return file ? file->file.metadata().entries.size() : 0;
+}
 
-int st_metadata_get(const st_file* file, size_t index, const char** key, const char** value, st_error** err) {
+int st_metadata_get(const st_file* file, size_t index, const char** key, const char** value,
+                    st_error** err) {
   return guarded(err, "st_metadata_get", [&] {
     if (file == nullptr) return null_argument(err, "st_metadata_get", "file");
-    if (key == nullptr || value == nullptr) return null_argument(err, "st_metadata_get", "key/value");
+    if (key == nullptr || value == nullptr)
+      return null_argument(err, "st_metadata_get", "key/value");
     const auto& entries = file->file.metadata().entries;
     if (index >= entries.size()) {
       return report(err, safetensors::errc_name(errc::invalid_argument),
@@ -180,8 +188,8 @@ st_writer* st_writer_new(void) { return new (std::nothrow) st_writer{}; }
 
 void st_writer_free(st_writer* w) { delete w; }
 
-int st_writer_add(st_writer* w, const char* name, const char* dtype, size_t rank, const uint64_t* shape,
-                  const void* data, uint64_t nbytes, st_error** err) {
+int st_writer_add(st_writer* w, const char* name, const char* dtype, size_t rank,
+                  const uint64_t* shape, const void* data, uint64_t nbytes, st_error** err) {
   return guarded(err, "st_writer_add", [&] {
     if (w == nullptr) return null_argument(err, "st_writer_add", "writer");
     if (name == nullptr) return null_argument(err, "st_writer_add", "name");
@@ -199,7 +207,8 @@ int st_writer_add(st_writer* w, const char* name, const char* dtype, size_t rank
                       fmt::format("st_writer_add: tensor `{}` was already added", name));
       }
     }
-    if (check_tensor_size("st_writer_add", name, *type, rank, shape, nbytes, err) != ST_OK) return ST_ERROR;
+    if (check_tensor_size("st_writer_add", name, *type, rank, shape, nbytes, err) != ST_OK)
+      return ST_ERROR;
     safetensors::tensor_source t;
     t.name = name;
     t.type = *type;
@@ -213,7 +222,8 @@ int st_writer_add(st_writer* w, const char* name, const char* dtype, size_t rank
 int st_writer_set_metadata(st_writer* w, const char* key, const char* value, st_error** err) {
   return guarded(err, "st_writer_set_metadata", [&] {
     if (w == nullptr) return null_argument(err, "st_writer_set_metadata", "writer");
-    if (key == nullptr || value == nullptr) return null_argument(err, "st_writer_set_metadata", "key/value");
+    if (key == nullptr || value == nullptr)
+      return null_argument(err, "st_writer_set_metadata", "key/value");
     w->metadata.present = true;
     for (auto& e : w->metadata.entries) {
       if (e.first == key) {

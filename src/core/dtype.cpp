@@ -1,10 +1,10 @@
 // The dtype table: names, bit widths and byte sizes (conversions live in dtype_convert.cpp).
 #include "safetensors/dtype.hpp"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace safetensors {
 namespace {
@@ -16,11 +16,10 @@ struct dtype_row {
 
 // Indexed by the enum value (the reference's declaration order).
 constexpr std::array<dtype_row, dtype_count> dtype_table{{
-    {"BOOL", 8},        {"F4", 4},          {"F6_E2M3", 6},     {"F6_E3M2", 6},
-    {"U8", 8},          {"I8", 8},          {"F8_E5M2", 8},     {"F8_E4M3", 8},
-    {"F8_E8M0", 8},     {"F8_E4M3FNUZ", 8}, {"F8_E5M2FNUZ", 8}, {"I16", 16},
-    {"U16", 16},        {"F16", 16},        {"BF16", 16},       {"I32", 32},
-    {"U32", 32},        {"F32", 32},        {"C64", 64},        {"F64", 64},
+    {"BOOL", 8},        {"F4", 4},      {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},
+    {"I8", 8},          {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"F8_E4M3FNUZ", 8},
+    {"F8_E5M2FNUZ", 8}, {"I16", 16},    {"U16", 16},    {"F16", 16},    {"BF16", 16},
+    {"I32", 32},        {"U32", 32},    {"F32", 32},    {"C64", 64},    {"F64", 64},
     {"I64", 64},        {"U64", 64},
 }};
 
@@ -41,9 +40,18 @@ unsigned dtype_bits(dtype t) noexcept { return row(t).bits; }
 
 bool dtype_is_float(dtype t) noexcept {
   switch (t) {
-    case dtype::F4: case dtype::F6_E2M3: case dtype::F6_E3M2: case dtype::F8_E5M2:
-    case dtype::F8_E4M3: case dtype::F8_E8M0: case dtype::F8_E4M3FNUZ: case dtype::F8_E5M2FNUZ:
-    case dtype::F16: case dtype::BF16: case dtype::F32: case dtype::F64:
+    case dtype::F4:
+    case dtype::F6_E2M3:
+    case dtype::F6_E3M2:
+    case dtype::F8_E5M2:
+    case dtype::F8_E4M3:
+    case dtype::F8_E8M0:
+    case dtype::F8_E4M3FNUZ:
+    case dtype::F8_E5M2FNUZ:
+    case dtype::F16:
+    case dtype::BF16:
+    case dtype::F32:
+    case dtype::F64:
       return true;
     default:
       return false;
@@ -52,8 +60,15 @@ bool dtype_is_float(dtype t) noexcept {
 
 bool dtype_is_integer(dtype t) noexcept {
   switch (t) {
-    case dtype::BOOL: case dtype::U8: case dtype::I8: case dtype::I16: case dtype::U16:
-    case dtype::I32: case dtype::U32: case dtype::I64: case dtype::U64:
+    case dtype::BOOL:
+    case dtype::U8:
+    case dtype::I8:
+    case dtype::I16:
+    case dtype::U16:
+    case dtype::I32:
+    case dtype::U32:
+    case dtype::I64:
+    case dtype::U64:
       return true;
     default:
       return false;

@@ -10,16 +10,26 @@ namespace safetensors::detail {
 std::optional<minifloat> minifloat_of(dtype t) noexcept {
   using s = minifloat::specials;
   switch (t) {
-    case dtype::F16: return minifloat{5, 10, 15, s::ieee};
-    case dtype::BF16: return minifloat{8, 7, 127, s::ieee};
-    case dtype::F8_E5M2: return minifloat{5, 2, 15, s::ieee};
-    case dtype::F8_E4M3: return minifloat{4, 3, 7, s::fn};
-    case dtype::F8_E4M3FNUZ: return minifloat{4, 3, 8, s::fnuz};
-    case dtype::F8_E5M2FNUZ: return minifloat{5, 2, 16, s::fnuz};
-    case dtype::F6_E2M3: return minifloat{2, 3, 1, s::finite};
-    case dtype::F6_E3M2: return minifloat{3, 2, 3, s::finite};
-    case dtype::F4: return minifloat{2, 1, 1, s::finite};
-    default: return std::nullopt;
+    case dtype::F16:
+      return minifloat{5, 10, 15, s::ieee};
+    case dtype::BF16:
+      return minifloat{8, 7, 127, s::ieee};
+    case dtype::F8_E5M2:
+      return minifloat{5, 2, 15, s::ieee};
+    case dtype::F8_E4M3:
+      return minifloat{4, 3, 7, s::fn};
+    case dtype::F8_E4M3FNUZ:
+      return minifloat{4, 3, 8, s::fnuz};
+    case dtype::F8_E5M2FNUZ:
+      return minifloat{5, 2, 16, s::fnuz};
+    case dtype::F6_E2M3:
+      return minifloat{2, 3, 1, s::finite};
+    case dtype::F6_E3M2:
+      return minifloat{3, 2, 3, s::finite};
+    case dtype::F4:
+      return minifloat{2, 1, 1, s::finite};
+    default:
+      return std::nullopt;
   }
 }
 
@@ -36,9 +46,12 @@ fields fields_of(const minifloat& f) {
 std::uint32_t max_magnitude(const minifloat& f) {
   auto k = fields_of(f);
   switch (f.kind) {
-    case minifloat::specials::ieee: return ((k.exp_max - 1) << f.man_bits) | k.man_mask;
-    case minifloat::specials::fn: return (k.exp_max << f.man_bits) | (k.man_mask - 1);
-    default: return (k.exp_max << f.man_bits) | k.man_mask;
+    case minifloat::specials::ieee:
+      return ((k.exp_max - 1) << f.man_bits) | k.man_mask;
+    case minifloat::specials::fn:
+      return (k.exp_max << f.man_bits) | (k.man_mask - 1);
+    default:
+      return (k.exp_max << f.man_bits) | k.man_mask;
   }
 }
 
@@ -48,8 +61,10 @@ std::uint32_t nan_code(const minifloat& f, bool negative) {
   switch (f.kind) {
     case minifloat::specials::ieee:
       return sign | (k.exp_max << f.man_bits) | (1u << (f.man_bits - 1));
-    case minifloat::specials::fn: return sign | (k.exp_max << f.man_bits) | k.man_mask;
-    default: return k.sign_bit;  // fnuz
+    case minifloat::specials::fn:
+      return sign | (k.exp_max << f.man_bits) | k.man_mask;
+    default:
+      return k.sign_bit;  // fnuz
   }
 }
 
@@ -57,9 +72,12 @@ std::optional<std::uint32_t> overflow_code(const minifloat& f, bool negative) {
   auto k = fields_of(f);
   std::uint32_t sign = negative ? k.sign_bit : 0;
   switch (f.kind) {
-    case minifloat::specials::ieee: return sign | (k.exp_max << f.man_bits);
-    case minifloat::specials::finite: return sign | max_magnitude(f);
-    default: return nan_code(f, negative);
+    case minifloat::specials::ieee:
+      return sign | (k.exp_max << f.man_bits);
+    case minifloat::specials::finite:
+      return sign | max_magnitude(f);
+    default:
+      return nan_code(f, negative);
   }
 }
 
@@ -79,7 +97,8 @@ double minifloat_decode(const minifloat& f, std::uint32_t code) noexcept {
     case minifloat::specials::fnuz:
       if (code == k.sign_bit) return std::nan("");
       break;
-    case minifloat::specials::finite: break;
+    case minifloat::specials::finite:
+      break;
   }
   double v = e == 0 ? std::ldexp(static_cast<double>(m), 1 - f.bias - f.man_bits)
                     : std::ldexp(static_cast<double>(m | (1u << f.man_bits)),
@@ -100,8 +119,8 @@ std::optional<std::uint32_t> minifloat_encode(const minifloat& f, double v) noex
   if (a == 0) return sign;
   const int emin = 1 - f.bias;
   int exp2 = 0;
-  std::frexp(a, &exp2);                        // a = frac * 2^exp2, frac in [0.5, 1)
-  int e = std::max(exp2 - 1, emin);            // exponent of the leading bit (or emin)
+  std::frexp(a, &exp2);              // a = frac * 2^exp2, frac in [0.5, 1)
+  int e = std::max(exp2 - 1, emin);  // exponent of the leading bit (or emin)
   double r = std::nearbyint(std::ldexp(a, f.man_bits - e));  // exact scaling, one RNE rounding
   if (r == 0) return sign;
   if (r >= std::ldexp(1.0, f.man_bits + 1)) {  // rounded up into the next binade
@@ -139,7 +158,9 @@ std::uint8_t e8m0_encode(float v) noexcept {
 }
 
 #if defined(__FLT16_MAX__)
-float f16_to_float(std::uint16_t h) noexcept { return static_cast<float>(std::bit_cast<_Float16>(h)); }
+float f16_to_float(std::uint16_t h) noexcept {
+  return static_cast<float>(std::bit_cast<_Float16>(h));
+}
 std::uint16_t float_to_f16(float f) noexcept {
   if (std::isnan(f)) return std::signbit(f) ? 0xfe00 : 0x7e00;
   return std::bit_cast<std::uint16_t>(static_cast<_Float16>(f));

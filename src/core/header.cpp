@@ -1,11 +1,11 @@
 // Header length, layout validation (the reference's validate()) and the name index.
 #include "safetensors/header.hpp"
 
-#include <algorithm>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "core/header_json.hpp"
 #include "core/text_util.hpp"
@@ -21,7 +21,7 @@ std::string tensor_prefix(std::string_view source, const tensor_info& t) {
 // One tensor of the reference's validate() loop; `start` is the expected begin.
 result<void> validate_tensor(std::string_view source, const tensor_info& t, std::uint64_t start) {
   if (t.begin != start || t.end < t.begin) {
-    std::string why = t.end < t.begin ? "end is before begin"
+    std::string why = t.end < t.begin   ? "end is before begin"
                       : t.begin > start ? fmt::format("leaves a gap after offset {}", start)
                       : start == 0      ? "does not start at 0"
                                         : fmt::format("overlaps data that ends at {}", start);
@@ -33,15 +33,15 @@ result<void> validate_tensor(std::string_view source, const tensor_info& t, std:
   for (std::uint64_t d : t.shape) {
     if (__builtin_mul_overflow(numel, d, &numel)) {
       return fail(errc::validation_overflow,
-                  fmt::format("{}: shape {} overflows a 64-bit element count", tensor_prefix(source, t),
-                              detail::shape_string(t.shape)));
+                  fmt::format("{}: shape {} overflows a 64-bit element count",
+                              tensor_prefix(source, t), detail::shape_string(t.shape)));
     }
   }
   auto bytes = dtype_byte_size(t.type, numel);
   if (!bytes) {
-    return fail(bytes.error().code, fmt::format("{}: {} {}: {}", tensor_prefix(source, t),
-                                                dtype_name(t.type), detail::shape_string(t.shape),
-                                                bytes.error().message));
+    return fail(bytes.error().code,
+                fmt::format("{}: {} {}: {}", tensor_prefix(source, t), dtype_name(t.type),
+                            detail::shape_string(t.shape), bytes.error().message));
   }
   if (t.end - t.begin != *bytes) {
     return fail(errc::tensor_invalid_info,
@@ -60,11 +60,12 @@ result<void> validate_layout(std::string_view source, const std::vector<tensor_i
     start = t.end;
   }
   if (start != data_size) {
-    return fail(errc::incomplete_buffer,
-                fmt::format("{}: tensors cover {} data bytes but the file holds {} after the header "
-                            "({})",
-                            source, start, data_size,
-                            start < data_size ? "trailing bytes" : "truncated data"));
+    return fail(
+        errc::incomplete_buffer,
+        fmt::format("{}: tensors cover {} data bytes but the file holds {} after the header "
+                    "({})",
+                    source, start, data_size,
+                    start < data_size ? "trailing bytes" : "truncated data"));
   }
   return {};
 }
@@ -94,7 +95,9 @@ const std::string* metadata_map::find(std::string_view key) const noexcept {
 }
 
 header::header(const header& other)
-    : header_size(other.header_size), data_size(other.data_size), tensors(other.tensors),
+    : header_size(other.header_size),
+      data_size(other.data_size),
+      tensors(other.tensors),
       metadata(other.metadata) {
   header_index::build(*this);
 }
@@ -136,8 +139,8 @@ result<std::uint64_t> read_header_length(std::span<const std::byte> prefix, std:
 
 namespace {
 
-result<header> parse_header_impl(std::string_view json, std::uint64_t file_size, const parse_options& opts,
-                                 bool padded) {
+result<header> parse_header_impl(std::string_view json, std::uint64_t file_size,
+                                 const parse_options& opts, bool padded) {
   const std::uint64_t n = json.size();
   if (n > opts.max_header_size) {
     return fail(errc::header_too_large, fmt::format("{}: header length {} is above the limit of {} "
@@ -151,9 +154,9 @@ result<header> parse_header_impl(std::string_view json, std::uint64_t file_size,
   }
   if (!detail::is_valid_utf8(json)) {
     auto bad = detail::first_invalid_utf8(json);
-    return fail(errc::invalid_utf8, fmt::format("{}: invalid UTF-8 in header at byte {} (0x{:02x})",
-                                                opts.source, bad + 8,
-                                                static_cast<unsigned char>(json[bad])));
+    return fail(errc::invalid_utf8,
+                fmt::format("{}: invalid UTF-8 in header at byte {} (0x{:02x})", opts.source,
+                            bad + 8, static_cast<unsigned char>(json[bad])));
   }
   detail::parsed_json parsed = ST_TRY(detail::parse_header_json(json, opts.source, padded));
   header h;
@@ -184,7 +187,8 @@ result<header> parse_header_impl(std::string_view json, std::uint64_t file_size,
 
 }  // namespace
 
-result<header> parse_header(std::string_view json, std::uint64_t file_size, const parse_options& opts) {
+result<header> parse_header(std::string_view json, std::uint64_t file_size,
+                            const parse_options& opts) {
   return parse_header_impl(json, file_size, opts, false);
 }
 

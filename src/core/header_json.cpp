@@ -10,11 +10,11 @@
 // takes. The two share simdjson, the UTF-8 validator and ascii_escaped().
 #include "core/header_json.hpp"
 
-#include <algorithm>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "core/text_util.hpp"
 #include "core/try.hpp"
@@ -42,8 +42,10 @@ bool negative_zero_tokens(std::string_view text, char* fix) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '-' && i + 1 < text.size() && text[i + 1] == '0') {
@@ -61,13 +63,21 @@ bool negative_zero_tokens(std::string_view text, char* fix) {
 
 std::string_view type_name(element_type t) {
   switch (t) {
-    case element_type::ARRAY: return "an array";
-    case element_type::OBJECT: return "an object";
-    case element_type::INT64: case element_type::UINT64: return "an integer";
-    case element_type::DOUBLE: return "a floating-point number";
-    case element_type::STRING: return "a string";
-    case element_type::BOOL: return "a boolean";
-    case element_type::NULL_VALUE: return "null";
+    case element_type::ARRAY:
+      return "an array";
+    case element_type::OBJECT:
+      return "an object";
+    case element_type::INT64:
+    case element_type::UINT64:
+      return "an integer";
+    case element_type::DOUBLE:
+      return "a floating-point number";
+    case element_type::STRING:
+      return "a string";
+    case element_type::BOOL:
+      return "a boolean";
+    case element_type::NULL_VALUE:
+      return "null";
   }
   return "a value";
 }
@@ -83,7 +93,8 @@ struct entry_context {
 result<std::uint64_t> read_usize(const entry_context& ctx, element v, std::string_view field) {
   std::uint64_t out = 0;
   if (v.type() != element_type::INT64 && v.type() != element_type::UINT64) {
-    return ctx.err(fmt::format("{} holds {}, expected a non-negative integer", field, type_name(v.type())));
+    return ctx.err(
+        fmt::format("{} holds {}, expected a non-negative integer", field, type_name(v.type())));
   }
   if (v.get_uint64().get(out) != simdjson::SUCCESS) {
     return ctx.err(fmt::format("{} holds a negative integer", field));
@@ -94,7 +105,8 @@ result<std::uint64_t> read_usize(const entry_context& ctx, element v, std::strin
 result<void> read_dtype(const entry_context& ctx, element v, tensor_info& t) {
   std::string_view name;
   if (v.get_string().get(name) != simdjson::SUCCESS) {
-    return ctx.err(fmt::format("dtype is {}, expected a string such as \"F32\"", type_name(v.type())));
+    return ctx.err(
+        fmt::format("dtype is {}, expected a string such as \"F32\"", type_name(v.type())));
   }
   auto d = dtype_from_name(name);
   if (!d) {
@@ -161,8 +173,9 @@ result<void> read_metadata(std::string_view source, element v, metadata_map& out
   if (v.is_null()) return {};
   simdjson::dom::object obj;
   if (v.get_object().get(obj) != simdjson::SUCCESS) {
-    return json_error(source, fmt::format("__metadata__ is {}, expected an object of strings or null",
-                                          type_name(v.type())));
+    return json_error(source,
+                      fmt::format("__metadata__ is {}, expected an object of strings or null",
+                                  type_name(v.type())));
   }
   out.present = true;
   out.entries.reserve(obj.size());
@@ -208,7 +221,8 @@ std::string& cached_copy() {
 result<element> parse_document(simdjson::dom::parser& parser, std::string_view json, bool padded,
                                std::string& copy, std::string_view source) {
   if (parser.max_depth() != serde_max_depth &&
-      parser.allocate(std::max<std::size_t>(json.size(), 4096), serde_max_depth) != simdjson::SUCCESS) {
+      parser.allocate(std::max<std::size_t>(json.size(), 4096), serde_max_depth) !=
+          simdjson::SUCCESS) {
     return fail(errc::invalid_json, fmt::format("{}: cannot allocate the JSON parser", source));
   }
   const char* text = json.data();
@@ -226,7 +240,8 @@ result<element> parse_document(simdjson::dom::parser& parser, std::string_view j
                                   : simdjson::error_message(err));
   }
   if (!root.is_object()) {
-    return json_error(source, fmt::format("the header is {}, expected an object", type_name(root.type())));
+    return json_error(source,
+                      fmt::format("the header is {}, expected an object", type_name(root.type())));
   }
   return root;
 }

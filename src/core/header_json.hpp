@@ -20,6 +20,7 @@ struct parsed_json {
 result<parsed_json> parse_header_json(std::string_view json, std::string_view source, bool padded);
 
 /// parse_header() for a buffer followed by at least 64 readable bytes (no copy of the JSON).
-result<header> parse_header_padded(std::string_view json, std::uint64_t file_size, const parse_options& opts);
+result<header> parse_header_padded(std::string_view json, std::uint64_t file_size,
+                                   const parse_options& opts);
 
 }  // namespace safetensors::detail

@@ -42,11 +42,13 @@ mapping::~mapping() {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
 }
 
-result<mapping> mapping::map(int fd, std::uint64_t size, const std::filesystem::path& path, bool populate) {
+result<mapping> mapping::map(int fd, std::uint64_t size, const std::filesystem::path& path,
+                             bool populate) {
   mapping m;
   if (size == 0) return m;
   if (size > std::numeric_limits<std::size_t>::max()) {
-    return fail(errc::io, fmt::format("{}: file of {} bytes cannot be mapped", path.string(), size));
+    return fail(errc::io,
+                fmt::format("{}: file of {} bytes cannot be mapped", path.string(), size));
   }
   void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) {
@@ -100,7 +102,8 @@ result<unique_fd> open_regular_file(const std::filesystem::path& path, std::uint
     return fail(errc::io, fmt::format("{}: cannot stat: {}", path.string(), std::strerror(errno)));
   }
   if (!S_ISREG(st.st_mode)) {
-    return fail(errc::io, fmt::format("{}: is {}, not a regular file", path.string(), kind_of(st.st_mode)));
+    return fail(errc::io,
+                fmt::format("{}: is {}, not a regular file", path.string(), kind_of(st.st_mode)));
   }
   size = static_cast<std::uint64_t>(st.st_size);
   return owned;
@@ -120,23 +123,27 @@ result<std::string> read_small_file(const std::filesystem::path& path, std::uint
   return text;
 }
 
-result<void> pread_exact(int fd, std::uint64_t offset, std::span<std::byte> out, const std::filesystem::path& path) {
+result<void> pread_exact(int fd, std::uint64_t offset, std::span<std::byte> out,
+                         const std::filesystem::path& path) {
   std::size_t done = 0;
   while (done < out.size()) {
     const std::uint64_t at = offset + done;
     if (at > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
-      return fail(errc::io, fmt::format("{}: offset {} is beyond what pread can address", path.string(), at));
+      return fail(errc::io,
+                  fmt::format("{}: offset {} is beyond what pread can address", path.string(), at));
     }
     ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(at));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return fail(errc::io, fmt::format("{}: read of {} bytes at offset {} failed: {}", path.string(),
-                                        out.size(), offset, std::strerror(errno)));
+      return fail(errc::io, fmt::format("{}: read of {} bytes at offset {} failed: {}",
+                                        path.string(), out.size(), offset, std::strerror(errno)));
     }
     if (n == 0) {
-      return fail(errc::io, fmt::format("{}: file ended at offset {} while reading {} bytes at offset {} (was it "
-                                        "truncated?)",
-                                        path.string(), at, out.size(), offset));
+      return fail(
+          errc::io,
+          fmt::format("{}: file ended at offset {} while reading {} bytes at offset {} (was it "
+                      "truncated?)",
+                      path.string(), at, out.size(), offset));
     }
     done += static_cast<std::size_t>(n);
   }

@@ -33,7 +33,10 @@ class unique_fd {
 class mapping {
  public:
   mapping() = default;
-  mapping(mapping&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr; o.size_ = 0; }
+  mapping(mapping&& o) noexcept : data_(o.data_), size_(o.size_) {
+    o.data_ = nullptr;
+    o.size_ = 0;
+  }
   mapping& operator=(mapping&& o) noexcept;
   mapping(const mapping&) = delete;
   mapping& operator=(const mapping&) = delete;

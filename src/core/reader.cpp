@@ -1,12 +1,12 @@
 // safetensors::file: open + validate, then zero-copy (mmap) or owned (pread) tensor access.
 #include "safetensors/reader.hpp"
 
-#include <algorithm>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <simdjson.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "core/header_json.hpp"
 #include "core/mapped_file.hpp"
@@ -21,8 +21,8 @@ struct file::impl {
   open_options opts;
   std::uint64_t size = 0;
   header info;
-  detail::unique_fd fd;  // kept for the pread backend
-  detail::mapping map;   // mmap backend
+  detail::unique_fd fd;             // kept for the pread backend
+  detail::mapping map;              // mmap backend
   std::span<const std::byte> data;  // data section inside `map` (mmap backend)
 
   result<void> open_file();
@@ -43,7 +43,8 @@ result<std::uint64_t> file::impl::read_length() {
 result<void> file::impl::parse_mapped(std::uint64_t n) {
   map = ST_TRY(detail::mapping::map(fd.get(), size, path, opts.populate));
   auto bytes = map.bytes();
-  std::string_view json(reinterpret_cast<const char*>(bytes.data()) + 8, static_cast<std::size_t>(n));
+  std::string_view json(reinterpret_cast<const char*>(bytes.data()) + 8,
+                        static_cast<std::size_t>(n));
   // Bytes after the header up to the end of the last mapped page are readable: parse in place
   // when they cover simdjson's padding.
   const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
@@ -72,8 +73,9 @@ result<void> file::impl::parse_read(std::uint64_t n) {
 
 result<void> file::impl::check_data_access(std::string_view what) const {
   if (opts.header_only) {
-    return fail(errc::invalid_argument,
-                fmt::format("{}: {}: the file was opened header-only (no data access)", source, what));
+    return fail(
+        errc::invalid_argument,
+        fmt::format("{}: {}: the file was opened header-only (no data access)", source, what));
   }
   return {};
 }
@@ -104,7 +106,8 @@ std::vector<const tensor_info*> file::tensors_by_name() const {
   std::vector<const tensor_info*> out;
   out.reserve(info().tensors.size());
   for (const auto& t : info().tensors) out.push_back(&t);
-  std::sort(out.begin(), out.end(), [](const tensor_info* a, const tensor_info* b) { return a->name < b->name; });
+  std::sort(out.begin(), out.end(),
+            [](const tensor_info* a, const tensor_info* b) { return a->name < b->name; });
   return out;
 }
 
@@ -116,15 +119,18 @@ result<tensor> file::get(std::string_view name) const {
   }
   ST_TRY(impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(name))));
   if (impl_->opts.io == backend::mmap) {
-    auto bytes = impl_->data.subspan(static_cast<std::size_t>(t->begin), static_cast<std::size_t>(t->nbytes()));
+    auto bytes = impl_->data.subspan(static_cast<std::size_t>(t->begin),
+                                     static_cast<std::size_t>(t->nbytes()));
     return tensor::borrowed(tensor_view(t->type, t->shape, bytes));
   }
-  std::vector<std::byte> buf = detail::large_buffer(static_cast<std::size_t>(t->nbytes()));  // within the file size
+  std::vector<std::byte> buf =
+      detail::large_buffer(static_cast<std::size_t>(t->nbytes()));  // within the file size
   ST_TRY(detail::pread_exact(impl_->fd.get(), data_start() + t->begin, buf, impl_->path));
   return tensor::owned(t->type, t->shape, std::move(buf));
 }
 
-result<void> file::read_bytes(const tensor_info& t, std::uint64_t offset, std::span<std::byte> out) const {
+result<void> file::read_bytes(const tensor_info& t, std::uint64_t offset,
+                              std::span<std::byte> out) const {
   ST_TRY(impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(t.name))));
   if (offset > t.nbytes() || out.size() > t.nbytes() - offset) {
     return fail(

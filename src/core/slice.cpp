@@ -1,8 +1,8 @@
 // Slicing with Python slice semantics (docs/FORMAT.md "Slicing") and the slice-string parser.
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "core/text_util.hpp"
 #include "core/try.hpp"
@@ -44,8 +44,8 @@ result<dim_plan> plan_dim(const slice_spec& s, std::uint64_t dim, std::size_t k)
     return p;
   }
   if (s.step <= 0) {
-    return fail(errc::invalid_slice, fmt::format("step {} in dimension {}: only steps > 0 are supported",
-                                                 s.step, k));
+    return fail(errc::invalid_slice,
+                fmt::format("step {} in dimension {}: only steps > 0 are supported", s.step, k));
   }
   p.step = static_cast<std::uint64_t>(s.step);
   p.start = clamp_bound(s.start, dim, 0);
@@ -80,10 +80,11 @@ class gatherer {
                         std::uint64_t& dst_bits) const {
     const std::uint64_t bit_begin = first_elem * bits_, bit_len = run_elems * bits_;
     if (bit_begin % 8 != 0 || bit_len % 8 != 0 || dst_bits % 8 != 0) {
-      return fail(errc::misaligned_slice,
-                  fmt::format("a {}-bit dtype chunk of {} elements at element {} does not fall on byte "
-                              "boundaries",
-                              bits_, run_elems, first_elem));
+      return fail(
+          errc::misaligned_slice,
+          fmt::format("a {}-bit dtype chunk of {} elements at element {} does not fall on byte "
+                      "boundaries",
+                      bits_, run_elems, first_elem));
     }
     std::memcpy(dst + dst_bits / 8, src_.data() + bit_begin / 8, bit_len / 8);
     dst_bits += bit_len;
@@ -100,8 +101,9 @@ class gatherer {
 result<tensor> tensor_view::slice(std::span<const slice_spec> indexers) const {
   const std::size_t rank = shape_.size();
   if (indexers.size() > rank) {
-    return fail(errc::invalid_slice, fmt::format("{} indexers for a tensor of rank {} (shape {})",
-                                                 indexers.size(), rank, detail::shape_string(shape_)));
+    return fail(errc::invalid_slice,
+                fmt::format("{} indexers for a tensor of rank {} (shape {})", indexers.size(), rank,
+                            detail::shape_string(shape_)));
   }
   std::vector<dim_plan> plan(rank);
   std::vector<std::uint64_t> out_shape;
@@ -117,14 +119,16 @@ result<tensor> tensor_view::slice(std::span<const slice_spec> indexers) const {
     out_elems *= p->count;  // <= numel of the source: cannot overflow
   }
   const unsigned bits = dtype_bits(type_);
-  if (out_elems == 0) return tensor::borrowed(tensor_view(type_, std::move(out_shape), data_.subspan(0, 0)));
+  if (out_elems == 0)
+    return tensor::borrowed(tensor_view(type_, std::move(out_shape), data_.subspan(0, 0)));
   // Source strides (in elements); every dim is >= 1 here, so they fit like numel does.
   std::vector<std::uint64_t> stride(rank, 1);
   for (std::size_t k = rank; k-- > 1;) stride[k - 1] = stride[k] * shape_[k];
   // Trailing dims taken whole form one contiguous block.
   std::size_t j = rank;
   std::uint64_t inner = 1;
-  while (j > 0 && plan[j - 1].start == 0 && plan[j - 1].count == shape_[j - 1] && plan[j - 1].step == 1) {
+  while (j > 0 && plan[j - 1].start == 0 && plan[j - 1].count == shape_[j - 1] &&
+         plan[j - 1].step == 1) {
     --j;
     inner *= shape_[j];
   }
@@ -144,8 +148,9 @@ result<tensor> tensor_view::slice(std::span<const slice_spec> indexers) const {
   if (single_run) {
     std::uint64_t bit_begin = base * bits;
     if (bit_begin % 8 != 0 || (run * bits) % 8 != 0) {
-      return fail(errc::misaligned_slice, fmt::format("slice {} of a {} tensor does not fall on byte boundaries",
-                                                      describe(indexers), dtype_name(type_)));
+      return fail(errc::misaligned_slice,
+                  fmt::format("slice {} of a {} tensor does not fall on byte boundaries",
+                              describe(indexers), dtype_name(type_)));
     }
     return tensor::borrowed(
         tensor_view(type_, std::move(out_shape), data_.subspan(bit_begin / 8, out_bytes)));

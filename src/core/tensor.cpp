@@ -1,9 +1,9 @@
 // tensor_view construction and typed access; the owning/borrowing tensor.
 #include "safetensors/tensor.hpp"
 
-#include <cstring>
-
 #include <fmt/format.h>
+
+#include <cstring>
 
 #include "core/text_util.hpp"
 #include "core/try.hpp"
@@ -13,29 +13,50 @@ namespace {
 
 template <class T>
 bool type_matches(dtype t) {
-  if constexpr (std::is_same_v<T, float>) return t == dtype::F32;
-  else if constexpr (std::is_same_v<T, double>) return t == dtype::F64;
-  else if constexpr (std::is_same_v<T, std::int8_t>) return t == dtype::I8;
-  else if constexpr (std::is_same_v<T, std::uint8_t>) return t == dtype::U8;
-  else if constexpr (std::is_same_v<T, std::int16_t>) return t == dtype::I16;
+  if constexpr (std::is_same_v<T, float>)
+    return t == dtype::F32;
+  else if constexpr (std::is_same_v<T, double>)
+    return t == dtype::F64;
+  else if constexpr (std::is_same_v<T, std::int8_t>)
+    return t == dtype::I8;
+  else if constexpr (std::is_same_v<T, std::uint8_t>)
+    return t == dtype::U8;
+  else if constexpr (std::is_same_v<T, std::int16_t>)
+    return t == dtype::I16;
   else if constexpr (std::is_same_v<T, std::uint16_t>)
     return t == dtype::U16 || t == dtype::F16 || t == dtype::BF16;
-  else if constexpr (std::is_same_v<T, std::int32_t>) return t == dtype::I32;
-  else if constexpr (std::is_same_v<T, std::uint32_t>) return t == dtype::U32;
-  else if constexpr (std::is_same_v<T, std::int64_t>) return t == dtype::I64;
-  else if constexpr (std::is_same_v<T, std::uint64_t>) return t == dtype::U64;
-  else if constexpr (std::is_same_v<T, bool>) return t == dtype::BOOL;
-  else return false;
+  else if constexpr (std::is_same_v<T, std::int32_t>)
+    return t == dtype::I32;
+  else if constexpr (std::is_same_v<T, std::uint32_t>)
+    return t == dtype::U32;
+  else if constexpr (std::is_same_v<T, std::int64_t>)
+    return t == dtype::I64;
+  else if constexpr (std::is_same_v<T, std::uint64_t>)
+    return t == dtype::U64;
+  else if constexpr (std::is_same_v<T, bool>)
+    return t == dtype::BOOL;
+  else
+    return false;
 }
 
 template <class T>
 std::string_view type_label() {
-  if constexpr (std::is_same_v<T, float>) return "float";
-  else if constexpr (std::is_same_v<T, double>) return "double";
-  else if constexpr (std::is_same_v<T, bool>) return "bool";
-  else if constexpr (std::is_signed_v<T>) return sizeof(T) == 1 ? "int8_t" : sizeof(T) == 2 ? "int16_t"
-                                                 : sizeof(T) == 4 ? "int32_t" : "int64_t";
-  else return sizeof(T) == 1 ? "uint8_t" : sizeof(T) == 2 ? "uint16_t" : sizeof(T) == 4 ? "uint32_t" : "uint64_t";
+  if constexpr (std::is_same_v<T, float>)
+    return "float";
+  else if constexpr (std::is_same_v<T, double>)
+    return "double";
+  else if constexpr (std::is_same_v<T, bool>)
+    return "bool";
+  else if constexpr (std::is_signed_v<T>)
+    return sizeof(T) == 1   ? "int8_t"
+           : sizeof(T) == 2 ? "int16_t"
+           : sizeof(T) == 4 ? "int32_t"
+                            : "int64_t";
+  else
+    return sizeof(T) == 1   ? "uint8_t"
+           : sizeof(T) == 2 ? "uint16_t"
+           : sizeof(T) == 4 ? "uint32_t"
+                            : "uint64_t";
 }
 
 }  // namespace
@@ -45,8 +66,9 @@ result<tensor_view> tensor_view::make(dtype t, std::vector<std::uint64_t> shape,
   std::uint64_t n = 1;
   for (std::uint64_t d : shape) {
     if (__builtin_mul_overflow(n, d, &n)) {
-      return fail(errc::validation_overflow, fmt::format("shape {} overflows a 64-bit element count",
-                                                         detail::shape_string(shape)));
+      return fail(
+          errc::validation_overflow,
+          fmt::format("shape {} overflows a 64-bit element count", detail::shape_string(shape)));
     }
   }
   const std::uint64_t bytes = ST_TRY(dtype_byte_size(t, n));
@@ -68,19 +90,19 @@ std::uint64_t tensor_view::numel() const noexcept {
 template <class T>
 result<std::span<const T>> tensor_view::as() const {
   if (!type_matches<T>(type_)) {
-    return fail(errc::dtype_mismatch, fmt::format("cannot read a {} tensor as {}", dtype_name(type_),
-                                                  type_label<T>()));
+    return fail(errc::dtype_mismatch,
+                fmt::format("cannot read a {} tensor as {}", dtype_name(type_), type_label<T>()));
   }
   if (reinterpret_cast<std::uintptr_t>(data_.data()) % alignof(T) != 0) {
-    return fail(errc::misaligned_slice, fmt::format("{} data at address {} is not aligned to {} bytes",
-                                                    dtype_name(type_), static_cast<const void*>(data_.data()),
-                                                    alignof(T)));
+    return fail(errc::misaligned_slice,
+                fmt::format("{} data at address {} is not aligned to {} bytes", dtype_name(type_),
+                            static_cast<const void*>(data_.data()), alignof(T)));
   }
   if constexpr (std::is_same_v<T, bool>) {
     for (std::size_t i = 0; i < data_.size(); ++i) {
       if (std::to_integer<unsigned>(data_[i]) > 1) {
-        return fail(errc::invalid_argument,
-                    fmt::format("BOOL element {} holds byte {}, not 0 or 1", i, std::to_integer<unsigned>(data_[i])));
+        return fail(errc::invalid_argument, fmt::format("BOOL element {} holds byte {}, not 0 or 1",
+                                                        i, std::to_integer<unsigned>(data_[i])));
       }
     }
   }
@@ -122,13 +144,16 @@ tensor tensor::owned(dtype t, std::vector<std::uint64_t> shape, std::vector<std:
   return out;
 }
 
-result<tensor> tensor::make_owned(dtype t, std::vector<std::uint64_t> shape, std::vector<std::byte> data) {
+result<tensor> tensor::make_owned(dtype t, std::vector<std::uint64_t> shape,
+                                  std::vector<std::byte> data) {
   ST_TRY(tensor_view::make(t, shape, data));  // validates shape against the byte count
   return owned(t, std::move(shape), std::move(data));
 }
 
-tensor::tensor(const tensor& other) : view_(other.view_), storage_(other.storage_), owned_(other.owned_) {
-  if (owned_) view_ = tensor_view(view_.type(), view_.shape(), std::span<const std::byte>(storage_));
+tensor::tensor(const tensor& other)
+    : view_(other.view_), storage_(other.storage_), owned_(other.owned_) {
+  if (owned_)
+    view_ = tensor_view(view_.type(), view_.shape(), std::span<const std::byte>(storage_));
 }
 
 tensor& tensor::operator=(const tensor& other) {

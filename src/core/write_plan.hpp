@@ -30,7 +30,8 @@ result<void> stream_tensor(const tensor_source& t, std::uint64_t expected, const
 
 /// write_file() up to the rename: the complete file, fsynced and checked, still under its temp
 /// name; publish() puts it in place (write_sharded publishes a whole set at once).
-result<atomic_file> write_prepared(const std::filesystem::path& path, std::span<const tensor_source> tensors,
+result<atomic_file> write_prepared(const std::filesystem::path& path,
+                                   std::span<const tensor_source> tensors,
                                    const metadata_map& metadata, const write_options& opts);
 
 }  // namespace safetensors::detail

@@ -1,12 +1,12 @@
 // classifier: folder loading, input checks, length-sorted batching, pipeline scores.
 #include "safetensors/model/classifier.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <numeric>
-
-#include <fmt/format.h>
 
 #include "core/try.hpp"
 #include "model/distilbert.hpp"
@@ -40,10 +40,16 @@ classifier::~classifier() = default;
 const distilbert_config& classifier::config() const noexcept { return impl_->cfg; }
 const model::tokenizer& classifier::tokenizer() const noexcept { return impl_->tok; }
 void classifier::set_threads(int threads) { impl_->threads = threads; }
-void classifier::set_batch_size(std::size_t batch_size) { impl_->batch_size = std::max<std::size_t>(1, batch_size); }
+void classifier::set_batch_size(std::size_t batch_size) {
+  impl_->batch_size = std::max<std::size_t>(1, batch_size);
+}
 const std::string& classifier::weights_source() const noexcept { return impl_->source->origin(); }
-std::uint64_t classifier::weights_bytes_in_place() const noexcept { return impl_->weights.bytes_in_place; }
-std::uint64_t classifier::weights_bytes_converted() const noexcept { return impl_->weights.bytes_converted; }
+std::uint64_t classifier::weights_bytes_in_place() const noexcept {
+  return impl_->weights.bytes_in_place;
+}
+std::uint64_t classifier::weights_bytes_converted() const noexcept {
+  return impl_->weights.bytes_converted;
+}
 
 result<classifier> classifier::load(const std::filesystem::path& dir, const load_options& opts) {
   distilbert_config cfg = ST_TRY(load_config(dir / "config.json"));
@@ -92,13 +98,15 @@ result<std::vector<std::vector<float>>> classifier::logits(std::span<const encod
   for (std::size_t i = 0; i < batch.size(); ++i) ST_TRY(check_input(batch[i], i, impl_->cfg));
   std::vector<std::size_t> order(batch.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return batch[a].ids.size() < batch[b].ids.size(); });
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return batch[a].ids.size() < batch[b].ids.size();
+  });
   const std::size_t labels = impl_->cfg.num_labels();
   std::vector<std::vector<float>> out(batch.size());
   std::lock_guard lock(impl_->mutex);
-  detail::set_compute_threads(impl_->threads_follow_load ? detail::available_threads(impl_->threads)
-                                                          : detail::requested_threads(impl_->threads));
+  detail::set_compute_threads(impl_->threads_follow_load
+                                  ? detail::available_threads(impl_->threads)
+                                  : detail::requested_threads(impl_->threads));
   for (std::size_t start = 0, end = 0; start < order.size(); start = end) {
     // Up to batch_size sequences, while the padded batch (count x longest; sorted, so the last
     // one is the longest) stays within forward_token_budget: on a CPU larger batches of long
@@ -125,9 +133,9 @@ result<std::vector<std::vector<float>>> classifier::logits(std::span<const encod
   return out;
 }
 
-result<std::vector<std::vector<label_score>>> classifier::classify(std::span<const std::string> texts,
-                                                                   const encode_options& opts,
-                                                                   std::optional<score_function> fn) const {
+result<std::vector<std::vector<label_score>>> classifier::classify(
+    std::span<const std::string> texts, const encode_options& opts,
+    std::optional<score_function> fn) const {
   encode_options o = opts;
   if (o.truncate && o.max_length == 0)  // never longer than the position table
     o.max_length = std::min(impl_->tok.model_max_length(), impl_->cfg.max_position_embeddings);

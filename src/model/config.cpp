@@ -147,8 +147,10 @@ result<void> check_fields(const json_object& obj, distilbert_config& cfg) {
 
 score_function distilbert_config::default_function() const noexcept {
   if (problem_type == "regression") return score_function::none;
-  if (problem_type == "multi_label_classification" || num_labels() == 1) return score_function::sigmoid;
-  if (problem_type == "single_label_classification" || num_labels() > 1) return score_function::softmax;
+  if (problem_type == "multi_label_classification" || num_labels() == 1)
+    return score_function::sigmoid;
+  if (problem_type == "single_label_classification" || num_labels() > 1)
+    return score_function::softmax;
   return score_function::none;
 }
 

@@ -55,7 +55,8 @@ void distilbert_engine::populate_mapped_weights() const noexcept {
 result<void> distilbert_engine::prepack(bool only_file_mapped) {
   for (auto& op : ops_) {
     const linear_weights* parts[] = {&op.q, &op.k, &op.v, &op.out, &op.lin1, &op.lin2};
-    if (only_file_mapped && !std::all_of(std::begin(parts), std::end(parts), [](auto p) { return p->file_mapped; }))
+    if (only_file_mapped &&
+        !std::all_of(std::begin(parts), std::end(parts), [](auto p) { return p->file_mapped; }))
       continue;
     for (const auto* p : parts) populate_if_mapped(*p);
     // The last layer may compute queries for [CLS] rows only: q stays a GEMM of its own there.
@@ -93,7 +94,8 @@ result<void> distilbert_engine::attention(std::span<const std::span<const std::i
   const attention_shape shape{b, heads, hd, q_len, len};
   float* scores = sized(scores_, b * heads * q_len * len);
   ST_TRY(gemm_.attention_scores(q, k, shape, 1.f / std::sqrt(static_cast<float>(hd)), scores));
-  const bool padded = std::any_of(seqs.begin(), seqs.end(), [&](auto s) { return s.size() != len; });
+  const bool padded =
+      std::any_of(seqs.begin(), seqs.end(), [&](auto s) { return s.size() != len; });
   if (!padded) {
     masked_softmax(scores, b * heads * q_len, len, len);
   } else {
@@ -121,7 +123,8 @@ result<void> distilbert_engine::layer(const layer_ops& lw,
     float* const joined = sized(ffn_, rows * 3 * d);  // the FFN buffer is free until lin1
     ST_TRY(gemm_.linear(all, lw.qkv, {joined, rows, 3 * d}));
     split_columns(joined, rows, d, 3, qkv);
-    const head_view q{qkv, len * d, d}, k{qkv + rows * d, len * d, d}, v{qkv + 2 * rows * d, len * d, d};
+    const head_view q{qkv, len * d, d}, k{qkv + rows * d, len * d, d},
+        v{qkv + 2 * rows * d, len * d, d};
     ST_TRY(attention(seqs, len, cls_only, q, k, v));
   } else {
     float* const k = qkv + rows * d;
@@ -150,7 +153,8 @@ result<void> distilbert_engine::layer(const layer_ops& lw,
   const matrix_ref ffn{sized(ffn_, out.rows * cfg_.hidden_dim), out.rows, cfg_.hidden_dim};
   ST_TRY(gemm_.linear(out_in, lw.lin1, ffn, act_));
   ST_TRY(gemm_.linear({ffn.data, ffn.rows, ffn.ld}, lw.lin2, out, activation_kind::identity, true));
-  layer_norm(out.data, out.rows, out.ld, d, lw.norms->out_gamma, lw.norms->out_beta, layer_norm_eps);
+  layer_norm(out.data, out.rows, out.ld, d, lw.norms->out_gamma, lw.norms->out_beta,
+             layer_norm_eps);
   return {};
 }
 
@@ -172,8 +176,8 @@ result<std::vector<float>> distilbert_engine::head(std::size_t batch) {
   return logits;
 }
 
-result<std::vector<float>> distilbert_engine::forward(std::span<const std::span<const std::int32_t>> seqs,
-                                                      bool cls_only_last_layer) {
+result<std::vector<float>> distilbert_engine::forward(
+    std::span<const std::span<const std::int32_t>> seqs, bool cls_only_last_layer) {
   if (seqs.empty()) return std::vector<float>{};
   std::size_t len = 0;
   for (auto s : seqs) len = std::max(len, s.size());
@@ -181,13 +185,15 @@ result<std::vector<float>> distilbert_engine::forward(std::span<const std::span<
   float* h = sized(h_, rows * d);
   sized(qkv_, rows * 3 * d);
   sized(ctx_, rows * d);
-  for (std::size_t i = 0; i < b; ++i) embed_sequence(seqs[i], w_.word, w_.pos, d, len, h + i * len * d);
+  for (std::size_t i = 0; i < b; ++i)
+    embed_sequence(seqs[i], w_.word, w_.pos, d, len, h + i * len * d);
   layer_norm(h, rows, d, d, w_.emb_gamma, w_.emb_beta, layer_norm_eps);
   for (std::size_t l = 0; l < ops_.size(); ++l) {
     const bool cls_only = cls_only_last_layer && l + 1 == ops_.size();
     ST_TRY(layer(ops_[l], seqs, len, cls_only));
   }
-  if (!cls_only_last_layer || ops_.empty()) gather_cls(b, len);  // else the last layer left them there
+  if (!cls_only_last_layer || ops_.empty())
+    gather_cls(b, len);  // else the last layer left them there
   return head(b);
 }
 

@@ -2,6 +2,9 @@
 // once per shape and reused: creation costs far more than a DistilBERT-sized execution.
 #include "model/gemm.hpp"
 
+#include <fmt/format.h>
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -9,12 +12,9 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 #include <vector>
-
-#include <fmt/format.h>
-#include <sys/mman.h>
-#include <oneapi/dnnl/dnnl.hpp>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -37,15 +37,26 @@ std::int64_t i64(std::size_t v) { return static_cast<std::int64_t>(v); }
 dnnl::algorithm eltwise_algorithm(activation_kind act, float& alpha) {
   alpha = 0.f;
   switch (act) {
-    case activation_kind::relu: return dnnl::algorithm::eltwise_relu;
-    case activation_kind::gelu_erf: return dnnl::algorithm::eltwise_gelu_erf;
-    case activation_kind::gelu_tanh: return dnnl::algorithm::eltwise_gelu_tanh;
-    case activation_kind::silu: alpha = 1.f; return dnnl::algorithm::eltwise_swish;
-    case activation_kind::quick_gelu: alpha = 1.702f; return dnnl::algorithm::eltwise_swish;
-    case activation_kind::sigmoid: return dnnl::algorithm::eltwise_logistic;
-    case activation_kind::tanh: return dnnl::algorithm::eltwise_tanh;
-    case activation_kind::mish: return dnnl::algorithm::eltwise_mish;
-    case activation_kind::identity: break;
+    case activation_kind::relu:
+      return dnnl::algorithm::eltwise_relu;
+    case activation_kind::gelu_erf:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case activation_kind::gelu_tanh:
+      return dnnl::algorithm::eltwise_gelu_tanh;
+    case activation_kind::silu:
+      alpha = 1.f;
+      return dnnl::algorithm::eltwise_swish;
+    case activation_kind::quick_gelu:
+      alpha = 1.702f;
+      return dnnl::algorithm::eltwise_swish;
+    case activation_kind::sigmoid:
+      return dnnl::algorithm::eltwise_logistic;
+    case activation_kind::tanh:
+      return dnnl::algorithm::eltwise_tanh;
+    case activation_kind::mish:
+      return dnnl::algorithm::eltwise_mish;
+    case activation_kind::identity:
+      break;
   }
   return dnnl::algorithm::undef;
 }
@@ -128,8 +139,8 @@ struct gemm_engine::impl {
   std::unique_ptr<void, free_deleter> scratch;
   std::size_t scratch_size = 0;
   std::map<std::pair<std::int64_t, std::int64_t>, memory::desc> packed_layouts;  // (in, out)
-  packed_arena packed;                        // packed weights
-  std::unique_ptr<void, free_deleter> join;   // pack(): joined parts, reused until end_packing()
+  packed_arena packed;                                                           // packed weights
+  std::unique_ptr<void, free_deleter> join;  // pack(): joined parts, reused until end_packing()
   std::size_t join_size = 0;
   std::list<std::vector<float>> packed_biases;  // concatenated biases (stable addresses)
   std::size_t packed_bytes = 0;
@@ -282,12 +293,20 @@ result<void> gemm_engine::linear(const_matrix_ref x, const linear_weights& w, ma
   if (x.rows == 0) return {};
   return guarded("linear", [&] {
     const bool has_bias = w.bias != nullptr;
-    const operand_descs d{f32_desc({m, k}, {i64(x.ld), 1}),
-                          packed ? impl_->packed_layout(k, n) : f32_desc({k, n}, {1, k}),  // W[n][k] as B[k][n]
-                          f32_desc({m, n}, {i64(y.ld), 1}),
-                          has_bias ? f32_desc({1, n}, {n, 1}) : memory::desc()};
-    const tag_key key{0, m, k, n, i64(x.ld), i64(y.ld), static_cast<std::int64_t>(act),
-                      accumulate, has_bias, static_cast<std::int64_t>(w.type)};
+    const operand_descs d{
+        f32_desc({m, k}, {i64(x.ld), 1}),
+        packed ? impl_->packed_layout(k, n) : f32_desc({k, n}, {1, k}),  // W[n][k] as B[k][n]
+        f32_desc({m, n}, {i64(y.ld), 1}), has_bias ? f32_desc({1, n}, {n, 1}) : memory::desc()};
+    const tag_key key{0,
+                      m,
+                      k,
+                      n,
+                      i64(x.ld),
+                      i64(y.ld),
+                      static_cast<std::int64_t>(act),
+                      accumulate,
+                      has_bias,
+                      static_cast<std::int64_t>(w.type)};
     auto& prim = impl_->get(key, d, [&] {
       dnnl::post_ops ops;
       if (act != activation_kind::identity) {
@@ -319,19 +338,30 @@ result<void> gemm_engine::attention_scores(head_view q, head_view k, const atten
     std::uint32_t bits;
     static_assert(sizeof bits == sizeof scale);
     std::memcpy(&bits, &scale, sizeof bits);
-    const tag_key key{1, b, h, d, lq, lk, i64(q.batch_stride), i64(q.row_stride),
-                      i64(k.batch_stride), i64(k.row_stride), bits};
+    const tag_key key{1,
+                      b,
+                      h,
+                      d,
+                      lq,
+                      lk,
+                      i64(q.batch_stride),
+                      i64(q.row_stride),
+                      i64(k.batch_stride),
+                      i64(k.row_stride),
+                      bits};
     auto& prim = impl_->get(key, md, [&] {
       dnnl::primitive_attr attr = user_scratchpad_attr();
       attr.set_output_scales(0, {scale});
-      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst), attr, impl_->eng);
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst), attr,
+                                          impl_->eng);
     });
     impl_->run(prim, q.data, k.data, scores, nullptr);
   });
 }
 
-result<void> gemm_engine::attention_context(const float* probs, head_view v, const attention_shape& s,
-                                            float* ctx, std::size_t ctx_batch_stride,
+result<void> gemm_engine::attention_context(const float* probs, head_view v,
+                                            const attention_shape& s, float* ctx,
+                                            std::size_t ctx_batch_stride,
                                             std::size_t ctx_row_stride) {
   if (s.batch == 0) return {};
   return guarded("attention_context", [&] {
@@ -340,12 +370,21 @@ result<void> gemm_engine::attention_context(const float* probs, head_view v, con
     const operand_descs md{
         f32_desc({b, h, lq, lk}, {h * lq * lk, lq * lk, lk, 1}),
         f32_desc({b, h, lk, d}, {i64(v.batch_stride), d, i64(v.row_stride), 1}),
-        f32_desc({b, h, lq, d}, {i64(ctx_batch_stride), d, i64(ctx_row_stride), 1}), memory::desc()};
-    const tag_key key{2, b, h, d, lq, lk, i64(v.batch_stride), i64(v.row_stride),
-                      i64(ctx_batch_stride), i64(ctx_row_stride)};
+        f32_desc({b, h, lq, d}, {i64(ctx_batch_stride), d, i64(ctx_row_stride), 1}),
+        memory::desc()};
+    const tag_key key{2,
+                      b,
+                      h,
+                      d,
+                      lq,
+                      lk,
+                      i64(v.batch_stride),
+                      i64(v.row_stride),
+                      i64(ctx_batch_stride),
+                      i64(ctx_row_stride)};
     auto& prim = impl_->get(key, md, [&] {
-      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst), user_scratchpad_attr(),
-                                          impl_->eng);
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst),
+                                          user_scratchpad_attr(), impl_->eng);
     });
     impl_->run(prim, probs, v.data, ctx, nullptr);
   });

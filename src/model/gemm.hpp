@@ -23,7 +23,7 @@ enum class activation_kind {
   quick_gelu,  ///< x * sigmoid(1.702 x)
   sigmoid,
   tanh,
-  mish,        ///< x * tanh(softplus(x))
+  mish,  ///< x * tanh(softplus(x))
 };
 
 /// Storage of a linear layer's weight matrix: f32 [out, in] row-major, or f32 in the blocked
@@ -92,7 +92,8 @@ class gemm_engine {
                                 float* scores);
   /// ctx(b, i, h, d) = Σ_j probs[b, h, i, j] · v(b, j, h, d); ctx written with its strides.
   result<void> attention_context(const float* probs, head_view v, const attention_shape& s,
-                                 float* ctx, std::size_t ctx_batch_stride, std::size_t ctx_row_stride);
+                                 float* ctx, std::size_t ctx_batch_stride,
+                                 std::size_t ctx_row_stride);
 
   /// Number of cached primitives (tests).
   std::size_t cached_primitives() const noexcept;

@@ -8,7 +8,8 @@
 
 namespace safetensors::model::detail {
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define SAFETENSORS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define SAFETENSORS_CLONES
@@ -139,7 +140,8 @@ void layer_norm(float* x, std::size_t rows, std::size_t ld, std::size_t dim, con
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (rows * dim > 32768)
 #endif
-  for (std::int64_t r = 0; r < n; ++r) layer_norm_row(x + static_cast<std::size_t>(r) * ld, dim, gamma, beta, eps);
+  for (std::int64_t r = 0; r < n; ++r)
+    layer_norm_row(x + static_cast<std::size_t>(r) * ld, dim, gamma, beta, eps);
 }
 
 void masked_softmax(float* x, std::size_t rows, std::size_t cols, std::size_t valid) {
@@ -149,7 +151,8 @@ void masked_softmax(float* x, std::size_t rows, std::size_t cols, std::size_t va
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (rows * cols > 32768)
 #endif
-  for (std::int64_t r = 0; r < n; ++r) softmax_row(x + static_cast<std::size_t>(r) * cols, cols, valid);
+  for (std::int64_t r = 0; r < n; ++r)
+    softmax_row(x + static_cast<std::size_t>(r) * cols, cols, valid);
 }
 
 void embed_sequence(std::span<const std::int32_t> ids, const float* word, const float* pos,
@@ -160,11 +163,11 @@ void embed_sequence(std::span<const std::int32_t> ids, const float* word, const 
     float* o = out + i * dim;
     for (std::size_t j = 0; j < dim; ++j) o[j] = w[j] + p[j];
   }
-  if (padded_len > ids.size())
-    std::fill(out + ids.size() * dim, out + padded_len * dim, 0.f);
+  if (padded_len > ids.size()) std::fill(out + ids.size() * dim, out + padded_len * dim, 0.f);
 }
 
-void split_columns(const float* in, std::size_t rows, std::size_t width, std::size_t parts, float* out) {
+void split_columns(const float* in, std::size_t rows, std::size_t width, std::size_t parts,
+                   float* out) {
   const auto n = static_cast<std::int64_t>(rows);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (rows * width * parts > 262144)
@@ -172,7 +175,8 @@ void split_columns(const float* in, std::size_t rows, std::size_t width, std::si
   for (std::int64_t i = 0; i < n; ++i) {
     const auto r = static_cast<std::size_t>(i);
     for (std::size_t p = 0; p < parts; ++p)
-      std::memcpy(out + (p * rows + r) * width, in + (r * parts + p) * width, width * sizeof(float));
+      std::memcpy(out + (p * rows + r) * width, in + (r * parts + p) * width,
+                  width * sizeof(float));
   }
 }
 
@@ -182,13 +186,20 @@ std::optional<activation_kind> activation_from_name(std::string_view name) noexc
     activation_kind kind;
   };
   static constexpr entry table[] = {
-      {"gelu", activation_kind::gelu_erf},          {"gelu_python", activation_kind::gelu_erf},
-      {"gelu_new", activation_kind::gelu_tanh},     {"gelu_pytorch_tanh", activation_kind::gelu_tanh},
-      {"gelu_fast", activation_kind::gelu_tanh},    {"gelu_accurate", activation_kind::gelu_tanh},
-      {"quick_gelu", activation_kind::quick_gelu},  {"relu", activation_kind::relu},
-      {"silu", activation_kind::silu},              {"swish", activation_kind::silu},
-      {"sigmoid", activation_kind::sigmoid},        {"tanh", activation_kind::tanh},
-      {"mish", activation_kind::mish},              {"linear", activation_kind::identity},
+      {"gelu", activation_kind::gelu_erf},
+      {"gelu_python", activation_kind::gelu_erf},
+      {"gelu_new", activation_kind::gelu_tanh},
+      {"gelu_pytorch_tanh", activation_kind::gelu_tanh},
+      {"gelu_fast", activation_kind::gelu_tanh},
+      {"gelu_accurate", activation_kind::gelu_tanh},
+      {"quick_gelu", activation_kind::quick_gelu},
+      {"relu", activation_kind::relu},
+      {"silu", activation_kind::silu},
+      {"swish", activation_kind::silu},
+      {"sigmoid", activation_kind::sigmoid},
+      {"tanh", activation_kind::tanh},
+      {"mish", activation_kind::mish},
+      {"linear", activation_kind::identity},
   };
   for (const auto& e : table)
     if (e.name == name) return e.kind;
@@ -198,18 +209,26 @@ std::optional<activation_kind> activation_from_name(std::string_view name) noexc
 float activation_reference(activation_kind act, float x) noexcept {
   const auto sigmoid = [](float v) { return 1.f / (1.f + std::exp(-v)); };
   switch (act) {
-    case activation_kind::identity: return x;
-    case activation_kind::relu: return x > 0.f ? x : 0.f;
-    case activation_kind::gelu_erf: return 0.5f * x * (1.f + std::erf(x / std::sqrt(2.f)));
+    case activation_kind::identity:
+      return x;
+    case activation_kind::relu:
+      return x > 0.f ? x : 0.f;
+    case activation_kind::gelu_erf:
+      return 0.5f * x * (1.f + std::erf(x / std::sqrt(2.f)));
     case activation_kind::gelu_tanh: {
       const float c = std::sqrt(2.f / 3.14159265358979f);
       return 0.5f * x * (1.f + std::tanh(c * (x + 0.044715f * x * x * x)));
     }
-    case activation_kind::silu: return x * sigmoid(x);
-    case activation_kind::quick_gelu: return x * sigmoid(1.702f * x);
-    case activation_kind::sigmoid: return sigmoid(x);
-    case activation_kind::tanh: return std::tanh(x);
-    case activation_kind::mish: return x * std::tanh(std::log1p(std::exp(x)));
+    case activation_kind::silu:
+      return x * sigmoid(x);
+    case activation_kind::quick_gelu:
+      return x * sigmoid(1.702f * x);
+    case activation_kind::sigmoid:
+      return sigmoid(x);
+    case activation_kind::tanh:
+      return std::tanh(x);
+    case activation_kind::mish:
+      return x * std::tanh(std::log1p(std::exp(x)));
   }
   return x;
 }

@@ -32,7 +32,8 @@ void embed_sequence(std::span<const std::int32_t> ids, const float* word, const 
 
 /// Splits rows of `parts * width` floats into `parts` dense [rows, width] blocks, one after the
 /// other in `out` (block p, row r at out[(p * rows + r) * width]).
-void split_columns(const float* in, std::size_t rows, std::size_t width, std::size_t parts, float* out);
+void split_columns(const float* in, std::size_t rows, std::size_t width, std::size_t parts,
+                   float* out);
 
 /// transformers ACT2FN key -> activation ("gelu" is the exact erf form; "gelu_new",
 /// "gelu_pytorch_tanh", "gelu_fast", "gelu_accurate" the tanh form); nullopt when unknown.

@@ -1,12 +1,12 @@
 // Team sizing from /proc/loadavg (see threads.hpp).
 #include "model/threads.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <thread>
-
-#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -49,7 +49,8 @@ int available_threads(int requested) noexcept {
   const int cores = core_count();
   const long online = sysconf(_SC_NPROCESSORS_ONLN);
   const int n = runnable && online > 0
-                    ? threads_for_load(requested, cores, static_cast<int>(online), *runnable, previous_team.load())
+                    ? threads_for_load(requested, cores, static_cast<int>(online), *runnable,
+                                       previous_team.load())
                     : requested_threads(requested);
   previous_team.store(n);
   return n;

@@ -12,8 +12,10 @@ void tame_big_integers(std::string& json) {
     const char c = json[i];
     if (in_string) {
       out.push_back(c);
-      if (c == '\\' && i + 1 < json.size()) out.push_back(json[++i]);
-      else if (c == '"') in_string = false;
+      if (c == '\\' && i + 1 < json.size())
+        out.push_back(json[++i]);
+      else if (c == '"')
+        in_string = false;
       ++i;
       continue;
     }
@@ -21,8 +23,10 @@ void tame_big_integers(std::string& json) {
     if (c >= '0' && c <= '9') {
       std::size_t end = i;
       while (end < json.size() && json[end] >= '0' && json[end] <= '9') ++end;
-      const bool integer = end >= json.size() || (json[end] != '.' && json[end] != 'e' && json[end] != 'E');
-      out.append(integer && end - i >= 20 ? std::string_view("1e30") : std::string_view(json).substr(i, end - i));
+      const bool integer =
+          end >= json.size() || (json[end] != '.' && json[end] != 'e' && json[end] != 'E');
+      out.append(integer && end - i >= 20 ? std::string_view("1e30")
+                                          : std::string_view(json).substr(i, end - i));
       i = end;
       continue;
     }

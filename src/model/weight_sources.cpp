@@ -1,8 +1,8 @@
 // File-backed weight sources: a safetensors file or sharded index (core reader, mmap) and
 // pytorch_model.bin (torch layer's safe reader, in memory, no temp files).
-#include <unordered_map>
-
 #include <fmt/format.h>
+
+#include <unordered_map>
 
 #include "core/try.hpp"
 #include "model/weights.hpp"
@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 class safetensors_source final : public weight_source {
  public:
-  safetensors_source(checkpoint c, std::string origin) : ckpt_(std::move(c)), origin_(std::move(origin)) {}
+  safetensors_source(checkpoint c, std::string origin)
+      : ckpt_(std::move(c)), origin_(std::move(origin)) {}
   bool contains(std::string_view name) const override { return ckpt_.find(name) != nullptr; }
   result<raw_tensor> get(std::string_view name) const override {
     const tensor t = ST_TRY(ckpt_.get(name));
@@ -36,10 +37,14 @@ class safetensors_source final : public weight_source {
 
 class torch_source final : public weight_source {
  public:
-  torch_source(torch::torch_checkpoint c, std::string origin) : ckpt_(std::move(c)), origin_(std::move(origin)) {
-    for (std::size_t i = 0; i < ckpt_.tensors().size(); ++i) by_name_.emplace(ckpt_.tensors()[i].name, i);
+  torch_source(torch::torch_checkpoint c, std::string origin)
+      : ckpt_(std::move(c)), origin_(std::move(origin)) {
+    for (std::size_t i = 0; i < ckpt_.tensors().size(); ++i)
+      by_name_.emplace(ckpt_.tensors()[i].name, i);
   }
-  bool contains(std::string_view name) const override { return by_name_.count(std::string(name)) != 0; }
+  bool contains(std::string_view name) const override {
+    return by_name_.count(std::string(name)) != 0;
+  }
   result<raw_tensor> get(std::string_view name) const override {
     const auto it = by_name_.find(std::string(name));
     if (it == by_name_.end())

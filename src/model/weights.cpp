@@ -1,12 +1,12 @@
 // Binding a checkpoint's tensors to the DistilBERT layout (docs/MODEL.md "Weights").
 #include "model/weights.hpp"
 
-#include <cstring>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <unordered_map>
 
-#include <fmt/format.h>
+#include <cstring>
+#include <unordered_map>
 
 #include "core/try.hpp"
 
@@ -56,7 +56,8 @@ struct binder {
       last_file_mapped = raw.file_mapped;
       return reinterpret_cast<const float*>(bytes.data());
     }
-    if (raw.type != dtype::F32 && raw.type != dtype::F16 && raw.type != dtype::BF16 && raw.type != dtype::F64)
+    if (raw.type != dtype::F32 && raw.type != dtype::F16 && raw.type != dtype::BF16 &&
+        raw.type != dtype::F64)
       return fail(errc::invalid_model,
                   fmt::format("{}: tensor '{}' has dtype {}; expected F32, F16, BF16 or F64",
                               src.origin(), name, dtype_name(raw.type)));
@@ -82,7 +83,8 @@ struct binder {
   }
 
   // LayerNorm weight/bias, also under TF-era gamma/beta names.
-  result<std::pair<const float*, const float*>> layer_norm(const std::vector<std::string>& prefixes) {
+  result<std::pair<const float*, const float*>> layer_norm(
+      const std::vector<std::string>& prefixes) {
     const float* const g = ST_TRY(tensor(
         concat(with_suffix(prefixes, ".weight"), with_suffix(prefixes, ".gamma")), {cfg.dim}));
     const float* const b = ST_TRY(
@@ -90,12 +92,14 @@ struct binder {
     return std::pair{g, b};
   }
 
-  static std::vector<std::string> with_suffix(const std::vector<std::string>& prefixes, std::string_view s) {
+  static std::vector<std::string> with_suffix(const std::vector<std::string>& prefixes,
+                                              std::string_view s) {
     std::vector<std::string> r;
     for (const auto& p : prefixes) r.push_back(p + std::string(s));
     return r;
   }
-  static std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  static std::vector<std::string> concat(std::vector<std::string> a,
+                                         const std::vector<std::string>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
   }
@@ -107,7 +111,8 @@ std::vector<std::string> embedding_names(std::string_view what) {
 
 std::vector<std::string> layer_names(std::size_t i, std::string_view what) {
   return {fmt::format("distilbert.transformer.layer.{}.{}", i, what),
-          fmt::format("transformer.layer.{}.{}", i, what), fmt::format("encoder.layer.{}.{}", i, what),
+          fmt::format("transformer.layer.{}.{}", i, what),
+          fmt::format("encoder.layer.{}.{}", i, what),
           fmt::format("distilbert.encoder.layer.{}.{}", i, what)};
 }
 
@@ -117,9 +122,9 @@ result<void> bind_layer(binder& b, std::size_t i, layer_weights& l) {
     const char* name;
     linear_weights* dst;
     std::size_t out, in;
-  } linears[] = {{"attention.q_lin", &l.q, d, d},     {"attention.k_lin", &l.k, d, d},
-                 {"attention.v_lin", &l.v, d, d},     {"attention.out_lin", &l.out, d, d},
-                 {"ffn.lin1", &l.lin1, h, d},         {"ffn.lin2", &l.lin2, d, h}};
+  } linears[] = {{"attention.q_lin", &l.q, d, d}, {"attention.k_lin", &l.k, d, d},
+                 {"attention.v_lin", &l.v, d, d}, {"attention.out_lin", &l.out, d, d},
+                 {"ffn.lin1", &l.lin1, h, d},     {"ffn.lin2", &l.lin2, d, h}};
   for (const auto& e : linears) {
     *e.dst = ST_TRY(b.linear(layer_names(i, e.name), e.out, e.in));
   }
@@ -130,8 +135,8 @@ result<void> bind_layer(binder& b, std::size_t i, layer_weights& l) {
 
 result<void> check_head_present(const weight_source& src) {
   if (src.contains("pre_classifier.weight") && src.contains("classifier.weight")) return {};
-  for (const char* mlm : {"vocab_transform.weight", "vocab_projector.bias", "vocab_projector.weight",
-                          "vocab_layer_norm.weight"})
+  for (const char* mlm : {"vocab_transform.weight", "vocab_projector.bias",
+                          "vocab_projector.weight", "vocab_layer_norm.weight"})
     if (src.contains(mlm) || src.contains(std::string("distilbert.") + mlm))
       return fail(
           errc::invalid_model,
@@ -150,7 +155,8 @@ result<void> check_head_present(const weight_source& src) {
 void release_mapped_pages(const void* data, std::size_t bytes) noexcept {
   const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
   const auto begin = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t first = (begin + page - 1) / page * page, last = (begin + bytes) / page * page;
+  const std::uintptr_t first = (begin + page - 1) / page * page,
+                       last = (begin + bytes) / page * page;
   if (last > first)  // advisory: on failure the pages simply stay resident
     (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }

@@ -12,14 +12,22 @@ std::string error_body(const api_error& e) {
 
 api_error error_for_status(int status) {
   switch (status) {
-    case 400: return {400, "Validation", "malformed HTTP request"};
-    case 401: return {401, "Unauthorized", "missing or invalid bearer token"};
-    case 404: return {404, "NotFound", "no such route"};
-    case 405: return {405, "MethodNotAllowed", "method not allowed on this route"};
-    case 413: return {413, "PayloadTooLarge", "request body exceeds the payload limit"};
-    case 414: return {414, "Validation", "request URI too long"};
-    case 503: return {503, "Unhealthy", "unhealthy"};
-    default: return {status, "Backend", "HTTP error " + std::to_string(status)};
+    case 400:
+      return {400, "Validation", "malformed HTTP request"};
+    case 401:
+      return {401, "Unauthorized", "missing or invalid bearer token"};
+    case 404:
+      return {404, "NotFound", "no such route"};
+    case 405:
+      return {405, "MethodNotAllowed", "method not allowed on this route"};
+    case 413:
+      return {413, "PayloadTooLarge", "request body exceeds the payload limit"};
+    case 414:
+      return {414, "Validation", "request URI too long"};
+    case 503:
+      return {503, "Unhealthy", "unhealthy"};
+    default:
+      return {status, "Backend", "HTTP error " + std::to_string(status)};
   }
 }
 

@@ -6,13 +6,15 @@
 namespace safetensors::server::detail {
 namespace {
 
-double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+double seconds_between(std::chrono::steady_clock::time_point a,
+                       std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
 }  // namespace
 
-std::size_t next_batch_size(std::span<const std::size_t> queued_lengths, const batch_limits& limits) {
+std::size_t next_batch_size(std::span<const std::size_t> queued_lengths,
+                            const batch_limits& limits) {
   std::size_t longest = 0, n = 0;
   for (std::size_t len : queued_lengths) {
     if (n >= limits.max_batch_requests) break;
@@ -24,7 +26,8 @@ std::size_t next_batch_size(std::span<const std::size_t> queued_lengths, const b
   return std::max<std::size_t>(n, queued_lengths.empty() ? 0 : 1);
 }
 
-std::vector<std::size_t> padding_groups(std::span<const std::size_t> sorted_lengths, double max_waste) {
+std::vector<std::size_t> padding_groups(std::span<const std::size_t> sorted_lengths,
+                                        double max_waste) {
   std::vector<std::size_t> groups;
   std::size_t i = 0;
   while (i < sorted_lengths.size()) {
@@ -48,7 +51,8 @@ batcher::batcher(inference_backend& backend, batch_limits limits, metrics& m)
 
 batcher::~batcher() { stop(); }
 
-std::future<item_outcome> batcher::submit(model::encoding enc, std::shared_ptr<const std::atomic<bool>> cancelled) {
+std::future<item_outcome> batcher::submit(model::encoding enc,
+                                          std::shared_ptr<const std::atomic<bool>> cancelled) {
   entry e{std::move(enc), std::move(cancelled), {}, std::chrono::steady_clock::now()};
   auto future = e.promise.get_future();
   {
@@ -98,9 +102,11 @@ std::vector<batcher::entry> batcher::take_batch(std::unique_lock<std::mutex>&) {
   // Inputs whose request gave up (timeout) are answered and dropped before they cost anything.
   std::vector<std::size_t> lengths;
   lengths.reserve(std::min(queue_.size(), limits_.max_batch_requests));
-  for (auto it = queue_.begin(); it != queue_.end() && lengths.size() < limits_.max_batch_requests;) {
+  for (auto it = queue_.begin();
+       it != queue_.end() && lengths.size() < limits_.max_batch_requests;) {
     if (it->cancelled && it->cancelled->load()) {
-      it->promise.set_value({fail(errc::invalid_argument, "dropped: the request timed out"), 0, 0, 0});
+      it->promise.set_value(
+          {fail(errc::invalid_argument, "dropped: the request timed out"), 0, 0, 0});
       metrics_.inc("te_request_failure", "err=\"dropped\"");
       it = queue_.erase(it);
       continue;
@@ -119,7 +125,8 @@ std::vector<batcher::entry> batcher::take_batch(std::unique_lock<std::mutex>&) {
 
 void batcher::run_batch(std::vector<entry>& batch) {
   const auto started = std::chrono::steady_clock::now();
-  std::stable_sort(batch.begin(), batch.end(), [](const entry& a, const entry& b) { return a.enc.size() > b.enc.size(); });
+  std::stable_sort(batch.begin(), batch.end(),
+                   [](const entry& a, const entry& b) { return a.enc.size() > b.enc.size(); });
   std::vector<std::size_t> lengths;
   for (const auto& e : batch) lengths.push_back(e.enc.size());
   metrics_.observe("te_batch_next_size", static_cast<double>(batch.size()));

@@ -26,11 +26,13 @@ struct batch_limits {
 
 /// How many of the queued inputs (oldest first, by token count) the next batch takes: at least
 /// one, and no more than fit max_batch_requests and max_batch_tokens (longest x count).
-std::size_t next_batch_size(std::span<const std::size_t> queued_lengths, const batch_limits& limits);
+std::size_t next_batch_size(std::span<const std::size_t> queued_lengths,
+                            const batch_limits& limits);
 
 /// Splits lengths sorted longest first into consecutive groups whose padded size (first length x
 /// group size) stays within (1 + max_waste) x their real token count; returns the group sizes.
-std::vector<std::size_t> padding_groups(std::span<const std::size_t> sorted_lengths, double max_waste = 0.25);
+std::vector<std::size_t> padding_groups(std::span<const std::size_t> sorted_lengths,
+                                        double max_waste = 0.25);
 
 struct item_outcome {
   result<std::vector<float>> logits;  ///< an error: the backend failed or the input was dropped
@@ -47,7 +49,8 @@ class batcher {
   batcher& operator=(const batcher&) = delete;
 
   /// Queues one input. If `cancelled` is true by the time its batch forms, it is dropped.
-  std::future<item_outcome> submit(model::encoding enc, std::shared_ptr<const std::atomic<bool>> cancelled);
+  std::future<item_outcome> submit(model::encoding enc,
+                                   std::shared_ptr<const std::atomic<bool>> cancelled);
   /// Runs everything still queued, then stops the inference thread. Idempotent.
   void stop();
   std::size_t queue_size() const;

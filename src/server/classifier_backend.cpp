@@ -1,7 +1,6 @@
 // The production backend: safetensors::model::classifier and its tokenizer.
-#include "safetensors/server/backend.hpp"
-
 #include "core/try.hpp"
+#include "safetensors/server/backend.hpp"
 
 namespace safetensors::server {
 namespace {

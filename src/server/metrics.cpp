@@ -1,8 +1,8 @@
 #include "server/metrics.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace safetensors::server::detail {
 
@@ -36,8 +36,10 @@ metrics::metrics() {
   counter("te_predict_success", "Inputs classified");
   hist("te_request_duration", "End-to-end request duration in seconds", seconds);
   hist("te_request_tokenization_duration", "Tokenization time per input in seconds", seconds);
-  hist("te_request_queue_duration", "Time an input waited in the batching queue in seconds", seconds);
-  hist("te_request_inference_duration", "Inference time of the batch an input ran in, in seconds", seconds);
+  hist("te_request_queue_duration", "Time an input waited in the batching queue in seconds",
+       seconds);
+  hist("te_request_inference_duration", "Inference time of the batch an input ran in, in seconds",
+       seconds);
   hist("te_request_input_length", "Tokens per input", geometric_buckets(1, 2, 10));
   hist("te_batch_next_size", "Inputs per inference batch", geometric_buckets(1, 2, 13));
   hist("te_batch_next_tokens", "Padded tokens per inference batch", geometric_buckets(1, 2, 21));
@@ -76,12 +78,15 @@ std::string metrics::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& [name, f] : families_) {
-    const char* type = f.kind == family::type::counter ? "counter" : f.kind == family::type::gauge ? "gauge" : "histogram";
+    const char* type = f.kind == family::type::counter ? "counter"
+                       : f.kind == family::type::gauge ? "gauge"
+                                                       : "histogram";
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, type);
     if (f.kind == family::type::counter) {
       if (f.counters.empty()) out += fmt::format("{} 0\n", name);
       for (const auto& [labels, v] : f.counters) {
-        out += labels.empty() ? fmt::format("{} {}\n", name, v) : fmt::format("{}{{{}}} {}\n", name, labels, v);
+        out += labels.empty() ? fmt::format("{} {}\n", name, v)
+                              : fmt::format("{}{{{}}} {}\n", name, labels, v);
       }
     } else if (f.kind == family::type::gauge) {
       out += fmt::format("{} {}\n", name, f.gauge_value);
@@ -91,8 +96,8 @@ std::string metrics::render() const {
         cumulative += f.h.counts[i];
         out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, f.h.bounds[i], cumulative);
       }
-      out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, f.h.count, name,
-                         f.h.sum, name, f.h.count);
+      out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, f.h.count,
+                         name, f.h.sum, name, f.h.count);
     }
   }
   return out;

@@ -2,15 +2,14 @@
 // cycle (bind, start, warm-up, graceful shutdown).
 #include "safetensors/server/server.hpp"
 
+#include <fmt/format.h>
+#include <httplib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
-#include <httplib.h>
 
 #include "server/request_log.hpp"
 #include "server/server_state.hpp"
@@ -77,7 +76,9 @@ httplib::Server::Handler server::impl::model_route(F handler) {
 }
 
 void server::impl::add_routes() {
-  auto predict = model_route([this](const httplib::Request& req) { return detail::handle_predict(state, req.body, current_facts); });
+  auto predict = model_route([this](const httplib::Request& req) {
+    return detail::handle_predict(state, req.body, current_facts);
+  });
   auto health = [this](const httplib::Request& req, httplib::Response& res) {
     if (state.ready.load()) {
       res.status = 200;
@@ -89,20 +90,23 @@ void server::impl::add_routes() {
     const char* path;
     bool get, post;
   };
-  const route routes[] = {{"/predict", false, true}, {"/invocations", false, true}, {"/tokenize", false, true},
-                          {"/decode", false, true},  {"/info", true, false},       {"/health", true, false},
-                          {"/ping", true, false},    {"/metrics", true, false},    {"/", true, true}};
+  const route routes[] = {
+      {"/predict", false, true}, {"/invocations", false, true}, {"/tokenize", false, true},
+      {"/decode", false, true},  {"/info", true, false},        {"/health", true, false},
+      {"/ping", true, false},    {"/metrics", true, false},     {"/", true, true}};
   http.Post("/predict", predict).Post("/invocations", predict).Post("/", predict);
   http.Post("/tokenize", model_route([this](const httplib::Request& req) {
-    return detail::handle_tokenize(state, req.body, current_facts);
-  }));
+              return detail::handle_tokenize(state, req.body, current_facts);
+            }));
   http.Post("/decode", model_route([this](const httplib::Request& req) {
-    return detail::handle_decode(state, req.body, current_facts);
-  }));
-  http.Get("/info", model_route([this](const httplib::Request&) { return detail::handle_info(state); }));
+              return detail::handle_decode(state, req.body, current_facts);
+            }));
+  http.Get("/info",
+           model_route([this](const httplib::Request&) { return detail::handle_info(state); }));
   http.Get("/health", health).Get("/ping", health).Get("/", health);
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    state.stats.set_gauge("te_queue_size", state.queue ? static_cast<double>(state.queue->queue_size()) : 0.0);
+    state.stats.set_gauge("te_queue_size",
+                          state.queue ? static_cast<double>(state.queue->queue_size()) : 0.0);
     res.set_content(state.stats.render(), "text/plain; version=0.0.4");
   });
   // Every other method on a known route: 405 with Allow.
@@ -114,7 +118,10 @@ void server::impl::add_routes() {
     };
     if (!r.get) http.Get(r.path, not_allowed);
     if (!r.post) http.Post(r.path, not_allowed);
-    http.Put(r.path, not_allowed).Patch(r.path, not_allowed).Delete(r.path, not_allowed).Options(r.path, not_allowed);
+    http.Put(r.path, not_allowed)
+        .Patch(r.path, not_allowed)
+        .Delete(r.path, not_allowed)
+        .Options(r.path, not_allowed);
   }
 }
 
@@ -152,28 +159,33 @@ void server::impl::configure() {
   });
   http.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
     if (current_start != std::chrono::steady_clock::time_point{}) {
-      const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - current_start).count();
+      const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                current_start)
+                          .count();
       res.set_header("x-total-time", fmt::format("{:.0f}", ms));
     }
     if (state.draining.load()) res.set_header("Connection", "close");
   });
   // Statuses httplib sets itself (404, 405, 413, 400...) get the JSON error body.
-  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&,
+                                                                 httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     res.set_content(detail::error_body(detail::error_for_status(res.status)), "application/json");
     return httplib::Server::HandlerResponse::Handled;
   }));
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    res.status = 500;
-    res.set_content(detail::error_body({500, "Backend", "internal error: " + what}), "application/json");
-  });
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        res.status = 500;
+        res.set_content(detail::error_body({500, "Backend", "internal error: " + what}),
+                        "application/json");
+      });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     detail::log_request(state.opts, req, res, current_facts, current_start);
     current_start = {};
@@ -252,7 +264,10 @@ result<void> server::set_backend(std::unique_ptr<inference_backend> backend) {
   }
   s.backend = std::move(backend);
   s.queue = std::make_unique<detail::batcher>(
-      *s.backend, detail::batch_limits{s.opts.max_batch_tokens, std::max<std::size_t>(s.opts.max_batch_requests, 1)}, s.stats);
+      *s.backend,
+      detail::batch_limits{s.opts.max_batch_tokens,
+                           std::max<std::size_t>(s.opts.max_batch_requests, 1)},
+      s.stats);
   s.serving.store(true);
   s.ready.store(true);
   return {};

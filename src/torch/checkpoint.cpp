@@ -1,11 +1,11 @@
 // open_torch_checkpoint: map, load the container, select the state dict, stream tensors.
 #include "safetensors/torch/checkpoint.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "core/try.hpp"
 #include "torch/container.hpp"
@@ -45,7 +45,8 @@ struct torch_checkpoint::impl {
 };
 
 struct checkpoint_builder {
-  static result<torch_checkpoint> open(const std::filesystem::path& path, const torch_open_options& opts);
+  static result<torch_checkpoint> open(const std::filesystem::path& path,
+                                       const torch_open_options& opts);
 };
 
 torch_checkpoint::torch_checkpoint() : impl_(std::make_unique<impl>()) {}
@@ -55,28 +56,38 @@ torch_checkpoint::~torch_checkpoint() = default;
 
 const std::filesystem::path& torch_checkpoint::path() const noexcept { return impl_->path; }
 container_kind torch_checkpoint::kind() const noexcept { return impl_->kind; }
-const std::vector<torch_tensor>& torch_checkpoint::tensors() const noexcept { return impl_->tensors; }
-const std::vector<torch_storage>& torch_checkpoint::storages() const noexcept { return impl_->storages; }
+const std::vector<torch_tensor>& torch_checkpoint::tensors() const noexcept {
+  return impl_->tensors;
+}
+const std::vector<torch_storage>& torch_checkpoint::storages() const noexcept {
+  return impl_->storages;
+}
 const std::vector<std::string>& torch_checkpoint::notes() const noexcept { return impl_->notes; }
-const std::vector<std::string>& torch_checkpoint::globals() const noexcept { return impl_->globals; }
+const std::vector<std::string>& torch_checkpoint::globals() const noexcept {
+  return impl_->globals;
+}
 
-std::span<const std::byte> torch_checkpoint::contiguous_bytes(const torch_tensor& t) const noexcept {
+std::span<const std::byte> torch_checkpoint::contiguous_bytes(
+    const torch_tensor& t) const noexcept {
   if (!t.contiguous()) return {};
   const auto& st = impl_->storages[t.storage];
   std::uint64_t n = t.nbytes();
   if (n == 0) return {};
-  return st.bytes.subspan(static_cast<std::size_t>(t.storage_offset * t.element_size()), static_cast<std::size_t>(n));
+  return st.bytes.subspan(static_cast<std::size_t>(t.storage_offset * t.element_size()),
+                          static_cast<std::size_t>(n));
 }
 
 namespace {
 
 /// Copies a strided view in row-major order: the innermost dimension is one run when its
 /// stride is 1, else element by element; an odometer walks the outer dimensions.
-result<void> gather(std::span<const std::byte> storage, const torch_tensor& t, const torch_sink& sink, std::size_t chunk) {
+result<void> gather(std::span<const std::byte> storage, const torch_tensor& t,
+                    const torch_sink& sink, std::size_t chunk) {
   const std::size_t elem = static_cast<std::size_t>(t.element_size());
   const std::size_t rank = t.shape.size();
   const bool inner_run = t.strides[rank - 1] == 1;
-  const std::size_t run_bytes = (inner_run ? static_cast<std::size_t>(t.shape[rank - 1]) : 1) * elem;
+  const std::size_t run_bytes =
+      (inner_run ? static_cast<std::size_t>(t.shape[rank - 1]) : 1) * elem;
   const std::size_t outer_rank = inner_run ? rank - 1 : rank;
   const std::uint64_t runs = t.nbytes() / run_bytes;
   std::vector<std::uint64_t> index(rank, 0);
@@ -102,7 +113,8 @@ result<void> gather(std::span<const std::byte> storage, const torch_tensor& t, c
 
 }  // namespace
 
-result<void> torch_checkpoint::stream(const torch_tensor& t, const torch_sink& sink, std::size_t chunk) const {
+result<void> torch_checkpoint::stream(const torch_tensor& t, const torch_sink& sink,
+                                      std::size_t chunk) const {
   if (chunk == 0) chunk = 1;
   if (t.numel() == 0) return {};
   if (t.contiguous()) {
@@ -122,12 +134,14 @@ result<void> torch_checkpoint::stream(const torch_tensor& t, const torch_sink& s
   return r;
 }
 
-result<void> torch_checkpoint::read_bytes(const torch_tensor& t, std::uint64_t offset, std::span<std::byte> out) const {
+result<void> torch_checkpoint::read_bytes(const torch_tensor& t, std::uint64_t offset,
+                                          std::span<std::byte> out) const {
   const auto bytes = contiguous_bytes(t);
   if (!t.contiguous() || offset > bytes.size() || out.size() > bytes.size() - offset) {
-    return fail(errc::invalid_argument,
-                fmt::format("{}: tensor '{}': bytes [{}, +{}) are not a contiguous range of its {} bytes",
-                            impl_->path.string(), t.name, offset, out.size(), t.nbytes()));
+    return fail(
+        errc::invalid_argument,
+        fmt::format("{}: tensor '{}': bytes [{}, +{}) are not a contiguous range of its {} bytes",
+                    impl_->path.string(), t.name, offset, out.size(), t.nbytes()));
   }
   if (out.empty()) return {};
   const auto base = static_cast<std::uint64_t>(bytes.data() - impl_->map.bytes().data());
@@ -148,14 +162,17 @@ bool looks_like_torch_file(const std::filesystem::path& path) {
   auto m = detail::mapped_file::open(path);
   if (!m) return false;
   auto bytes = m->bytes();
-  return detail::detect_format(bytes.first(std::min<std::size_t>(bytes.size(), 512))) != detail::file_format::unknown;
+  return detail::detect_format(bytes.first(std::min<std::size_t>(bytes.size(), 512))) !=
+         detail::file_format::unknown;
 }
 
-result<torch_checkpoint> open_torch_checkpoint(const std::filesystem::path& path, const torch_open_options& opts) {
+result<torch_checkpoint> open_torch_checkpoint(const std::filesystem::path& path,
+                                               const torch_open_options& opts) {
   return checkpoint_builder::open(path, opts);
 }
 
-result<torch_checkpoint> checkpoint_builder::open(const std::filesystem::path& path, const torch_open_options& opts) {
+result<torch_checkpoint> checkpoint_builder::open(const std::filesystem::path& path,
+                                                  const torch_open_options& opts) {
   torch_checkpoint c;
   auto& p = c.impl_;
   p->path = path;

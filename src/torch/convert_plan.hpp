@@ -13,8 +13,8 @@ namespace safetensors::torch::detail {
 struct output_plan {
   bool safetensors_input = false;
   std::vector<std::filesystem::path> torch_inputs;
-  bool one_to_one = false;  ///< sharded torch folder without max_shard_size: shard i -> shard i
-  bool sharded = false;     ///< write_sharded into `dir`
+  bool one_to_one = false;     ///< sharded torch folder without max_shard_size: shard i -> shard i
+  bool sharded = false;        ///< write_sharded into `dir`
   std::filesystem::path dir;   ///< output folder (sharded outputs, copies); created if missing
   std::filesystem::path file;  ///< the output file when not sharded
   std::string prefix = "model";
@@ -26,7 +26,7 @@ struct output_plan {
 std::filesystem::path default_output_path(const std::filesystem::path& input);
 
 /// Resolves inputs and outputs and refuses existing outputs unless opts.force.
-result<output_plan> plan_output(const std::filesystem::path& input, const std::filesystem::path& output,
-                                const convert_options& opts);
+result<output_plan> plan_output(const std::filesystem::path& input,
+                                const std::filesystem::path& output, const convert_options& opts);
 
 }  // namespace safetensors::torch::detail

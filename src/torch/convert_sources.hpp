@@ -37,7 +37,8 @@ struct source_set {
 };
 
 /// A torch file: select, dedupe, and {"format": "pt"} + aliases metadata.
-result<void> add_torch_file(source_set& set, const std::filesystem::path& path, const convert_options& opts);
+result<void> add_torch_file(source_set& set, const std::filesystem::path& path,
+                            const convert_options& opts);
 /// A safetensors file, folder or index: every tensor, metadata of the first shard.
 result<void> add_safetensors(source_set& set, const std::filesystem::path& path);
 /// Sorted-by-key metadata with `format` = pt and one entry per alias.

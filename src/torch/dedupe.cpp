@@ -1,18 +1,20 @@
 #include "torch/dedupe.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
 #include <tuple>
 
-#include <fmt/format.h>
-
 namespace safetensors::torch::detail {
 namespace {
 
-using key_t = std::tuple<std::size_t, std::uint64_t, std::vector<std::uint64_t>, std::vector<std::uint64_t>, dtype>;
+using key_t = std::tuple<std::size_t, std::uint64_t, std::vector<std::uint64_t>,
+                         std::vector<std::uint64_t>, dtype>;
 
-dedupe_result finish(const std::vector<torch_tensor>& tensors, const std::map<std::string, std::string>& dropped) {
+dedupe_result finish(const std::vector<torch_tensor>& tensors,
+                     const std::map<std::string, std::string>& dropped) {
   dedupe_result r;
   for (std::size_t i = 0; i < tensors.size(); ++i)
     if (!dropped.count(tensors[i].name)) r.keep.push_back(i);
@@ -42,7 +44,9 @@ struct area {
   std::uint64_t start, stop;
   std::string name;
   bool complete;
-  bool operator<(const area& o) const { return std::tie(start, stop, name) < std::tie(o.start, o.stop, o.name); }
+  bool operator<(const area& o) const {
+    return std::tie(start, stop, name) < std::tie(o.start, o.stop, o.name);
+  }
 };
 
 area area_of(const torch_tensor& t, const torch_storage& st) {
@@ -57,22 +61,25 @@ area area_of(const torch_tensor& t, const torch_storage& st) {
 
 }  // namespace
 
-result<dedupe_result> dedupe(const std::vector<torch_tensor>& tensors, const std::vector<torch_storage>& storages,
-                             share_policy policy) {
+result<dedupe_result> dedupe(const std::vector<torch_tensor>& tensors,
+                             const std::vector<torch_storage>& storages, share_policy policy) {
   if (policy == share_policy::exact) return exact(tensors);
   // Hugging Face: group by storage (skipping empty ones), then split into overlap clusters by
   // sorting (start, stop, name) and chaining start < previous stop.
   std::map<std::size_t, std::vector<area>> by_storage;
   for (const auto& t : tensors)
-    if (storages[t.storage].nbytes > 0) by_storage[t.storage].push_back(area_of(t, storages[t.storage]));
+    if (storages[t.storage].nbytes > 0)
+      by_storage[t.storage].push_back(area_of(t, storages[t.storage]));
   std::map<std::string, std::string> dropped;
   for (auto& [storage, areas] : by_storage) {
     std::sort(areas.begin(), areas.end());
     std::vector<std::vector<const area*>> clusters{{&areas[0]}};
     std::uint64_t last_stop = areas[0].stop;
     for (std::size_t i = 1; i < areas.size(); ++i) {
-      if (areas[i].start >= last_stop) clusters.push_back({&areas[i]});
-      else clusters.back().push_back(&areas[i]);
+      if (areas[i].start >= last_stop)
+        clusters.push_back({&areas[i]});
+      else
+        clusters.back().push_back(&areas[i]);
       last_stop = areas[i].stop;
     }
     for (const auto& cluster : clusters) {
@@ -83,9 +90,11 @@ result<dedupe_result> dedupe(const std::vector<torch_tensor>& tensors, const std
         if (a->complete) complete.insert(a->name);
       }
       if (complete.empty())
-        return fail(errc::unsupported, fmt::format("--hf-compat: tensors {} share storage '{}' and none covers all of it "
-                                                   "(Hugging Face's convert raises here; convert without --hf-compat)",
-                                                   fmt::join(all, ", "), storages[storage].key));
+        return fail(
+            errc::unsupported,
+            fmt::format("--hf-compat: tensors {} share storage '{}' and none covers all of it "
+                        "(Hugging Face's convert raises here; convert without --hf-compat)",
+                        fmt::join(all, ", "), storages[storage].key));
       for (const auto& name : all)
         if (name != *complete.begin()) dropped.emplace(name, *complete.begin());
     }

@@ -19,7 +19,7 @@ struct dedupe_result {
 /// byte-wise smallest name is kept. hf_compat: Hugging Face's _remove_duplicate_names (per
 /// storage, clusters of overlapping byte ranges; keep the smallest name that covers the whole
 /// storage; unsupported when a cluster of two or more has no such tensor).
-result<dedupe_result> dedupe(const std::vector<torch_tensor>& tensors, const std::vector<torch_storage>& storages,
-                             share_policy policy);
+result<dedupe_result> dedupe(const std::vector<torch_tensor>& tensors,
+                             const std::vector<torch_storage>& storages, share_policy policy);
 
 }  // namespace safetensors::torch::detail

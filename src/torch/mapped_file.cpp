@@ -1,11 +1,10 @@
 #include "torch/mapped_file.hpp"
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
-
-#include <fmt/format.h>
 
 #include "core/try.hpp"
 
@@ -23,7 +22,8 @@ result<mapped_file> mapped_file::open(const std::filesystem::path& path) {
 result<void> mapped_file::read_at(std::uint64_t offset, std::span<std::byte> out) const {
   const auto size = map_.bytes().size();
   if (offset > size || out.size() > size - offset)
-    return fail(errc::invalid_checkpoint, fmt::format("{}: read past the end of the file", path_.string()));
+    return fail(errc::invalid_checkpoint,
+                fmt::format("{}: read past the end of the file", path_.string()));
   return safetensors::detail::pread_exact(fd_.get(), offset, out, path_);
 }
 

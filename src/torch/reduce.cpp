@@ -11,7 +11,8 @@ namespace {
 
 using ids = std::vector<std::uint32_t>;
 
-result<std::uint32_t> make_node(vm_access& vm, node_kind kind, std::string text = {}, ids items = {}) {
+result<std::uint32_t> make_node(vm_access& vm, node_kind kind, std::string text = {},
+                                ids items = {}) {
   node n;
   n.kind = kind;
   n.text = std::move(text);
@@ -30,11 +31,14 @@ result<std::uint64_t> non_negative(vm_access& vm, std::uint32_t id, std::string_
   return static_cast<std::uint64_t>(n.integer);
 }
 
-result<std::vector<std::uint64_t>> int_tuple(vm_access& vm, std::uint32_t id, std::string_view what) {
+result<std::vector<std::uint64_t>> int_tuple(vm_access& vm, std::uint32_t id,
+                                             std::string_view what) {
   const node& n = at(vm, id);
-  if (n.kind != node_kind::tuple) return vm.bad(fmt::format("{} must be a tuple, got {}", what, kind_name(n)));
+  if (n.kind != node_kind::tuple)
+    return vm.bad(fmt::format("{} must be a tuple, got {}", what, kind_name(n)));
   if (n.items.size() > vm.options().limits.max_rank)
-    return vm.bad(fmt::format("{} has {} dimensions (at most {})", what, n.items.size(), vm.options().limits.max_rank));
+    return vm.bad(fmt::format("{} has {} dimensions (at most {})", what, n.items.size(),
+                              vm.options().limits.max_rank));
   std::vector<std::uint64_t> out;
   for (auto item : ids(n.items)) out.push_back(ST_TRY(non_negative(vm, item, what)));
   return out;
@@ -54,14 +58,16 @@ result<void> check_extent(vm_access& vm, const tensor_record& t, const storage_r
   std::uint64_t last = t.offset;
   for (std::size_t i = 0; i < t.shape.size(); ++i) {
     std::uint64_t span = 0;
-    if (__builtin_mul_overflow(t.shape[i] - 1, t.strides[i], &span) || __builtin_add_overflow(last, span, &last))
+    if (__builtin_mul_overflow(t.shape[i] - 1, t.strides[i], &span) ||
+        __builtin_add_overflow(last, span, &last))
       return vm.bad("tensor view extent overflows");
   }
   std::uint64_t end_bytes = 0;
-  if (__builtin_add_overflow(last, 1, &end_bytes) || __builtin_mul_overflow(end_bytes, elem, &end_bytes) ||
-      end_bytes > st.nbytes)
-    return vm.bad(fmt::format("tensor view (offset {}, shape [{}], strides [{}]) reaches past storage '{}' of {} bytes",
-                              t.offset, fmt::join(t.shape, ","), fmt::join(t.strides, ","), st.key, st.nbytes));
+  if (__builtin_add_overflow(last, 1, &end_bytes) ||
+      __builtin_mul_overflow(end_bytes, elem, &end_bytes) || end_bytes > st.nbytes)
+    return vm.bad(fmt::format(
+        "tensor view (offset {}, shape [{}], strides [{}]) reaches past storage '{}' of {} bytes",
+        t.offset, fmt::join(t.shape, ","), fmt::join(t.strides, ","), st.key, st.nbytes));
   return {};
 }
 
@@ -69,9 +75,11 @@ result<void> check_extent(vm_access& vm, const tensor_record& t, const storage_r
 result<std::uint32_t> rebuild_tensor(vm_access& vm, int version, const ids& args) {
   std::size_t base = version == 1 ? 4 : version == 2 ? 6 : 7;
   if (args.size() != base && !(version > 1 && args.size() == base + 1))
-    return vm.bad(fmt::format("_rebuild_tensor_v{} takes {} arguments, got {}", version, base, args.size()));
+    return vm.bad(
+        fmt::format("_rebuild_tensor_v{} takes {} arguments, got {}", version, base, args.size()));
   const node& st_node = at(vm, args[0]);
-  if (st_node.kind != node_kind::storage) return vm.bad(fmt::format("tensor storage is a {}", kind_name(st_node)));
+  if (st_node.kind != node_kind::storage)
+    return vm.bad(fmt::format("tensor storage is a {}", kind_name(st_node)));
   tensor_record t;
   t.storage = st_node.ref;
   const storage_record st = vm.graph().storages[t.storage];
@@ -93,7 +101,8 @@ result<std::uint32_t> rebuild_tensor(vm_access& vm, int version, const ids& args
   }
   const torch_type& ty = torch_type_at(static_cast<std::size_t>(t.type_index));
   if (st.location.starts_with("meta")) return bad_tensor(vm, "meta tensor (no data)");
-  if (!ty.type) return bad_tensor(vm, fmt::format("dtype {} has no safetensors equivalent", ty.torch_name));
+  if (!ty.type)
+    return bad_tensor(vm, fmt::format("dtype {} has no safetensors equivalent", ty.torch_name));
   ST_TRY(check_extent(vm, t, st, ty.element_size));
   vm.graph().tensors.push_back(std::move(t));
   node n;
@@ -102,8 +111,10 @@ result<std::uint32_t> rebuild_tensor(vm_access& vm, int version, const ids& args
   return vm.add(std::move(n));
 }
 
-result<std::uint32_t> pass_tensor(vm_access& vm, const ids& args, std::size_t arity, std::string_view fn) {
-  if (args.size() != arity) return vm.bad(fmt::format("{} takes {} arguments, got {}", fn, arity, args.size()));
+result<std::uint32_t> pass_tensor(vm_access& vm, const ids& args, std::size_t arity,
+                                  std::string_view fn) {
+  if (args.size() != arity)
+    return vm.bad(fmt::format("{} takes {} arguments, got {}", fn, arity, args.size()));
   const node& data = at(vm, args[0]);
   if (data.kind != node_kind::tensor && data.kind != node_kind::bad_tensor)
     return vm.bad(fmt::format("{} data is a {}", fn, kind_name(data)));
@@ -118,13 +129,15 @@ result<std::uint32_t> rebuild_from_type(vm_access& vm, const ids& args) {
   const node& func = at(vm, args[0]);
   const node& type = at(vm, args[1]);
   const node& inner = at(vm, args[2]);
-  bool func_ok = func.kind == node_kind::global && func.known &&
-                 (func.sym.kind == sym::rebuild_tensor || func.sym.kind == sym::rebuild_tensor_v2 ||
-                  func.sym.kind == sym::rebuild_tensor_v3 || func.sym.kind == sym::rebuild_parameter ||
-                  func.sym.kind == sym::rebuild_parameter_with_state || func.sym.kind == sym::rebuild_refused);
+  bool func_ok =
+      func.kind == node_kind::global && func.known &&
+      (func.sym.kind == sym::rebuild_tensor || func.sym.kind == sym::rebuild_tensor_v2 ||
+       func.sym.kind == sym::rebuild_tensor_v3 || func.sym.kind == sym::rebuild_parameter ||
+       func.sym.kind == sym::rebuild_parameter_with_state || func.sym.kind == sym::rebuild_refused);
   bool type_ok = type.kind == node_kind::global && type.known &&
                  (type.sym.kind == sym::tensor_class || type.sym.kind == sym::parameter_class);
-  if (!func_ok || !type_ok) return vm.bad("_rebuild_from_type_v2 of something other than a tensor rebuild");
+  if (!func_ok || !type_ok)
+    return vm.bad("_rebuild_from_type_v2 of something other than a tensor rebuild");
   if (inner.kind != node_kind::tuple) return vm.bad("_rebuild_from_type_v2 args are not a tuple");
   node func_copy = func;
   return call_symbol(vm, func_copy, ids(inner.items));
@@ -138,7 +151,8 @@ result<std::uint32_t> make_dict(vm_access& vm, const ids& args) {
   ids kv;
   for (auto p : ids(src.items)) {
     const node& pair = at(vm, p);
-    if (pair.kind != node_kind::tuple || pair.items.size() != 2) return vm.bad("OrderedDict item is not a pair");
+    if (pair.kind != node_kind::tuple || pair.items.size() != 2)
+      return vm.bad("OrderedDict item is not a pair");
     kv.insert(kv.end(), pair.items.begin(), pair.items.end());
   }
   return make_node(vm, node_kind::dict, {}, std::move(kv));
@@ -155,7 +169,8 @@ result<std::uint32_t> make_device(vm_access& vm, const ids& args) {
 }
 
 result<std::uint32_t> codecs_encode(vm_access& vm, const ids& args) {
-  if (args.size() != 2 || at(vm, args[0]).kind != node_kind::str || at(vm, args[1]).kind != node_kind::str)
+  if (args.size() != 2 || at(vm, args[0]).kind != node_kind::str ||
+      at(vm, args[1]).kind != node_kind::str)
     return vm.bad("_codecs.encode takes (str, encoding)");
   const std::string& enc = at(vm, args[1]).text;
   if (enc != "latin1" && enc != "latin-1" && enc != "iso-8859-1")
@@ -168,35 +183,50 @@ result<std::uint32_t> codecs_encode(vm_access& vm, const ids& args) {
 result<std::uint32_t> make_set(vm_access& vm, const ids& args) {
   if (args.empty()) return make_node(vm, node_kind::set);
   const node& src = at(vm, args[0]);
-  if (args.size() != 1 || (src.kind != node_kind::list && src.kind != node_kind::tuple && src.kind != node_kind::set))
+  if (args.size() != 1 ||
+      (src.kind != node_kind::list && src.kind != node_kind::tuple && src.kind != node_kind::set))
     return vm.bad("set() takes nothing or one list");
   return make_node(vm, node_kind::set, {}, ids(src.items));
 }
 
 result<std::uint32_t> call_symbol(vm_access& vm, const node& callee, const ids& args) {
   switch (callee.sym.kind) {
-    case sym::ordered_dict: return make_dict(vm, args);
-    case sym::rebuild_tensor: return rebuild_tensor(vm, 1, args);
-    case sym::rebuild_tensor_v2: return rebuild_tensor(vm, 2, args);
-    case sym::rebuild_tensor_v3: return rebuild_tensor(vm, 3, args);
-    case sym::rebuild_parameter: return pass_tensor(vm, args, 3, "_rebuild_parameter");
-    case sym::rebuild_parameter_with_state: return pass_tensor(vm, args, 4, "_rebuild_parameter_with_state");
-    case sym::rebuild_from_type_v2: return rebuild_from_type(vm, args);
+    case sym::ordered_dict:
+      return make_dict(vm, args);
+    case sym::rebuild_tensor:
+      return rebuild_tensor(vm, 1, args);
+    case sym::rebuild_tensor_v2:
+      return rebuild_tensor(vm, 2, args);
+    case sym::rebuild_tensor_v3:
+      return rebuild_tensor(vm, 3, args);
+    case sym::rebuild_parameter:
+      return pass_tensor(vm, args, 3, "_rebuild_parameter");
+    case sym::rebuild_parameter_with_state:
+      return pass_tensor(vm, args, 4, "_rebuild_parameter_with_state");
+    case sym::rebuild_from_type_v2:
+      return rebuild_from_type(vm, args);
     case sym::rebuild_refused:
-      return bad_tensor(vm, fmt::format("{} tensor ({}) has no safetensors equivalent", callee.sym.detail, callee.text));
+      return bad_tensor(vm, fmt::format("{} tensor ({}) has no safetensors equivalent",
+                                        callee.sym.detail, callee.text));
     case sym::size:
-      if (args.size() != 1 || at(vm, args[0]).kind != node_kind::tuple) return vm.bad("torch.Size takes one tuple");
+      if (args.size() != 1 || at(vm, args[0]).kind != node_kind::tuple)
+        return vm.bad("torch.Size takes one tuple");
       return args[0];
-    case sym::device: return make_device(vm, args);
-    case sym::codecs_encode: return codecs_encode(vm, args);
-    case sym::make_set: return make_set(vm, args);
+    case sym::device:
+      return make_device(vm, args);
+    case sym::codecs_encode:
+      return codecs_encode(vm, args);
+    case sym::make_set:
+      return make_set(vm, args);
     case sym::make_bytes:
       if (args.empty()) return make_node(vm, node_kind::bytes);
       if (args.size() == 1 && at(vm, args[0]).kind == node_kind::bytes) return args[0];
       if (args.size() == 2) return codecs_encode(vm, args);
       return vm.bad("bytearray() with unexpected arguments");
-    case sym::opaque_data: return make_node(vm, node_kind::opaque, callee.text);
-    default: return vm.bad(fmt::format("'{}' is not callable here", callee.text));
+    case sym::opaque_data:
+      return make_node(vm, node_kind::opaque, callee.text);
+    default:
+      return vm.bad(fmt::format("'{}' is not callable here", callee.text));
   }
 }
 
@@ -205,10 +235,13 @@ result<std::uint32_t> call_symbol(vm_access& vm, const node& callee, const ids& 
 result<std::uint32_t> apply_reduce(vm_access& vm, std::uint32_t callee, std::uint32_t args) {
   const node c = at(vm, callee);
   const node& a = at(vm, args);
-  if (c.kind == node_kind::global && !c.known) return make_node(vm, node_kind::opaque, c.text);  // collect mode only
-  if (c.kind == node_kind::opaque && is_collect(vm)) return make_node(vm, node_kind::opaque, c.text);
+  if (c.kind == node_kind::global && !c.known)
+    return make_node(vm, node_kind::opaque, c.text);  // collect mode only
+  if (c.kind == node_kind::opaque && is_collect(vm))
+    return make_node(vm, node_kind::opaque, c.text);
   if (c.kind != node_kind::global) return vm.bad(fmt::format("REDUCE calls a {}", kind_name(c)));
-  if (a.kind != node_kind::tuple) return vm.bad(fmt::format("REDUCE arguments are a {}, not a tuple", kind_name(a)));
+  if (a.kind != node_kind::tuple)
+    return vm.bad(fmt::format("REDUCE arguments are a {}, not a tuple", kind_name(a)));
   return call_symbol(vm, c, ids(a.items));
 }
 
@@ -220,52 +253,64 @@ result<std::uint32_t> apply_newobj(vm_access& vm, std::uint32_t cls, std::uint32
   if (a.kind != node_kind::tuple) return vm.bad("NEWOBJ arguments are not a tuple");
   if (c.kind == node_kind::global && c.sym.kind == sym::parameter_class) {
     ids items(a.items);
-    if (items.empty() || items.size() > 2) return vm.bad("Parameter() takes (data[, requires_grad])");
+    if (items.empty() || items.size() > 2)
+      return vm.bad("Parameter() takes (data[, requires_grad])");
     const node& data = at(vm, items[0]);
     if (data.kind != node_kind::tensor && data.kind != node_kind::bad_tensor)
       return vm.bad(fmt::format("Parameter() data is a {}", kind_name(data)));
     return items[0];
   }
-  if (c.kind == node_kind::global && c.sym.kind == sym::ordered_dict) return make_node(vm, node_kind::dict);
+  if (c.kind == node_kind::global && c.sym.kind == sym::ordered_dict)
+    return make_node(vm, node_kind::dict);
   if (is_collect(vm)) return make_node(vm, node_kind::opaque, c.text);
-  return fail(errc::unsupported, fmt::format("{}: NEWOBJ of '{}' (an object, not tensor data) is refused",
-                                             vm.options().source, c.text));
+  return fail(errc::unsupported,
+              fmt::format("{}: NEWOBJ of '{}' (an object, not tensor data) is refused",
+                          vm.options().source, c.text));
 }
 
 result<std::uint32_t> apply_persistent_id(vm_access& vm, std::uint32_t pid_id) {
   const node pid = at(vm, pid_id);
-  if (pid.kind != node_kind::tuple || pid.items.empty()) return vm.bad("persistent id is not a tuple");
+  if (pid.kind != node_kind::tuple || pid.items.empty())
+    return vm.bad("persistent id is not a tuple");
   const node& type = at(vm, pid.items[0]);
-  if (type.kind != node_kind::str && type.kind != node_kind::bytes) return vm.bad("persistent id type is not a string");
+  if (type.kind != node_kind::str && type.kind != node_kind::bytes)
+    return vm.bad("persistent id type is not a string");
   vm.note_pid(type.text);
   if (type.text != "storage") {
     if (is_collect(vm)) return make_node(vm, node_kind::opaque, "persistent id " + type.text);
-    return fail(errc::unsupported, fmt::format("{}: persistent id of type '{}' (only 'storage' is data)",
-                                               vm.options().source, type.text));
+    return fail(errc::unsupported,
+                fmt::format("{}: persistent id of type '{}' (only 'storage' is data)",
+                            vm.options().source, type.text));
   }
   int arity = vm.options().pid_arity;
   if (arity == 0) return vm.bad("persistent id outside a checkpoint's object pickle");
   if (pid.items.size() != static_cast<std::size_t>(arity))
-    return vm.bad(fmt::format("storage persistent id has {} fields (expected {})", pid.items.size(), arity));
+    return vm.bad(
+        fmt::format("storage persistent id has {} fields (expected {})", pid.items.size(), arity));
   if (arity == 6 && at(vm, pid.items[5]).kind != node_kind::none)
-    return fail(errc::unsupported, fmt::format("{}: legacy storage view (torch < 1.0 view_metadata) is not supported",
-                                               vm.options().source));
+    return fail(errc::unsupported,
+                fmt::format("{}: legacy storage view (torch < 1.0 view_metadata) is not supported",
+                            vm.options().source));
   const node& cls = at(vm, pid.items[1]);
   const node& key = at(vm, pid.items[2]);
   const node& loc = at(vm, pid.items[3]);
   if (cls.kind != node_kind::global || !cls.known || cls.sym.kind != sym::storage_class)
     return vm.bad("persistent id storage type is not a torch storage class");
-  if (key.kind != node_kind::str || loc.kind != node_kind::str) return vm.bad("storage key/location is not a string");
+  if (key.kind != node_kind::str || loc.kind != node_kind::str)
+    return vm.bad("storage key/location is not a string");
   const std::uint64_t numel = ST_TRY(non_negative(vm, pid.items[4], "storage size"));
   storage_record st{key.text, cls.sym.type_index, numel, 0, loc.text};
   std::uint64_t elem = torch_type_at(static_cast<std::size_t>(st.type_index)).element_size;
-  if (__builtin_mul_overflow(st.numel, elem, &st.nbytes)) return vm.bad("storage byte size overflows");
+  if (__builtin_mul_overflow(st.numel, elem, &st.nbytes))
+    return vm.bad("storage byte size overflows");
   auto& g = vm.graph();
-  auto [it, inserted] = g.storage_by_key.try_emplace(st.key, static_cast<std::uint32_t>(g.storages.size()));
+  auto [it, inserted] =
+      g.storage_by_key.try_emplace(st.key, static_cast<std::uint32_t>(g.storages.size()));
   if (inserted) {
     g.storages.push_back(std::move(st));
   } else if (g.storages[it->second].nbytes != st.nbytes) {
-    return vm.bad(fmt::format("storage '{}' declared with {} and {} bytes", st.key, g.storages[it->second].nbytes, st.nbytes));
+    return vm.bad(fmt::format("storage '{}' declared with {} and {} bytes", st.key,
+                              g.storages[it->second].nbytes, st.nbytes));
   }
   node n;
   n.kind = node_kind::storage;
@@ -281,16 +326,22 @@ struct graph_walk {
 
   result<void> walk(std::uint32_t id, std::uint32_t depth) {
     const node& n = vm.graph().nodes[id];
-    if (n.kind != node_kind::tuple && n.kind != node_kind::list && n.kind != node_kind::dict && n.kind != node_kind::set)
+    if (n.kind != node_kind::tuple && n.kind != node_kind::list && n.kind != node_kind::dict &&
+        n.kind != node_kind::set)
       return {};
     if (++visits > budget)
-      return fail(errc::limit_exceeded, fmt::format("{}: object graph expands to more than {} visits (memo-expansion bomb?)",
-                                                    vm.options().source, budget));
-    if (on_path[id]) return fail(errc::invalid_checkpoint, fmt::format("{}: object graph has a cycle (a {} contains itself)",
-                                                                     vm.options().source, kind_name(n)));
+      return fail(
+          errc::limit_exceeded,
+          fmt::format("{}: object graph expands to more than {} visits (memo-expansion bomb?)",
+                      vm.options().source, budget));
+    if (on_path[id])
+      return fail(errc::invalid_checkpoint,
+                  fmt::format("{}: object graph has a cycle (a {} contains itself)",
+                              vm.options().source, kind_name(n)));
     if (depth >= vm.options().limits.max_depth)
-      return fail(errc::limit_exceeded, fmt::format("{}: objects nested deeper than {}", vm.options().source,
-                                                    vm.options().limits.max_depth));
+      return fail(errc::limit_exceeded,
+                  fmt::format("{}: objects nested deeper than {}", vm.options().source,
+                              vm.options().limits.max_depth));
     on_path[id] = 1;
     for (std::size_t i = 0; i < vm.graph().nodes[id].items.size(); ++i)
       ST_TRY(walk(vm.graph().nodes[id].items[i], depth + 1));
@@ -302,7 +353,8 @@ struct graph_walk {
 
 result<void> check_graph(vm_access& vm) {
   graph_walk w{vm, std::vector<std::uint8_t>(vm.graph().nodes.size()), 0, 0};
-  w.budget = std::min<std::uint64_t>(vm.options().limits.max_visits, 1'000'000 + 8 * vm.graph().nodes.size());
+  w.budget = std::min<std::uint64_t>(vm.options().limits.max_visits,
+                                     1'000'000 + 8 * vm.graph().nodes.size());
   return w.walk(vm.graph().root, 0);
 }
 

@@ -14,7 +14,8 @@ class vm_access {
  public:
   virtual pickle_graph& graph() = 0;
   virtual const unpickle_options& options() = 0;
-  virtual tl::unexpected<error> bad(std::string_view message) = 0;  ///< invalid_argument at the opcode
+  virtual tl::unexpected<error> bad(
+      std::string_view message) = 0;  ///< invalid_argument at the opcode
   virtual result<std::uint32_t> add(node n) = 0;
   virtual void note_pid(std::string_view type) = 0;
 

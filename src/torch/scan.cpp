@@ -11,9 +11,12 @@ namespace safetensors::torch {
 
 std::string_view verdict_name(scan_verdict v) noexcept {
   switch (v) {
-    case scan_verdict::safe: return "safe";
-    case scan_verdict::unsupported: return "unsupported";
-    case scan_verdict::malicious: return "malicious";
+    case scan_verdict::safe:
+      return "safe";
+    case scan_verdict::unsupported:
+      return "unsupported";
+    case scan_verdict::malicious:
+      return "malicious";
   }
   return "unsupported";
 }
@@ -34,35 +37,43 @@ void downgrade(scan_report& r, scan_verdict v, std::string reason) {
 /// Every *.pkl record of a zip (data.pkl, constants.pkl of TorchScript, ...), the extension in
 /// any case: torch finds "data.pkl" as "DATA.PKL" too. An archive where two entries are one
 /// record for torch is malicious: which one it loads depends on their order.
-void scan_zip(std::span<const std::byte> file, const detail::unpickle_options& opts, scan_report& r, pickle_trace& t) {
+void scan_zip(std::span<const std::byte> file, const detail::unpickle_options& opts, scan_report& r,
+              pickle_trace& t) {
   auto entries = detail::read_zip_directory(file, opts.source);
   if (!entries)
-    return downgrade(r, entries.error().code == errc::malicious ? scan_verdict::malicious : scan_verdict::unsupported,
+    return downgrade(r,
+                     entries.error().code == errc::malicious ? scan_verdict::malicious
+                                                             : scan_verdict::unsupported,
                      entries.error().message);
   auto prefix = detail::zip_prefix(*entries, opts.source);
   if (prefix && detail::is_torchscript(*entries, *prefix)) {
     r.format = "torchscript";
-    downgrade(r, scan_verdict::unsupported, "TorchScript archive (torch.jit.save), not a state dict");
+    downgrade(r, scan_verdict::unsupported,
+              "TorchScript archive (torch.jit.save), not a state dict");
   }
   bool any = false;
   for (const auto& e : *entries) {
     if (!detail::zip_lookup_key(e.name).ends_with(".pkl")) continue;
     any = true;
     if (e.method != 0) {
-      downgrade(r, scan_verdict::unsupported, fmt::format("'{}' is compressed: not scanned", e.name));
+      downgrade(r, scan_verdict::unsupported,
+                fmt::format("'{}' is compressed: not scanned", e.name));
       continue;
     }
     std::string src = fmt::format("{}:{}", opts.source, e.name);
     detail::unpickle_options o = opts;
     o.source = src;
-    auto g = detail::unpickle(file.subspan(static_cast<std::size_t>(e.data_offset), static_cast<std::size_t>(e.size)), 0, o, &t);
+    auto g = detail::unpickle(
+        file.subspan(static_cast<std::size_t>(e.data_offset), static_cast<std::size_t>(e.size)), 0,
+        o, &t);
     if (!g) downgrade(r, scan_verdict::unsupported, g.error().message);
   }
   if (!any) downgrade(r, scan_verdict::unsupported, "no pickle record in the zip");
 }
 
 /// The legacy stream's five pickles (magic, protocol, sys_info, object, keys).
-void scan_legacy(std::span<const std::byte> file, const detail::unpickle_options& opts, scan_report& r, pickle_trace& t) {
+void scan_legacy(std::span<const std::byte> file, const detail::unpickle_options& opts,
+                 scan_report& r, pickle_trace& t) {
   std::size_t at = 0;
   for (int i = 0; i < 5 && at < file.size(); ++i) {
     detail::unpickle_options o = opts;
@@ -71,7 +82,8 @@ void scan_legacy(std::span<const std::byte> file, const detail::unpickle_options
     if (!g) return downgrade(r, scan_verdict::unsupported, g.error().message);
     at = g->end;
     if (i == 0 && (g->nodes[g->root].kind != detail::node_kind::bigint))
-      return downgrade(r, scan_verdict::unsupported, "a bare pickle, not a torch legacy checkpoint");
+      return downgrade(r, scan_verdict::unsupported,
+                       "a bare pickle, not a torch legacy checkpoint");
   }
 }
 
@@ -89,22 +101,39 @@ result<scan_report> scan_file(const std::filesystem::path& path, const unpickler
   pickle_trace t;
   auto bytes = map.bytes();
   switch (detail::detect_format(bytes)) {
-    case detail::file_format::zip: r.format = "zip"; scan_zip(bytes, opts, r, t); break;
-    case detail::file_format::legacy: r.format = "legacy"; scan_legacy(bytes, opts, r, t); break;
-    case detail::file_format::tar: r.format = "tar"; downgrade(r, scan_verdict::unsupported, "tar-format checkpoint (torch < 0.4)"); break;
-    case detail::file_format::unknown: r.format = "unknown"; downgrade(r, scan_verdict::unsupported, "not a pickle or torch zip file"); break;
+    case detail::file_format::zip:
+      r.format = "zip";
+      scan_zip(bytes, opts, r, t);
+      break;
+    case detail::file_format::legacy:
+      r.format = "legacy";
+      scan_legacy(bytes, opts, r, t);
+      break;
+    case detail::file_format::tar:
+      r.format = "tar";
+      downgrade(r, scan_verdict::unsupported, "tar-format checkpoint (torch < 0.4)");
+      break;
+    case detail::file_format::unknown:
+      r.format = "unknown";
+      downgrade(r, scan_verdict::unsupported, "not a pickle or torch zip file");
+      break;
   }
   for (const auto& g : t.globals) {
-    scan_verdict v = t.dangerous.count(g) ? scan_verdict::malicious : t.unknown.count(g) ? scan_verdict::unsupported : scan_verdict::safe;
+    scan_verdict v = t.dangerous.count(g) ? scan_verdict::malicious
+                     : t.unknown.count(g) ? scan_verdict::unsupported
+                                          : scan_verdict::safe;
     r.globals.push_back({g, v});
   }
   r.persistent_ids.assign(t.persistent_ids.begin(), t.persistent_ids.end());
   if (!t.dangerous.empty())
-    downgrade(r, scan_verdict::malicious, fmt::format("dangerous global '{}'", *t.dangerous.begin()));
+    downgrade(r, scan_verdict::malicious,
+              fmt::format("dangerous global '{}'", *t.dangerous.begin()));
   else if (!t.unknown.empty())
-    downgrade(r, scan_verdict::unsupported, fmt::format("global '{}' is not in the allowlist", *t.unknown.begin()));
+    downgrade(r, scan_verdict::unsupported,
+              fmt::format("global '{}' is not in the allowlist", *t.unknown.begin()));
   for (const auto& p : t.persistent_ids)
-    if (p != "storage") downgrade(r, scan_verdict::unsupported, fmt::format("persistent id type '{}'", p));
+    if (p != "storage")
+      downgrade(r, scan_verdict::unsupported, fmt::format("persistent id type '{}'", p));
   return r;
 }
 

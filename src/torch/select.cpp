@@ -1,8 +1,8 @@
 #include "torch/select.hpp"
 
-#include <unordered_map>
-
 #include <fmt/format.h>
+
+#include <unordered_map>
 
 #include "core/try.hpp"
 
@@ -13,15 +13,19 @@ constexpr std::size_t max_notes = 40;
 
 /// A dict's entries with Python semantics: a key set twice keeps its first position and its
 /// last value (as dict/OrderedDict do).
-std::vector<std::pair<std::uint32_t, std::uint32_t>> dict_entries(const pickle_graph& g, const node& d) {
+std::vector<std::pair<std::uint32_t, std::uint32_t>> dict_entries(const pickle_graph& g,
+                                                                  const node& d) {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
   std::unordered_map<std::string, std::size_t> pos;
   for (std::size_t i = 0; i + 1 < d.items.size(); i += 2) {
     const node& k = g.nodes[d.items[i]];
-    std::string id = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(k.kind), k.integer, k.floating, k.text, fmt::join(k.items, ","));
+    std::string id = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(k.kind), k.integer, k.floating,
+                                 k.text, fmt::join(k.items, ","));
     auto [it, fresh] = pos.try_emplace(id, out.size());
-    if (fresh) out.emplace_back(d.items[i], d.items[i + 1]);
-    else out[it->second].second = d.items[i + 1];
+    if (fresh)
+      out.emplace_back(d.items[i], d.items[i + 1]);
+    else
+      out[it->second].second = d.items[i + 1];
   }
   return out;
 }
@@ -34,12 +38,19 @@ std::optional<std::string> key_text(const node& k) {
 
 std::string describe(const pickle_graph& g, const node& n) {
   switch (n.kind) {
-    case node_kind::dict: return fmt::format("dict of {} entries", n.items.size() / 2);
-    case node_kind::list: case node_kind::tuple: case node_kind::set:
+    case node_kind::dict:
+      return fmt::format("dict of {} entries", n.items.size() / 2);
+    case node_kind::list:
+    case node_kind::tuple:
+    case node_kind::set:
       return fmt::format("{} of {} items", kind_name(n), n.items.size());
-    case node_kind::str: return "str";
-    case node_kind::opaque: return fmt::format("{} object", n.text);
-    default: (void)g; return std::string(kind_name(n));
+    case node_kind::str:
+      return "str";
+    case node_kind::opaque:
+      return fmt::format("{} object", n.text);
+    default:
+      (void)g;
+      return std::string(kind_name(n));
   }
 }
 
@@ -54,8 +65,10 @@ struct collector {
   std::size_t dropped_notes = 0;
 
   void note(std::string text) {
-    if (out.notes.size() < max_notes) out.notes.push_back(std::move(text));
-    else ++dropped_notes;
+    if (out.notes.size() < max_notes)
+      out.notes.push_back(std::move(text));
+    else
+      ++dropped_notes;
   }
 
   result<void> add_tensor(const std::string& name, const node& n) {
@@ -68,24 +81,29 @@ struct collector {
     t.storage_offset = r.offset;
     t.storage = r.storage;
     if (!names.emplace(name, out.tensors.size()).second)
-      return fail(errc::duplicate_key, fmt::format("{}: two tensors named '{}' after flattening", source, name));
+      return fail(errc::duplicate_key,
+                  fmt::format("{}: two tensors named '{}' after flattening", source, name));
     out.tensors.push_back(std::move(t));
     return {};
   }
 
   result<void> visit(const std::string& name, std::uint32_t id, std::uint32_t depth) {
     if (++visits > limits.max_visits)
-      return fail(errc::limit_exceeded, fmt::format("{}: more than {} entries to flatten", source, limits.max_visits));
+      return fail(errc::limit_exceeded,
+                  fmt::format("{}: more than {} entries to flatten", source, limits.max_visits));
     const node& n = g.nodes[id];
     if (n.kind == node_kind::tensor) return add_tensor(name, n);
     if (n.kind == node_kind::bad_tensor)
       return fail(errc::unsupported, fmt::format("{}: tensor '{}': {}", source, name, n.text));
-    bool container = n.kind == node_kind::dict || n.kind == node_kind::list || n.kind == node_kind::tuple;
+    bool container =
+        n.kind == node_kind::dict || n.kind == node_kind::list || n.kind == node_kind::tuple;
     if (container && opts.flatten) {
-      if (depth >= limits.max_depth) return fail(errc::limit_exceeded, fmt::format("{}: '{}' nested too deeply", source, name));
+      if (depth >= limits.max_depth)
+        return fail(errc::limit_exceeded, fmt::format("{}: '{}' nested too deeply", source, name));
       return walk(name + ".", n, depth + 1);
     }
-    note(fmt::format("'{}' ({}) skipped: not a tensor{}", name, describe(g, n), container ? " (use --flatten)" : ""));
+    note(fmt::format("'{}' ({}) skipped: not a tensor{}", name, describe(g, n),
+                     container ? " (use --flatten)" : ""));
     return {};
   }
 
@@ -94,7 +112,8 @@ struct collector {
       for (auto [k, v] : dict_entries(g, n)) {
         auto text = key_text(g.nodes[k]);
         if (!text) {
-          note(fmt::format("'{}<{} key>' skipped: key is not a str or int", prefix, kind_name(g.nodes[k])));
+          note(fmt::format("'{}<{} key>' skipped: key is not a str or int", prefix,
+                           kind_name(g.nodes[k])));
           continue;
         }
         ST_TRY(visit(prefix + *text, v, depth));
@@ -117,12 +136,13 @@ const node* lookup(const pickle_graph& g, const node& d, std::string_view key) {
 
 bool has_tensor_value(const pickle_graph& g, const node& d) {
   for (auto [k, v] : dict_entries(g, d))
-    if (g.nodes[v].kind == node_kind::tensor || g.nodes[v].kind == node_kind::bad_tensor) return true;
+    if (g.nodes[v].kind == node_kind::tensor || g.nodes[v].kind == node_kind::bad_tensor)
+      return true;
   return false;
 }
 
-result<const node*> pick_root(const pickle_graph& g, const select_options& opts, std::string_view source,
-                              std::vector<std::string>& notes) {
+result<const node*> pick_root(const pickle_graph& g, const select_options& opts,
+                              std::string_view source, std::vector<std::string>& notes) {
   const node* cur = &g.nodes[g.root];
   if (!opts.key.empty()) {
     std::string_view path = opts.key;
@@ -131,9 +151,13 @@ result<const node*> pick_root(const pickle_graph& g, const select_options& opts,
       std::string_view part = path.substr(0, slash);
       path = slash == std::string_view::npos ? std::string_view{} : path.substr(slash + 1);
       if (cur->kind != node_kind::dict)
-        return fail(errc::invalid_argument, fmt::format("{}: --key '{}': '{}' is looked up in a {}, not a dict", source, opts.key, part, kind_name(*cur)));
+        return fail(errc::invalid_argument,
+                    fmt::format("{}: --key '{}': '{}' is looked up in a {}, not a dict", source,
+                                opts.key, part, kind_name(*cur)));
       const node* next = lookup(g, *cur, part);
-      if (!next) return fail(errc::invalid_argument, fmt::format("{}: --key '{}': no entry '{}'", source, opts.key, part));
+      if (!next)
+        return fail(errc::invalid_argument,
+                    fmt::format("{}: --key '{}': no entry '{}'", source, opts.key, part));
       cur = next;
     }
     notes.push_back(fmt::format("using the entry '{}'", opts.key));
@@ -149,22 +173,25 @@ result<const node*> pick_root(const pickle_graph& g, const select_options& opts,
     }
   }
   if (cur->kind != node_kind::dict)
-    return fail(errc::unsupported, fmt::format("{}: the {} is a {}, not a dict of tensors (a whole pickled object?)", source,
-                                               opts.key.empty() ? std::string("top-level object") : "entry '" + opts.key + "'",
-                                               kind_name(*cur)));
+    return fail(
+        errc::unsupported,
+        fmt::format("{}: the {} is a {}, not a dict of tensors (a whole pickled object?)", source,
+                    opts.key.empty() ? std::string("top-level object") : "entry '" + opts.key + "'",
+                    kind_name(*cur)));
   return cur;
 }
 
 }  // namespace
 
-result<selection> select_tensors(const pickle_graph& g, const select_options& opts, const unpickler_limits& limits,
-                                 std::string_view source) {
+result<selection> select_tensors(const pickle_graph& g, const select_options& opts,
+                                 const unpickler_limits& limits, std::string_view source) {
   std::vector<std::string> notes;
   const node* root = ST_TRY(pick_root(g, opts, source, notes));
   collector c{g, opts, limits, source, {}, {}, 0, 0};
   c.out.notes = std::move(notes);
   ST_TRY(c.walk("", *root, 0));
-  if (c.dropped_notes) c.out.notes.push_back(fmt::format("... and {} more skipped entries", c.dropped_notes));
+  if (c.dropped_notes)
+    c.out.notes.push_back(fmt::format("... and {} more skipped entries", c.dropped_notes));
   return std::move(c.out);
 }
 

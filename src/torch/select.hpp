@@ -17,7 +17,7 @@ struct selection {
 /// Applies select_options (key path, state_dict/model unwrapping, flattening) to the graph.
 /// Refused tensors (quantized, sparse, complex128...) are errors naming the tensor; every
 /// other non-tensor entry is listed in the notes.
-result<selection> select_tensors(const pickle_graph& g, const select_options& opts, const unpickler_limits& limits,
-                                 std::string_view source);
+result<selection> select_tensors(const pickle_graph& g, const select_options& opts,
+                                 const unpickler_limits& limits, std::string_view source);
 
 }  // namespace safetensors::torch::detail

@@ -13,8 +13,8 @@ namespace safetensors::torch::detail {
 /// What a known global means. Nothing here is ever called: REDUCE/NEWOBJ on a symbol is
 /// interpreted by the unpickler according to this kind.
 enum class sym : std::uint8_t {
-  ordered_dict,          // collections.OrderedDict / Counter: an empty dict
-  rebuild_tensor,        // torch._utils._rebuild_tensor
+  ordered_dict,    // collections.OrderedDict / Counter: an empty dict
+  rebuild_tensor,  // torch._utils._rebuild_tensor
   rebuild_tensor_v2,
   rebuild_tensor_v3,
   rebuild_parameter,
@@ -25,18 +25,18 @@ enum class sym : std::uint8_t {
   torch_dtype,           // torch.float32 ...
   tensor_class,          // torch.Tensor, torch._tensor.Tensor, torch.nn.parameter.Parameter
   parameter_class,
-  size,                  // torch.Size
-  device,                // torch.device
-  codecs_encode,         // _codecs.encode
-  make_set,              // builtins.set / frozenset
-  make_bytes,            // builtins.bytearray
-  opaque_data,           // builtins.slice/complex, torch layouts and qschemes: plain data
+  size,           // torch.Size
+  device,         // torch.device
+  codecs_encode,  // _codecs.encode
+  make_set,       // builtins.set / frozenset
+  make_bytes,     // builtins.bytearray
+  opaque_data,    // builtins.slice/complex, torch layouts and qschemes: plain data
 };
 
 /// A torch element type (storage class or dtype): its safetensors dtype when there is one.
 struct torch_type {
-  std::string_view torch_name;   // "float32", "complex128", "qint8", "uint8 (untyped)"
-  std::optional<dtype> type;     // nullopt: no safetensors dtype (refused)
+  std::string_view torch_name;  // "float32", "complex128", "qint8", "uint8 (untyped)"
+  std::optional<dtype> type;    // nullopt: no safetensors dtype (refused)
   std::uint8_t element_size;
 };
 

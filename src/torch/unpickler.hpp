@@ -21,7 +21,17 @@
 namespace safetensors::torch::detail {
 
 enum class node_kind : std::uint8_t {
-  none, boolean, integer, bigint, floating, str, bytes, tuple, list, dict, set,
+  none,
+  boolean,
+  integer,
+  bigint,
+  floating,
+  str,
+  bytes,
+  tuple,
+  list,
+  dict,
+  set,
   global,      // a symbol (sym, type index) or, in collect mode, an unknown name
   storage,     // from BINPERSID: ref = index into pickle_graph::storages
   tensor,      // ref = index into pickle_graph::tensors
@@ -31,12 +41,12 @@ enum class node_kind : std::uint8_t {
 
 struct node {
   node_kind kind = node_kind::none;
-  bool known = false;        // global: found in the symbol table
+  bool known = false;  // global: found in the symbol table
   symbol sym;
   std::uint32_t ref = 0;
   std::int64_t integer = 0;  // integer, boolean (0/1)
   double floating = 0;
-  std::string text;          // str, bytes, bigint (little-endian bytes), global name, reasons
+  std::string text;  // str, bytes, bigint (little-endian bytes), global name, reasons
   std::vector<std::uint32_t> items;  // tuple/list/set elements; dict: key0, value0, key1, ...
 };
 

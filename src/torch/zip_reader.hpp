@@ -32,6 +32,7 @@ std::string zip_lookup_key(std::string_view name);
 /// zip_lookup_key ("data.pkl" twice, or "data.pkl" and "DATA.PKL"): torch would load one of
 /// them, which one depending on their order, so a scan of the other proves nothing. The central
 /// directory is authoritative.
-result<std::vector<zip_entry>> read_zip_directory(std::span<const std::byte> file, std::string_view source);
+result<std::vector<zip_entry>> read_zip_directory(std::span<const std::byte> file,
+                                                  std::string_view source);
 
 }  // namespace safetensors::torch::detail

@@ -1,7 +1,6 @@
 /* C API test: write, reopen, compare, error paths. argv[1]: a folder for temp files. */
 #define _GNU_SOURCE
 #include <safetensors/safetensors.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +8,12 @@
 
 static int failures = 0;
 
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                     \
-    }                                                                 \
+      ++failures;                                                              \
+    }                                                                          \
   } while (0)
 
 /* Expects a failure of kind `kind` stored in *errp; frees the error and resets *errp. The
@@ -26,7 +25,8 @@ static void expect_error(int rc, st_error** errp, const char* kind) {
   CHECK(err != NULL);
   if (err == NULL) return;
   if (strcmp(st_error_kind(err), kind) != 0) {
-    fprintf(stderr, "expected kind %s, got %s: %s\n", kind, st_error_kind(err), st_error_message(err));
+    fprintf(stderr, "expected kind %s, got %s: %s\n", kind, st_error_kind(err),
+            st_error_message(err));
     ++failures;
   }
   CHECK(strlen(st_error_message(err)) > 0);
@@ -35,7 +35,10 @@ static void expect_error(int rc, st_error** errp, const char* kind) {
 
 static void write_bytes(const char* path, const void* data, size_t n) {
   FILE* f = fopen(path, "wb");
-  if (f == NULL) { perror(path); exit(2); }
+  if (f == NULL) {
+    perror(path);
+    exit(2);
+  }
   fwrite(data, 1, n, f);
   fclose(f);
 }
@@ -61,7 +64,11 @@ static void test_write_and_read(const char* path) {
 
   st_file* f = NULL;
   CHECK(st_open(path, &f, &err) == ST_OK);
-  if (f == NULL) { fprintf(stderr, "open: %s\n", st_error_message(err)); ++failures; return; }
+  if (f == NULL) {
+    fprintf(stderr, "open: %s\n", st_error_message(err));
+    ++failures;
+    return;
+  }
   CHECK(st_tensor_count(f) == 3);
   /* writer order: I64, F32, U8 */
   const char* order[3] = {"step", "w", "empty"};
@@ -78,7 +85,8 @@ static void test_write_and_read(const char* path) {
   CHECK(st_find(f, "w", &i, &err) == ST_OK);
   CHECK(st_tensor_info(f, i, &t, &err) == ST_OK);
   CHECK(strcmp(t.dtype, "F32") == 0 && t.rank == 2 && t.shape[0] == 2 && t.shape[1] == 3);
-  CHECK(t.name_len == 1 && t.nbytes == sizeof weights && memcmp(t.data, weights, sizeof weights) == 0);
+  CHECK(t.name_len == 1 && t.nbytes == sizeof weights &&
+        memcmp(t.data, weights, sizeof weights) == 0);
   CHECK(st_find(f, "step", &i, &err) == ST_OK);
   CHECK(st_tensor_info(f, i, &t, &err) == ST_OK);
   CHECK(strcmp(t.dtype, "I64") == 0 && t.rank == 0 && t.shape == NULL && t.nbytes == 8);
@@ -128,11 +136,13 @@ static void test_alignment(const char* path) {
 static void test_writer_errors(const char* dir) {
   st_error* err = NULL;
   st_writer* w = st_writer_new();
-  expect_error(st_writer_add(w, "w", "F32", 2, w_shape, weights, 20, &err), &err, "invalid_tensor_view");
+  expect_error(st_writer_add(w, "w", "F32", 2, w_shape, weights, 20, &err), &err,
+               "invalid_tensor_view");
   err = NULL;
   expect_error(st_writer_add(w, "w", "f32", 2, w_shape, weights, 24, &err), &err, "unknown_dtype");
   err = NULL;
-  expect_error(st_writer_add(w, "x", "F4", 1, (const uint64_t[]){3}, weights, 2, &err), &err, "misaligned_slice");
+  expect_error(st_writer_add(w, "x", "F4", 1, (const uint64_t[]){3}, weights, 2, &err), &err,
+               "misaligned_slice");
   err = NULL;
   expect_error(st_writer_add(w, NULL, "F32", 0, NULL, weights, 4, &err), &err, "invalid_argument");
   err = NULL;
@@ -140,7 +150,8 @@ static void test_writer_errors(const char* dir) {
   err = NULL;
   expect_error(st_writer_add(w, "w", "F32", 2, w_shape, NULL, 24, &err), &err, "invalid_argument");
   err = NULL;
-  expect_error(st_writer_add(NULL, "w", "F32", 2, w_shape, weights, 24, &err), &err, "invalid_argument");
+  expect_error(st_writer_add(NULL, "w", "F32", 2, w_shape, weights, 24, &err), &err,
+               "invalid_argument");
   CHECK(st_writer_add(w, "w", "F32", 2, w_shape, weights, 24, NULL) == ST_OK);
   err = NULL;
   expect_error(st_writer_add(w, "w", "F32", 2, w_shape, weights, 24, &err), &err, "duplicate_key");
@@ -175,8 +186,9 @@ static void test_open_errors(const char* dir) {
   expect_error(st_open(path, &f, &err), &err, "invalid_header_length");
   /* Overlapping offsets. */
   snprintf(path, sizeof path, "%s/overlap.safetensors", dir);
-  const char json[] = "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
-                      "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}";
+  const char json[] =
+      "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
+      "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}";
   unsigned char buf[256] = {0};
   const size_t n = sizeof json - 1;
   buf[0] = (unsigned char)n;
@@ -195,8 +207,12 @@ static void test_open_errors(const char* dir) {
 int main(int argc, char** argv) {
   char dir[2048];
   const char* tmp = getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/capi-XXXXXX", argc > 1 ? argv[1] : (tmp != NULL && *tmp ? tmp : "/tmp"));
-  if (mkdtemp(dir) == NULL) { perror("mkdtemp"); return 2; }
+  snprintf(dir, sizeof dir, "%s/capi-XXXXXX",
+           argc > 1 ? argv[1] : (tmp != NULL && *tmp ? tmp : "/tmp"));
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    return 2;
+  }
   char path[4096], aligned[4096];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   snprintf(aligned, sizeof aligned, "%s/aligned.safetensors", dir);
@@ -206,13 +222,19 @@ int main(int argc, char** argv) {
   test_alignment(aligned);
   test_writer_errors(dir);
   test_open_errors(dir);
-  const char* files[] = {"model.safetensors", "aligned.safetensors", "corrupt.safetensors", "overlap.safetensors"};
+  const char* files[] = {"model.safetensors", "aligned.safetensors", "corrupt.safetensors",
+                         "overlap.safetensors"};
   for (size_t k = 0; k < sizeof files / sizeof files[0]; ++k) {
     snprintf(path, sizeof path, "%s/%s", dir, files[k]);
     unlink(path);
   }
-  if (rmdir(dir) != 0) { perror("rmdir (leftover files?)"); ++failures; }
-  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-  else printf("capi_test: all checks passed\n");
+  if (rmdir(dir) != 0) {
+    perror("rmdir (leftover files?)");
+    ++failures;
+  }
+  if (failures)
+    fprintf(stderr, "%d check(s) failed\n", failures);
+  else
+    printf("capi_test: all checks passed\n");
   return failures ? 1 : 0;
 }

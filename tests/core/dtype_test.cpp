@@ -1,14 +1,15 @@
 // dtype table: names, bit widths, byte sizes.
-#include <gtest/gtest.h>
-
 #include "safetensors/dtype.hpp"
+
+#include <gtest/gtest.h>
 
 namespace st = safetensors;
 
 TEST(DtypeTable, NamesRoundTripInEnumOrder) {
-  const char* expected[] = {"BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3",
-                            "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "I16", "U16", "F16", "BF16",
-                            "I32", "U32", "F32", "C64", "F64", "I64", "U64"};
+  const char* expected[] = {"BOOL",    "F4",      "F6_E2M3", "F6_E3M2",     "U8",          "I8",
+                            "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "I16",
+                            "U16",     "F16",     "BF16",    "I32",         "U32",         "F32",
+                            "C64",     "F64",     "I64",     "U64"};
   ASSERT_EQ(std::size(expected), static_cast<std::size_t>(st::dtype_count));
   for (int i = 0; i < st::dtype_count; ++i) {
     auto t = static_cast<st::dtype>(i);
@@ -132,10 +133,12 @@ TEST(DtypeConvert, EveryF8CodeThroughF32AndBack) {
       std::memcpy(&f, f32.data() + 4 * i, 4);
       if (std::isnan(f)) {
         ++nans;
-        EXPECT_TRUE(std::isnan(value_of(std::to_integer<unsigned>(back[i]), t))) << st::dtype_name(t) << " " << i;
+        EXPECT_TRUE(std::isnan(value_of(std::to_integer<unsigned>(back[i]), t)))
+            << st::dtype_name(t) << " " << i;
         continue;
       }
-      EXPECT_EQ(std::to_integer<int>(back[i]), i) << st::dtype_name(t) << " code " << i << " value " << f;
+      EXPECT_EQ(std::to_integer<int>(back[i]), i)
+          << st::dtype_name(t) << " code " << i << " value " << f;
     }
     // NaN encodings: E5M2 has 6 (0x7d-0x7f, 0xfd-0xff), E4M3 2, FNUZ 1 (0x80), E8M0 1 (0xff).
     int want = t == dtype::F8_E5M2 ? 6 : t == dtype::F8_E4M3 ? 2 : 1;
@@ -207,13 +210,13 @@ TEST(DtypeConvert, KnownValuesFromTheSpecs) {
 
 TEST(DtypeConvert, RoundToNearestEvenTies) {
   // E4M3: ulp at 1.0 is 1/8.
-  EXPECT_EQ(code_of(1.0625, dtype::F8_E4M3), 0x38u);        // tie -> 1.0 (even)
-  EXPECT_EQ(code_of(1.1875, dtype::F8_E4M3), 0x3au);        // tie -> 1.25 (even)
-  EXPECT_EQ(code_of(1.0625 + 1e-9, dtype::F8_E4M3), 0x39u);  // above the tie
-  EXPECT_EQ(code_of(std::ldexp(1.0, -10), dtype::F8_E4M3), 0x00u);      // subnormal tie -> 0
-  EXPECT_EQ(code_of(3 * std::ldexp(1.0, -10), dtype::F8_E4M3), 0x02u);  // subnormal tie -> even
-  EXPECT_EQ(code_of(-std::ldexp(1.0, -11), dtype::F8_E4M3), 0x80u);     // -0 kept
-  EXPECT_EQ(code_of(-std::ldexp(1.0, -12), dtype::F8_E4M3FNUZ), 0x00u); // no -0 in FNUZ
+  EXPECT_EQ(code_of(1.0625, dtype::F8_E4M3), 0x38u);                     // tie -> 1.0 (even)
+  EXPECT_EQ(code_of(1.1875, dtype::F8_E4M3), 0x3au);                     // tie -> 1.25 (even)
+  EXPECT_EQ(code_of(1.0625 + 1e-9, dtype::F8_E4M3), 0x39u);              // above the tie
+  EXPECT_EQ(code_of(std::ldexp(1.0, -10), dtype::F8_E4M3), 0x00u);       // subnormal tie -> 0
+  EXPECT_EQ(code_of(3 * std::ldexp(1.0, -10), dtype::F8_E4M3), 0x02u);   // subnormal tie -> even
+  EXPECT_EQ(code_of(-std::ldexp(1.0, -11), dtype::F8_E4M3), 0x80u);      // -0 kept
+  EXPECT_EQ(code_of(-std::ldexp(1.0, -12), dtype::F8_E4M3FNUZ), 0x00u);  // no -0 in FNUZ
   // F4: 5 is a tie between 4 (even) and 6; 0.25 between 0 and 0.5; 0.75 between 0.5 and 1.
   EXPECT_EQ(code_of(5.0, dtype::F4), 0x6u);
   EXPECT_EQ(code_of(0.25, dtype::F4), 0x0u);
@@ -265,7 +268,7 @@ TEST(DtypeConvert, OverflowInfinityAndNaN) {
 TEST(DtypeConvert, E8M0FollowsTorch) {
   EXPECT_EQ(code_of(1.0, dtype::F8_E8M0), 0x7fu);
   EXPECT_EQ(code_of(1.49, dtype::F8_E8M0), 0x7fu);
-  EXPECT_EQ(code_of(1.5, dtype::F8_E8M0), 0x80u);   // guard set, normal input: rounds up
+  EXPECT_EQ(code_of(1.5, dtype::F8_E8M0), 0x80u);  // guard set, normal input: rounds up
   EXPECT_EQ(code_of(0.75, dtype::F8_E8M0), 0x7fu);
   EXPECT_EQ(code_of(-4.0, dtype::F8_E8M0), 0x81u);  // the sign is ignored
   EXPECT_EQ(code_of(0.0, dtype::F8_E8M0), 0x00u);
@@ -333,7 +336,8 @@ TEST(DtypeConvert, IntegersFollowRustAsCasts) {
   std::int64_t neg = -sticky;
   EXPECT_EQ(one(dtype::I64, &neg, dtype::BF16), -(std::ldexp(1.0, 60) + std::ldexp(1.0, 53)));
   std::int16_t s = -300;
-  EXPECT_EQ(one(dtype::I16, &s, dtype::I8), static_cast<double>(static_cast<std::int8_t>(-300 & 0xff)));
+  EXPECT_EQ(one(dtype::I16, &s, dtype::I8),
+            static_cast<double>(static_cast<std::int8_t>(-300 & 0xff)));
   EXPECT_EQ(one(dtype::I16, &s, dtype::F8_E4M3), -288.0);
 }
 
@@ -346,7 +350,8 @@ TEST(DtypeConvert, SubBytePacking) {
   // F6: four per three bytes, little-endian bit stream.
   auto c = encode_f64({1.0, 7.5, -1.0, 0.125}, dtype::F6_E2M3);  // codes 0x08 0x1f 0x28 0x01
   ASSERT_EQ(c.size(), 3u);
-  std::uint32_t stream = std::to_integer<std::uint32_t>(c[0]) | std::to_integer<std::uint32_t>(c[1]) << 8 |
+  std::uint32_t stream = std::to_integer<std::uint32_t>(c[0]) |
+                         std::to_integer<std::uint32_t>(c[1]) << 8 |
                          std::to_integer<std::uint32_t>(c[2]) << 16;
   EXPECT_EQ(stream, 0x08u | 0x1fu << 6 | 0x28u << 12 | 0x01u << 18);
   for (int i = 0; i < 4; ++i) {
@@ -367,13 +372,17 @@ TEST(DtypeConvert, ErrorsAndSameType) {
   auto c64 = st::convert_elements(dtype::C64, src, dtype::F32, dst, 2);
   ASSERT_FALSE(c64);
   EXPECT_EQ(c64.error().code, st::errc::unsupported);
-  EXPECT_EQ(st::convert_elements(dtype::F32, src, dtype::C64, dst, 2).error().code, st::errc::unsupported);
+  EXPECT_EQ(st::convert_elements(dtype::F32, src, dtype::C64, dst, 2).error().code,
+            st::errc::unsupported);
   src[3] = std::byte{0x40};
   ASSERT_TRUE(st::convert_elements(dtype::C64, src, dtype::C64, dst, 2));
   EXPECT_EQ(dst[3], std::byte{0x40});
-  EXPECT_EQ(st::convert_elements(dtype::F32, src, dtype::F64, dst, 4).error().code, st::errc::invalid_argument);
-  EXPECT_EQ(st::convert_elements(dtype::F64, src, dtype::F32, dst, 3).error().code, st::errc::invalid_argument);
-  EXPECT_EQ(st::convert_elements(dtype::F32, src, dtype::F4, dst, 3).error().code, st::errc::misaligned_slice);
+  EXPECT_EQ(st::convert_elements(dtype::F32, src, dtype::F64, dst, 4).error().code,
+            st::errc::invalid_argument);
+  EXPECT_EQ(st::convert_elements(dtype::F64, src, dtype::F32, dst, 3).error().code,
+            st::errc::invalid_argument);
+  EXPECT_EQ(st::convert_elements(dtype::F32, src, dtype::F4, dst, 3).error().code,
+            st::errc::misaligned_slice);
   EXPECT_TRUE(std::isnan(st::detail::element_to_double(dtype::F32, src, 4)));
   EXPECT_TRUE(std::isnan(st::detail::element_to_double(dtype::F32, src, UINT64_MAX)));
 }

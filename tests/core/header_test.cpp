@@ -22,7 +22,8 @@ namespace {
 
 constexpr const char* u64_max = "18446744073709551615";
 
-st::result<st::header> parse(const st::test::bytes& file, std::string_view source = "t.safetensors") {
+st::result<st::header> parse(const st::test::bytes& file,
+                             std::string_view source = "t.safetensors") {
   st::parse_options opts;
   opts.source = source;
   return st::parse_buffer(file, opts);
@@ -120,7 +121,8 @@ TEST(HeaderGolden, ReferenceMalformedInputs) {
   auto polyglot = make_file(good, std::string(16, '\0') + "extra_bogus_data_for_polyglot_file");
   EXPECT_EQ(parse(polyglot).error().code, errc::incomplete_buffer);
   EXPECT_EQ(parse(make_file(good, 14)).error().code, errc::incomplete_buffer);
-  EXPECT_EQ(parse(st::test::with_length(0xffffff000000003cull, good)).error().code, errc::header_too_large);
+  EXPECT_EQ(parse(st::test::with_length(0xffffff000000003cull, good)).error().code,
+            errc::header_too_large);
   EXPECT_EQ(parse({}).error().code, errc::header_too_small);
   EXPECT_EQ(parse(st::test::with_length(60, "")).error().code, errc::invalid_header_length);
   EXPECT_EQ(parse(make_file("\xff")).error().code, errc::invalid_utf8);
@@ -130,11 +132,14 @@ TEST(HeaderGolden, ReferenceMalformedInputs) {
   EXPECT_TRUE(parse(make_file("{" + entry("test", "F32", "[2,0]", 0, 0) + "}")));
   EXPECT_EQ(parse(make_file("{" + entry("test", "I32", "[2,2]", 0, 4) + "}", 4)).error().code,
             errc::tensor_invalid_info);
-  EXPECT_EQ(parse(make_file("{" + entry("test", "I32", "[2,18446744073709551614]", 0, 16) + "}", 16))
-                .error().code,
-            errc::validation_overflow);
+  EXPECT_EQ(
+      parse(make_file("{" + entry("test", "I32", "[2,18446744073709551614]", 0, 16) + "}", 16))
+          .error()
+          .code,
+      errc::validation_overflow);
   EXPECT_EQ(parse(make_file("{" + entry("test", "I32", "[2,9223372036854775807]", 0, 16) + "}", 16))
-                .error().code,
+                .error()
+                .code,
             errc::validation_overflow);
   EXPECT_TRUE(parse(make_file("{" + entry("test", "I32", "[]", 0, 4) + "}", 4)));
 }
@@ -188,25 +193,45 @@ std::vector<table_row> accept_rows() {
   return {
       {"leading and trailing whitespace", "\t\n\r " + obj(f32a) + " \r\n\t", 8, {}},
       {"N not a multiple of 8", obj(f32a), 8, {}},
-      {"fields in any order", "{\"a\":{\"data_offsets\":[0,8],\"shape\":[2],\"dtype\":\"F32\"}}", 8, {}},
+      {"fields in any order",
+       "{\"a\":{\"data_offsets\":[0,8],\"shape\":[2],\"dtype\":\"F32\"}}",
+       8,
+       {}},
       {"metadata first", "{\"__metadata__\":{\"k\":\"v\"}," + f32a + "}", 8, {}},
       {"metadata last", "{" + f32a + ",\"__metadata__\":{\"k\":\"v\"}}", 8, {}},
       {"metadata null", "{\"__metadata__\":null," + f32a + "}", 8, {}},
       {"metadata empty", "{\"__metadata__\":{}," + f32a + "}", 8, {}},
       {"empty name", obj(entry("", "F32", "[2]", 0, 8)), 8, {}},
       {"\\u0000 in a name", obj(entry("a\\u0000b", "F32", "[2]", 0, 8)), 8, {}},
-      {"unicode name", obj(entry("\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80", "F32", "[2]", 0, 8)), 8, {}},
-      {"unknown tensor fields", "{\"a\":{\"dtype\":\"F32\",\"x\":[-0,-1,2.5,{\"y\":null}],\"shape\":[2],"
-                                "\"data_offsets\":[0,8],\"z\":\"w\"}}", 8, {}},
-      {"empties at the same offset", obj(entry("e1", "F32", "[0]", 0, 0) + "," + entry("e2", "I8", "[3,0]", 0, 0) +
-                                          "," + f32a), 8, {}},
-      {"empty in the middle", obj(entry("a", "U8", "[2]", 0, 2) + "," + entry("e", "F32", "[0]", 2, 2) + "," +
-                                  entry("b", "U8", "[2]", 2, 4)), 4, {}},
-      {"entries out of offset order", obj(entry("b", "U8", "[2]", 2, 4) + "," + entry("a", "U8", "[2]", 0, 2)), 4, {}},
+      {"unicode name",
+       obj(entry("\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80", "F32", "[2]", 0, 8)),
+       8,
+       {}},
+      {"unknown tensor fields",
+       "{\"a\":{\"dtype\":\"F32\",\"x\":[-0,-1,2.5,{\"y\":null}],\"shape\":[2],"
+       "\"data_offsets\":[0,8],\"z\":\"w\"}}",
+       8,
+       {}},
+      {"empties at the same offset",
+       obj(entry("e1", "F32", "[0]", 0, 0) + "," + entry("e2", "I8", "[3,0]", 0, 0) + "," + f32a),
+       8,
+       {}},
+      {"empty in the middle",
+       obj(entry("a", "U8", "[2]", 0, 2) + "," + entry("e", "F32", "[0]", 2, 2) + "," +
+           entry("b", "U8", "[2]", 2, 4)),
+       4,
+       {}},
+      {"entries out of offset order",
+       obj(entry("b", "U8", "[2]", 2, 4) + "," + entry("a", "U8", "[2]", 0, 2)),
+       4,
+       {}},
       {"rank 0", obj(entry("s", "F32", "[]", 0, 4)), 4, {}},
       {"rank 64", obj(entry("r", "F32", rank64, 0, 4)), 4, {}},
       {"[MAX,0] shape", obj(entry("z", "F32", std::string("[") + u64_max + ",0]", 0, 0)), 0, {}},
-      {"[0,MAX,MAX] shape", obj(entry("z", "F32", std::string("[0,") + u64_max + "," + u64_max + "]", 0, 0)), 0, {}},
+      {"[0,MAX,MAX] shape",
+       obj(entry("z", "F32", std::string("[0,") + u64_max + "," + u64_max + "]", 0, 0)),
+       0,
+       {}},
       {"F6 x4 = 3 bytes", obj(entry("f", "F6_E2M3", "[4]", 0, 3)), 3, {}},
       {"F4 x2 = 1 byte", obj(entry("f", "F4", "[2]", 0, 1)), 1, {}},
       {"C64 element", obj(entry("c", "C64", "[1]", 0, 8)), 8, {}},
@@ -242,22 +267,31 @@ std::vector<table_row> reject_rows() {
       {"2.0 in offsets", with_offsets("[0,8.0]"), 8, errc::invalid_json},
       {"dtype case mismatch", obj(entry("a", "f32", "[2]", 0, 8)), 8, errc::unknown_dtype},
       {"unknown dtype", obj(entry("a", "F8", "[2]", 0, 8)), 8, errc::unknown_dtype},
-      {"dtype as a map (serde quirk)", "{\"a\":{\"dtype\":{\"F32\":null},\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+      {"dtype as a map (serde quirk)",
+       "{\"a\":{\"dtype\":{\"F32\":null},\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
        errc::invalid_json},
-      {"dtype as a number", "{\"a\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, errc::invalid_json},
-      {"tensor entry as an array (serde quirk)", "{\"a\":[\"F32\",[2],[0,8]]}", 8, errc::invalid_json},
+      {"dtype as a number", "{\"a\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+       errc::invalid_json},
+      {"tensor entry as an array (serde quirk)", "{\"a\":[\"F32\",[2],[0,8]]}", 8,
+       errc::invalid_json},
       {"metadata number value", "{\"__metadata__\":{\"k\":1}," + f32a + "}", 8, errc::invalid_json},
-      {"metadata object value", "{\"__metadata__\":{\"k\":{}}," + f32a + "}", 8, errc::invalid_json},
-      {"metadata null value", "{\"__metadata__\":{\"k\":null}," + f32a + "}", 8, errc::invalid_json},
+      {"metadata object value", "{\"__metadata__\":{\"k\":{}}," + f32a + "}", 8,
+       errc::invalid_json},
+      {"metadata null value", "{\"__metadata__\":{\"k\":null}," + f32a + "}", 8,
+       errc::invalid_json},
       {"metadata as a string", "{\"__metadata__\":\"x\"," + f32a + "}", 8, errc::invalid_json},
       {"metadata as an array", "{\"__metadata__\":[]," + f32a + "}", 8, errc::invalid_json},
-      {"duplicate __metadata__", "{\"__metadata__\":{},\"__metadata__\":{}," + f32a + "}", 8, errc::invalid_json},
-      {"duplicate dtype field", "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
-       8, errc::invalid_json},
-      {"duplicate shape field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+      {"duplicate __metadata__", "{\"__metadata__\":{},\"__metadata__\":{}," + f32a + "}", 8,
+       errc::invalid_json},
+      {"duplicate dtype field",
+       "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+       errc::invalid_json},
+      {"duplicate shape field",
+       "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
        errc::invalid_json},
       {"missing dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, errc::invalid_json},
-      {"missing shape", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, errc::invalid_json},
+      {"missing shape", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8,
+       errc::invalid_json},
       {"missing data_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, errc::invalid_json},
       {"top-level string entry", "{\"foo\":\"bar\"," + f32a + "}", 8, errc::invalid_json},
       {"top-level null entry", "{\"foo\":null," + f32a + "}", 8, errc::invalid_json},
@@ -265,40 +299,48 @@ std::vector<table_row> reject_rows() {
       {"root is null", "null", 0, errc::invalid_json},
       {"empty header (N=0)", "", 0, errc::invalid_json},
       {"whitespace-only header", "        ", 0, errc::invalid_json},
-      {"raw control character in a name", obj(entry("a\tb", "F32", "[2]", 0, 8)), 8, errc::invalid_json},
+      {"raw control character in a name", obj(entry("a\tb", "F32", "[2]", 0, 8)), 8,
+       errc::invalid_json},
       {"lone surrogate escape", obj(entry("\\ud800", "F32", "[2]", 0, 8)), 8, errc::invalid_json},
       {"invalid escape", obj(entry("\\x41", "F32", "[2]", 0, 8)), 8, errc::invalid_json},
       {"128 nesting levels", nested(128), 8, errc::invalid_json},
       {"invalid UTF-8 in a name", obj(entry("a\xc3", "F32", "[2]", 0, 8)), 8, errc::invalid_utf8},
       {"overlong UTF-8", obj(entry("\xc0\xaf", "F32", "[2]", 0, 8)), 8, errc::invalid_utf8},
       {"UTF-8 surrogate", obj(entry("\xed\xa0\x80", "F32", "[2]", 0, 8)), 8, errc::invalid_utf8},
-      {"duplicate tensor name (deviation)", obj(f32a + "," + entry("a", "F32", "[2]", 8, 16)), 16, errc::duplicate_key},
-      {"duplicate tensor name, same range (deviation)", obj(f32a + "," + f32a), 8, errc::duplicate_key},
-      {"duplicate metadata key (deviation)", "{\"__metadata__\":{\"x\":\"1\",\"x\":\"2\"}," + f32a + "}", 8,
+      {"duplicate tensor name (deviation)", obj(f32a + "," + entry("a", "F32", "[2]", 8, 16)), 16,
        errc::duplicate_key},
-      {"gap", obj(entry("a", "U8", "[2]", 0, 2) + "," + entry("b", "U8", "[2]", 3, 5)), 5, errc::invalid_offset},
-      {"overlap", obj(entry("a", "U8", "[2]", 0, 2) + "," + entry("b", "U8", "[2]", 1, 3)), 3, errc::invalid_offset},
+      {"duplicate tensor name, same range (deviation)", obj(f32a + "," + f32a), 8,
+       errc::duplicate_key},
+      {"duplicate metadata key (deviation)",
+       "{\"__metadata__\":{\"x\":\"1\",\"x\":\"2\"}," + f32a + "}", 8, errc::duplicate_key},
+      {"gap", obj(entry("a", "U8", "[2]", 0, 2) + "," + entry("b", "U8", "[2]", 3, 5)), 5,
+       errc::invalid_offset},
+      {"overlap", obj(entry("a", "U8", "[2]", 0, 2) + "," + entry("b", "U8", "[2]", 1, 3)), 3,
+       errc::invalid_offset},
       {"non-zero start", obj(entry("a", "U8", "[2]", 2, 4)), 4, errc::invalid_offset},
       {"begin after end", obj(entry("a", "U8", "[0]", 2, 0)), 2, errc::invalid_offset},
-      {"same range twice", obj(entry("a", "U8", "[2]", 0, 2) + "," + entry("b", "U8", "[2]", 0, 2)), 2,
-       errc::invalid_offset},
+      {"same range twice", obj(entry("a", "U8", "[2]", 0, 2) + "," + entry("b", "U8", "[2]", 0, 2)),
+       2, errc::invalid_offset},
       {"trailing data byte", obj(f32a), 9, errc::incomplete_buffer},
       {"missing data byte", obj(f32a), 7, errc::incomplete_buffer},
       {"no tensors but data", "{}", 1, errc::incomplete_buffer},
       {"F4 odd count", obj(entry("f", "F4", "[1,3]", 0, 2)), 2, errc::misaligned_slice},
       {"F6 x2", obj(entry("f", "F6_E3M2", "[2]", 0, 2)), 2, errc::misaligned_slice},
-      {"[MAX,MAX,0] shape", obj(entry("z", "F32", std::string("[") + u64_max + "," + u64_max + ",0]", 0, 0)), 0,
+      {"[MAX,MAX,0] shape",
+       obj(entry("z", "F32", std::string("[") + u64_max + "," + u64_max + ",0]", 0, 0)), 0,
        errc::validation_overflow},
       {"numel x bits overflow", obj(entry("z", "U8", std::string("[") + u64_max + "]", 0, 0)), 0,
        errc::validation_overflow},
       {"wrong byte count", obj(entry("a", "F32", "[2,2]", 0, 12)), 12, errc::tensor_invalid_info},
-      {"empty shape with bytes", obj(entry("a", "F32", "[0,4]", 0, 4)), 4, errc::tensor_invalid_info},
+      {"empty shape with bytes", obj(entry("a", "F32", "[0,4]", 0, 4)), 4,
+       errc::tensor_invalid_info},
       // Order of checks.
       {"per-tensor error wins over buffer length", obj(entry("a", "F32", "[2,2]", 0, 12)), 3,
        errc::tensor_invalid_info},
       {"metadata error wins over a later unknown dtype",
        "{" + entry("a", "XX", "[2]", 0, 8) + ",\"__metadata__\":5}", 8, errc::invalid_json},
-      {"schema error wins over duplicates", "{" + f32a + "," + f32a + ",\"b\":5}", 8, errc::invalid_json},
+      {"schema error wins over duplicates", "{" + f32a + "," + f32a + ",\"b\":5}", 8,
+       errc::invalid_json},
       {"duplicate name wins over offsets", obj(f32a + "," + entry("a", "F32", "[2]", 4, 12)), 8,
        errc::duplicate_key},
   };
@@ -330,8 +372,10 @@ TEST(HeaderLength, HugeLengthsDoNotOverflow) {
   auto prefix = st::test::with_length(UINT64_MAX, "");
   st::parse_options unlimited;
   unlimited.max_header_size = UINT64_MAX;
-  EXPECT_EQ(st::read_header_length(prefix, 100, unlimited).error().code, errc::invalid_header_length);
-  EXPECT_EQ(st::read_header_length(prefix, UINT64_MAX, unlimited).error().code, errc::invalid_header_length);
+  EXPECT_EQ(st::read_header_length(prefix, 100, unlimited).error().code,
+            errc::invalid_header_length);
+  EXPECT_EQ(st::read_header_length(prefix, UINT64_MAX, unlimited).error().code,
+            errc::invalid_header_length);
   EXPECT_EQ(st::read_header_length(st::test::to_bytes("1234567"), 7).error().code,
             errc::header_too_small);
 }
@@ -376,7 +420,8 @@ TEST(HeaderIndex, OffsetOrderNameLookupAndCopies) {
 }
 
 TEST(HeaderIndex, NamesWithNulAndUnicode) {
-  std::string json = obj(entry("x\\u0000y", "U8", "[1]", 0, 1) + "," + entry("x", "U8", "[1]", 1, 2));
+  std::string json =
+      obj(entry("x\\u0000y", "U8", "[1]", 0, 1) + "," + entry("x", "U8", "[1]", 1, 2));
   auto h = parse(make_file(json, 2));
   ASSERT_TRUE(h) << h.error().message;
   EXPECT_NE(h->find(std::string_view("x\0y", 3)), nullptr);
@@ -385,7 +430,8 @@ TEST(HeaderIndex, NamesWithNulAndUnicode) {
 }
 
 TEST(HeaderMetadata, SortedByKeyBytewise) {
-  std::string json = "{\"__metadata__\":{\"b\":\"2\",\"a\":\"1\",\"B\":\"3\",\"\xc3\xa9\":\"4\",\"\":\"5\"}}";
+  std::string json =
+      "{\"__metadata__\":{\"b\":\"2\",\"a\":\"1\",\"B\":\"3\",\"\xc3\xa9\":\"4\",\"\":\"5\"}}";
   auto h = parse(make_file(json));
   ASSERT_TRUE(h) << h.error().message;
   std::vector<std::string> keys;
@@ -410,9 +456,10 @@ TEST(HeaderMetadata, NullIsAbsentEmptyIsPresent) {
 namespace {
 
 // Two tensors, metadata, 24 data bytes.
-const std::string base_json = "{\"__metadata__\":{\"format\":\"pt\"},"
-                              "\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
-                              "\"b\":{\"dtype\":\"I16\",\"shape\":[4],\"data_offsets\":[16,24]}}";
+const std::string base_json =
+    "{\"__metadata__\":{\"format\":\"pt\"},"
+    "\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+    "\"b\":{\"dtype\":\"I16\",\"shape\":[4],\"data_offsets\":[16,24]}}";
 
 std::string replace(std::string s, std::string_view from, std::string_view to) {
   auto pos = s.find(from);
@@ -462,19 +509,21 @@ TEST(HeaderCorrupt, EveryFieldBrokenOnPurpose) {
     std::string json = replace(base_json, c.from, c.to);
     auto h = parse(make_file(json, 24), "model.safetensors");
     ASSERT_FALSE(h) << c.from << " -> " << c.to;
-    EXPECT_EQ(st::errc_name(h.error().code), st::errc_name(c.expected)) << c.from << " -> " << c.to << ": "
-                                                                        << h.error().message;
+    EXPECT_EQ(st::errc_name(h.error().code), st::errc_name(c.expected))
+        << c.from << " -> " << c.to << ": " << h.error().message;
     EXPECT_NE(h.error().message.find(c.names), std::string::npos) << h.error().message;
     EXPECT_EQ(h.error().message.rfind("model.safetensors: ", 0), 0u) << h.error().message;
   }
 }
 
 TEST(HeaderCorrupt, MessageExampleFromTheBrief) {
-  auto h = parse(make_file("{\"a.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}}", 12),
-                 "model.safetensors");
+  auto h = parse(
+      make_file("{\"a.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}}", 12),
+      "model.safetensors");
   ASSERT_FALSE(h);
   EXPECT_EQ(h.error().message,
-            "model.safetensors: tensor 'a.weight': data_offsets [0,12] hold 12 bytes but F32 [2, 2] needs 16");
+            "model.safetensors: tensor 'a.weight': data_offsets [0,12] hold 12 bytes but F32 [2, "
+            "2] needs 16");
 }
 
 TEST(HeaderCorrupt, LengthPrefixBroken) {
@@ -485,11 +534,13 @@ TEST(HeaderCorrupt, LengthPrefixBroken) {
     auto h = parse(f);
     ASSERT_FALSE(h) << "byte " << byte;
     errc e = h.error().code;
-    EXPECT_TRUE(e == errc::header_too_large || e == errc::invalid_header_length || e == errc::invalid_json)
+    EXPECT_TRUE(e == errc::header_too_large || e == errc::invalid_header_length ||
+                e == errc::invalid_json)
         << byte << ": " << h.error().message;
   }
   auto shorter = good;
-  shorter[0] = static_cast<std::byte>(std::to_integer<int>(shorter[0]) - 1);  // N-1: '}' lands in the data
+  shorter[0] =
+      static_cast<std::byte>(std::to_integer<int>(shorter[0]) - 1);  // N-1: '}' lands in the data
   EXPECT_EQ(parse(shorter).error().code, errc::invalid_json);
 }
 
@@ -500,7 +551,9 @@ TEST(HeaderCorrupt, TruncatedAtEveryByte) {
     st::test::bytes f(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len));
     auto h = parse(f);
     ASSERT_FALSE(h) << "length " << len;
-    errc want = len < 8 ? errc::header_too_small : len < 8 + n ? errc::invalid_header_length : errc::incomplete_buffer;
+    errc want = len < 8       ? errc::header_too_small
+                : len < 8 + n ? errc::invalid_header_length
+                              : errc::incomplete_buffer;
     EXPECT_EQ(st::errc_name(h.error().code), st::errc_name(want)) << "length " << len;
   }
   auto longer = good;

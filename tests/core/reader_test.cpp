@@ -41,16 +41,41 @@ struct expected_tensor {
 
 // Names, dtypes, shapes and FNV-1a of the bytes computed independently with Python's stdlib.
 const std::vector<expected_tensor> real_tensors = {
-    {"mnist_tinygrad_model", "l1.weight", st::dtype::F32, {128, 784}, 0, 401408, 0x075d4ed9724a4c49ull},
-    {"mnist_tinygrad_model", "l2.weight", st::dtype::F32, {10, 128}, 401408, 406528, 0x2736b8daff0e09ceull},
-    {"narsil_safetensors_distributed_test", "a", st::dtype::F64, {2, 2}, 0, 32, 0x0c8210784d8af5a5ull},
-    {"narsil_safetensors_distributed_test", "b", st::dtype::U8, {2, 3}, 32, 38, 0xd7e4fcfa299d713dull},
+    {"mnist_tinygrad_model",
+     "l1.weight",
+     st::dtype::F32,
+     {128, 784},
+     0,
+     401408,
+     0x075d4ed9724a4c49ull},
+    {"mnist_tinygrad_model",
+     "l2.weight",
+     st::dtype::F32,
+     {10, 128},
+     401408,
+     406528,
+     0x2736b8daff0e09ceull},
+    {"narsil_safetensors_distributed_test",
+     "a",
+     st::dtype::F64,
+     {2, 2},
+     0,
+     32,
+     0x0c8210784d8af5a5ull},
+    {"narsil_safetensors_distributed_test",
+     "b",
+     st::dtype::U8,
+     {2, 3},
+     32,
+     38,
+     0xd7e4fcfa299d713dull},
     {"zig_ml_test", "a", st::dtype::F32, {4, 3}, 0, 48, 0x426c6fafb4e228e2ull},
     {"zig_ml_test", "b", st::dtype::F32, {2, 5}, 48, 88, 0xecd1608489937d6aull},
 };
 
 std::filesystem::path real(const char* stem) {
-  return st::test::source_dir() / "tests/data/real-safetensors" / (std::string(stem) + ".safetensors");
+  return st::test::source_dir() / "tests/data/real-safetensors" /
+         (std::string(stem) + ".safetensors");
 }
 
 }  // namespace
@@ -159,10 +184,12 @@ TEST(ReaderApi, PopulateAndBothBackendsGiveTheSameBytes) {
   // 6 MiB of data: the pread backend's buffer takes the huge-page path, populate maps it all.
   st::test::temp_dir dir;
   std::string data(6u << 20, '\0');
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 2654435761u) >> 13);
-  auto path = dir.write("big.safetensors",
-                        st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[6291456],\"data_offsets\":[0,6291456]}}",
-                                            data));
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<char>((i * 2654435761u) >> 13);
+  auto path = dir.write(
+      "big.safetensors",
+      st::test::make_file(
+          "{\"a\":{\"dtype\":\"U8\",\"shape\":[6291456],\"data_offsets\":[0,6291456]}}", data));
   const auto expected = fnv1a(std::as_bytes(std::span(data)));
   for (auto b : {st::backend::mmap, st::backend::pread}) {
     for (bool populate : {false, true}) {
@@ -173,7 +200,8 @@ TEST(ReaderApi, PopulateAndBothBackendsGiveTheSameBytes) {
       auto t = f->get("a");
       ASSERT_TRUE(t) << t.error().message;
       EXPECT_EQ(t->owns_data(), b == st::backend::pread);
-      EXPECT_EQ(fnv1a(t->bytes()), expected) << (b == st::backend::mmap ? "mmap" : "pread") << populate;
+      EXPECT_EQ(fnv1a(t->bytes()), expected)
+          << (b == st::backend::mmap ? "mmap" : "pread") << populate;
     }
   }
 }
@@ -182,16 +210,18 @@ TEST(ReaderHeaderOnly, NeverTouchesDataAndRefusesDataAccess) {
   st::test::temp_dir dir;
   // A header that claims 1 GiB of data the file does not have: header-only open still reports
   // the layout error (it needs the size, not the bytes).
-  auto lying = dir.write("lying.safetensors",
-                         st::test::make_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1024,1024],\"data_offsets\":[0,4194304]}}",
-                                             1));
+  auto lying = dir.write(
+      "lying.safetensors",
+      st::test::make_file(
+          "{\"a\":{\"dtype\":\"F32\",\"shape\":[1024,1024],\"data_offsets\":[0,4194304]}}", 1));
   for (bool header_only : {true, false}) {
     auto f = st::file::open(lying, with(st::backend::pread, header_only));
     ASSERT_FALSE(f);
     EXPECT_EQ(f.error().code, errc::incomplete_buffer);
   }
-  auto path = dir.write("ok.safetensors", st::test::make_file(
-                                              "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4));
+  auto path = dir.write(
+      "ok.safetensors",
+      st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4));
   for (auto b : {st::backend::mmap, st::backend::pread}) {
     auto f = st::file::open(path, with(b, true));
     ASSERT_TRUE(f) << f.error().message;
@@ -209,9 +239,10 @@ TEST(ReaderHeaderOnly, ReadsOnlyPrefixAndHeader) {
   // Header-only open holds no mapping and no descriptor: cutting the data off afterwards
   // (which would SIGBUS a mapping on access) changes nothing.
   st::test::temp_dir dir;
-  auto path = dir.write("big.safetensors",
-                        st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[65536],\"data_offsets\":[0,65536]}}",
-                                            65536));
+  auto path = dir.write(
+      "big.safetensors",
+      st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[65536],\"data_offsets\":[0,65536]}}",
+                          65536));
   auto f = st::file::open(path, with(st::backend::mmap, true));
   ASSERT_TRUE(f);
   ASSERT_EQ(::truncate(path.c_str(), 10), 0);
@@ -313,8 +344,9 @@ TEST(ReaderParse, InPlaceAndCopiedHeadersGiveTheSameResults) {
 
 TEST(ReaderErrors, PreadOfAFileTruncatedAfterOpen) {
   st::test::temp_dir dir;
-  auto path = dir.write("t.safetensors",
-                        st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[64],\"data_offsets\":[0,64]}}", 64));
+  auto path = dir.write(
+      "t.safetensors",
+      st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[64],\"data_offsets\":[0,64]}}", 64));
   auto f = st::file::open(path, with(st::backend::pread));
   ASSERT_TRUE(f) << f.error().message;
   ASSERT_EQ(::truncate(path.c_str(), 70), 0);
@@ -327,7 +359,9 @@ TEST(ReaderErrors, PreadOfAFileTruncatedAfterOpen) {
 
 TEST(ReaderErrors, ReadBytesRefusesATensorOfAnotherFile) {
   st::test::temp_dir dir;
-  auto small = dir.write("s", st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1));
+  auto small = dir.write(
+      "s",
+      st::test::make_file("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1));
   auto f = st::file::open(small);
   ASSERT_TRUE(f);
   st::tensor_info foreign{"b", st::dtype::U8, {8}, 100, 108};

@@ -46,7 +46,18 @@ std::vector<std::uint64_t> random_shape(std::mt19937_64& rng, dtype t, int rank)
 
 // Names mix ASCII, escapes and multi-byte UTF-8 so that byte-wise ordering matters.
 std::string random_name(std::mt19937_64& rng, int d, int rank) {
-  static const char* pieces[] = {"a", "Z", ".", "_", "\"", "\\", "\n", "\x01", "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80", "\x7f"};
+  static const char* pieces[] = {"a",
+                                 "Z",
+                                 ".",
+                                 "_",
+                                 "\"",
+                                 "\\",
+                                 "\n",
+                                 "\x01",
+                                 "\xc3\xa9",
+                                 "\xe2\x80\xa8",
+                                 "\xf0\x9f\x98\x80",
+                                 "\x7f"};
   std::string name = fmt::format("t{}_{}", d, rank);
   const auto n = rng() % 4;
   for (std::uint64_t i = 0; i < n; ++i) name += pieces[rng() % std::size(pieces)];
@@ -90,8 +101,8 @@ void expect_file_holds(std::span<const std::byte> file, const std::vector<owned_
   }
 }
 
-std::vector<std::byte> must_serialize(const std::vector<owned_tensor>& tensors, const metadata_map& m = {},
-                                      const write_options& o = {}) {
+std::vector<std::byte> must_serialize(const std::vector<owned_tensor>& tensors,
+                                      const metadata_map& m = {}, const write_options& o = {}) {
   auto out = serialize(sources_of(tensors), m, o);
   EXPECT_TRUE(out) << out.error().message;
   return out ? *out : std::vector<std::byte>{};
@@ -124,8 +135,9 @@ TEST(RoundTrip, RandomTensorsOfEveryDtypeAndRank) {
     ASSERT_TRUE(h);
     std::vector<tensor_source> again;
     for (const auto& info : h->tensors) {
-      again.push_back(source(info.name, info.type, info.shape,
-                             std::span(out).subspan(8 + h->header_size + info.begin, info.nbytes())));
+      again.push_back(
+          source(info.name, info.type, info.shape,
+                 std::span(out).subspan(8 + h->header_size + info.begin, info.nbytes())));
     }
     EXPECT_EQ(*serialize(again, {}), out) << "seed " << seed;
   }
@@ -162,12 +174,9 @@ TEST(RoundTrip, FilesThroughBothBackendsAndAlignments) {
 
 TEST(RoundTrip, EmptyTensors) {
   const std::vector<owned_tensor> tensors = {
-      {"zero", dtype::F32, {0}, {}},
-      {"zero_mid", dtype::F32, {3, 0, 2}, {}},
-      {"zero_bf16", dtype::BF16, {0, 5}, {}},
-      {"one", dtype::F32, {1}, to_bytes({1, 2, 3, 4})},
-      {"zero_f4", dtype::F4, {7, 0}, {}},
-      {"scalar_u8", dtype::U8, {}, to_bytes({9})},
+      {"zero", dtype::F32, {0}, {}},          {"zero_mid", dtype::F32, {3, 0, 2}, {}},
+      {"zero_bf16", dtype::BF16, {0, 5}, {}}, {"one", dtype::F32, {1}, to_bytes({1, 2, 3, 4})},
+      {"zero_f4", dtype::F4, {7, 0}, {}},     {"scalar_u8", dtype::U8, {}, to_bytes({9})},
   };
   const auto out = must_serialize(tensors);
   expect_file_holds(out, tensors);
@@ -231,7 +240,8 @@ TEST(RoundTrip, MetadataEdgeCases) {
 // tests/data/real-safetensors are in the reference writer's canonical order (one dtype group
 // sorted by name, or F64 before U8) with the header padded to 8, so byte equality is expected.
 TEST(RoundTrip, RealFilesReserializeToTheSameBytes) {
-  const std::filesystem::path dir = std::filesystem::path(SAFETENSORS_SOURCE_DIR) / "tests/data/real-safetensors";
+  const std::filesystem::path dir =
+      std::filesystem::path(SAFETENSORS_SOURCE_DIR) / "tests/data/real-safetensors";
   std::vector<std::string> seen;
   temp_dir out;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {

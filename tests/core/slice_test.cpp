@@ -21,7 +21,8 @@ struct f32_tensor {
     for (auto d : shape) n *= d;
     values.resize(n);
     std::iota(values.begin(), values.end(), 0.0f);
-    view = st::tensor_view(st::dtype::F32, std::move(shape), std::as_bytes(std::span<const float>(values)));
+    view = st::tensor_view(st::dtype::F32, std::move(shape),
+                           std::as_bytes(std::span<const float>(values)));
   }
 };
 
@@ -50,7 +51,8 @@ TEST(SliceReference, TensorRsTestSlicing) {
   EXPECT_EQ(a->shape(), (shape{1, 1, 3}));
   EXPECT_EQ(floats(*a), (std::vector<float>{0, 1, 2}));  // bytes 0..12
   EXPECT_FALSE(a->owns_data());
-  auto b = t.view.slice(std::vector<slice_spec>{slice_spec::all(), slice_spec::all(), slice_spec::range({}, 1)});
+  auto b = t.view.slice(
+      std::vector<slice_spec>{slice_spec::all(), slice_spec::all(), slice_spec::range({}, 1)});
   ASSERT_TRUE(b);
   EXPECT_EQ(b->shape(), (shape{1, 2, 1}));
   EXPECT_EQ(floats(*b), (std::vector<float>{0, 3}));  // chunks 0..4 and 12..16
@@ -137,9 +139,9 @@ TEST(SlicePython, NumpyCasesOnTenByFive) {
     shape want;
     float first;
   };
-  const c cases[] = {{"[:]", {10, 5}, 0}, {"[]", {10, 5}, 0},    {"[:2]", {2, 5}, 0},  {"[:, :2]", {10, 2}, 0},
-                     {"[0, :2]", {2}, 0}, {"[2:, 0]", {8}, 10}, {"[2:, -1]", {8}, 14}, {"[:20]", {10, 5}, 0},
-                     {"[:, :20]", {10, 5}, 0}};
+  const c cases[] = {{"[:]", {10, 5}, 0},     {"[]", {10, 5}, 0},    {"[:2]", {2, 5}, 0},
+                     {"[:, :2]", {10, 2}, 0}, {"[0, :2]", {2}, 0},   {"[2:, 0]", {8}, 10},
+                     {"[2:, -1]", {8}, 14},   {"[:20]", {10, 5}, 0}, {"[:, :20]", {10, 5}, 0}};
   for (const auto& k : cases) {
     auto s = slice(t.view, k.text);
     ASSERT_TRUE(s) << k.text << ": " << s.error().message;
@@ -149,7 +151,8 @@ TEST(SlicePython, NumpyCasesOnTenByFive) {
   auto neg = slice(t.view, "[2:, -6]");
   ASSERT_FALSE(neg);
   EXPECT_EQ(neg.error().code, errc::invalid_slice);
-  EXPECT_NE(neg.error().message.find("index -6 is out of range for dimension 1 of size 5"), std::string::npos)
+  EXPECT_NE(neg.error().message.find("index -6 is out of range for dimension 1 of size 5"),
+            std::string::npos)
       << neg.error().message;
   auto big = slice(t.view, "[2:, 20]");
   ASSERT_FALSE(big);
@@ -176,15 +179,20 @@ TEST(SliceSemantics, StepsAndNegativeBounds) {
   EXPECT_EQ(floats(*huge_neg), (std::vector<float>{0, 1}));
   auto step_big = slice(t.view, "[1::10]");
   EXPECT_EQ(floats(*step_big), (std::vector<float>{1}));
-  auto extreme = t.view.slice(std::vector<slice_spec>{slice_spec::range(INT64_MIN, INT64_MAX, INT64_MAX)});
+  auto extreme =
+      t.view.slice(std::vector<slice_spec>{slice_spec::range(INT64_MIN, INT64_MAX, INT64_MAX)});
   ASSERT_TRUE(extreme);
   EXPECT_EQ(floats(*extreme), (std::vector<float>{0}));
   auto last = t.view.slice(std::vector<slice_spec>{slice_spec::index(-1)});
   EXPECT_EQ(floats(*last), (std::vector<float>{4}));
-  EXPECT_EQ(t.view.slice(std::vector<slice_spec>{slice_spec::index(INT64_MIN)}).error().code, errc::invalid_slice);
-  EXPECT_EQ(t.view.slice(std::vector<slice_spec>{slice_spec::index(5)}).error().code, errc::invalid_slice);
-  EXPECT_EQ(t.view.slice(std::vector<slice_spec>{slice_spec::range({}, {}, 0)}).error().code, errc::invalid_slice);
-  EXPECT_EQ(t.view.slice(std::vector<slice_spec>{slice_spec::range({}, {}, -1)}).error().code, errc::invalid_slice);
+  EXPECT_EQ(t.view.slice(std::vector<slice_spec>{slice_spec::index(INT64_MIN)}).error().code,
+            errc::invalid_slice);
+  EXPECT_EQ(t.view.slice(std::vector<slice_spec>{slice_spec::index(5)}).error().code,
+            errc::invalid_slice);
+  EXPECT_EQ(t.view.slice(std::vector<slice_spec>{slice_spec::range({}, {}, 0)}).error().code,
+            errc::invalid_slice);
+  EXPECT_EQ(t.view.slice(std::vector<slice_spec>{slice_spec::range({}, {}, -1)}).error().code,
+            errc::invalid_slice);
 }
 
 TEST(SliceSemantics, MultiDimStridedCopy) {
@@ -265,8 +273,8 @@ TEST(SliceParse, Syntax) {
   EXPECT_TRUE(st::parse_slices("[]")->empty());
   EXPECT_TRUE(st::parse_slices("")->empty());
   EXPECT_EQ(st::parse_slices("1:2:")->front().step, 1);
-  for (const char* bad : {"[1,,2]", "[1,]", "[a]", "[1:2:3:4]", "[::0]", "[::-1]", "[1", "[1.5]", "[...]",
-                          "[99999999999999999999]", "[--1]", "[+1]"}) {
+  for (const char* bad : {"[1,,2]", "[1,]", "[a]", "[1:2:3:4]", "[::0]", "[::-1]", "[1", "[1.5]",
+                          "[...]", "[99999999999999999999]", "[--1]", "[+1]"}) {
     auto r = st::parse_slices(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, errc::invalid_slice) << bad;

@@ -7,11 +7,11 @@
 //     {"header_size": N, "metadata": {..} | null, "tensors": [{"name", "dtype", "shape",
 //      "offsets": [b, e], "hex"}]} in offset order
 // Errors: exit 1 with "error <kind>: <message>" on stderr.
+#include <simdjson.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include <simdjson.h>
 
 #include "safetensors/json_writer.hpp"
 #include "safetensors/reader.hpp"
@@ -68,7 +68,8 @@ struct spec {
 result<void> read_tensor(simdjson::dom::object t, spec& s) {
   std::string_view name, dtype_str, hex;
   simdjson::dom::array shape;
-  if (t["name"].get(name) || t["dtype"].get(dtype_str) || t["shape"].get(shape) || t["hex"].get(hex)) {
+  if (t["name"].get(name) || t["dtype"].get(dtype_str) || t["shape"].get(shape) ||
+      t["hex"].get(hex)) {
     return fail(errc::invalid_argument, "tensor entry needs name, dtype, shape, hex");
   }
   auto type = dtype_from_name(dtype_str);
@@ -143,7 +144,13 @@ int dump_command(const char* path, bool pread) {
   for (const auto& t : f->tensors()) {
     auto data = f->get(t.name);
     if (!data) return report(data.error());
-    w.begin_object().key("name").value(t.name).key("dtype").value(dtype_name(t.type)).key("shape").begin_array();
+    w.begin_object()
+        .key("name")
+        .value(t.name)
+        .key("dtype")
+        .value(dtype_name(t.type))
+        .key("shape")
+        .begin_array();
     for (auto d : t.shape) w.value(d);
     w.end_array().key("offsets").begin_array().value(t.begin).value(t.end).end_array();
     w.key("hex").value(to_hex(data->bytes())).end_object();

@@ -1,10 +1,10 @@
 // tensor_view / tensor: checked construction, typed access, conversion, copy and move safety.
+#include "safetensors/tensor.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
-
-#include "safetensors/tensor.hpp"
 
 namespace st = safetensors;
 using st::errc;
@@ -20,7 +20,8 @@ TEST(TensorView, MakeChecksByteCount) {
   EXPECT_NE(bad.error().message.find("F32"), std::string::npos);
   EXPECT_EQ(st::tensor_view::make(st::dtype::F4, {3}, std::span(b).subspan(0, 2)).error().code,
             errc::misaligned_slice);
-  EXPECT_EQ(st::tensor_view::make(st::dtype::U8, {UINT64_MAX, 2}, b).error().code, errc::validation_overflow);
+  EXPECT_EQ(st::tensor_view::make(st::dtype::U8, {UINT64_MAX, 2}, b).error().code,
+            errc::validation_overflow);
   EXPECT_TRUE(st::tensor_view::make(st::dtype::F32, {}, std::span(b).subspan(0, 4)));
   EXPECT_TRUE(st::tensor_view::make(st::dtype::F32, {0, 5}, {}));
 }
@@ -49,7 +50,8 @@ TEST(TensorView, TypedAccess) {
   EXPECT_TRUE((st::tensor_view(st::dtype::I32, {4}, b).as<std::int32_t>()));
   EXPECT_TRUE((st::tensor_view(st::dtype::U32, {4}, b).as<std::uint32_t>()));
   EXPECT_TRUE((st::tensor_view(st::dtype::F64, {2}, b).as<double>()));
-  EXPECT_EQ((st::tensor_view(st::dtype::F8_E4M3, {16}, b).as<std::uint8_t>().error().code), errc::dtype_mismatch);
+  EXPECT_EQ((st::tensor_view(st::dtype::F8_E4M3, {16}, b).as<std::uint8_t>().error().code),
+            errc::dtype_mismatch);
 }
 
 TEST(TensorView, BoolBytesMustBeZeroOrOne) {
@@ -81,7 +83,8 @@ TEST(TensorView, ToConvertsAndKeepsShape) {
   ASSERT_TRUE(bf);
   EXPECT_EQ(bf->bytes().size(), 6u);
   EXPECT_EQ(v.to(st::dtype::C64).error().code, errc::unsupported);
-  st::tensor_view odd(st::dtype::F32, {3}, std::as_bytes(std::span<const std::uint16_t>(halves)).subspan(0, 0));
+  st::tensor_view odd(st::dtype::F32, {3},
+                      std::as_bytes(std::span<const std::uint16_t>(halves)).subspan(0, 0));
   EXPECT_EQ(odd.to(st::dtype::F4).error().code, errc::misaligned_slice);
 }
 
@@ -104,7 +107,8 @@ TEST(Tensor, CopiesOwnTheirBytesAndMovesKeepViewsValid) {
   EXPECT_EQ(assigned.shape(), (std::vector<std::uint64_t>{8}));
   // A vector of tensors reallocating keeps every view valid.
   std::vector<st::tensor> many;
-  for (int i = 0; i < 100; ++i) many.push_back(st::tensor::owned(st::dtype::U8, {1}, {std::byte(i)}));
+  for (int i = 0; i < 100; ++i)
+    many.push_back(st::tensor::owned(st::dtype::U8, {1}, {std::byte(i)}));
   for (int i = 0; i < 100; ++i) EXPECT_EQ(many[i].bytes()[0], std::byte(i));
 }
 

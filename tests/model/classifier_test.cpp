@@ -26,8 +26,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* vocab_words[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie", "was",
-                             "good", "bad", "great", "very", "not", "!", ".", ",", "a", "##s", "film", "boring"};
+const char* vocab_words[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the",   "movie",
+                             "was",   "good",  "bad",   "great", "very",   "not",   "!",
+                             ".",     ",",     "a",     "##s",   "film",   "boring"};
 
 class model_folder : public ::testing::Test {
  protected:
@@ -66,7 +67,9 @@ class model_folder : public ::testing::Test {
   }
 };
 
-bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+bool contains(const std::string& s, const std::string& needle) {
+  return s.find(needle) != std::string::npos;
+}
 
 }  // namespace
 
@@ -110,8 +113,10 @@ long mapping_rss_kb(const void* addr) {
   const std::string start = fmt::format("{:x}-", reinterpret_cast<std::uintptr_t>(addr));
   bool in = false;
   for (std::string line; std::getline(smaps, line);) {
-    if (line.rfind(start, 0) == 0) in = true;
-    else if (in && line.rfind("Rss:", 0) == 0) return std::stol(line.substr(4));
+    if (line.rfind(start, 0) == 0)
+      in = true;
+    else if (in && line.rfind("Rss:", 0) == 0)
+      return std::stol(line.substr(4));
   }
   return -1;
 }
@@ -176,7 +181,8 @@ TEST_F(model_folder, only_mapped_f32_weights_are_marked_for_packing) {
   auto w = detail::bind_weights(**src, cfg);
   ASSERT_TRUE(w) << w.error().message;
   for (const auto& l : w->layers)
-    for (const auto* lin : {&l.q, &l.k, &l.v, &l.out, &l.lin1, &l.lin2}) EXPECT_TRUE(lin->file_mapped);
+    for (const auto* lin : {&l.q, &l.k, &l.v, &l.out, &l.lin1, &l.lin2})
+      EXPECT_TRUE(lin->file_mapped);
   EXPECT_TRUE(w->pre_classifier.file_mapped);
   auto half = weights;
   half.convert_all(dtype::F16);
@@ -215,7 +221,8 @@ TEST_F(model_folder, bad_inputs_to_logits) {
   bad[0].ids = {2, 50, 3};
   auto out_of_vocab = c->logits(bad);
   ASSERT_FALSE(out_of_vocab);
-  EXPECT_TRUE(contains(out_of_vocab.error().message, "token id 50")) << out_of_vocab.error().message;
+  EXPECT_TRUE(contains(out_of_vocab.error().message, "token id 50"))
+      << out_of_vocab.error().message;
   bad[0].ids.assign(41, 5);
   auto too_long = c->logits(bad);
   ASSERT_FALSE(too_long);
@@ -284,13 +291,16 @@ TEST_F(model_folder, wrong_shape) {
   write_weights(w);
   const auto e = load_error();
   EXPECT_EQ(e.code, errc::invalid_model);
-  EXPECT_TRUE(contains(e.message, "'distilbert.embeddings.position_embeddings.weight' has shape [20, 32], "
-                                  "the config implies [40, 32]")) << e.message;
+  EXPECT_TRUE(contains(e.message,
+                       "'distilbert.embeddings.position_embeddings.weight' has shape [20, 32], "
+                       "the config implies [40, 32]"))
+      << e.message;
 }
 
 TEST_F(model_folder, masked_lm_checkpoint) {
   auto w = weights;
-  for (const char* n : {"pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"})
+  for (const char* n :
+       {"pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"})
     w.tensors.erase(n);
   w.put("vocab_transform.weight", {32, 32}, std::vector<float>(32 * 32));
   w.put("vocab_projector.bias", {50}, std::vector<float>(50));
@@ -316,9 +326,11 @@ TEST_F(model_folder, empty_vocab) {
 TEST_F(model_folder, tokenizer_larger_than_the_embedding_table) {
   write_weights(weights);
   std::string vocab;
-  for (int i = 0; i < 60; ++i) vocab += i < 5 ? fmt::format("{}\n", vocab_words[i]) : fmt::format("w{}\n", i);
+  for (int i = 0; i < 60; ++i)
+    vocab += i < 5 ? fmt::format("{}\n", vocab_words[i]) : fmt::format("w{}\n", i);
   write_text("vocab.txt", vocab);
   const auto e = load_error();
   EXPECT_EQ(e.code, errc::invalid_model);
-  EXPECT_TRUE(contains(e.message, "the tokenizer has 60 tokens but config.json vocab_size is 50")) << e.message;
+  EXPECT_TRUE(contains(e.message, "the tokenizer has 60 tokens but config.json vocab_size is 50"))
+      << e.message;
 }

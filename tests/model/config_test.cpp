@@ -59,7 +59,8 @@ TEST(config, defaults_and_generated_labels) {
 }
 
 TEST(config, id2label_keys_are_class_ids_in_any_order) {
-  auto c = parse_config(R"({"model_type": "distilbert", "id2label": {"2": "c", "0": "a", "1": "b"}})");
+  auto c =
+      parse_config(R"({"model_type": "distilbert", "id2label": {"2": "c", "0": "a", "1": "b"}})");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->id2label, (std::vector<std::string>{"a", "b", "c"}));
 }
@@ -68,10 +69,12 @@ TEST(config, default_function_follows_the_pipeline) {
   auto one = parse_config(R"({"model_type": "distilbert", "id2label": {"0": "score"}})");
   ASSERT_TRUE(one);
   EXPECT_EQ(one->default_function(), score_function::sigmoid);
-  auto reg = parse_config(R"({"model_type": "distilbert", "id2label": {"0": "x"}, "problem_type": "regression"})");
+  auto reg = parse_config(
+      R"({"model_type": "distilbert", "id2label": {"0": "x"}, "problem_type": "regression"})");
   ASSERT_TRUE(reg);
   EXPECT_EQ(reg->default_function(), score_function::none);
-  auto multi = parse_config(R"({"model_type": "distilbert", "problem_type": "multi_label_classification"})");
+  auto multi =
+      parse_config(R"({"model_type": "distilbert", "problem_type": "multi_label_classification"})");
   ASSERT_TRUE(multi);
   EXPECT_EQ(multi->default_function(), score_function::sigmoid);
   auto null_type = parse_config(R"({"model_type": "distilbert", "problem_type": null})");
@@ -80,7 +83,8 @@ TEST(config, default_function_follows_the_pipeline) {
 }
 
 TEST(config, activations) {
-  for (const char* a : {"gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "quick_gelu"}) {
+  for (const char* a :
+       {"gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "quick_gelu"}) {
     auto c = parse_config(std::string(R"({"model_type":"distilbert","activation":")") + a + "\"}");
     EXPECT_TRUE(c) << a;
   }
@@ -136,7 +140,8 @@ TEST(config, bad_inputs_name_the_field) {
   for (const auto& c : cases) {
     const auto e = parse_error(c.json);
     EXPECT_EQ(e.code, errc::invalid_model) << c.json;
-    EXPECT_NE(e.message.find(c.needle), std::string::npos) << e.message << "\n wanted: " << c.needle;
+    EXPECT_NE(e.message.find(c.needle), std::string::npos)
+        << e.message << "\n wanted: " << c.needle;
     EXPECT_EQ(e.message.find('\n'), std::string::npos);
   }
 }

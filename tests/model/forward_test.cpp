@@ -22,8 +22,8 @@ std::vector<std::vector<std::int32_t>> sample_inputs(const distilbert_config& c)
   return r;
 }
 
-std::vector<float> run(detail::distilbert_engine& e, const std::vector<std::vector<std::int32_t>>& inputs,
-                       bool cls_only) {
+std::vector<float> run(detail::distilbert_engine& e,
+                       const std::vector<std::vector<std::int32_t>>& inputs, bool cls_only) {
   std::vector<std::span<const std::int32_t>> seqs(inputs.begin(), inputs.end());
   auto r = e.forward(seqs, cls_only);
   EXPECT_TRUE(r) << r.error().message;
@@ -46,7 +46,8 @@ void expect_matches_reference(const memory_source& ref_src, const memory_source&
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const auto want = reference_logits(ref_src, c, inputs[i]);
       for (std::size_t j = 0; j < want.size(); ++j)
-        EXPECT_NEAR(got[i * c.num_labels() + j], want[j], tol) << "input " << i << " cls_only " << cls_only;
+        EXPECT_NEAR(got[i * c.num_labels() + j], want[j], tol)
+            << "input " << i << " cls_only " << cls_only;
     }
   }
 }
@@ -195,11 +196,14 @@ TEST(weights, wrong_shape_names_tensor_and_both_shapes) {
   const auto e = bind_error(src, c);
   EXPECT_EQ(e.code, errc::invalid_model);
   EXPECT_NE(e.message.find("'distilbert.transformer.layer.1.ffn.lin1.weight' has shape [32, 48], "
-                           "the config implies [48, 32]"), std::string::npos) << e.message;
+                           "the config implies [48, 32]"),
+            std::string::npos)
+      << e.message;
   auto labels = tiny_config(5);  // config says 5 labels, checkpoint has 3
   const auto e2 = bind_error(random_model(tiny_config(3)), labels);
   EXPECT_NE(e2.message.find("'classifier.weight' has shape [3, 32], the config implies [5, 32]"),
-            std::string::npos) << e2.message;
+            std::string::npos)
+      << e2.message;
 }
 
 TEST(weights, missing_tensor_is_named) {
@@ -209,14 +213,16 @@ TEST(weights, missing_tensor_is_named) {
   const auto e = bind_error(src, c);
   EXPECT_EQ(e.code, errc::invalid_model);
   EXPECT_NE(e.message.find("'distilbert.transformer.layer.1.attention.v_lin.bias' not found"),
-            std::string::npos) << e.message;
+            std::string::npos)
+      << e.message;
   EXPECT_NE(e.message.find("memory.safetensors"), std::string::npos);
 }
 
 TEST(weights, masked_lm_checkpoint_is_refused) {
   const auto c = tiny_config();
   auto src = random_model(c);
-  for (const char* n : {"pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"})
+  for (const char* n :
+       {"pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"})
     src.tensors.erase(n);
   src.put("vocab_transform.weight", {32, 32}, std::vector<float>(32 * 32));
   src.put("vocab_projector.bias", {50}, std::vector<float>(50));

@@ -1,4 +1,6 @@
 // Row kernels, fused activations and pipeline scores against hand values (torch float64).
+#include "model/kernels.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "model/gemm.hpp"
-#include "model/kernels.hpp"
 #include "model/threads.hpp"
 #include "safetensors/model/classifier.hpp"
 
@@ -18,7 +19,8 @@ TEST(kernels, layer_norm_matches_torch) {
   std::vector<float> x = {1, 2, 3, 4, /*padding of the stride*/ 99, 5, 5, 5, 5, 99};
   const float gamma[] = {1, 2, 0.5f, 1}, beta[] = {0, 1, 0, -1};
   layer_norm(x.data(), 2, 5, 4, gamma, beta, 1e-12f);
-  const double want[] = {-1.341640786499337, 0.10557280900044219, 0.22360679774988956, 0.34164078649933716};
+  const double want[] = {-1.341640786499337, 0.10557280900044219, 0.22360679774988956,
+                         0.34164078649933716};
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(x[i], want[i], 1e-6);
   EXPECT_EQ(x[4], 99.f);  // stride gap untouched
   // A constant row has zero variance: the result is beta (eps keeps it finite).
@@ -39,7 +41,8 @@ TEST(kernels, long_softmax_rows_match_float64) {
   for (std::size_t valid : {16u, 35u, 70u}) {
     const std::size_t cols = valid + 3;
     std::vector<float> x(2 * cols);
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) * 0.23f - 11.f;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      x[i] = static_cast<float>((i * 37) % 101) * 0.23f - 11.f;
     x[5] = -300.f;  // exp underflows to 0 after the max shift
     const auto in = x;
     masked_softmax(x.data(), 2, cols, valid);
@@ -97,16 +100,21 @@ TEST(kernels, fused_activations_match_torch) {
     activation_kind act;
     std::vector<double> want;
   } cases[] = {
-      {activation_kind::gelu_erf, {-0.04550026389635842, -0.15865525393145702, -0.15426876936299344, 0.0,
-                                   0.34573123063700656, 0.841344746068543, 2.99595030590511}},
-      {activation_kind::gelu_tanh, {-0.04540230591222494, -0.15880800939172324, -0.15428599017485606, 0.0,
-                                    0.34571400982514394, 0.8411919906082768, 2.996362607918227}},
-      {activation_kind::silu, {-0.2384058440442351, -0.2689414213699951, -0.1887703343990727, 0.0,
-                               0.3112296656009273, 0.7310585786300049, 2.8577223804672998}},
-      {activation_kind::quick_gelu, {-0.06434137685579186, -0.1542042340671787, -0.1496115633936199, 0.0,
-                                     0.35038843660638014, 0.8457957659328212, 2.981928690292214}},
-      {activation_kind::mish, {-0.2525014826957089, -0.30340146137410895, -0.22074377465173, 0.0,
-                               0.3752452113048951, 0.8650983882673103, 2.9865350049679575}},
+      {activation_kind::gelu_erf,
+       {-0.04550026389635842, -0.15865525393145702, -0.15426876936299344, 0.0, 0.34573123063700656,
+        0.841344746068543, 2.99595030590511}},
+      {activation_kind::gelu_tanh,
+       {-0.04540230591222494, -0.15880800939172324, -0.15428599017485606, 0.0, 0.34571400982514394,
+        0.8411919906082768, 2.996362607918227}},
+      {activation_kind::silu,
+       {-0.2384058440442351, -0.2689414213699951, -0.1887703343990727, 0.0, 0.3112296656009273,
+        0.7310585786300049, 2.8577223804672998}},
+      {activation_kind::quick_gelu,
+       {-0.06434137685579186, -0.1542042340671787, -0.1496115633936199, 0.0, 0.35038843660638014,
+        0.8457957659328212, 2.981928690292214}},
+      {activation_kind::mish,
+       {-0.2525014826957089, -0.30340146137410895, -0.22074377465173, 0.0, 0.3752452113048951,
+        0.8650983882673103, 2.9865350049679575}},
       {activation_kind::relu, {0, 0, 0, 0, 0.5, 1, 3}},
   };
   gemm_engine g;
@@ -115,7 +123,8 @@ TEST(kernels, fused_activations_match_torch) {
   for (std::size_t i = 0; i < n; ++i) eye[i * n + i] = 1.f;
   for (const auto& c : cases) {
     std::vector<float> y(n, -7.f);
-    ASSERT_TRUE(g.linear({xs.data(), 1, n}, {eye.data(), bias.data(), n, n}, {y.data(), 1, n}, c.act));
+    ASSERT_TRUE(
+        g.linear({xs.data(), 1, n}, {eye.data(), bias.data(), n, n}, {y.data(), 1, n}, c.act));
     for (std::size_t i = 0; i < n; ++i) {
       EXPECT_NEAR(y[i], c.want[i], 2e-6) << static_cast<int>(c.act) << " x=" << xs[i];
       EXPECT_NEAR(activation_reference(c.act, xs[i]), c.want[i], 2e-6) << static_cast<int>(c.act);
@@ -125,8 +134,8 @@ TEST(kernels, fused_activations_match_torch) {
 
 TEST(kernels, linear_accumulate_adds_the_residual_and_bias) {
   gemm_engine g;
-  const float x[] = {1, 2, 3, 4};           // 2 rows x 2
-  const float w[] = {1, 0, 0, 1, 1, 1};     // [out=3, in=2]
+  const float x[] = {1, 2, 3, 4};        // 2 rows x 2
+  const float w[] = {1, 0, 0, 1, 1, 1};  // [out=3, in=2]
   const float b[] = {10, 20, 30};
   std::vector<float> y = {1, 1, 1, 2, 2, 2};
   ASSERT_TRUE(g.linear({x, 2, 2}, {w, b, 3, 2}, {y.data(), 2, 3}, activation_kind::identity, true));
@@ -203,13 +212,16 @@ TEST(kernels, packed_joined_weights_match_plain_gemms) {
     for (bool accumulate : {false, true}) {
       auto y = random_values(m * 15, rng);
       auto want = y;
-      ASSERT_TRUE(g.linear({x.data(), m, in}, *packed, {y.data(), m, 15}, activation_kind::gelu_erf, accumulate));
+      ASSERT_TRUE(g.linear({x.data(), m, in}, *packed, {y.data(), m, 15}, activation_kind::gelu_erf,
+                           accumulate));
       std::size_t col = 0;
       for (const auto& p : parts) {
-        ASSERT_TRUE(g.linear({x.data(), m, in}, p, {want.data() + col, m, 15}, activation_kind::gelu_erf, accumulate));
+        ASSERT_TRUE(g.linear({x.data(), m, in}, p, {want.data() + col, m, 15},
+                             activation_kind::gelu_erf, accumulate));
         col += p.out;
       }
-      for (std::size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], want[i], 1e-5) << "m " << m << " i " << i;
+      for (std::size_t i = 0; i < y.size(); ++i)
+        EXPECT_NEAR(y[i], want[i], 1e-5) << "m " << m << " i " << i;
     }
   }
 }
@@ -218,10 +230,10 @@ TEST(kernels, pack_rejects_mismatched_parts) {
   const std::vector<float> w(4 * 3, 1.f), b(4, 0.f);
   gemm_engine g;
   const std::vector<std::vector<linear_weights>> bad = {
-      {},                                                             // nothing
-      {{w.data(), b.data(), 2, 3}, {w.data(), b.data(), 2, 2}},       // different inputs
-      {{w.data(), b.data(), 2, 3}, {w.data(), nullptr, 2, 3}},        // bias on one part only
-      {{w.data(), b.data(), 0, 3}},                                   // empty layer
+      {},                                                        // nothing
+      {{w.data(), b.data(), 2, 3}, {w.data(), b.data(), 2, 2}},  // different inputs
+      {{w.data(), b.data(), 2, 3}, {w.data(), nullptr, 2, 3}},   // bias on one part only
+      {{w.data(), b.data(), 0, 3}},                              // empty layer
   };
   for (const auto& parts : bad) {
     auto r = g.pack(parts);
@@ -242,7 +254,7 @@ TEST(kernels, pack_rejects_mismatched_parts) {
 }
 
 TEST(kernels, split_columns_makes_dense_blocks) {
-  const float in[] = {1, 2, 3, 4, 5, 6,   // row 0: parts (1 2) (3 4) (5 6)
+  const float in[] = {1, 2, 3, 4,  5,  6,    // row 0: parts (1 2) (3 4) (5 6)
                       7, 8, 9, 10, 11, 12};  // row 1
   std::vector<float> out(12, -1.f);
   split_columns(in, 2, 2, 3, out.data());
@@ -263,7 +275,7 @@ TEST(kernels, linear_rejects_mismatched_operands) {
 TEST(kernels, attention_gemms_use_strided_heads) {
   // batch 1, 2 heads of dim 1, 2 positions; q/k/v interleaved in rows of 3 x dim.
   gemm_engine g;
-  const float qkv[] = {1, 2, /*k*/ 3, 4, /*v*/ 5, 6,   // position 0
+  const float qkv[] = {1, 2, /*k*/ 3, 4,  /*v*/ 5,  6,    // position 0
                        7, 8, /*k*/ 9, 10, /*v*/ 11, 12};  // position 1
   const attention_shape s{1, 2, 1, 2, 2};
   std::vector<float> scores(8);
@@ -287,7 +299,8 @@ TEST(threads, team_uses_only_cores_other_tasks_leave_free) {
   EXPECT_EQ(threads_for_load(2, 2, 2, 4, 2), 1);  // two other busy tasks: never below 1
   EXPECT_EQ(threads_for_load(0, 8, 8, 3, 1), 6);
   EXPECT_EQ(threads_for_load(4, 8, 8, 3, 1), 4);  // never above the request
-  EXPECT_EQ(threads_for_load(0, 4, 64, 30, 1), 4);  // container: 4 of 64 host CPUs, host busy elsewhere
+  EXPECT_EQ(threads_for_load(0, 4, 64, 30, 1),
+            4);  // container: 4 of 64 host CPUs, host busy elsewhere
   EXPECT_EQ(threads_for_load(1, 8, 8, 1, 1), 1);
   EXPECT_EQ(threads_for_load(2, 0, 0, 1, 0), 1);  // nonsense inputs stay in range
 }
@@ -295,7 +308,7 @@ TEST(threads, team_uses_only_cores_other_tasks_leave_free) {
 TEST(threads, machine_state_gives_a_valid_team) {
   const auto runnable = runnable_tasks();
   ASSERT_TRUE(runnable.has_value());  // Linux: /proc/loadavg
-  EXPECT_GE(*runnable, 1);  // this thread is running
+  EXPECT_GE(*runnable, 1);            // this thread is running
   const int n = available_threads(2);
   EXPECT_GE(n, 1);
   EXPECT_LE(n, 2);

@@ -2,14 +2,14 @@
 // small config, and a straightforward float64 reference forward (docs/MODEL.md "Forward pass").
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "model/kernels.hpp"
 #include "model/weights.hpp"
@@ -36,8 +36,10 @@ class memory_source final : public detail::weight_source {
     auto& buf = buffers_[std::string(n)];
     buf.assign(it->second.bytes.size() + misalign + 8, std::byte{0});
     auto* base = buf.data() + (8 - reinterpret_cast<std::uintptr_t>(buf.data()) % 8) % 8 + misalign;
-    if (!it->second.bytes.empty()) std::memcpy(base, it->second.bytes.data(), it->second.bytes.size());
-    return detail::raw_tensor{it->second.type, it->second.shape, {base, it->second.bytes.size()}, {}};
+    if (!it->second.bytes.empty())
+      std::memcpy(base, it->second.bytes.data(), it->second.bytes.size());
+    return detail::raw_tensor{
+        it->second.type, it->second.shape, {base, it->second.bytes.size()}, {}};
   }
   const std::string& origin() const noexcept override { return name; }
 
@@ -100,7 +102,8 @@ inline memory_source random_model(const distilbert_config& c, unsigned seed = 1)
   s.put("distilbert.embeddings.LayerNorm.bias", {d}, rnd(d));
   for (std::size_t l = 0; l < c.n_layers; ++l) {
     const auto p = fmt::format("distilbert.transformer.layer.{}.", l);
-    for (const char* n : {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"}) {
+    for (const char* n :
+         {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"}) {
       s.put(p + n + ".weight", {d, d}, rnd(d * d));
       s.put(p + n + ".bias", {d}, rnd(d));
     }
@@ -147,7 +150,8 @@ inline std::vector<double> reference_logits(const memory_source& s, const distil
       mean /= static_cast<double>(row.size());
       for (double v : row) var += (v - mean) * (v - mean);
       var /= static_cast<double>(row.size());
-      for (std::size_t i = 0; i < row.size(); ++i) row[i] = (row[i] - mean) / std::sqrt(var + 1e-12) * g[i] + b[i];
+      for (std::size_t i = 0; i < row.size(); ++i)
+        row[i] = (row[i] - mean) / std::sqrt(var + 1e-12) * g[i] + b[i];
     }
   };
   const auto word = w("distilbert.embeddings.word_embeddings.weight");
@@ -167,13 +171,15 @@ inline std::vector<double> reference_logits(const memory_source& s, const distil
         double mx = -1e300, sum = 0;
         for (std::size_t j = 0; j < n; ++j) {
           double acc = 0;
-          for (std::size_t e = 0; e < hd; ++e) acc += q[i][hh * hd + e] / std::sqrt(double(hd)) * k[j][hh * hd + e];
+          for (std::size_t e = 0; e < hd; ++e)
+            acc += q[i][hh * hd + e] / std::sqrt(double(hd)) * k[j][hh * hd + e];
           sc[j] = acc;
           mx = std::max(mx, acc);
         }
         for (auto& x : sc) sum += (x = std::exp(x - mx));
         for (std::size_t j = 0; j < n; ++j)
-          for (std::size_t e = 0; e < hd; ++e) ctx[i][hh * hd + e] += sc[j] / sum * v[j][hh * hd + e];
+          for (std::size_t e = 0; e < hd; ++e)
+            ctx[i][hh * hd + e] += sc[j] / sum * v[j][hh * hd + e];
       }
     auto a = linear(ctx, p + "attention.out_lin");
     for (std::size_t i = 0; i < n; ++i)

@@ -21,7 +21,9 @@ using testing::pickle;
 using testing::torch_zip;
 using testing::zip_builder;
 
-std::span<const std::byte> as_bytes(const std::string& s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
+std::span<const std::byte> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
 
 result<detail::loaded_pickle> load(const std::string& file) {
   detail::unpickle_options o;
@@ -38,7 +40,13 @@ void expect_error(const std::string& file, errc code, std::string_view needle) {
 
 pickle one_tensor(unsigned numel = 6) {
   pickle p;
-  p.proto(2).ordered_dict().mark().str("w").tensor_v2("0", numel, 0, {2, 3}, {3, 1}).byte('u').stop();
+  p.proto(2)
+      .ordered_dict()
+      .mark()
+      .str("w")
+      .tensor_v2("0", numel, 0, {2, 3}, {3, 1})
+      .byte('u')
+      .stop();
   return p;
 }
 
@@ -50,7 +58,8 @@ std::string read_file(const std::string& path) {
 TEST(Container, ZipAnyPrefixAndZip64) {
   for (bool zip64 : {false, true}) {
     for (const char* prefix : {"archive", "pytorch_model", "weird name"}) {
-      const std::string file = torch_zip(one_tensor(), {{"0", f32s({1, 2, 3, 4, 5, 6})}}, prefix, zip64);
+      const std::string file =
+          torch_zip(one_tensor(), {{"0", f32s({1, 2, 3, 4, 5, 6})}}, prefix, zip64);
       auto r = load(file);  // the storage spans point into `file`
       ASSERT_TRUE(r) << r.error().message;
       ASSERT_EQ(r->storage_bytes.size(), 1u);
@@ -74,14 +83,22 @@ TEST(Container, ZipRefusals) {
   script.add("a/data.pkl", one_tensor().bytes).add("a/constants.pkl", "x").add("a/version", "3\n");
   expect_error(script.build(), errc::unsupported, "TorchScript");
   zip_builder code;
-  code.add("a/data.pkl", one_tensor().bytes).add("a/code/__torch__.py", "x").add("a/version", "3\n");
+  code.add("a/data.pkl", one_tensor().bytes)
+      .add("a/code/__torch__.py", "x")
+      .add("a/version", "3\n");
   expect_error(code.build(), errc::unsupported, "TorchScript");
   zip_builder big;
-  big.add("a/data.pkl", one_tensor().bytes).add("a/data/0", data).add("a/byteorder", "big").add("a/version", "3\n");
+  big.add("a/data.pkl", one_tensor().bytes)
+      .add("a/data/0", data)
+      .add("a/byteorder", "big")
+      .add("a/version", "3\n");
   expect_error(big.build(), errc::unsupported, "big-endian");
   zip_builder dup;
-  dup.add("a/data.pkl", one_tensor().bytes).add("a/data.pkl", one_tensor().bytes).add("a/version", "3\n");
-  expect_error(dup.build(), errc::malicious, "ambiguous zip: entries 'a/data.pkl' and 'a/data.pkl'");
+  dup.add("a/data.pkl", one_tensor().bytes)
+      .add("a/data.pkl", one_tensor().bytes)
+      .add("a/version", "3\n");
+  expect_error(dup.build(), errc::malicious,
+               "ambiguous zip: entries 'a/data.pkl' and 'a/data.pkl'");
   zip_builder mixed;
   mixed.add("a/data.pkl", one_tensor().bytes).add("b/version", "3\n");
   expect_error(mixed.build(), errc::invalid_checkpoint, "different folders");
@@ -90,9 +107,12 @@ TEST(Container, ZipRefusals) {
   expect_error(flat.build(), errc::invalid_checkpoint, "not inside a folder");
   zip_builder renamed;
   renamed.add("a/data.pkl", one_tensor().bytes).add("a/version", "3\n");
-  expect_error(renamed.build("a/other.pkl"), errc::invalid_checkpoint, "local header names a different file");
-  expect_error(torch_zip(one_tensor(), {{"0", f32s({1, 2})}}), errc::invalid_checkpoint, "holds 8 bytes, its storage needs 24");
-  expect_error(torch_zip(one_tensor(), {}), errc::invalid_checkpoint, "has no record archive/data/0");
+  expect_error(renamed.build("a/other.pkl"), errc::invalid_checkpoint,
+               "local header names a different file");
+  expect_error(torch_zip(one_tensor(), {{"0", f32s({1, 2})}}), errc::invalid_checkpoint,
+               "holds 8 bytes, its storage needs 24");
+  expect_error(torch_zip(one_tensor(), {}), errc::invalid_checkpoint,
+               "has no record archive/data/0");
   std::string good = torch_zip(one_tensor(), {{"0", data}});
   std::string past_end = good;
   past_end.resize(good.size() - 22);  // EOCD gone
@@ -114,17 +134,21 @@ TEST(Container, ZipRecordsAreFoundInAnyCase) {
   dotdata.add("a/data.pkl", one_tensor().bytes).add("a/data/0", data).add("a/.Data/Version", "3\n");
   EXPECT_TRUE(load(dotdata.build()));
   EXPECT_EQ(detail::zip_lookup_key("Archive/DATA.PKL"), "archive/data.pkl");
-  EXPECT_EQ(detail::zip_lookup_key("\xc3\x84/\xc3\xa4"), "\xc3\x84/\xc3\xa4");  // ASCII only, as miniz
+  EXPECT_EQ(detail::zip_lookup_key("\xc3\x84/\xc3\xa4"),
+            "\xc3\x84/\xc3\xa4");  // ASCII only, as miniz
 }
 
 TEST(Container, ZipEntriesWithOneLookupNameAreAmbiguous) {
   const std::string data = f32s({1, 2, 3, 4, 5, 6});
-  const std::vector<std::pair<std::string, std::string>> pairs = {
-      {"a/data.pkl", "a/DATA.PKL"}, {"a/DATA.PKL", "a/data.pkl"}, {"a/data/0", "a/DATA/0"}, {"a/data.pkl", "a/data.pkl"}};
+  const std::vector<std::pair<std::string, std::string>> pairs = {{"a/data.pkl", "a/DATA.PKL"},
+                                                                  {"a/DATA.PKL", "a/data.pkl"},
+                                                                  {"a/data/0", "a/DATA/0"},
+                                                                  {"a/data.pkl", "a/data.pkl"}};
   for (const auto& [first, second] : pairs) {
     zip_builder z;  // refused at the second entry, whatever the records hold
     z.add(first, one_tensor().bytes).add(second, data).add("a/version", "3\n");
-    expect_error(z.build(), errc::malicious, fmt::format("ambiguous zip: entries '{}' and '{}'", first, second));
+    expect_error(z.build(), errc::malicious,
+                 fmt::format("ambiguous zip: entries '{}' and '{}'", first, second));
   }
 }
 
@@ -137,7 +161,8 @@ TEST(Container, ZipTruncatedEverywhereFailsCleanly) {
 }
 
 TEST(Container, RealLegacyFileTruncatedAtEveryByte) {
-  const std::string file = read_file(std::string(SAFETENSORS_SOURCE_DIR) + "/tests/data/real-torch/dqn_banana_checkpoint_legacy.pth");
+  const std::string file = read_file(std::string(SAFETENSORS_SOURCE_DIR) +
+                                     "/tests/data/real-torch/dqn_banana_checkpoint_legacy.pth");
   ASSERT_GT(file.size(), 10000u);
   ASSERT_TRUE(load(file));
   for (std::size_t n = 0; n < file.size(); ++n) {
@@ -148,7 +173,9 @@ TEST(Container, RealLegacyFileTruncatedAtEveryByte) {
 }
 
 TEST(Container, RealZipFileCutsFailCleanly) {
-  const std::string file = read_file(std::string(SAFETENSORS_SOURCE_DIR) + "/tests/data/real-torch/mlp_mnist_statedict_zip_archive_prefix.pt");
+  const std::string file =
+      read_file(std::string(SAFETENSORS_SOURCE_DIR) +
+                "/tests/data/real-torch/mlp_mnist_statedict_zip_archive_prefix.pt");
   for (std::size_t n = 0; n < file.size(); n += (n < 4096 || n > file.size() - 4096) ? 1 : 997) {
     auto r = load(file.substr(0, n));
     ASSERT_FALSE(r) << "cut at " << n;
@@ -156,22 +183,27 @@ TEST(Container, RealZipFileCutsFailCleanly) {
 }
 
 TEST(Checkpoint, ListsRealFiles) {
-  auto c = open_torch_checkpoint(std::string(SAFETENSORS_SOURCE_DIR) + "/tests/data/real-torch/mlp_mnist_statedict_zip_archive_prefix.pt");
+  auto c =
+      open_torch_checkpoint(std::string(SAFETENSORS_SOURCE_DIR) +
+                            "/tests/data/real-torch/mlp_mnist_statedict_zip_archive_prefix.pt");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->kind(), container_kind::zip);
   ASSERT_EQ(c->tensors().size(), 8u);
   EXPECT_EQ(c->tensors()[0].name, "fc1.weight");
   EXPECT_EQ(c->tensors()[0].shape, (std::vector<std::uint64_t>{128, 784}));
   EXPECT_EQ(c->contiguous_bytes(c->tensors()[0]).size(), 128u * 784 * 4);
-  auto l = open_torch_checkpoint(std::string(SAFETENSORS_SOURCE_DIR) + "/tests/data/real-torch/dqn_banana_checkpoint_legacy.pth");
+  auto l = open_torch_checkpoint(std::string(SAFETENSORS_SOURCE_DIR) +
+                                 "/tests/data/real-torch/dqn_banana_checkpoint_legacy.pth");
   ASSERT_TRUE(l) << l.error().message;
   EXPECT_EQ(l->kind(), container_kind::legacy);
   EXPECT_EQ(l->tensors().size(), 6u);
-  EXPECT_EQ(l->globals(), (std::vector<std::string>{"collections.OrderedDict", "torch.FloatStorage", "torch._utils._rebuild_tensor_v2"}));
+  EXPECT_EQ(l->globals(), (std::vector<std::string>{"collections.OrderedDict", "torch.FloatStorage",
+                                                    "torch._utils._rebuild_tensor_v2"}));
 }
 
 TEST(Checkpoint, StreamsStridedViewsInSmallChunks) {
-  pickle p;  // base 3x4 (0..11); t = transpose (4x3, strides 1,4); s = [:, ::2] (3x2, strides 4,2), offset 1
+  pickle p;  // base 3x4 (0..11); t = transpose (4x3, strides 1,4); s = [:, ::2] (3x2, strides 4,2),
+             // offset 1
   p.proto(2).ordered_dict().mark();
   p.str("t").tensor_v2("0", 12, 0, {4, 3}, {1, 4});
   p.str("s").tensor_v2("0", 12, 1, {3, 2}, {4, 2});
@@ -182,20 +214,24 @@ TEST(Checkpoint, StreamsStridedViewsInSmallChunks) {
       dir.write("views.pt", torch_zip(p, {{"0", f32s({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})}}));
   auto c = open_torch_checkpoint(path);
   ASSERT_TRUE(c) << c.error().message;
-  const std::vector<std::vector<float>> expected = {{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}, {1, 3, 5, 7, 9, 11}, {0, 1, 0, 1, 0, 1}};
+  const std::vector<std::vector<float>> expected = {
+      {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}, {1, 3, 5, 7, 9, 11}, {0, 1, 0, 1, 0, 1}};
   for (std::size_t i = 0; i < 3; ++i) {
     const auto& t = c->tensors()[i];
     EXPECT_FALSE(t.contiguous());
     EXPECT_TRUE(c->contiguous_bytes(t).empty());
     for (std::size_t chunk : {1u, 4u, 8u, 1u << 20}) {
       std::vector<float> got;
-      auto r = c->stream(t, [&](std::span<const std::byte> b) -> result<void> {
-        EXPECT_LE(b.size(), std::max<std::size_t>(chunk, 8));
-        std::size_t n = got.size();
-        got.resize(n + b.size() / 4);
-        std::memcpy(got.data() + n, b.data(), b.size());
-        return {};
-      }, chunk);
+      auto r = c->stream(
+          t,
+          [&](std::span<const std::byte> b) -> result<void> {
+            EXPECT_LE(b.size(), std::max<std::size_t>(chunk, 8));
+            std::size_t n = got.size();
+            got.resize(n + b.size() / 4);
+            std::memcpy(got.data() + n, b.data(), b.size());
+            return {};
+          },
+          chunk);
       ASSERT_TRUE(r);
       EXPECT_EQ(got, expected[i]) << t.name << " chunk " << chunk;
     }
@@ -204,16 +240,35 @@ TEST(Checkpoint, StreamsStridedViewsInSmallChunks) {
 
 TEST(Checkpoint, NamesRefusedTensorsAndSkippedEntries) {
   pickle p;
-  p.proto(2).ordered_dict().mark().str("ok").tensor_v2("0", 2, 0, {2}, {1}).str("cplx").tensor_v2("1", 2, 0, {2}, {1}, "ComplexDoubleStorage").byte('u').stop();
+  p.proto(2)
+      .ordered_dict()
+      .mark()
+      .str("ok")
+      .tensor_v2("0", 2, 0, {2}, {1})
+      .str("cplx")
+      .tensor_v2("1", 2, 0, {2}, {1}, "ComplexDoubleStorage")
+      .byte('u')
+      .stop();
   const safetensors::test::temp_dir dir;
   auto path =
       dir.write("cplx.pt", torch_zip(p, {{"0", f32s({1, 2})}, {"1", std::string(32, '\0')}}));
   auto c = open_torch_checkpoint(path);
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code, errc::unsupported);
-  EXPECT_NE(c.error().message.find("tensor 'cplx': dtype complex128"), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("tensor 'cplx': dtype complex128"), std::string::npos)
+      << c.error().message;
   pickle q;
-  q.proto(2).byte('}').mark().str("w").tensor_v2("0", 2, 0, {2}, {1}).str("epoch").integer(3).str("opt").byte('}').byte('u').stop();
+  q.proto(2)
+      .byte('}')
+      .mark()
+      .str("w")
+      .tensor_v2("0", 2, 0, {2}, {1})
+      .str("epoch")
+      .integer(3)
+      .str("opt")
+      .byte('}')
+      .byte('u')
+      .stop();
   auto c2 = open_torch_checkpoint(dir.write("notes.pt", torch_zip(q, {{"0", f32s({1, 2})}})));
   ASSERT_TRUE(c2) << c2.error().message;
   ASSERT_EQ(c2->notes().size(), 2u);
@@ -223,7 +278,8 @@ TEST(Checkpoint, NamesRefusedTensorsAndSkippedEntries) {
 
 TEST(Dedupe, ExactAndHuggingFacePolicies) {
   std::vector<torch_storage> storages{{"0", 48, {}}, {"1", 16, {}}};
-  auto tensor = [](std::string name, std::size_t st, std::uint64_t off, std::vector<std::uint64_t> shape, std::vector<std::uint64_t> strides) {
+  auto tensor = [](std::string name, std::size_t st, std::uint64_t off,
+                   std::vector<std::uint64_t> shape, std::vector<std::uint64_t> strides) {
     torch_tensor t;
     t.name = std::move(name);
     t.storage = st;
@@ -233,7 +289,8 @@ TEST(Dedupe, ExactAndHuggingFacePolicies) {
     return t;
   };
   std::vector<torch_tensor> ts{tensor("lm_head", 0, 0, {12}, {1}), tensor("emb", 0, 0, {12}, {1}),
-                               tensor("half", 0, 6, {6}, {1}), tensor("a", 1, 0, {2}, {1}), tensor("b", 1, 2, {2}, {1})};
+                               tensor("half", 0, 6, {6}, {1}), tensor("a", 1, 0, {2}, {1}),
+                               tensor("b", 1, 2, {2}, {1})};
   auto exact = detail::dedupe(ts, storages, share_policy::exact);
   ASSERT_TRUE(exact);
   EXPECT_EQ(exact->keep, (std::vector<std::size_t>{1, 2, 3, 4}));
@@ -241,7 +298,8 @@ TEST(Dedupe, ExactAndHuggingFacePolicies) {
   auto hf = detail::dedupe(ts, storages, share_policy::hf_compat);
   ASSERT_TRUE(hf);
   EXPECT_EQ(hf->keep, (std::vector<std::size_t>{1, 3, 4}));
-  EXPECT_EQ(hf->aliases, (std::vector<std::pair<std::string, std::string>>{{"half", "emb"}, {"lm_head", "emb"}}));
+  EXPECT_EQ(hf->aliases, (std::vector<std::pair<std::string, std::string>>{{"half", "emb"},
+                                                                           {"lm_head", "emb"}}));
   std::vector<torch_tensor> overlap{tensor("x", 1, 0, {3}, {1}), tensor("y", 1, 1, {3}, {1})};
   auto bad = detail::dedupe(overlap, storages, share_policy::hf_compat);
   ASSERT_FALSE(bad);

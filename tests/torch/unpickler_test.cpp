@@ -42,7 +42,7 @@ TEST(Unpickler, StateDictBuildsTensor) {
 
 TEST(Unpickler, ScalarsAndDataSymbols) {
   pickle p;
-  p.proto(4).byte(0x95).raw(std::string(8, '\0'));  // FRAME 0
+  p.proto(4).byte(0x95).raw(std::string(8, '\0'));                             // FRAME 0
   p.mark().byte('G').raw(std::string("\x40\x09\x21\xfb\x54\x44\x2d\x18", 8));  // BINFLOAT pi
   p.byte(0x8a).byte(1).byte(0xff);                                             // LONG1 -1
   p.global("_codecs", "encode").mark().str("\xc3\xbf").str("latin1").tuple().reduce();
@@ -62,9 +62,10 @@ TEST(Unpickler, ScalarsAndDataSymbols) {
 
 TEST(Unpickler, RefusedOpcodesAreNamed) {
   const std::pair<unsigned, const char*> ops[] = {
-      {'o', "OBJ"}, {'P', "PERSID"}, {'g', "GET"}, {'p', "PUT"}, {'I', "INT"}, {'L', "LONG"}, {'F', "FLOAT"},
-      {'S', "STRING"}, {'V', "UNICODE"}, {'2', "DUP"}, {0x91, "FROZENSET"}, {0x92, "NEWOBJ_EX"},
-      {0x82, "EXT1"}, {0x96, "BYTEARRAY8"}, {0x97, "NEXT_BUFFER"}, {0x98, "READONLY_BUFFER"}};
+      {'o', "OBJ"},     {'P', "PERSID"},      {'g', "GET"},          {'p', "PUT"},
+      {'I', "INT"},     {'L', "LONG"},        {'F', "FLOAT"},        {'S', "STRING"},
+      {'V', "UNICODE"}, {'2', "DUP"},         {0x91, "FROZENSET"},   {0x92, "NEWOBJ_EX"},
+      {0x82, "EXT1"},   {0x96, "BYTEARRAY8"}, {0x97, "NEXT_BUFFER"}, {0x98, "READONLY_BUFFER"}};
   for (auto [op, name] : ops) {
     pickle p;
     p.proto(2).byte(op).stop();
@@ -80,10 +81,11 @@ TEST(Unpickler, RefusedOpcodesAreNamed) {
 
 TEST(Unpickler, DangerousGlobalsAreMalicious) {
   const std::pair<const char*, const char*> globals[] = {
-      {"posix", "system"}, {"nt", "system"}, {"os", "system"}, {"subprocess", "Popen"},
-      {"__builtin__", "eval"}, {"builtins", "exec"}, {"builtins", "getattr"}, {"builtins", "__import__"},
-      {"runpy", "run_path"}, {"webbrowser", "open"}, {"socket", "socket"}, {"shutil", "rmtree"},
-      {"pty", "spawn"}, {"os.path", "join"}, {"torch.serialization", "load"}};
+      {"posix", "system"},     {"nt", "system"},           {"os", "system"},
+      {"subprocess", "Popen"}, {"__builtin__", "eval"},    {"builtins", "exec"},
+      {"builtins", "getattr"}, {"builtins", "__import__"}, {"runpy", "run_path"},
+      {"webbrowser", "open"},  {"socket", "socket"},       {"shutil", "rmtree"},
+      {"pty", "spawn"},        {"os.path", "join"},        {"torch.serialization", "load"}};
   for (auto [m, n] : globals) {
     pickle p;
     p.proto(2).global(m, n).stop();
@@ -97,7 +99,16 @@ TEST(Unpickler, DangerousGlobalsAreMalicious) {
 
 TEST(Unpickler, StackGlobalThroughMemoIsResolved) {
   pickle p;
-  p.proto(4).str("os").byte(0x94).str("system").byte(0x94).raw("00").get(0).get(1).byte(0x93).stop();
+  p.proto(4)
+      .str("os")
+      .byte(0x94)
+      .str("system")
+      .byte(0x94)
+      .raw("00")
+      .get(0)
+      .get(1)
+      .byte(0x93)
+      .stop();
   expect_error(p, errc::malicious, "os.system");
   pickle bad;
   bad.proto(4).integer(1).str("x").byte(0x93).stop();
@@ -106,7 +117,13 @@ TEST(Unpickler, StackGlobalThroughMemoIsResolved) {
 
 TEST(Unpickler, UnknownGlobalsAreUnsupportedInStrictModeAndOpaqueInCollectMode) {
   pickle p;
-  p.proto(2).global("torch.nn.modules.linear", "Linear").empty_tuple().byte(0x81).byte('}').byte('b').stop();
+  p.proto(2)
+      .global("torch.nn.modules.linear", "Linear")
+      .empty_tuple()
+      .byte(0x81)
+      .byte('}')
+      .byte('b')
+      .stop();
   expect_error(p, errc::unsupported, "torch.nn.modules.linear.Linear");
   unpickle_options o;
   o.mode = unpickle_mode::collect;
@@ -220,7 +237,17 @@ TEST(Unpickler, GraphChecks) {
   expect_error(cycle, errc::invalid_checkpoint, "cycle");
   pickle bomb;
   bomb.proto(2).byte(']').put(0).raw("0");
-  for (unsigned i = 1; i <= 40; ++i) bomb.byte(']').mark().byte('h').byte(i - 1).byte('h').byte(i - 1).byte('e').byte('q').byte(i).raw("0");
+  for (unsigned i = 1; i <= 40; ++i)
+    bomb.byte(']')
+        .mark()
+        .byte('h')
+        .byte(i - 1)
+        .byte('h')
+        .byte(i - 1)
+        .byte('e')
+        .byte('q')
+        .byte(i)
+        .raw("0");
   bomb.byte('h').byte(40).stop();
   expect_error(bomb, errc::limit_exceeded, "memo-expansion");
   unpickle_options o;
@@ -235,7 +262,15 @@ TEST(Unpickler, PersistentIds) {
   wrong_type.proto(2).mark().str("module").integer(1).tuple().byte('Q').stop();
   expect_error(wrong_type, errc::unsupported, "persistent id of type 'module'");
   pickle arity;
-  arity.proto(2).mark().str("storage").global("torch", "FloatStorage").str("0").str("cpu").tuple().byte('Q').stop();
+  arity.proto(2)
+      .mark()
+      .str("storage")
+      .global("torch", "FloatStorage")
+      .str("0")
+      .str("cpu")
+      .tuple()
+      .byte('Q')
+      .stop();
   expect_error(arity, errc::invalid_checkpoint, "4 fields (expected 5)");
   unpickle_options none;
   none.pid_arity = 0;
@@ -243,7 +278,16 @@ TEST(Unpickler, PersistentIds) {
   any.proto(2).storage("0", 1).stop();
   expect_error(any, errc::invalid_checkpoint, "outside a checkpoint", none);
   pickle cls;
-  cls.proto(2).mark().str("storage").global("collections", "OrderedDict").str("0").str("cpu").integer(1).tuple().byte('Q').stop();
+  cls.proto(2)
+      .mark()
+      .str("storage")
+      .global("collections", "OrderedDict")
+      .str("0")
+      .str("cpu")
+      .integer(1)
+      .tuple()
+      .byte('Q')
+      .stop();
   expect_error(cls, errc::invalid_checkpoint, "not a torch storage class");
   pickle twice;
   twice.proto(2).mark().storage("0", 4).storage("0", 5).tuple().stop();
@@ -258,8 +302,21 @@ TEST(Unpickler, TensorChecks) {
   rank.proto(2).tensor_v2("0", 4, 0, {2, 2}, {1}).stop();
   expect_error(rank, errc::invalid_checkpoint, "different lengths");
   pickle overflow;  // strides of 2^62: the extent arithmetic overflows u64
-  overflow.proto(2).global("torch._utils", "_rebuild_tensor_v2").mark().storage("0", 4).integer(0).ints({4, 4});
-  overflow.mark().long1(1ull << 62).long1(1ull << 62).tuple().byte(0x89).ordered_dict().tuple().reduce().stop();
+  overflow.proto(2)
+      .global("torch._utils", "_rebuild_tensor_v2")
+      .mark()
+      .storage("0", 4)
+      .integer(0)
+      .ints({4, 4});
+  overflow.mark()
+      .long1(1ull << 62)
+      .long1(1ull << 62)
+      .tuple()
+      .byte(0x89)
+      .ordered_dict()
+      .tuple()
+      .reduce()
+      .stop();
   expect_error(overflow, errc::invalid_checkpoint, "extent overflows");
   unpickle_options o;
   o.limits.max_rank = 2;
@@ -277,8 +334,18 @@ TEST(Unpickler, TensorChecks) {
     EXPECT_NE(r->nodes[r->root].text.find("no safetensors equivalent"), std::string::npos);
   }
   pickle meta;
-  meta.proto(2).global("torch._utils", "_rebuild_tensor_v2").mark().storage("0", 2, "FloatStorage", "meta").integer(0)
-      .ints({2}).ints({1}).byte(0x89).ordered_dict().tuple().reduce().stop();
+  meta.proto(2)
+      .global("torch._utils", "_rebuild_tensor_v2")
+      .mark()
+      .storage("0", 2, "FloatStorage", "meta")
+      .integer(0)
+      .ints({2})
+      .ints({1})
+      .byte(0x89)
+      .ordered_dict()
+      .tuple()
+      .reduce()
+      .stop();
   auto m = run(meta);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->nodes[m->root].text, "meta tensor (no data)");
@@ -290,12 +357,24 @@ TEST(Unpickler, TensorChecks) {
 }
 
 TEST(Unpickler, Torch2Rebuilds) {
-  // _rebuild_from_type_v2(_rebuild_parameter_with_state, Parameter, (_rebuild_tensor_v3(...), True, {}, {}), {})
+  // _rebuild_from_type_v2(_rebuild_parameter_with_state, Parameter, (_rebuild_tensor_v3(...), True,
+  // {}, {}), {})
   pickle p;
   p.proto(2).global("torch._tensor", "_rebuild_from_type_v2").mark();
-  p.global("torch._utils", "_rebuild_parameter_with_state").global("torch.nn.parameter", "Parameter").mark();
-  p.global("torch._utils", "_rebuild_tensor_v3").mark().storage("0", 6, "UntypedStorage").integer(0).ints({3}).ints({1})
-      .byte(0x89).ordered_dict().global("torch", "uint16").tuple().reduce();
+  p.global("torch._utils", "_rebuild_parameter_with_state")
+      .global("torch.nn.parameter", "Parameter")
+      .mark();
+  p.global("torch._utils", "_rebuild_tensor_v3")
+      .mark()
+      .storage("0", 6, "UntypedStorage")
+      .integer(0)
+      .ints({3})
+      .ints({1})
+      .byte(0x89)
+      .ordered_dict()
+      .global("torch", "uint16")
+      .tuple()
+      .reduce();
   p.byte(0x88).ordered_dict().byte('}').tuple();
   p.byte('}').tuple().reduce().stop();
   auto r = run(p);

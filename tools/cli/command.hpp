@@ -2,11 +2,10 @@
 // SAFETENSORS_CLI_COMMAND, so adding a command needs no edit elsewhere.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 namespace safetensors::cli {
 
@@ -39,6 +38,7 @@ struct registrar {
 #define SAFETENSORS_CLI_CAT(a, b) SAFETENSORS_CLI_CAT2(a, b)
 /// SAFETENSORS_CLI_COMMAND("inspect", "Show ...", setup_fn);
 #define SAFETENSORS_CLI_COMMAND(name, description, setup_fn) \
-  static ::safetensors::cli::registrar SAFETENSORS_CLI_CAT(cli_registrar_, __LINE__)({name, description, setup_fn})
+  static ::safetensors::cli::registrar SAFETENSORS_CLI_CAT(  \
+      cli_registrar_, __LINE__)({name, description, setup_fn})
 
 }  // namespace safetensors::cli

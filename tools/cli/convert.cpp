@@ -1,17 +1,18 @@
 // `convert IN [OUT]`: torch checkpoints (or safetensors) to canonical safetensors. The work is
 // safetensors::torch::convert(); this file parses options and prints the outcome.
+#include "safetensors/torch/convert.hpp"
+
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <optional>
 #include <string>
 
-#include <fmt/format.h>
-
 #include "command.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
-#include "safetensors/torch/convert.hpp"
 
 namespace safetensors::cli {
 namespace {
@@ -26,7 +27,9 @@ struct convert_args {
 /// "2GB", "500MB", "1.5GiB", "4096": decimal (KB/MB/GB/TB) or binary (KiB/MiB/GiB/TiB) units.
 std::optional<std::uint64_t> parse_size(std::string_view text) {
   std::size_t end = 0;
-  while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) ++end;
+  while (end < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
+    ++end;
   if (end == 0) return std::nullopt;
   double value = 0;
   try {
@@ -36,9 +39,16 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   }
   std::string unit(text.substr(end));
   for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  static const std::pair<const char*, double> units[] = {
-      {"", 1},       {"B", 1},        {"KB", 1e3},          {"MB", 1e6},          {"GB", 1e9},
-      {"TB", 1e12},  {"KIB", 1024.0}, {"MIB", 1048576.0},   {"GIB", 1073741824.0}, {"TIB", 1099511627776.0}};
+  static const std::pair<const char*, double> units[] = {{"", 1},
+                                                         {"B", 1},
+                                                         {"KB", 1e3},
+                                                         {"MB", 1e6},
+                                                         {"GB", 1e9},
+                                                         {"TB", 1e12},
+                                                         {"KIB", 1024.0},
+                                                         {"MIB", 1048576.0},
+                                                         {"GIB", 1073741824.0},
+                                                         {"TIB", 1099511627776.0}};
   for (auto [name, factor] : units)
     if (unit == name) {
       double bytes = value * factor;
@@ -61,7 +71,11 @@ void print_json(const convert_args& a, const torch::convert_report& r, double se
   for (const auto& f : r.written) w.value(f.string());
   w.end_array().key("copied").begin_array();
   for (const auto& f : r.copied) w.value(f.string());
-  w.end_array().key("tensors").value(static_cast<std::uint64_t>(r.tensors)).key("bytes").value(r.bytes);
+  w.end_array()
+      .key("tensors")
+      .value(static_cast<std::uint64_t>(r.tensors))
+      .key("bytes")
+      .value(r.bytes);
   w.key("aliases").begin_object();
   for (const auto& [dropped, kept] : r.aliases) w.key(dropped).value(kept);
   w.end_object().key("notes").begin_array();
@@ -80,19 +94,27 @@ void print_text(const torch::convert_report& r, double seconds) {
   double rate = seconds > 0 ? static_cast<double>(r.bytes) / seconds : 0;
   for (const auto& f : r.written)
     std::printf("wrote: %s\n", control_chars_escaped(f.string()).c_str());
-  std::printf("converted %zu tensors, %s in %.2f s (%s/s)%s\n", r.tensors, human_bytes(r.bytes).c_str(), seconds,
-              human_bytes(static_cast<std::uint64_t>(rate)).c_str(), r.verified ? ", verified" : "");
+  std::printf("converted %zu tensors, %s in %.2f s (%s/s)%s\n", r.tensors,
+              human_bytes(r.bytes).c_str(), seconds,
+              human_bytes(static_cast<std::uint64_t>(rate)).c_str(),
+              r.verified ? ", verified" : "");
 }
 
 int run(const convert_args& a) {
   torch::convert_options o;
   if (!a.dtype.empty()) {
     o.cast = parse_dtype(a.dtype);
-    if (!o.cast) { print_error(fmt::format("--dtype '{}': use f16, bf16 or f32", a.dtype)); return exit_usage; }
+    if (!o.cast) {
+      print_error(fmt::format("--dtype '{}': use f16, bf16 or f32", a.dtype));
+      return exit_usage;
+    }
   }
   if (!a.max_shard_size.empty()) {
     o.max_shard_size = parse_size(a.max_shard_size);
-    if (!o.max_shard_size) { print_error(fmt::format("--max-shard-size '{}': use e.g. 2GB, 500MB", a.max_shard_size)); return exit_usage; }
+    if (!o.max_shard_size) {
+      print_error(fmt::format("--max-shard-size '{}': use e.g. 2GB, 500MB", a.max_shard_size));
+      return exit_usage;
+    }
   }
   o.alignment = a.align;
   o.select.key = a.key;
@@ -101,7 +123,8 @@ int run(const convert_args& a) {
   o.verify = !a.no_verify;
   o.copy_other_files = !a.no_copy;
   o.force = a.force;
-  std::optional<progress_bar> bar;  // one bar per output file (its total is known on the first call)
+  std::optional<progress_bar>
+      bar;  // one bar per output file (its total is known on the first call)
   std::uint64_t bar_total = 0;
   o.progress = [&](std::uint64_t done, std::uint64_t total) {
     if (!bar || total != bar_total || done < 1) {
@@ -116,30 +139,43 @@ int run(const convert_args& a) {
   if (bar) bar->finish();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!r) return report_error(r.error(), a.input);
-  if (a.json) print_json(a, *r, seconds);
-  else if (!a.quiet) print_text(*r, seconds);
+  if (a.json)
+    print_json(a, *r, seconds);
+  else if (!a.quiet)
+    print_text(*r, seconds);
   return exit_ok;
 }
 
 std::function<int()> setup(CLI::App& sub) {
   auto a = std::make_shared<convert_args>();
-  sub.add_option("input", a->input, "torch file (.bin/.pt/.pth/.ckpt), model folder, or safetensors file/folder")->required();
-  sub.add_option("output", a->output, "output file or folder (default: beside the input, pytorch_model -> model)");
+  sub.add_option("input", a->input,
+                 "torch file (.bin/.pt/.pth/.ckpt), model folder, or safetensors file/folder")
+      ->required();
+  sub.add_option("output", a->output,
+                 "output file or folder (default: beside the input, pytorch_model -> model)");
   sub.add_option("--dtype", a->dtype, "cast floating tensors to f16, bf16 or f32");
-  sub.add_option("--align", a->align, "alignment of the data section: 8, 64 or 4096")->check(CLI::IsMember({8, 64, 4096}));
+  sub.add_option("--align", a->align, "alignment of the data section: 8, 64 or 4096")
+      ->check(CLI::IsMember({8, 64, 4096}));
   sub.add_option("--max-shard-size", a->max_shard_size, "shard the output (e.g. 2GB, 500MB)");
-  sub.add_option("--key", a->key, "convert the sub-dict at this path ('/'-separated keys, e.g. state_dict)");
+  sub.add_option("--key", a->key,
+                 "convert the sub-dict at this path ('/'-separated keys, e.g. state_dict)");
   sub.add_flag("--flatten", a->flatten, "convert nested dicts/lists too, named a.b.c");
-  sub.add_flag("--hf-compat", a->hf_compat, "drop shared tensors like Hugging Face convert.py (_remove_duplicate_names)");
-  sub.add_flag("--no-verify", a->no_verify, "skip re-reading the output and comparing every tensor");
-  sub.add_flag("--no-copy", a->no_copy, "do not copy the folder's other files (config.json, tokenizer...)");
+  sub.add_flag("--hf-compat", a->hf_compat,
+               "drop shared tensors like Hugging Face convert.py (_remove_duplicate_names)");
+  sub.add_flag("--no-verify", a->no_verify,
+               "skip re-reading the output and comparing every tensor");
+  sub.add_flag("--no-copy", a->no_copy,
+               "do not copy the folder's other files (config.json, tokenizer...)");
   sub.add_flag("--force", a->force, "overwrite existing outputs");
   sub.add_flag("--json", a->json, "print the result as JSON");
   sub.add_flag("--quiet,-q", a->quiet, "no progress bar and no summary");
   return [a] { return run(*a); };
 }
 
-SAFETENSORS_CLI_COMMAND("convert", "Convert a PyTorch checkpoint (without running pickle code) or re-serialize safetensors", setup);
+SAFETENSORS_CLI_COMMAND(
+    "convert",
+    "Convert a PyTorch checkpoint (without running pickle code) or re-serialize safetensors",
+    setup);
 
 }  // namespace
 }  // namespace safetensors::cli

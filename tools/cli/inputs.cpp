@@ -1,9 +1,9 @@
 #include "inputs.hpp"
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <iostream>
-
-#include <fmt/format.h>
 
 namespace safetensors::cli {
 

@@ -1,5 +1,7 @@
 // `inspect PATH`: the tensors, totals per dtype, metadata and header facts of a safetensors file,
 // a sharded folder or its index.json, or a PyTorch .bin/.pt/.pth checkpoint. Reads headers only.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -7,8 +9,6 @@
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "command.hpp"
 #include "inspect_listing.hpp"
@@ -61,7 +61,9 @@ std::pair<std::map<std::string, dtype_total>, dtype_total> totals_of(const listi
 }
 
 /// Largest power of two dividing `offset` (the alignment of the data start).
-std::uint64_t alignment_of(std::uint64_t offset) { return offset == 0 ? 0 : (offset & (~offset + 1)); }
+std::uint64_t alignment_of(std::uint64_t offset) {
+  return offset == 0 ? 0 : (offset & (~offset + 1));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Text output
@@ -79,7 +81,10 @@ std::string file_line(const listing_file& f) {
 }
 
 std::string tensor_table(const listing& l) {
-  std::vector<text_table::column> cols{{"name"}, {"dtype"}, {"shape"}, {"parameters", text_table::right},
+  std::vector<text_table::column> cols{{"name"},
+                                       {"dtype"},
+                                       {"shape"},
+                                       {"parameters", text_table::right},
                                        {"bytes", text_table::right}};
   const bool torch = l.format == "pytorch";
   if (l.sharded) cols.push_back({"shard"});
@@ -98,8 +103,11 @@ std::string tensor_table(const listing& l) {
 
 std::string totals_table(const listing& l) {
   auto [per, all] = totals_of(l);
-  text_table t({{"dtype"}, {"tensors", text_table::right}, {"parameters", text_table::right},
-                {"bytes", text_table::right}, {"size", text_table::right}});
+  text_table t({{"dtype"},
+                {"tensors", text_table::right},
+                {"parameters", text_table::right},
+                {"bytes", text_table::right},
+                {"size", text_table::right}});
   auto add = [&](const std::string& label, const dtype_total& d) {
     t.add_row({label, group_digits(d.tensors), group_digits(d.parameters), group_digits(d.bytes),
                human_bytes(d.bytes)});
@@ -111,7 +119,8 @@ std::string totals_table(const listing& l) {
 }
 
 std::string metadata_text(const listing& l) {
-  if (l.metadata.entries.empty()) return l.metadata.present ? "metadata: {} (empty)\n" : "metadata: none\n";
+  if (l.metadata.entries.empty())
+    return l.metadata.present ? "metadata: {} (empty)\n" : "metadata: none\n";
   std::string out = "metadata:\n";
   for (const auto& [k, v] : l.metadata.entries)
     out += fmt::format("  {} = {}\n", control_chars_escaped(k), control_chars_escaped(v));
@@ -223,7 +232,8 @@ int run_inspect(const inspect_options& opts) {
 
 std::function<int()> setup_inspect(CLI::App& sub) {
   auto opts = std::make_shared<inspect_options>();
-  sub.add_option("path", opts->path, "a .safetensors file, a sharded folder, its index.json, or a .bin/.pt/.pth")
+  sub.add_option("path", opts->path,
+                 "a .safetensors file, a sharded folder, its index.json, or a .bin/.pt/.pth")
       ->required();
   sub.add_flag("--json", opts->json, "print one JSON document instead of tables");
   sub.add_option("--filter", opts->filter, "only tensors whose name matches this glob (fnmatch)");
@@ -234,7 +244,8 @@ std::function<int()> setup_inspect(CLI::App& sub) {
 
 }  // namespace
 
-SAFETENSORS_CLI_COMMAND("inspect", "List the tensors, dtypes, shapes, metadata and header of a checkpoint",
+SAFETENSORS_CLI_COMMAND("inspect",
+                        "List the tensors, dtypes, shapes, metadata and header of a checkpoint",
                         setup_inspect);
 
 }  // namespace safetensors::cli

@@ -87,7 +87,8 @@ result<listing> list_torch(const std::string& path) {
 
 result<listing> load_listing(const std::string& path) {
   std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec) && torch::looks_like_torch_file(path)) return list_torch(path);
+  if (std::filesystem::is_regular_file(path, ec) && torch::looks_like_torch_file(path))
+    return list_torch(path);
   return list_safetensors(path);
 }
 

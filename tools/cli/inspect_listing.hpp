@@ -12,13 +12,13 @@
 namespace safetensors::cli {
 
 struct listing_file {
-  std::string path;                 ///< as opened
-  std::string name;                 ///< file name (the "shard" column)
-  std::string format;               ///< "safetensors" or "pytorch"
-  std::string container;            ///< pytorch only: "zip" or "legacy"
+  std::string path;       ///< as opened
+  std::string name;       ///< file name (the "shard" column)
+  std::string format;     ///< "safetensors" or "pytorch"
+  std::string container;  ///< pytorch only: "zip" or "legacy"
   std::uint64_t file_size = 0;
-  std::uint64_t header_size = 0;    ///< N (safetensors only)
-  std::uint64_t data_start = 0;     ///< 8 + N (safetensors only)
+  std::uint64_t header_size = 0;  ///< N (safetensors only)
+  std::uint64_t data_start = 0;   ///< 8 + N (safetensors only)
 };
 
 struct listing_row {

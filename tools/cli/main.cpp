@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
     std::string why;
     if (!load_module(why) && argc > 1 && !std::string_view(argv[1]).starts_with('-')) {
       // The command needs the module: say so (a help listing simply goes without it).
-      std::fprintf(stderr, "error: %s: the model commands are not available: %s\n", argv[1], why.c_str());
+      std::fprintf(stderr, "error: %s: the model commands are not available: %s\n", argv[1],
+                   why.c_str());
       return exit_unsupported;
     }
   }
@@ -30,7 +31,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "safetensors-cli " SAFETENSORS_VERSION_STRING);
   auto& commands = registry();
-  std::sort(commands.begin(), commands.end(), [](const command& a, const command& b) { return a.name < b.name; });
+  std::sort(commands.begin(), commands.end(),
+            [](const command& a, const command& b) { return a.name < b.name; });
   std::function<int()> action;
   for (auto& c : commands) {
     CLI::App* sub = app.add_subcommand(c.name, c.description);

@@ -1,16 +1,15 @@
 // Output helpers shared by every subcommand (see output.hpp).
 #include "output.hpp"
 
+#include <fmt/format.h>
 #include <fnmatch.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
-
-#include <fmt/format.h>
-#include <utf8proc.h>
 
 namespace safetensors::cli {
 
@@ -19,12 +18,17 @@ namespace safetensors::cli {
 
 int exit_code_for(errc code) noexcept {
   switch (code) {
-    case errc::io: return 3;
-    case errc::malicious: return 4;
-    case errc::unsupported: return 5;
+    case errc::io:
+      return 3;
+    case errc::malicious:
+      return 4;
+    case errc::unsupported:
+      return 5;
     case errc::invalid_argument:
-    case errc::invalid_slice: return 2;
-    default: return 1;
+    case errc::invalid_slice:
+      return 2;
+    default:
+      return 1;
   }
 }
 
@@ -92,11 +96,16 @@ std::string control_chars_escaped(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u != 0x7f) out.push_back(c);
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else out += fmt::format("\\x{:02x}", u);
+    if (u >= 0x20 && u != 0x7f)
+      out.push_back(c);
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else
+      out += fmt::format("\\x{:02x}", u);
   }
   return out;
 }
@@ -168,7 +177,8 @@ std::string text_table::render() const {
     line.push_back('\n');
     return line;
   };
-  std::string out = render_line([&](std::size_t c) -> std::string_view { return columns_[c].title; });
+  std::string out =
+      render_line([&](std::size_t c) -> std::string_view { return columns_[c].title; });
   std::string rule;
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     if (c > 0) rule.append("  ");
@@ -189,7 +199,8 @@ namespace {
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "--:--";
   auto total = static_cast<std::uint64_t>(seconds + 0.5);
-  if (total >= 3600) return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
+  if (total >= 3600)
+    return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
   return fmt::format("{}:{:02}", total / 60, total % 60);
 }
 
@@ -198,7 +209,8 @@ std::string format_duration(double seconds) {
 std::string render_progress(std::string_view label, std::uint64_t done, std::uint64_t total,
                             double elapsed_seconds, std::size_t bar_width) {
   const std::uint64_t clamped = std::min(done, total);
-  const double fraction = total == 0 ? 1.0 : static_cast<double>(clamped) / static_cast<double>(total);
+  const double fraction =
+      total == 0 ? 1.0 : static_cast<double>(clamped) / static_cast<double>(total);
   const auto filled = static_cast<std::size_t>(fraction * static_cast<double>(bar_width));
   std::string bar(filled, '=');
   if (filled < bar_width) {

@@ -1,18 +1,19 @@
 // `scan PATH...`: every global and persistent-id type a pickle checkpoint uses, and a verdict
 // (safe / unsupported / malicious), without executing anything. Exit 4 when any file is
 // malicious, else 5 when any is unsupported, else 3 on an unreadable file, else 0.
+#include "safetensors/torch/scan.hpp"
+
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "command.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
-#include "safetensors/torch/scan.hpp"
 
 namespace safetensors::cli {
 namespace {
@@ -28,11 +29,15 @@ std::vector<fs::path> expand(const std::vector<std::string>& paths) {
   std::vector<fs::path> out;
   for (const auto& p : paths) {
     std::error_code ec;
-    if (!fs::is_directory(p, ec)) { out.emplace_back(p); continue; }
+    if (!fs::is_directory(p, ec)) {
+      out.emplace_back(p);
+      continue;
+    }
     std::vector<fs::path> found;
     for (const auto& e : fs::directory_iterator(p, ec)) {
       std::string ext = e.path().extension().string();
-      if (e.is_regular_file() && (ext == ".bin" || ext == ".pt" || ext == ".pth" || ext == ".ckpt" || ext == ".pkl"))
+      if (e.is_regular_file() &&
+          (ext == ".bin" || ext == ".pt" || ext == ".pth" || ext == ".ckpt" || ext == ".pkl"))
         found.push_back(e.path());
     }
     std::sort(found.begin(), found.end());
@@ -57,7 +62,13 @@ void add_json(json_writer& w, const torch::scan_report& r) {
   w.begin_object().key("path").value(r.path.string()).key("format").value(r.format);
   w.key("verdict").value(torch::verdict_name(r.verdict)).key("reason").value(r.reason);
   w.key("globals").begin_array();
-  for (const auto& g : r.globals) w.begin_object().key("name").value(g.name).key("verdict").value(torch::verdict_name(g.verdict)).end_object();
+  for (const auto& g : r.globals)
+    w.begin_object()
+        .key("name")
+        .value(g.name)
+        .key("verdict")
+        .value(torch::verdict_name(g.verdict))
+        .end_object();
   w.end_array().key("persistent_ids").begin_array();
   for (const auto& p : r.persistent_ids) w.value(p);
   w.end_array().end_object();
@@ -71,14 +82,23 @@ int run(const scan_args& a) {
     auto r = torch::scan_file(path);
     if (!r) {
       io = true;
-      if (a.json) w.begin_object().key("path").value(path.string()).key("error").value(r.error().message).end_object();
-      else report_error(r.error(), path);
+      if (a.json)
+        w.begin_object()
+            .key("path")
+            .value(path.string())
+            .key("error")
+            .value(r.error().message)
+            .end_object();
+      else
+        report_error(r.error(), path);
       continue;
     }
     malicious |= r->verdict == torch::scan_verdict::malicious;
     unsupported |= r->verdict == torch::scan_verdict::unsupported;
-    if (a.json) add_json(w, *r);
-    else print_report(*r);
+    if (a.json)
+      add_json(w, *r);
+    else
+      print_report(*r);
   }
   w.end_array();
   if (a.json) std::puts(w.str().c_str());
@@ -87,12 +107,15 @@ int run(const scan_args& a) {
 
 std::function<int()> setup(CLI::App& sub) {
   auto a = std::make_shared<scan_args>();
-  sub.add_option("paths", a->paths, "pickle checkpoints (.bin/.pt/.pth/.ckpt) or folders of them")->required();
+  sub.add_option("paths", a->paths, "pickle checkpoints (.bin/.pt/.pth/.ckpt) or folders of them")
+      ->required();
   sub.add_flag("--json", a->json, "print the reports as a JSON array");
   return [a] { return run(*a); };
 }
 
-SAFETENSORS_CLI_COMMAND("scan", "List the globals a pickle checkpoint uses and judge it safe/unsupported/malicious", setup);
+SAFETENSORS_CLI_COMMAND(
+    "scan", "List the globals a pickle checkpoint uses and judge it safe/unsupported/malicious",
+    setup);
 
 }  // namespace
 }  // namespace safetensors::cli

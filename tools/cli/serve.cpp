@@ -1,9 +1,9 @@
 // safetensors-cli serve: the HTTP inference server (src/server, docs/DEPLOY.md).
-#include <csignal>
-#include <cstdio>
+#include <fmt/format.h>
 #include <pthread.h>
 
-#include <fmt/format.h>
+#include <csignal>
+#include <cstdio>
 
 #include "command.hpp"
 #include "output.hpp"
@@ -45,7 +45,8 @@ sigset_t stop_signals() {
 }
 
 int run_serve(serve_args& a) {
-  a.opts.request_timeout = std::chrono::milliseconds(static_cast<long long>(a.request_timeout_s * 1000));
+  a.opts.request_timeout =
+      std::chrono::milliseconds(static_cast<long long>(a.request_timeout_s * 1000));
   a.opts.read_timeout = std::chrono::seconds(static_cast<long long>(a.read_timeout_s));
   a.opts.keep_alive_timeout = std::chrono::seconds(static_cast<long long>(a.keep_alive_timeout_s));
   std::signal(SIGPIPE, SIG_IGN);
@@ -83,24 +84,56 @@ std::function<int()> setup_serve(CLI::App& sub) {
   auto& o = a->opts;
   sub.add_option("--model", a->model, "Model folder (config.json, tokenizer, weights)")->required();
   sub.add_option("--host", o.host, "Address to listen on")->capture_default_str();
-  sub.add_option("--port", o.port, "Port (0: pick a free one and print it)")->capture_default_str()->check(CLI::Range(0, 65535));
-  sub.add_option("--max-batch-tokens", o.max_batch_tokens, "Padded tokens per inference batch")->capture_default_str()->check(CLI::PositiveNumber);
-  sub.add_option("--max-batch-requests", o.max_batch_requests, "Inputs per inference batch")->capture_default_str()->check(CLI::PositiveNumber);
-  sub.add_option("--max-concurrent-requests", o.max_concurrent_requests, "Inputs admitted at once (429 beyond)")->capture_default_str()->check(CLI::PositiveNumber);
-  sub.add_option("--max-client-batch-size", o.max_client_batch_size, "Inputs per request (422 beyond)")->capture_default_str()->check(CLI::PositiveNumber);
-  sub.add_option("--payload-limit", o.payload_limit, "Request body bytes (413 beyond)")->capture_default_str()->check(CLI::PositiveNumber);
-  sub.add_option("--auto-truncate", o.auto_truncate, "Truncate long inputs when a request leaves `truncate` null (true|false)")->capture_default_str();
-  sub.add_option("--api-key", o.api_key, "Require `Authorization: Bearer KEY` (except /health, /metrics)")->envname("SAFETENSORS_API_KEY");
-  sub.add_option("--request-timeout", a->request_timeout_s, "Seconds a request may wait for inference (503 beyond)")->capture_default_str()->check(CLI::PositiveNumber);
-  sub.add_option("--read-timeout", a->read_timeout_s, "Seconds to wait for a client to send its request")->capture_default_str()->check(CLI::PositiveNumber);
-  sub.add_option("--keep-alive-timeout", a->keep_alive_timeout_s, "Seconds an idle keep-alive connection stays open")->capture_default_str()->check(CLI::PositiveNumber);
-  sub.add_option("--threads", a->threads, "Inference threads (0: all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub.add_option("--http-threads", o.http_threads, "Connection and tokenization threads")->capture_default_str()->check(CLI::Range(1, 4096));
+  sub.add_option("--port", o.port, "Port (0: pick a free one and print it)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  sub.add_option("--max-batch-tokens", o.max_batch_tokens, "Padded tokens per inference batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--max-batch-requests", o.max_batch_requests, "Inputs per inference batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--max-concurrent-requests", o.max_concurrent_requests,
+                 "Inputs admitted at once (429 beyond)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--max-client-batch-size", o.max_client_batch_size,
+                 "Inputs per request (422 beyond)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--payload-limit", o.payload_limit, "Request body bytes (413 beyond)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--auto-truncate", o.auto_truncate,
+                 "Truncate long inputs when a request leaves `truncate` null (true|false)")
+      ->capture_default_str();
+  sub.add_option("--api-key", o.api_key,
+                 "Require `Authorization: Bearer KEY` (except /health, /metrics)")
+      ->envname("SAFETENSORS_API_KEY");
+  sub.add_option("--request-timeout", a->request_timeout_s,
+                 "Seconds a request may wait for inference (503 beyond)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--read-timeout", a->read_timeout_s,
+                 "Seconds to wait for a client to send its request")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--keep-alive-timeout", a->keep_alive_timeout_s,
+                 "Seconds an idle keep-alive connection stays open")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--threads", a->threads, "Inference threads (0: all cores)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--http-threads", o.http_threads, "Connection and tokenization threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   sub.add_flag("--json-logs", o.json_logs, "One JSON object per log line");
   return [a] { return run_serve(*a); };
 }
 
-SAFETENSORS_CLI_COMMAND("serve", "Serve a classifier over HTTP (text-embeddings-inference API)", setup_serve);
+SAFETENSORS_CLI_COMMAND("serve", "Serve a classifier over HTTP (text-embeddings-inference API)",
+                        setup_serve);
 
 }  // namespace
 }  // namespace safetensors::cli

@@ -1,11 +1,11 @@
 // tokenize: the model folder's tokenizer on texts from the arguments, a file or stdin; ids,
 // tokens and byte offsets as a table or one JSON object per input.
+#include <fmt/format.h>
+#include <simdjson.h>
+
 #include <cstdio>
 #include <iterator>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <simdjson.h>
 
 #include "command.hpp"
 #include "inputs.hpp"
@@ -40,8 +40,10 @@ result<std::vector<std::string>> decode_json_lines(const std::vector<std::string
     simdjson::dom::element e;
     std::string_view s;
     if (parser.parse(lines[i]).get(e) || (e.get(s) && e["text"].get(s))) {
-      return fail(errc::invalid_argument,
-                  fmt::format("input line {}: not a JSON string or an object with a \"text\" string", i + 1));
+      return fail(
+          errc::invalid_argument,
+          fmt::format("input line {}: not a JSON string or an object with a \"text\" string",
+                      i + 1));
     }
     out.emplace_back(s);
   }
@@ -62,7 +64,10 @@ std::string to_json(const model::encoding& e, bool pair) {
   for (const auto& t : e.tokens) w.value(t);
   w.end_array().key("offsets").begin_array();
   for (const auto& [b, en] : e.offsets) {
-    w.begin_array().value(static_cast<std::uint64_t>(b)).value(static_cast<std::uint64_t>(en)).end_array();
+    w.begin_array()
+        .value(static_cast<std::uint64_t>(b))
+        .value(static_cast<std::uint64_t>(en))
+        .end_array();
   }
   w.end_array();
   if (pair) {
@@ -75,9 +80,10 @@ std::string to_json(const model::encoding& e, bool pair) {
 }
 
 std::string to_table(const model::encoding& e, std::size_t index, bool pair) {
-  std::string out = fmt::format("input {}: {} tokens{}\n", index + 1, e.size(), e.truncated ? " (truncated)" : "");
-  std::vector<text_table::column> columns{{"#", text_table::right}, {"id", text_table::right}, {"token"},
-                                          {"offsets"}};
+  std::string out = fmt::format("input {}: {} tokens{}\n", index + 1, e.size(),
+                                e.truncated ? " (truncated)" : "");
+  std::vector<text_table::column> columns{
+      {"#", text_table::right}, {"id", text_table::right}, {"token"}, {"offsets"}};
   if (pair) columns.push_back({"type", text_table::right});
   text_table table(std::move(columns));
   for (std::size_t i = 0; i < e.size(); ++i) {
@@ -122,21 +128,29 @@ int run_tokenize(const tokenize_args& a) {
 
 std::function<int()> setup_tokenize(CLI::App& sub) {
   auto a = std::make_shared<tokenize_args>();
-  sub.add_option("--model", a->model, "Model folder (tokenizer.json, or vocab.txt + tokenizer_config.json), "
-                                      "or a tokenizer.json file")->required();
-  sub.add_option("texts", a->texts, "Texts to tokenize (default: one per line from --file or stdin)");
+  sub.add_option("--model", a->model,
+                 "Model folder (tokenizer.json, or vocab.txt + tokenizer_config.json), "
+                 "or a tokenizer.json file")
+      ->required();
+  sub.add_option("texts", a->texts,
+                 "Texts to tokenize (default: one per line from --file or stdin)");
   sub.add_option("--file", a->file, "Read the texts from this file, one per line");
-  sub.add_flag("--json-input", a->json_input, "Each input line is a JSON string (or {\"text\": ...})");
-  auto* pair = sub.add_option("--pair", a->pair, "Second sequence: encode every text as a pair with it");
-  sub.add_option("--max-length", a->max_length, "Truncate to this many tokens, special tokens included "
-                                                "(default: the tokenizer's model_max_length)")
+  sub.add_flag("--json-input", a->json_input,
+               "Each input line is a JSON string (or {\"text\": ...})");
+  auto* pair =
+      sub.add_option("--pair", a->pair, "Second sequence: encode every text as a pair with it");
+  sub.add_option("--max-length", a->max_length,
+                 "Truncate to this many tokens, special tokens included "
+                 "(default: the tokenizer's model_max_length)")
       ->check(CLI::PositiveNumber);
   sub.add_flag("--no-truncation", a->no_truncation, "Keep every token");
-  sub.add_option("--truncation-side", a->side, "Which end truncation cuts")->check(CLI::IsMember({"right", "left"}));
+  sub.add_option("--truncation-side", a->side, "Which end truncation cuts")
+      ->check(CLI::IsMember({"right", "left"}));
   sub.add_flag("--no-special-tokens", a->no_special, "Do not add [CLS]/[SEP]");
   sub.add_flag("--normalized", a->normalized, "Print the normalized text instead of tokens");
-  sub.add_flag("--json", a->json, "One JSON object per input: input_ids, tokens, offsets (byte offsets into "
-                                  "the input; [0,0] for special tokens), truncated");
+  sub.add_flag("--json", a->json,
+               "One JSON object per input: input_ids, tokens, offsets (byte offsets into "
+               "the input; [0,0] for special tokens), truncated");
   return [a, pair] {
     a->has_pair = pair->count() > 0;
     return run_tokenize(*a);
@@ -145,6 +159,7 @@ std::function<int()> setup_tokenize(CLI::App& sub) {
 
 }  // namespace
 
-SAFETENSORS_CLI_COMMAND("tokenize", "Tokenize texts with a model folder's WordPiece tokenizer", setup_tokenize);
+SAFETENSORS_CLI_COMMAND("tokenize", "Tokenize texts with a model folder's WordPiece tokenizer",
+                        setup_tokenize);
 
 }  // namespace safetensors::cli

@@ -2,6 +2,8 @@
 // (header, offsets, every tensor's byte range through the mapping), warnings about things a user
 // should know (non-canonical order, unaligned data start; NaN/Inf and non-0/1 BOOL bytes with
 // --check-values), one line per problem, and an exit code for scripts.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -10,8 +12,6 @@
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "command.hpp"
 #include "core/try.hpp"
@@ -54,7 +54,8 @@ std::string tensor_named_in(std::string_view message) {
   const auto end = message.find("': ", begin);
   const auto last = message.rfind('\'');
   if (end != std::string_view::npos) return std::string(message.substr(begin, end - begin));
-  if (last != std::string_view::npos && last >= begin) return std::string(message.substr(begin, last - begin));
+  if (last != std::string_view::npos && last >= begin)
+    return std::string(message.substr(begin, last - begin));
   return {};
 }
 
@@ -76,23 +77,26 @@ void check_order(const file& f, validation& v) {
   std::vector<const tensor_info*> canon;
   canon.reserve(ts.size());
   for (const auto& t : ts) canon.push_back(&t);
-  std::stable_sort(canon.begin(), canon.end(), [](auto* a, auto* b) { return canonical_less(*a, *b); });
+  std::stable_sort(canon.begin(), canon.end(),
+                   [](auto* a, auto* b) { return canonical_less(*a, *b); });
   for (std::size_t i = 0; i < ts.size(); ++i) {
     if (canon[i]->name == ts[i].name) continue;
-    v.warnings.push_back({"order", ts[i].name,
-                          fmt::format("{}: tensors are not in the canonical writer order (dtype, then name): "
-                                      "tensor '{}' is at position {} where '{}' belongs",
-                                      f.path().string(), ts[i].name, i, canon[i]->name)});
+    v.warnings.push_back(
+        {"order", ts[i].name,
+         fmt::format("{}: tensors are not in the canonical writer order (dtype, then name): "
+                     "tensor '{}' is at position {} where '{}' belongs",
+                     f.path().string(), ts[i].name, i, canon[i]->name)});
     return;
   }
 }
 
 void check_alignment(const file& f, validation& v) {
   if (f.data_start() % 8 == 0) return;
-  v.warnings.push_back({"alignment", "",
-                        fmt::format("{}: the data section starts at byte {}, not a multiple of 8: typed "
-                                    "zero-copy access may be misaligned",
-                                    f.path().string(), f.data_start())});
+  v.warnings.push_back(
+      {"alignment", "",
+       fmt::format("{}: the data section starts at byte {}, not a multiple of 8: typed "
+                   "zero-copy access may be misaligned",
+                   f.path().string(), f.data_start())});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -102,12 +106,15 @@ struct value_counts {
   std::uint64_t nan = 0, inf = 0, bad_bool = 0;
 };
 
-constexpr std::uint64_t chunk_elements = 1u << 16;  // a multiple of 8: sub-byte chunks end on a byte
+constexpr std::uint64_t chunk_elements = 1u
+                                         << 16;  // a multiple of 8: sub-byte chunks end on a byte
 
 void count_floats(std::span<const float> values, value_counts& c) {
   for (float x : values) {
-    if (std::isnan(x)) ++c.nan;
-    else if (std::isinf(x)) ++c.inf;
+    if (std::isnan(x))
+      ++c.nan;
+    else if (std::isinf(x))
+      ++c.inf;
   }
 }
 
@@ -117,8 +124,10 @@ void count_native(std::span<const std::byte> bytes, value_counts& c) {
   for (std::size_t i = 0; i + sizeof(T) <= bytes.size(); i += sizeof(T)) {
     T x = 0;
     std::memcpy(&x, bytes.data() + i, sizeof(T));
-    if (std::isnan(x)) ++c.nan;
-    else if (std::isinf(x)) ++c.inf;
+    if (std::isnan(x))
+      ++c.nan;
+    else if (std::isinf(x))
+      ++c.inf;
   }
 }
 
@@ -159,16 +168,18 @@ result<value_counts> count_values(dtype type, std::uint64_t numel, std::span<con
 
 bool value_checked(dtype t) { return dtype_is_float(t) || t == dtype::C64 || t == dtype::BOOL; }
 
-void report_values(const std::string& file_path, const tensor_info& t, const value_counts& c, validation& v) {
+void report_values(const std::string& file_path, const tensor_info& t, const value_counts& c,
+                   validation& v) {
   if (c.nan > 0 || c.inf > 0) {
-    v.warnings.push_back({"values", t.name,
-                          fmt::format("{}: tensor '{}': {} NaN and {} Inf values (of {})", file_path, t.name,
-                                      group_digits(c.nan), group_digits(c.inf), group_digits(t.numel()))});
+    v.warnings.push_back(
+        {"values", t.name,
+         fmt::format("{}: tensor '{}': {} NaN and {} Inf values (of {})", file_path, t.name,
+                     group_digits(c.nan), group_digits(c.inf), group_digits(t.numel()))});
   }
   if (c.bad_bool > 0) {
     v.warnings.push_back({"values", t.name,
-                          fmt::format("{}: tensor '{}': {} BOOL bytes are neither 0 nor 1", file_path, t.name,
-                                      group_digits(c.bad_bool))});
+                          fmt::format("{}: tensor '{}': {} BOOL bytes are neither 0 nor 1",
+                                      file_path, t.name, group_digits(c.bad_bool))});
   }
 }
 
@@ -213,9 +224,10 @@ validation validate_path(const std::string& path, const validate_options& opts) 
   validation v;
   v.path = path;
   if (is_torch_file(path)) {
-    v.errors.push_back({std::string(errc_name(errc::unsupported)), "",
-                        path + ": a PyTorch checkpoint, not a safetensors file (list it with `inspect`, "
-                               "check it with `scan`, convert it with `convert`)"});
+    v.errors.push_back(
+        {std::string(errc_name(errc::unsupported)), "",
+         path + ": a PyTorch checkpoint, not a safetensors file (list it with `inspect`, "
+                "check it with `scan`, convert it with `convert`)"});
     return v;
   }
   auto ck = checkpoint::open(path);
@@ -226,9 +238,10 @@ validation validate_path(const std::string& path, const validate_options& opts) 
   }
   v.tensors = ck->tensors().size();
   if (const auto declared = ck->declared_total_size(); declared && *declared != ck->total_size()) {
-    v.warnings.push_back({"index", "",
-                          fmt::format("{}: metadata.total_size is {} but the shards hold {} bytes of tensor data",
-                                      ck->index_path().string(), *declared, ck->total_size())});
+    v.warnings.push_back(
+        {"index", "",
+         fmt::format("{}: metadata.total_size is {} but the shards hold {} bytes of tensor data",
+                     ck->index_path().string(), *declared, ck->total_size())});
   }
   for (const auto& f : ck->shards()) {
     check_alignment(f, v);
@@ -256,8 +269,10 @@ void json_problems(json_writer& w, std::string_view key, const std::vector<probl
   w.key(key).begin_array();
   for (const auto& p : ps) {
     w.begin_object().key("kind").value(p.kind).key("tensor");
-    if (p.tensor.empty()) w.null();
-    else w.value(p.tensor);
+    if (p.tensor.empty())
+      w.null();
+    else
+      w.value(p.tensor);
     w.key("message").value(p.message).end_object();
   }
   w.end_array();
@@ -295,17 +310,21 @@ int run_validate(const validate_options& opts) {
 
 std::function<int()> setup_validate(CLI::App& sub) {
   auto opts = std::make_shared<validate_options>();
-  sub.add_option("paths", opts->paths, "safetensors files, sharded folders or index.json files")->required();
-  sub.add_flag("--json", opts->json, "print a JSON array of {path, valid, errors, warnings, tensors}");
-  sub.add_flag("--check-values", opts->check_values,
-               "also read every value: count NaN/Inf in float tensors and BOOL bytes other than 0/1");
+  sub.add_option("paths", opts->paths, "safetensors files, sharded folders or index.json files")
+      ->required();
+  sub.add_flag("--json", opts->json,
+               "print a JSON array of {path, valid, errors, warnings, tensors}");
+  sub.add_flag(
+      "--check-values", opts->check_values,
+      "also read every value: count NaN/Inf in float tensors and BOOL bytes other than 0/1");
   sub.add_flag("-q,--quiet", opts->quiet, "print problems only (no OK lines, no progress bar)");
   return [opts] { return run_validate(*opts); };
 }
 
 }  // namespace
 
-SAFETENSORS_CLI_COMMAND("validate", "Validate safetensors files, sharded folders or index.json files",
+SAFETENSORS_CLI_COMMAND("validate",
+                        "Validate safetensors files, sharded folders or index.json files",
                         setup_validate);
 
 }  // namespace safetensors::cli

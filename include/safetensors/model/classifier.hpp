@@ -24,9 +24,9 @@ struct distilbert_config {
   std::size_t vocab_size = 30522, dim = 768, n_heads = 12, n_layers = 6, hidden_dim = 3072;
   std::size_t max_position_embeddings = 512;
   std::string activation = "gelu";
-  std::vector<std::string> id2label;  ///< index = class id; LABEL_i when absent
+  std::vector<std::string> id2label;            ///< index = class id; LABEL_i when absent
   std::map<std::string, std::size_t> label2id;  ///< as stored; inverse of id2label when absent
-  std::string problem_type;           ///< "", "regression", "single_label_classification", ...
+  std::string problem_type;  ///< "", "regression", "single_label_classification", ...
   /// The transformers pipeline's choice for these settings (docs/MODEL.md "Scores").
   score_function default_function() const noexcept;
   std::size_t num_labels() const noexcept { return id2label.size(); }
@@ -35,7 +35,8 @@ struct distilbert_config {
 /// Errors: io (unreadable file), invalid_model (bad JSON or a bad field, named in the message).
 result<distilbert_config> load_config(const std::filesystem::path& config_json);
 /// Same, from the text of a config.json (`origin` names it in messages).
-result<distilbert_config> parse_config(std::string_view json, std::string_view origin = "config.json");
+result<distilbert_config> parse_config(std::string_view json,
+                                       std::string_view origin = "config.json");
 
 struct load_options {
   /// Threads of a forward pass (0: all cores). With threads_follow_load, an upper bound: each
@@ -68,7 +69,7 @@ class classifier {
 
   const distilbert_config& config() const noexcept;
   const model::tokenizer& tokenizer() const noexcept;
-  void set_threads(int threads);  ///< as load_options::threads
+  void set_threads(int threads);                ///< as load_options::threads
   void set_batch_size(std::size_t batch_size);  ///< 0 is treated as 1
   /// Where the weights came from: "model.safetensors", "model.safetensors.index.json" or
   /// "pytorch_model.bin"; and the bytes of weight data used in place vs converted at load.
@@ -82,9 +83,9 @@ class classifier {
   /// (invalid_argument otherwise). Thread-safe (forwards are serialized).
   result<std::vector<std::vector<float>>> logits(std::span<const encoding> batch) const;
   /// Tokenize (truncating as `opts` says) + logits + scores, all labels sorted by score desc.
-  result<std::vector<std::vector<label_score>>> classify(std::span<const std::string> texts,
-                                                         const encode_options& opts = {},
-                                                         std::optional<score_function> fn = {}) const;
+  result<std::vector<std::vector<label_score>>> classify(
+      std::span<const std::string> texts, const encode_options& opts = {},
+      std::optional<score_function> fn = {}) const;
 
  private:
   struct impl;

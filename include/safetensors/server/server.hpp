@@ -22,19 +22,19 @@ namespace safetensors::server {
 
 struct server_options {
   std::string host = "127.0.0.1";
-  int port = 8080;                             ///< 0: any free port (bind() returns it)
-  std::size_t max_batch_tokens = 16384;        ///< padded tokens (longest x count) per batch
-  std::size_t max_batch_requests = 64;         ///< inputs per batch
-  std::size_t max_concurrent_requests = 512;   ///< inputs admitted at once; beyond: 429
-  std::size_t max_client_batch_size = 32;      ///< inputs per request; beyond: 422
-  std::size_t payload_limit = 2'000'000;       ///< request body bytes; beyond: 413
-  bool auto_truncate = true;                   ///< default when a request leaves truncate null
-  std::string api_key;                         ///< non-empty: Bearer token required (401)
+  int port = 8080;                            ///< 0: any free port (bind() returns it)
+  std::size_t max_batch_tokens = 16384;       ///< padded tokens (longest x count) per batch
+  std::size_t max_batch_requests = 64;        ///< inputs per batch
+  std::size_t max_concurrent_requests = 512;  ///< inputs admitted at once; beyond: 429
+  std::size_t max_client_batch_size = 32;     ///< inputs per request; beyond: 422
+  std::size_t payload_limit = 2'000'000;      ///< request body bytes; beyond: 413
+  bool auto_truncate = true;                  ///< default when a request leaves truncate null
+  std::string api_key;                        ///< non-empty: Bearer token required (401)
   std::chrono::milliseconds request_timeout{30'000};  ///< queue + inference wait; then 503
-  std::chrono::seconds read_timeout{10};       ///< client socket read/write timeout
+  std::chrono::seconds read_timeout{10};              ///< client socket read/write timeout
   std::chrono::seconds keep_alive_timeout{5};
-  std::size_t http_threads = 128;              ///< connection (and tokenization) threads
-  bool json_logs = false;                      ///< one JSON object per request line
+  std::size_t http_threads = 128;  ///< connection (and tokenization) threads
+  bool json_logs = false;          ///< one JSON object per request line
   /// Where request log lines go (one line each, no newline); default: stderr.
   std::function<void(const std::string&)> log_sink;
 };

@@ -23,14 +23,14 @@ namespace safetensors::torch {
 /// anything torch.save writes and bound memory to a small multiple of the pickle size.
 struct unpickler_limits {
   std::uint64_t max_opcodes = 50'000'000;
-  std::uint64_t max_nodes = 20'000'000;      ///< values created by the pickle
+  std::uint64_t max_nodes = 20'000'000;  ///< values created by the pickle
   std::uint64_t max_memo_entries = 10'000'000;
-  std::uint64_t max_stack = 1'000'000;       ///< stack slots
-  std::uint64_t max_marks = 10'000;          ///< open MARKs
+  std::uint64_t max_stack = 1'000'000;              ///< stack slots
+  std::uint64_t max_marks = 10'000;                 ///< open MARKs
   std::uint64_t max_container_items = 100'000'000;  ///< elements summed over all containers
-  std::uint64_t max_string_bytes = 1u << 30; ///< one string or bytes value
-  std::uint32_t max_depth = 256;             ///< nesting depth of the object graph
-  std::uint64_t max_visits = 50'000'000;     ///< object-graph visit budget (memo-expansion bombs)
+  std::uint64_t max_string_bytes = 1u << 30;        ///< one string or bytes value
+  std::uint32_t max_depth = 256;                    ///< nesting depth of the object graph
+  std::uint64_t max_visits = 50'000'000;  ///< object-graph visit budget (memo-expansion bombs)
   std::uint32_t max_rank = 64;
 };
 
@@ -73,8 +73,8 @@ struct torch_tensor {
 /// One storage record (zip `data/<key>` or a legacy storage section).
 struct torch_storage {
   std::string key;
-  std::uint64_t nbytes = 0;            ///< declared by the pickle; the record holds at least this
-  std::span<const std::byte> bytes;    ///< the record's bytes in the mapping (nbytes long)
+  std::uint64_t nbytes = 0;          ///< declared by the pickle; the record holds at least this
+  std::span<const std::byte> bytes;  ///< the record's bytes in the mapping (nbytes long)
 };
 
 /// Receives a tensor's contiguous bytes chunk by chunk, in order.
@@ -107,7 +107,8 @@ class torch_checkpoint {
   /// Copies bytes [offset, offset + out.size()) of a contiguous tensor with pread (no page
   /// faults, nothing added to the resident set). invalid_argument for a tensor that needs a
   /// gather or a range outside the tensor.
-  result<void> read_bytes(const torch_tensor& t, std::uint64_t offset, std::span<std::byte> out) const;
+  result<void> read_bytes(const torch_tensor& t, std::uint64_t offset,
+                          std::span<std::byte> out) const;
   /// The tensor's row-major bytes in a new buffer (small tensors, tests).
   result<std::vector<std::byte>> read(const torch_tensor& t) const;
 

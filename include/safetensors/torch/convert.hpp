@@ -26,26 +26,26 @@ enum class share_policy {
 using progress_fn = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
 struct convert_options {
-  std::optional<dtype> cast;            ///< F16, BF16 or F32: applied to floating tensors (F64 ... F4) only
-  std::uint64_t alignment = 8;          ///< data section alignment: 8, 64 or 4096
+  std::optional<dtype> cast;    ///< F16, BF16 or F32: applied to floating tensors (F64 ... F4) only
+  std::uint64_t alignment = 8;  ///< data section alignment: 8, 64 or 4096
   std::optional<std::uint64_t> max_shard_size;  ///< shard the output (folder inputs: 5 GB default)
   select_options select;
   share_policy sharing = share_policy::exact;
-  bool verify = true;                   ///< reopen the output and compare every tensor
-  bool copy_other_files = true;         ///< folders: copy config.json, tokenizer files, ...
-  bool force = false;                   ///< overwrite existing outputs
+  bool verify = true;            ///< reopen the output and compare every tensor
+  bool copy_other_files = true;  ///< folders: copy config.json, tokenizer files, ...
+  bool force = false;            ///< overwrite existing outputs
   bool fsync = true;
   unpickler_limits limits;
   progress_fn progress;
 };
 
 struct convert_report {
-  std::vector<std::filesystem::path> written;  ///< safetensors files and index
-  std::vector<std::filesystem::path> copied;   ///< other files copied from a folder
-  std::size_t tensors = 0;                     ///< tensors written
+  std::vector<std::filesystem::path> written;                ///< safetensors files and index
+  std::vector<std::filesystem::path> copied;                 ///< other files copied from a folder
+  std::size_t tensors = 0;                                   ///< tensors written
   std::vector<std::pair<std::string, std::string>> aliases;  ///< (dropped, kept)
   std::vector<std::string> notes;
-  std::uint64_t bytes = 0;                     ///< tensor data bytes written
+  std::uint64_t bytes = 0;  ///< tensor data bytes written
   bool verified = false;
 };
 
@@ -59,7 +59,8 @@ std::filesystem::path default_output(const std::filesystem::path& input);
 /// never modified, even when `output` is the input path. Errors as open_torch_checkpoint,
 /// plus invalid_argument for an existing output without force, invalid_checkpoint when
 /// verification finds a difference, and the core reader/writer errors.
-result<convert_report> convert(const std::filesystem::path& input, const std::filesystem::path& output,
+result<convert_report> convert(const std::filesystem::path& input,
+                               const std::filesystem::path& output,
                                const convert_options& opts = {});
 
 }  // namespace safetensors::torch

@@ -14,8 +14,8 @@ enum class scan_verdict { safe, unsupported, malicious };
 std::string_view verdict_name(scan_verdict v) noexcept;  ///< "safe", "unsupported", "malicious"
 
 struct scan_global {
-  std::string name;        ///< "module.name" after Python-2 name mapping
-  scan_verdict verdict;    ///< safe = in the allowlist
+  std::string name;      ///< "module.name" after Python-2 name mapping
+  scan_verdict verdict;  ///< safe = in the allowlist
 };
 
 struct scan_report {
@@ -24,7 +24,7 @@ struct scan_report {
   std::vector<scan_global> globals;         ///< sorted by name, unique
   std::vector<std::string> persistent_ids;  ///< persistent-id types ("storage", ...), unique
   scan_verdict verdict = scan_verdict::safe;
-  std::string reason;                       ///< why the verdict is not safe (one line)
+  std::string reason;  ///< why the verdict is not safe (one line)
 };
 
 /// Interprets every pickle of the file symbolically in a collecting mode (nothing is called,
@@ -33,6 +33,7 @@ struct scan_report {
 /// fails); unsupported when an unknown global appears, the container is refused (TorchScript,
 /// tar, compressed records) or the pickle/container is malformed; safe otherwise.
 /// Only an unreadable file is an error (io).
-result<scan_report> scan_file(const std::filesystem::path& path, const unpickler_limits& limits = {});
+result<scan_report> scan_file(const std::filesystem::path& path,
+                              const unpickler_limits& limits = {});
 
 }  // namespace safetensors::torch

@@ -13,9 +13,14 @@ namespace {
 bool is_word_char(char32_t c) noexcept {
   if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
       return true;
     default:
       return false;
@@ -92,7 +97,8 @@ void added_matcher::find(std::string_view text, std::uint32_t first, std::uint32
     if (token.single_word) {
       const bool word_before = begin > first && is_word_char(char_before(text, begin));
       char32_t next = 0;
-      const bool word_after = end < last && (decode_utf8(text.substr(0, last), end, next), is_word_char(next));
+      const bool word_after =
+          end < last && (decode_utf8(text.substr(0, last), end, next), is_word_char(next));
       if (word_before || word_after) continue;
     }
     if (token.lstrip) begin = std::max(whitespace_run_start(text, first, begin), previous_end);

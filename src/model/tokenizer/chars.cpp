@@ -22,8 +22,8 @@ bool is_bert_whitespace(char32_t c) noexcept {
 bool is_bert_control(char32_t c) noexcept {
   if (c == '\t' || c == '\n' || c == '\r') return false;
   const auto cat = category(c);
-  return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CO ||
-         cat == UTF8PROC_CATEGORY_CS;
+  return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
+         cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CS;
 }
 
 bool is_bert_punctuation(char32_t c) noexcept {

@@ -1,8 +1,8 @@
 #include "model/tokenizer/normalizer.hpp"
 
-#include <array>
-
 #include <utf8proc.h>
+
+#include <array>
 
 #include "model/tokenizer/chars.hpp"
 #include "model/tokenizer/utf8.hpp"

@@ -50,7 +50,8 @@ void vocab_map::insert(std::string_view key, std::int32_t id) {
     }
     i = (i + 1) & mask;
   }
-  slots_[i] = slot{h, static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(key.size()), id};
+  slots_[i] = slot{h, static_cast<std::uint32_t>(arena_.size()),
+                   static_cast<std::uint32_t>(key.size()), id};
   arena_.append(key);
   ++count_;
   if (key.size() > max_len_) max_len_ = key.size();

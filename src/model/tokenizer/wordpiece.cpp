@@ -62,7 +62,8 @@ void wordpiece_model::tokenize(std::string_view word, std::vector<word_piece>& o
       out.push_back({unk_id_, 0, whole, false, true});
       return;
     }
-    out.push_back({id, static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(end), start > 0, false});
+    out.push_back(
+        {id, static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(end), start > 0, false});
     start = end;
   }
 }

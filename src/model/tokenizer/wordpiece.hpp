@@ -16,8 +16,8 @@ struct word_piece {
   std::int32_t id;
   std::uint32_t begin;  ///< byte range in the word
   std::uint32_t end;
-  bool continuation;    ///< carries the prefix
-  bool unknown;         ///< the [UNK] standing for the whole word
+  bool continuation;  ///< carries the prefix
+  bool unknown;       ///< the [UNK] standing for the whole word
 };
 
 class wordpiece_model {
