@@ -1,15 +1,19 @@
-"""Whole-process start cost of safetensors-cli commands on a small file (issue: every command
-used to load oneDNN, OpenMP and the HTTP/TLS stack), against `cat` of the same file in the same
-run. Wall time per process (median and best of N, spawned from Python, so each row includes the
+"""Whole-process cost of safetensors-cli commands, against `cat` of the same file in the same run:
+start cost on a small file (issue: every command used to load oneDNN, OpenMP and the HTTP/TLS
+stack), and the cold path of a 100,000-tensor file (9.4 MB header, generated in a temp folder):
+`validate` and `inspect --json` as whole processes, the header parsed once. Wall time per process (median and best of N, spawned from Python, so each row includes the
 same spawn overhead as `cat`'s) and peak RSS (GNU time's %M: a child's own rusage would count
 the Python parent it was spawned from; `scripts/setup --bench` installs `time`).
 
-Usage: scripts/python bench/cli_start_bench.py [--build build] [--runs 50]
+Usage: scripts/python bench/cli_start_bench.py [--build build] [--runs 50] [--big-runs 10]
 """
 import argparse
 import os
 import statistics
+import json
+import struct
 import subprocess
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,10 +42,35 @@ def measure(cmd, runs):
     return statistics.median(times) * 1e3, min(times) * 1e3, peak_rss_mib(cmd)
 
 
+def write_big_file(path, tensors=100_000):
+    """A 100,000-tensor F32 file laid out like a large model's (names grouped in layers)."""
+    header = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for i in range(tensors):
+        n = 4 * (i % 7 + 1)
+        header[f"model.layers.{i // 100}.block.{i % 100}.weight"] = {
+            "dtype": "F32", "shape": [i % 7 + 1], "data_offsets": [offset, offset + n]}
+        offset += n
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + bytes(offset))
+    return len(text)
+
+
+def print_table(results):
+    base = results[0][1]
+    print("| command | median ms | best ms | peak RSS MiB | median vs cat |")
+    print("|---|---:|---:|---:|---:|")
+    for name, med, best, rss in results:
+        print(f"| `{name}` | {med:.2f} | {best:.2f} | {rss:.1f} | {med / base:.2f}x |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--big-runs", type=int, default=10)
     args = ap.parse_args()
     cli = os.path.join(args.build, "tools", "cli", "safetensors-cli")
     small = os.path.join(ROOT, "tests", "data", "real-safetensors", "mnist_tinygrad_model.safetensors")
@@ -56,12 +85,17 @@ def main():
         ("scan TORCH.pt", [cli, "scan", torch_file]),
         ("tokenize --help (loads the model module)", [cli, "tokenize", "--help"]),
     ]
-    results = [(name, *measure(cmd, args.runs)) for name, cmd in rows]
-    base = results[0][1]
-    print("| command | median ms | best ms | peak RSS MiB | median vs cat |")
-    print("|---|---:|---:|---:|---:|")
-    for name, med, best, rss in results:
-        print(f"| `{name}` | {med:.2f} | {best:.2f} | {rss:.1f} | {med / base:.2f}x |")
+    print_table([(name, *measure(cmd, args.runs)) for name, cmd in rows])
+    with tempfile.TemporaryDirectory() as tmp:
+        big = os.path.join(tmp, "big.safetensors")
+        size = write_big_file(big)
+        print(f"\n100,000 tensors, {size / 1e6:.1f} MB header; {args.big_runs} runs per row")
+        rows = [
+            ("cat BIG", ["/bin/cat", big]),
+            ("validate BIG", [cli, "validate", big]),
+            ("inspect --json BIG", [cli, "inspect", "--json", big]),
+        ]
+        print_table([(name, *measure(cmd, args.big_runs)) for name, cmd in rows])
 
 
 if __name__ == "__main__":

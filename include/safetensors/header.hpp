@@ -6,12 +6,12 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "safetensors/dtype.hpp"
 #include "safetensors/error.hpp"
+#include "safetensors/name_index.hpp"
 
 namespace safetensors {
 
@@ -59,7 +59,7 @@ struct header {
 
  private:
   friend struct header_index;  // builds the index (src/core/header.cpp)
-  std::unordered_map<std::string_view, std::size_t> by_name_;  ///< views into tensors[i].name
+  name_index by_name_;         ///< positions in tensors
 };
 
 /// Reads N from the first 8 bytes and checks it against the limit and file size.

@@ -36,6 +36,8 @@ class json_writer {
   json_writer& raw(std::string_view json);  ///< an already-serialized value
   const std::string& str() const noexcept { return out_; }
   std::string take() { return std::move(out_); }
+  /// Room for output of a known size (large reservations are backed by huge pages).
+  void reserve(std::size_t bytes);
 
  private:
   void before_value();

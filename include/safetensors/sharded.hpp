@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "safetensors/reader.hpp"
@@ -51,7 +50,7 @@ class checkpoint {
   friend struct builder;
   std::vector<file> shards_;
   std::vector<entry> entries_;
-  std::unordered_map<std::string_view, std::size_t> by_name_;
+  name_index by_name_;  ///< positions in entries_ (sharded sets only)
   std::filesystem::path index_path_;
   std::optional<std::uint64_t> declared_total_size_;
 };

@@ -75,10 +75,8 @@ result<void> validate_layout(std::string_view source, const std::vector<tensor_i
 struct header_index {
   /// Indexes `h.tensors` by name (the first of equal names wins); false when a name repeats.
   static bool build(header& h) {
-    h.by_name_.clear();
-    h.by_name_.reserve(h.tensors.size());
-    for (std::size_t i = 0; i < h.tensors.size(); ++i) h.by_name_.emplace(h.tensors[i].name, i);
-    return h.by_name_.size() == h.tensors.size();
+    return h.by_name_.build(h.tensors.size(),
+                            [&h](std::size_t i) -> std::string_view { return h.tensors[i].name; });
   }
 };
 
@@ -111,8 +109,9 @@ header& header::operator=(const header& other) {
 }
 
 const tensor_info* header::find(std::string_view name) const noexcept {
-  auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : &tensors[it->second];
+  const auto i =
+      by_name_.find(name, [this](std::size_t k) -> std::string_view { return tensors[k].name; });
+  return i == name_index::npos ? nullptr : &tensors[i];
 }
 
 result<std::uint64_t> read_header_length(std::span<const std::byte> prefix, std::uint64_t file_size,

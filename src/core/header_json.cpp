@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/mapped_file.hpp"
 #include "core/text_util.hpp"
 #include "core/try.hpp"
 
@@ -220,10 +221,21 @@ std::string& cached_copy() {
 
 result<element> parse_document(simdjson::dom::parser& parser, std::string_view json, bool padded,
                                std::string& copy, std::string_view source) {
-  if (parser.max_depth() != serde_max_depth &&
-      parser.allocate(std::max<std::size_t>(json.size(), 4096), serde_max_depth) !=
-          simdjson::SUCCESS) {
-    return fail(errc::invalid_json, fmt::format("{}: cannot allocate the JSON parser", source));
+  if (parser.capacity() < json.size() || parser.max_depth() != serde_max_depth) {
+    if (parser.allocate(std::max<std::size_t>(json.size(), 4096), serde_max_depth) !=
+        simdjson::SUCCESS) {
+      return fail(errc::invalid_json, fmt::format("{}: cannot allocate the JSON parser", source));
+    }
+    // A big header's first parse is dominated by first-touch faults on these fresh buffers
+    // (sizes as simdjson's document::allocate and dom_parser_implementation compute them). The
+    // document's buffers are allocated here, not lazily in parse(), so that they can be advised.
+    const std::size_t cap = parser.capacity();
+    if (parser.doc.capacity() < cap && parser.doc.allocate(cap) != simdjson::SUCCESS) {
+      return fail(errc::invalid_json, fmt::format("{}: cannot allocate the JSON parser", source));
+    }
+    advise_huge_pages(parser.doc.tape.get(), (cap + 3) * sizeof(std::uint64_t));
+    advise_huge_pages(parser.doc.string_buf.get(), 5 * cap / 3);
+    advise_huge_pages(parser.implementation->structural_indexes.get(), cap * sizeof(std::uint32_t));
   }
   const char* text = json.data();
   if (!padded || negative_zero_tokens(json, nullptr)) {
@@ -267,6 +279,7 @@ result<parsed_json> parse_header_json(std::string_view json, std::string_view so
     ST_TRY(read_metadata(source, value, out.metadata));
   }
   out.tensors.reserve(obj.size());
+  advise_huge_pages(out.tensors.data(), obj.size() * sizeof(tensor_info));
   for (auto [key, value] : obj) {
     if (key == "__metadata__") continue;
     out.tensors.push_back(ST_TRY(read_tensor(source, key, value)));

@@ -3,45 +3,57 @@
 #include <charconv>
 #include <cmath>
 
+#include "core/mapped_file.hpp"
+
 namespace safetensors {
 
-void json_quote_to(std::string& out, std::string_view s) {
+namespace {
+
+void append_escape(std::string& out, unsigned char u) {
   static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out.push_back(hex[u >> 4]);
-          out.push_back(hex[u & 0xf]);
-        } else {
-          out.push_back(c);
-        }
-    }
+  switch (u) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\b':
+      out += "\\b";
+      break;
+    case '\f':
+      out += "\\f";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default:  // the other control characters
+      out += "\\u00";
+      out.push_back(hex[u >> 4]);
+      out.push_back(hex[u & 0xf]);
   }
+}
+
+}  // namespace
+
+// Runs of characters that need no escape are appended whole.
+void json_quote_to(std::string& out, std::string_view s) {
+  out.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u >= 0x20 && u != '"' && u != '\\') continue;
+    out.append(s.data() + run, i - run);
+    append_escape(out, u);
+    run = i + 1;
+  }
+  out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 
@@ -98,6 +110,15 @@ std::string json_quote(std::string_view s) {
   out.reserve(s.size() + 2);
   json_quote_to(out, s);
   return out;
+}
+
+void json_writer::reserve(std::size_t bytes) {
+  if (bytes <= out_.capacity()) return;
+  std::string bigger;
+  bigger.reserve(bytes);
+  detail::advise_huge_pages(bigger.data(), bytes);
+  bigger.append(out_);
+  out_ = std::move(bigger);
 }
 
 void json_writer::before_value() {

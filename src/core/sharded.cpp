@@ -155,12 +155,19 @@ struct checkpoint::builder {
     return {};
   }
 
+  // A single file is found through its header's own index; only a sharded set needs one over
+  // all shards (names are unique across shards: load_shards checked that).
   static void build_entries(checkpoint& cp) {
+    std::size_t total = 0;
+    for (const auto& f : cp.shards_) total += f.tensors().size();
+    cp.entries_.reserve(total);
     for (std::size_t s = 0; s < cp.shards_.size(); ++s) {
-      for (const auto& t : cp.shards_[s].tensors()) {
-        cp.by_name_.emplace(t.name, cp.entries_.size());
-        cp.entries_.push_back(entry{&t, s});
-      }
+      for (const auto& t : cp.shards_[s].tensors()) cp.entries_.push_back(entry{&t, s});
+    }
+    if (cp.shards_.size() > 1) {
+      cp.by_name_.build(cp.entries_.size(), [&cp](std::size_t i) -> std::string_view {
+        return cp.entries_[i].info->name;
+      });
     }
   }
 };
@@ -183,8 +190,13 @@ result<checkpoint> checkpoint::open(const fs::path& path, const open_options& op
 }
 
 const checkpoint::entry* checkpoint::find(std::string_view name) const noexcept {
-  const auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : &entries_[it->second];
+  if (shards_.size() == 1) {
+    const tensor_info* t = shards_.front().find(name);
+    return t == nullptr ? nullptr : &entries_[t - shards_.front().tensors().data()];
+  }
+  const auto i = by_name_.find(
+      name, [this](std::size_t k) -> std::string_view { return entries_[k].info->name; });
+  return i == name_index::npos ? nullptr : &entries_[i];
 }
 
 result<tensor> checkpoint::get(std::string_view name) const {
