@@ -170,6 +170,61 @@ TEST(TokenizerUnicode, CjkAndOffsets) {
   EXPECT_EQ(m->offsets, (offsets{{0, 0}, {0, 1}, {5, 6}, {0, 0}}));
 }
 
+// The reference's Unicode versions (docs/MODEL.md "Unicode versions"); expected values measured
+// with the npm reference.
+TEST(TokenizerUnicode, ReferenceVersions) {
+  const tokenizer& t = json_tok();
+  // U+0890 (Cf since 14.0) and U+2E43 (Po since 9.0) are unassigned for the reference's 8.0
+  // classes: kept inside the word, not deleted or split.
+  EXPECT_EQ(t.normalize("a\xE0\xA2\x90"
+                        "b"),
+            "a\xE0\xA2\x90"
+            "b");
+  EXPECT_EQ(encode_ids(t,
+                       "a\xE2\xB9\x83"
+                       "b"),
+            (ids{101, 100, 102}));
+  // U+166D was Po in 8.0 (split), U+1885 Lo (kept, although Mn since 9.0).
+  auto e = t.encode(
+      "a\xE1\xA2\x85"
+      "b a\xE1\x99\xAD"
+      "b");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->tokens, (std::vector<std::string>{"[CLS]", "[UNK]", "a", "[UNK]", "b", "[SEP]"}));
+  EXPECT_EQ(t.normalize("\xE1\xB2\x89x"), "\xE1\xB2\x8Ax");  // U+1C89 -> U+1C8A (Unicode 16.0)
+  EXPECT_EQ(t.normalize("\xF0\x91\xA4\xB8"), "\xF0\x91\xA4\xB8");  // U+11938: no NFD (13.0)
+  // Canonical ordering after decomposition: U+302E (ccc 224) moves after U+1B44 (ccc 9).
+  EXPECT_EQ(t.normalize("a\xE3\x80\xAE\xE1\xAD\x84"
+                        "b"),
+            "a\xE1\xAD\x84\xE3\x80\xAE"
+            "b");
+}
+
+TEST(TokenizerUnicode, CharOffsets) {
+  encode_options opts;
+  opts.offsets = safetensors::model::offset_unit::chars;
+  // Code points, not UTF-16 units: the emoji counts one.
+  auto e = json_tok().encode(
+      "\xC3\xA9\xF0\x9F\x98\x80\xE6\xBC\xA2\xE5\xAD\x97"
+      "b",
+      opts);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->offsets, (offsets{{0, 0}, {0, 2}, {2, 3}, {3, 4}, {4, 5}, {0, 0}}));
+  // A maximal invalid subpart is one character (the U+FFFD it reads as).
+  auto bad = json_tok().encode(
+      "ab\xFF"
+      "cd \xE2\x82 x",
+      opts);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->offsets, (offsets{{0, 0}, {0, 4}, {4, 5}, {8, 9}, {0, 0}}));
+  // Pairs: second-sequence offsets count in the second text.
+  auto p = json_tok().encode_pair("\xC3\xA9t\xC3\xA9", "\xC3\xA0 la", opts);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->tokens,
+            (std::vector<std::string>{"[CLS]", "et", "##e", "[SEP]", "a", "la", "[SEP]"}));
+  EXPECT_EQ(p->offsets, (offsets{{0, 0}, {0, 2}, {2, 3}, {0, 0}, {0, 1}, {2, 4}, {0, 0}}));
+}
+
 TEST(TokenizerUnicode, InvalidUtf8IsReplacedThenDropped) {
   // Each maximal invalid subpart reads as U+FFFD, which clean_text deletes; offsets stay bytes.
   auto e = json_tok().encode(

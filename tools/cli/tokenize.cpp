@@ -1,5 +1,5 @@
 // tokenize: the model folder's tokenizer on texts from the arguments, a file or stdin; ids,
-// tokens and byte offsets as a table or one JSON object per input.
+// tokens and offsets (bytes or code points) as a table or one JSON object per input.
 #include <fmt/format.h>
 #include <simdjson.h>
 
@@ -30,6 +30,7 @@ struct tokenize_args {
   bool json = false;
   bool json_input = false;
   bool normalized = false;
+  std::string offsets = "bytes";
 };
 
 // --json-input: each line is a JSON string, or an object with a "text" string.
@@ -105,6 +106,7 @@ int run_tokenize(const tokenize_args& a) {
   opts.max_length = a.max_length;
   opts.add_special_tokens = !a.no_special;
   opts.direction = a.side == "left" ? model::truncation_side::left : model::truncation_side::right;
+  opts.offsets = a.offsets == "chars" ? model::offset_unit::chars : model::offset_unit::bytes;
   std::string out;
   for (std::size_t i = 0; i < inputs->size(); ++i) {
     const std::string& text = (*inputs)[i];
@@ -147,10 +149,14 @@ std::function<int()> setup_tokenize(CLI::App& sub) {
   sub.add_option("--truncation-side", a->side, "Which end truncation cuts")
       ->check(CLI::IsMember({"right", "left"}));
   sub.add_flag("--no-special-tokens", a->no_special, "Do not add [CLS]/[SEP]");
+  sub.add_option("--offsets", a->offsets,
+                 "Unit of the offsets: bytes (UTF-8, default) or chars (code points, as "
+                 "transformers' return_offsets_mapping)")
+      ->check(CLI::IsMember({"bytes", "chars"}));
   sub.add_flag("--normalized", a->normalized, "Print the normalized text instead of tokens");
   sub.add_flag("--json", a->json,
-               "One JSON object per input: input_ids, tokens, offsets (byte offsets into "
-               "the input; [0,0] for special tokens), truncated");
+               "One JSON object per input: input_ids, tokens, offsets (into the input, in "
+               "--offsets units; [0,0] for special tokens), truncated");
   return [a, pair] {
     a->has_pair = pair->count() > 0;
     return run_tokenize(*a);

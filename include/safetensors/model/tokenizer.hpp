@@ -17,12 +17,22 @@ namespace safetensors::model {
 
 enum class truncation_side { right, left };
 
+/// What encoding::offsets count.
+enum class offset_unit {
+  bytes,  ///< UTF-8 bytes (the default, as Text Embeddings Inference)
+  /// Unicode code points, as Python transformers' return_offsets_mapping and the tokenizers
+  /// bindings for Python and Node (not UTF-16 units). In invalid UTF-8, each maximal invalid
+  /// subpart counts as one (it reads as one U+FFFD).
+  chars,
+};
+
 struct encode_options {
   bool add_special_tokens = true;
   bool truncate = true;
   /// Total length limit including special tokens; 0 means the tokenizer's model_max_length.
   std::size_t max_length = 0;
   truncation_side direction = truncation_side::right;
+  offset_unit offsets = offset_unit::bytes;
 };
 
 /// One encoded input (single text or pair).
@@ -30,8 +40,9 @@ struct encoding {
   std::vector<std::int32_t> ids;
   std::vector<std::int32_t> type_ids;  ///< 0 for the first sequence, 1 for the second
   std::vector<std::string> tokens;
-  /// Byte offsets [begin, end) into the original text of each token ((0,0) for special tokens;
-  /// for pairs, offsets of second-sequence tokens refer to the second text).
+  /// Offsets [begin, end) into the original text of each token, in encode_options::offsets
+  /// units ((0,0) for special tokens; for pairs, offsets of second-sequence tokens refer to the
+  /// second text).
   std::vector<std::pair<std::size_t, std::size_t>> offsets;
   std::vector<std::uint8_t> special_tokens_mask;
   bool truncated = false;  ///< tokens were dropped by truncation

@@ -1,48 +1,77 @@
 #include "model/tokenizer/chars.hpp"
 
-#include <utf8proc.h>
+#include <algorithm>
+#include <map>
+
+#include "model/tokenizer/unicode_tables.hpp"
 
 namespace safetensors::model::detail {
 
+namespace ut = unicode_tables;
+
 namespace {
-utf8proc_category_t category(char32_t c) noexcept {
-  return utf8proc_category(static_cast<utf8proc_int32_t>(c));
+
+template <typename Range>
+const Range* find_range(const Range* ranges, std::size_t count, char32_t c) noexcept {
+  const Range* end = ranges + count;
+  const Range* it =
+      std::upper_bound(ranges, end, c, [](char32_t v, const Range& r) { return v < r.first; });
+  if (it == ranges) return nullptr;
+  --it;
+  return c <= it->last ? it : nullptr;
 }
+
 }  // namespace
 
-bool is_bert_whitespace(char32_t c) noexcept {
-  if (c == '\t' || c == '\n' || c == '\r' || c == ' ') return true;
-  // White_Space = U+000B, U+000C, U+0085 (controls) plus the Zs, Zl and Zp categories.
-  if (c == 0x0B || c == 0x0C || c == 0x85) return true;
-  if (c < 0x80) return false;
-  const auto cat = category(c);
-  return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP;
+const char_table& char_table::get() {
+  static const char_table table;
+  return table;
 }
 
-bool is_bert_control(char32_t c) noexcept {
-  if (c == '\t' || c == '\n' || c == '\r') return false;
-  const auto cat = category(c);
-  return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
-         cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CS;
+char_table::char_table() {
+  constexpr char32_t code_points = 0x110000;
+  std::vector<std::uint8_t> all(code_points, 0);
+  for (std::size_t i = 0; i < ut::flag_ranges_count; ++i) {
+    const auto& r = ut::flag_ranges[i];
+    for (char32_t c = r.first; c <= r.last; ++c) all[c] = r.value;
+  }
+  for (std::size_t i = 0; i < ut::combining_ranges_count; ++i) {
+    const auto& r = ut::combining_ranges[i];
+    for (char32_t c = r.first; c <= r.last; ++c) all[c] |= flag_combining;
+  }
+  for (std::size_t i = 0; i < ut::lowercase_runs_count; ++i) {
+    const auto& r = ut::lowercase_runs[i];
+    for (char32_t c = r.first; c <= r.last; c += r.stride) {
+      all[c] |= flag_lowercase;
+      lowercase_.emplace_back(c, static_cast<char32_t>(static_cast<std::int32_t>(c) + r.delta));
+    }
+  }
+  all[0x130] |= flag_lowercase;
+  std::sort(lowercase_.begin(), lowercase_.end());
+
+  std::map<std::array<std::uint8_t, block_size>, std::uint16_t> seen;
+  index_.resize(code_points / block_size);
+  for (char32_t b = 0; b < code_points / block_size; ++b) {
+    std::array<std::uint8_t, block_size> block{};
+    std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(b * block_size), block_size,
+                block.begin());
+    const auto [it, added] = seen.emplace(block, static_cast<std::uint16_t>(blocks_.size()));
+    if (added) blocks_.push_back(block);
+    index_[b] = it->second;
+  }
 }
 
-bool is_bert_punctuation(char32_t c) noexcept {
-  if (c < 0x80) {
-    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
-           (c >= 0x7B && c <= 0x7E);
-  }
-  switch (category(c)) {
-    case UTF8PROC_CATEGORY_PC:
-    case UTF8PROC_CATEGORY_PD:
-    case UTF8PROC_CATEGORY_PS:
-    case UTF8PROC_CATEGORY_PE:
-    case UTF8PROC_CATEGORY_PI:
-    case UTF8PROC_CATEGORY_PF:
-    case UTF8PROC_CATEGORY_PO:
-      return true;
-    default:
-      return false;
-  }
+std::uint8_t char_table::combining_class(char32_t c) const noexcept {
+  if (!(flags(c) & flag_combining)) return 0;
+  const auto* r = find_range(ut::combining_ranges, ut::combining_ranges_count, c);
+  return r ? r->value : 0;
+}
+
+char32_t char_table::simple_lowercase(char32_t c) const noexcept {
+  if (!(flags(c) & flag_lowercase)) return c;
+  const auto it = std::lower_bound(lowercase_.begin(), lowercase_.end(), std::make_pair(c, c),
+                                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  return it != lowercase_.end() && it->first == c ? it->second : c;
 }
 
 bool is_chinese_char(char32_t c) noexcept {
@@ -51,7 +80,5 @@ bool is_chinese_char(char32_t c) noexcept {
          (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
-
-bool is_nonspacing_mark(char32_t c) noexcept { return category(c) == UTF8PROC_CATEGORY_MN; }
 
 }  // namespace safetensors::model::detail

@@ -8,6 +8,7 @@
 
 #include "core/try.hpp"
 #include "model/tokenizer/state.hpp"
+#include "model/tokenizer/utf8.hpp"
 
 namespace safetensors::model {
 
@@ -246,6 +247,10 @@ result<encoding> tokenizer::encode_impl(std::string_view first, const std::strin
   auto a = ST_TRY(encode_sequence(t, first));
   std::optional<sequence_encoding> b;
   if (is_pair) b = ST_TRY(encode_sequence(t, *second));
+  if (opts.offsets == offset_unit::chars) {
+    detail::to_char_offsets(first, a.offsets);
+    if (is_pair) detail::to_char_offsets(*second, b->offsets);
+  }
   encoding e;
   if (opts.truncate) {
     const std::size_t max_length = opts.max_length ? opts.max_length : t.model_max_length;

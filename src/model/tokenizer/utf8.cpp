@@ -39,4 +39,30 @@ std::size_t count_chars(std::string_view text) noexcept {
   return n;
 }
 
+namespace {
+struct char_cursor {
+  std::size_t byte = 0;
+  std::size_t chars = 0;
+};
+std::size_t advance(std::string_view text, char_cursor& at, std::size_t target) noexcept {
+  if (target < at.byte) at = {};
+  while (at.byte < target && at.byte < text.size()) {
+    char32_t c = 0;
+    at.byte += decode_utf8(text, at.byte, c);
+    ++at.chars;
+  }
+  return at.chars;
+}
+}  // namespace
+
+void to_char_offsets(std::string_view text,
+                     std::vector<std::pair<std::size_t, std::size_t>>& offsets) {
+  char_cursor begin;
+  for (auto& [b, e] : offsets) {
+    b = advance(text, begin, b);
+    char_cursor end = begin;
+    e = advance(text, end, e);
+  }
+}
+
 }  // namespace safetensors::model::detail

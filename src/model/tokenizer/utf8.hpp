@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace safetensors::model::detail {
 
@@ -22,6 +24,11 @@ std::size_t append_utf8(std::string& out, char32_t cp);
 
 /// Number of code points in valid UTF-8 `text` (continuation bytes are not counted).
 std::size_t count_chars(std::string_view text) noexcept;
+
+/// Rewrites byte offsets into `text` (at character boundaries) as code point offsets, each
+/// maximal invalid subpart counting as one. Linear when the begins do not decrease.
+void to_char_offsets(std::string_view text,
+                     std::vector<std::pair<std::size_t, std::size_t>>& offsets);
 
 /// Length of the UTF-8 sequence starting with lead byte `b` of valid UTF-8 text.
 inline std::size_t utf8_length(unsigned char b) noexcept {
