@@ -34,7 +34,10 @@ def _to_device(t, device):
 
 def _from_flat(flat, format_dtype, shape, name):
     """A flat writable uint8 numpy array -> a tensor sharing its memory."""
-    return torch.from_numpy(flat).view(_dtype(format_dtype, name)).reshape(shape)
+    dt = _dtype(format_dtype, name)
+    if flat.size == 0:  # numpy gives empty arrays stride 0, which torch cannot view as another dtype
+        return torch.empty(shape, dtype=dt)
+    return torch.from_numpy(flat).view(dt).reshape(shape)
 
 
 def _get_tensor(handle, name, device):
