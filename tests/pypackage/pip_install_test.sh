@@ -6,6 +6,7 @@
 # ccache is reused when the environment sets CMAKE_CXX_COMPILER_LAUNCHER (CCACHE_BASEDIR is set
 # to the copy, so the next run hits the cache despite a new temp path).
 set -euo pipefail
+unset PYTHONPATH  # ctest points it at the build tree; the venv must find its own package
 src="${SAFETENSORS_SOURCE_DIR:?}"
 python="${SAFETENSORS_PYTHON:-$(bash "$src/scripts/python" -c 'import sys; print(sys.executable)')}"
 tmp=$(mktemp -d)
