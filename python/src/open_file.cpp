@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/mapped_file.hpp"
 #include "errors.hpp"
 #include "safetensors/reader.hpp"
 #include "values.hpp"
@@ -116,7 +117,11 @@ class open_file {
     }
     const shared_file keep = file_;
     py::gil_scoped_release unlocked;
-    for (const auto& [t, dst] : jobs) unwrap(keep->read_bytes(*t, 0, dst));
+    for (const auto& [t, dst] : jobs) {
+      // Fresh tensors from torch/numpy: filled by pread, faulted in huge pages where allowed.
+      detail::advise_huge_pages(dst.data(), dst.size());
+      unwrap(keep->read_bytes(*t, 0, dst));
+    }
   }
   /// (shape, bytes) of a slice, as a new writable flat array.
   py::tuple slice(const std::string& name, const py::list& indexers) const {

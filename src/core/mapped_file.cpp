@@ -66,16 +66,20 @@ result<mapping> mapping::map(int fd, std::uint64_t size, const std::filesystem::
   return m;
 }
 
-std::vector<std::byte> large_buffer(std::size_t n) {
+void advise_huge_pages(void* p, std::size_t n) noexcept {
   constexpr std::size_t huge = std::size_t{2} << 20;
+  if (n < 2 * huge) return;
+  const auto begin = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t first = (begin + huge - 1) / huge * huge;
+  const std::uintptr_t last = (begin + n) / huge * huge;
+  // A hint: without THP (or on memory that is not anonymous) the pages stay normal.
+  if (last > first) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
+
+std::vector<std::byte> large_buffer(std::size_t n) {
   std::vector<std::byte> buf;
-  if (n >= 2 * huge) {
-    buf.reserve(n);  // not touched yet: advise before the first fault
-    const auto begin = reinterpret_cast<std::uintptr_t>(buf.data());
-    const std::uintptr_t first = (begin + huge - 1) / huge * huge;
-    const std::uintptr_t last = (begin + n) / huge * huge;
-    if (last > first) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-  }
+  buf.reserve(n);  // not touched yet: advise before the first fault
+  advise_huge_pages(buf.data(), n);
   buf.resize(n);
   return buf;
 }
