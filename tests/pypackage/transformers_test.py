@@ -124,6 +124,17 @@ class TransformersSequence(PackageTestCase):
         from safetensors.torch import load_file, save_file  # noqa: F401
         self.assertIsInstance(safetensors.__version__, str)
 
+    def test_storage_identity_helpers(self):
+        # transformers' pytorch_utils.id_tensor_storage imports these to find tied weights
+        from safetensors.torch import storage_ptr, storage_size
+        w = torch.zeros(4, 3)
+
+        def storage_id(t):
+            return t.device, storage_ptr(t), storage_size(t)
+        self.assertEqual(storage_id(w), storage_id(w.view(3, 4)))
+        self.assertEqual(storage_size(w), 48)
+        self.assertNotEqual(storage_id(w), storage_id(w.clone()))
+
     def save(self, state_dict, path):
         from safetensors.torch import save_file
         # transformers drops shared tensors itself (tied weights) before save_file
