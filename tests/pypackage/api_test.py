@@ -509,6 +509,33 @@ class ByteIdentity(PackageTestCase):
                 np.testing.assert_array_equal(got.numpy(), arr, err_msg=f"{name}: {k}")
 
 
+class LowLevel(PackageTestCase):
+    """Upstream's serialize / serialize_file / deserialize (framework dtype names in, format
+    names out)."""
+
+    def test_serialize_round_trip(self):
+        data = np.arange(6, dtype=np.float32).tobytes()
+        flat = {"a": {"dtype": "float32", "shape": [2, 3], "data": data}, "m": {"dtype": "bool", "shape": [1],
+                                                                               "data": b"\x01"}}
+        blob = safetensors.serialize(flat, metadata={"k": "v"})
+        self.assertEqual(blob, stnp.save({"a": np.arange(6, dtype=np.float32).reshape(2, 3),
+                                          "m": np.ones(1, dtype=np.bool_)}, metadata={"k": "v"}))
+        p = self.path("l.safetensors")
+        safetensors.serialize_file(flat, p, metadata={"k": "v"})
+        with open(p, "rb") as f:
+            self.assertEqual(f.read(), blob)
+        self.assertEqual(dict(safetensors.deserialize(blob)),
+                         {"a": {"dtype": "F32", "shape": [2, 3], "data": data},
+                          "m": {"dtype": "BOOL", "shape": [1], "data": b"\x01"}})
+
+    def test_errors(self):
+        self.assertRefused(safetensors.serialize, {"a": {"dtype": "float32", "shape": [2], "data": b"abc"}},
+                           kind="invalid_tensor_view", contains="tensor `a`")
+        self.assertRefused(safetensors.serialize, {"a": {"dtype": "float128", "shape": [1], "data": b"x" * 16}},
+                           kind="unknown_dtype")
+        self.assertRefused(safetensors.deserialize, b"\x00" * 4, kind="header_too_small")
+
+
 class Hostile(PackageTestCase):
     def test_truncated_and_bad_headers(self):
         good = stnp.save({"a": np.arange(6, dtype=np.float32)})
