@@ -2,14 +2,15 @@
 - load_file (torch and numpy) of the 268 MB DistilBERT-shaped F32 file of the I/O benchmark,
   against torch.load of the same tensors saved as a .bin and against `cat` of the file;
 - safe_open + one get_tensor (numpy: zero copy; torch: a copy of that tensor) on that file and on
-  a 2.7 GB one (the time must not grow with the file);
+  sparse files of 268 MB, 2.7 GB and 27 GB holding the same small tensor and one big one (the
+  time must not grow with the file);
 - save_file against our C++ writer (safetensors-cli convert --no-verify of the same file);
 - peak RSS of a process that runs load_file, above its RSS before the call, against the tensors'
   size.
 Warm page cache (each row has a warm-up run); median of --reps runs.
 
 Usage: PYTHONPATH=build/python scripts/python bench/python_bench.py [--build build] [--reps 5]
-       [--dir DIR]   (needs ~1 GB free in DIR, default $TMPDIR; the 2.7 GB file is sparse)
+       [--dir DIR]   (needs ~1 GB free in DIR, default $TMPDIR; the big files are sparse)
 """
 import argparse
 import json
@@ -134,8 +135,10 @@ def main():
         row("safetensors.torch.load_file", lt, "torch.load", tload, f"{lt / cat:.2f}x cat")
         row("safetensors.numpy.load_file", ln, "torch.load", tload, f"{ln / cat:.2f}x cat")
 
-        big = os.path.join(tmp, "big.safetensors")
-        write_sparse_file(big, 2_700_000_000)
+        lazy_files = [("268 MB DistilBERT file", st_path)]
+        for label, n in (("268 MB", 268_000_000), ("2.7 GB", 2_700_000_000), ("27 GB", 27_000_000_000)):
+            lazy_files.append((f"{label} sparse file", os.path.join(tmp, f"sparse-{n}.safetensors")))
+            write_sparse_file(lazy_files[-1][1], n)
 
         def lazy(path, fw):
             def run():
@@ -143,7 +146,7 @@ def main():
                     f.get_tensor("classifier.bias")
             return run
         lazy_rows = [(f"safe_open + get_tensor, {label}, {fw}", timed(lazy(p, fw), max(args.reps, 50)))
-                     for label, p in (("268 MB", st_path), ("2.7 GB", big)) for fw in ("np", "pt")]
+                     for label, p in lazy_files for fw in ("np", "pt")]
 
         spy = timed(lambda: stpt.save_file(sd, out_py), args.reps)
         scpp = timed(lambda: subprocess.run([cli, "convert", st_path, out_cpp, "--no-verify", "--force", "--quiet"],
