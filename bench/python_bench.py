@@ -111,7 +111,8 @@ def main():
                          text=True).stdout.strip()
     print(f"command: PYTHONPATH={os.path.relpath(args.build)}/python scripts/python bench/python_bench.py "
           f"--reps {args.reps}  ({time.strftime('%Y-%m-%d', time.gmtime())})")
-    print(f"cpu: {cpu}; torch {torch.__version__}, safetensors {safetensors.__version__} (this package)")
+    print(f"cpu: {cpu}; load average {os.getloadavg()[0]:.1f}; torch {torch.__version__}, "
+          f"safetensors {safetensors.__version__} (this package)")
     with tempfile.TemporaryDirectory(prefix="st-pybench-", dir=args.dir) as tmp:
         sd = distilbert_state_dict()
         size = sum(t.numel() * t.element_size() for t in sd.values())
