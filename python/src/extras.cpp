@@ -1,0 +1,168 @@
+// safetensors.cpp: what only this project offers from Python. convert and scan run the torch
+// layer (no pickle code is executed), validate and inspect the core; all release the GIL while
+// they read and write files. Results are plain dicts and lists.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "errors.hpp"
+#include "safetensors/sharded.hpp"
+#include "safetensors/torch/convert.hpp"
+#include "safetensors/torch/scan.hpp"
+#include "values.hpp"
+
+namespace py = pybind11;
+
+namespace safetensors::python {
+namespace {
+
+std::vector<std::string> strings(const std::vector<std::filesystem::path>& paths) {
+  std::vector<std::string> out;
+  for (const auto& p : paths) out.push_back(p.string());
+  return out;
+}
+
+py::dict convert(const std::string& input, const std::string& output,
+                 const std::optional<std::string>& cast, std::uint64_t alignment,
+                 std::optional<std::uint64_t> max_shard_size, const std::string& key, bool flatten,
+                 const std::string& sharing, bool verify, bool copy_other_files, bool force) {
+  torch::convert_options o;
+  if (cast) {
+    o.cast = dtype_from_name(*cast);
+    if (!o.cast || (*o.cast != dtype::F16 && *o.cast != dtype::BF16 && *o.cast != dtype::F32))
+      raise(error{errc::invalid_argument, "cast '" + *cast + "': use 'F16', 'BF16' or 'F32'"});
+  }
+  if (sharing != "exact" && sharing != "hf_compat")
+    raise(error{errc::invalid_argument, "sharing '" + sharing + "': use 'exact' or 'hf_compat'"});
+  o.alignment = alignment;
+  o.max_shard_size = max_shard_size;
+  o.select.key = key;
+  o.select.flatten = flatten;
+  o.sharing = sharing == "hf_compat" ? torch::share_policy::hf_compat : torch::share_policy::exact;
+  o.verify = verify;
+  o.copy_other_files = copy_other_files;
+  o.force = force;
+  torch::convert_report r;
+  {
+    py::gil_scoped_release unlocked;
+    r = unwrap(torch::convert(input, output, o));
+  }
+  py::dict d;
+  d["written"] = strings(r.written);
+  d["copied"] = strings(r.copied);
+  d["tensors"] = r.tensors;
+  d["aliases"] = r.aliases;
+  d["notes"] = r.notes;
+  d["bytes"] = r.bytes;
+  d["verified"] = r.verified;
+  return d;
+}
+
+py::dict scan(const std::string& path) {
+  torch::scan_report r;
+  {
+    py::gil_scoped_release unlocked;
+    r = unwrap(torch::scan_file(path));
+  }
+  py::list globals;
+  for (const auto& g : r.globals) {
+    globals.append(py::make_tuple(g.name, std::string(torch::verdict_name(g.verdict))));
+  }
+  py::dict d;
+  d["path"] = r.path.string();
+  d["format"] = r.format;
+  d["verdict"] = std::string(torch::verdict_name(r.verdict));
+  d["reason"] = r.reason;
+  d["globals"] = globals;
+  d["persistent_ids"] = r.persistent_ids;
+  return d;
+}
+
+py::dict problem(const error& e) {
+  py::dict p;
+  p["kind"] = std::string(errc_name(e.code));
+  p["message"] = e.message;
+  return p;
+}
+
+/// Opens every tensor's byte range of a file, folder or index (errors are collected, not raised:
+/// the CLI's `validate --json` shape without its warnings).
+py::dict validate(const std::string& path) {
+  py::dict d;
+  d["path"] = path;
+  py::list errors;
+  std::size_t count = 0;
+  std::optional<error> open_error;
+  std::vector<error> tensor_errors;
+  {
+    py::gil_scoped_release unlocked;
+    auto ck = checkpoint::open(path);
+    if (!ck) {
+      open_error = ck.error();
+    } else {
+      count = ck->tensors().size();
+      for (const auto& e : ck->tensors()) {
+        if (auto t = ck->get(e.info->name); !t) tensor_errors.push_back(t.error());
+      }
+    }
+  }
+  if (open_error) errors.append(problem(*open_error));
+  for (const auto& e : tensor_errors) errors.append(problem(e));
+  d["valid"] = errors.empty();
+  d["errors"] = errors;
+  d["tensors"] = count;
+  return d;
+}
+
+/// Header information of a file, folder or index, read header-only (no data page is touched).
+py::dict inspect(const std::string& path) {
+  open_options opts;
+  opts.header_only = true;
+  std::optional<checkpoint> ck;
+  {
+    py::gil_scoped_release unlocked;
+    ck.emplace(unwrap(checkpoint::open(path, opts)));
+  }
+  py::list files, tensors;
+  for (const auto& f : ck->shards()) {
+    py::dict s;
+    s["path"] = f.path().string();
+    s["header_size"] = f.info().header_size;
+    s["data_size"] = f.info().data_size;
+    s["metadata"] = metadata_dict(f.metadata());
+    files.append(s);
+  }
+  for (const auto& e : ck->tensors()) {
+    py::dict t;
+    t["name"] = e.info->name;
+    t["dtype"] = std::string(dtype_name(e.info->type));
+    t["shape"] = e.info->shape;
+    t["data_offsets"] = py::make_tuple(e.info->begin, e.info->end);
+    t["file"] = e.shard;
+    tensors.append(t);
+  }
+  py::dict d;
+  d["path"] = path;
+  d["sharded"] = ck->is_sharded();
+  d["metadata"] = metadata_dict(ck->metadata());
+  d["files"] = files;
+  d["tensors"] = tensors;
+  d["total_size"] = ck->total_size();
+  return d;
+}
+
+}  // namespace
+
+void bind_extras(py::module_& m) {
+  m.def("convert", &convert, py::arg("input"), py::arg("output"), py::arg("cast"),
+        py::arg("alignment"), py::arg("max_shard_size"), py::arg("key"), py::arg("flatten"),
+        py::arg("sharing"), py::arg("verify"), py::arg("copy_other_files"), py::arg("force"));
+  m.def("scan", &scan, py::arg("path"));
+  m.def("validate", &validate, py::arg("path"));
+  m.def("inspect", &inspect, py::arg("path"));
+}
+
+}  // namespace safetensors::python
