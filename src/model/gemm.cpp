@@ -61,17 +61,6 @@ std::size_t element_size(weight_type t) {
   return t == weight_type::bf16 || t == weight_type::bf16_packed ? 2 : 4;
 }
 
-// Largest u8 activation value: VNNI's vpdpbusd sums u8 x s8 products in 32 bits; without it
-// oneDNN pairs them in saturating 16-bit sums (vpmaddubsw), safe only with 7-bit activations.
-int u8_activation_max() {
-  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  const bool vnni =
-      (isa & static_cast<unsigned>(dnnl_cpu_isa_avx512_core_vnni & ~dnnl_cpu_isa_avx512_core)) !=
-          0 ||
-      (isa & static_cast<unsigned>(dnnl_cpu_isa_avx2_vnni & ~dnnl_cpu_isa_avx2)) != 0;
-  return vnni ? 255 : 127;
-}
-
 std::int64_t i64(std::size_t v) { return static_cast<std::int64_t>(v); }
 
 dnnl::algorithm eltwise_algorithm(activation_kind act, float& alpha) {
@@ -286,7 +275,14 @@ gemm_engine::gemm_engine(std::size_t max_cached, bool attention_bf16)
     : impl_(std::make_unique<impl>()) {
   impl_->max_cached = max_cached > 0 ? max_cached : 1;
   impl_->attention_bf16 = attention_bf16;
-  impl_->u8_max = u8_activation_max();
+  impl_->u8_max = int8_activation_max();
+}
+
+int int8_activation_max() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  constexpr unsigned vnni_bits = (dnnl_cpu_isa_avx512_core_vnni & ~dnnl_cpu_isa_avx512_core) |
+                                 (dnnl_cpu_isa_avx2_vnni & ~dnnl_cpu_isa_avx2);
+  return (isa & vnni_bits) != 0 ? 255 : 127;
 }
 
 const char* effective_isa_name() noexcept {

@@ -37,6 +37,12 @@ enum class weight_type { f32, f32_packed, bf16, bf16_packed, s8_packed };
 /// What the model's GEMMs compute in (load option `precision`, docs/MODEL.md "Precision").
 enum class gemm_precision { f32, bf16, int8 };
 
+/// Largest u8 value linear() quantizes activations to for s8_packed weights: 255 where the CPU
+/// has VNNI (u8 x s8 products summed in 32 bits), else 127 (oneDNN's pre-VNNI kernels sum
+/// pairs of products in saturating 16 bits: 7-bit activations keep them exact, as fbgemm's
+/// reduce_range does).
+int int8_activation_max();
+
 /// The oneDNN CPU ISA in effect ("avx512_core_bf16", "avx2", ...; dnnl_get_effective_cpu_isa).
 const char* effective_isa_name() noexcept;
 

@@ -148,9 +148,13 @@ int run_classify(const classify_args& a) {
   const double load_s = seconds_since(t0);
   if (a.verbose) {
     const model::compute_info c = model::describe_compute();
-    std::fprintf(stderr, "precision: %s, isa: %s, cpu: %s, weights: %s\n",
+    std::fprintf(stderr,
+                 "precision: %s, isa: %s, cpu: %s, weights: %s (%llu bytes used in place, %llu "
+                 "converted)\n",
                  std::string(model::precision_name(clf->precision())).c_str(), c.isa.c_str(),
-                 c.cpu_model.c_str(), clf->weights_source().c_str());
+                 c.cpu_model.c_str(), clf->weights_source().c_str(),
+                 static_cast<unsigned long long>(clf->weights_bytes_in_place()),
+                 static_cast<unsigned long long>(clf->weights_bytes_converted()));
   }
   auto fn = pick_function(a, clf->config());
   if (!fn) return report_error(fn.error());
