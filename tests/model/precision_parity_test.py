@@ -55,6 +55,8 @@ def torch_int8_linear(sd):
         m.weight.data.copy_(w)
         m.bias.data.copy_(sd[p + ".bias"].float())
         mods[p.replace(".", "/")] = m
+    if "fbgemm" in torch.backends.quantized.supported_engines:  # x86's usual engine
+        torch.backends.quantized.engine = "fbgemm"
     q = torch.quantization.quantize_dynamic(mods, {torch.nn.Linear}, dtype=torch.qint8)
     return lambda x, p: q[p.replace(".", "/")](x)
 
