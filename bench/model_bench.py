@@ -1,6 +1,7 @@
 """DistilBERT engine benchmark: ours vs PyTorch 1.13 eager vs ONNX Runtime, same run, same ids.
 
     scripts/python bench/model_bench.py --build build [--seconds 3] [--threads 1,2]
+                                        [--precisions fp32,bf16,int8]
 
 Builds (once, in BUILD/bench-model/) a DistilBERT-base folder with random F32 weights
 (768/12/6/3072, vocab 30522, the real uncased tokenizer files from tests/support/testdata.py), pytorch_model.bin and
@@ -13,7 +14,9 @@ model.onnx (torch.onnx.export of the same forward). Then, for each thread count,
 at batch 1 x {16, 128, 512} and batch 8 x 128, alternating the engines for --rounds rounds
 (the table keeps each engine's best median per shape); then load time (folder to first result, warm
 page cache) and peak RSS of each, and prints a Markdown table for docs/PERFORMANCE.md, after the
-CPU model and the kernels each engine used.
+CPU model and the kernels each engine used. Ours runs once per --precisions mode ("ours fp32",
+"ours bf16", "ours int8"; docs/MODEL.md "Precision"); with int8 among them, torch also runs
+torch.quantization.quantize_dynamic(model, {nn.Linear}, torch.qint8) ("torch int8", fbgemm).
 """
 import argparse
 import json
@@ -30,13 +33,26 @@ CFG = {"dim": 768, "n_heads": 12, "n_layers": 6, "hidden_dim": 3072, "vocab_size
        "max_position_embeddings": 512, "id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}
 
 
-def print_rows(table):
-    """Markdown rows of {(batch, len, threads): {engine: ms}}, with ORT/ours and torch/ours."""
-    for (b, l, t), v in sorted(table.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
-        o, tr, ox = v.get("ours"), v.get("torch"), v.get("ort")
-        ratio = lambda x: f"{x / o:.2f}x" if x and o else "-"  # noqa: E731
-        fmt = lambda x: f"{x:.1f}" if x else "-"  # noqa: E731
-        print(f"| {b} x {l} | {t} | {fmt(o)} | {fmt(tr)} | {fmt(ox)} | {ratio(ox)} | {ratio(tr)} |")
+def sorted_rows(table):
+    return sorted(table.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+
+
+def print_rows(table, engines):
+    """Markdown rows of {(batch, len, threads): {engine: ms}}, one column per engine."""
+    for (b, l, t), v in sorted_rows(table):
+        cells = [f"{v[e]:.1f}" if v.get(e) else "-" for e in engines]
+        print(f"| {b} x {l} | {t} | " + " | ".join(cells) + " |")
+
+
+def print_ratios(table, modes):
+    """Speed-ups of each mode over our fp32, ORT fp32 over each mode, torch int8 over ours int8."""
+    ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"  # noqa: E731
+    for (b, l, t), v in sorted_rows(table):
+        cells = [ratio(v.get("ours fp32"), v.get(f"ours {m}")) for m in modes if m != "fp32"]
+        cells += [ratio(v.get("ort"), v.get(f"ours {m}")) for m in modes]
+        if "int8" in modes:
+            cells.append(ratio(v.get("torch int8"), v.get("ours int8")))
+        print(f"| {b} x {l} | {t} | " + " | ".join(cells) + " |")
 
 
 def cpu_model():
@@ -61,9 +77,10 @@ def torch_kernels():
     return f"torch {torch.__version__}, ATen {aten[0] if aten else 'unknown'}, {blas}"
 
 
-def onednn_primitives(ours_bin, folder):
+def onednn_primitives(ours_bin, folder, mode):
     """The oneDNN implementations ours creates for a 1 x 16 forward (ONEDNN_VERBOSE=1 exec lines)."""
-    r = subprocess.run([ours_bin, "--model", folder, "--threads", "1", "--shapes", "1x16", "--seconds", "0"],
+    r = subprocess.run([ours_bin, "--model", folder, "--threads", "1", "--shapes", "1x16", "--seconds", "0",
+                        "--precision", mode],
                        capture_output=True, text=True, env=dict(os.environ, ONEDNN_VERBOSE="1"))
     found = sorted({" ".join(line.split(",")[3:5]) for line in r.stdout.splitlines()
                     if line.startswith("onednn_verbose,exec,")})
@@ -107,9 +124,17 @@ def build_module(sd):
         def __init__(self):
             super().__init__()
             self.w = {k: v.float().contiguous() for k, v in sd.items()}
+            # nn.Linear modules (what quantize_dynamic replaces), keyed by prefix with "/" for ".".
+            self.linears = torch.nn.ModuleDict()
+            for name, w in self.w.items():
+                if name.endswith(".weight") and w.dim() == 2 and "embeddings" not in name:
+                    m = torch.nn.Linear(w.shape[1], w.shape[0])
+                    m.weight.data.copy_(w)
+                    m.bias.data.copy_(self.w[name[:-len("weight")] + "bias"])
+                    self.linears[name[:-len(".weight")].replace(".", "/")] = m
 
         def lin(self, x, p):
-            return F.linear(x, self.w[p + ".weight"], self.w[p + ".bias"])
+            return self.linears[p.replace(".", "/")](x)
 
         def ln(self, x, p):
             return F.layer_norm(x, (d,), self.w[p + ".weight"], self.w[p + ".bias"], eps=1e-12)
@@ -162,16 +187,21 @@ def make_ids(batch, length):
 # ---------------------------------------------------------------------------------------------
 # The torch peer (run in a subprocess so its thread settings and RSS are its own)
 
-def torch_peer(folder, threads, shapes, seconds):
+def torch_peer(folder, threads, shapes, seconds, int8=False):
     import torch
     torch.set_num_threads(threads)
+    engine = "torch int8" if int8 else "torch"
     t0 = time.perf_counter()
     sd = torch.load(os.path.join(folder, "pytorch_model.bin"))
     model = build_module(sd)
+    if int8:
+        if "fbgemm" in torch.backends.quantized.supported_engines:  # the issue's peer (x86 default)
+            torch.backends.quantized.engine = "fbgemm"
+        model = torch.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     with torch.inference_mode():
         model(torch.tensor(make_ids(1, 8)), torch.ones(1, 8, dtype=torch.long))
-    print(json.dumps({"engine": "torch", "load_ms": (time.perf_counter() - t0) * 1e3, "version": torch.__version__}))
-    print("kernels: " + torch_kernels())
+    print(json.dumps({"engine": engine, "load_ms": (time.perf_counter() - t0) * 1e3, "version": torch.__version__}))
+    print("kernels: " + torch_kernels() + (f", quantized engine {torch.backends.quantized.engine}" if int8 else ""))
     a = torch.randn(128, 768)
     b = torch.randn(768, 768)
     for _ in range(3):
@@ -196,7 +226,7 @@ def torch_peer(folder, threads, shapes, seconds):
                 ms.append((time.perf_counter() - t) * 1e3)
         ms.sort()
         cpu.sort()
-        print(json.dumps({"engine": "torch", "batch": batch, "len": length, "threads": threads,
+        print(json.dumps({"engine": engine, "batch": batch, "len": length, "threads": threads,
                           "median_ms": ms[len(ms) // 2], "min_ms": ms[0], "mean_ms": sum(ms) / len(ms), "reps": len(ms),
                           "cpu_ms": cpu[len(cpu) // 2]}))
         sys.stdout.flush()
@@ -240,11 +270,14 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=2, help="engines alternate; the best median per shape is kept")
+    ap.add_argument("--precisions", default="fp32,bf16,int8", help="our modes (classify --precision)")
     ap.add_argument("--torch-peer", nargs=3, metavar=("FOLDER", "THREADS", "SHAPES"))
+    ap.add_argument("--torch-int8", action="store_true", help="with --torch-peer: quantize_dynamic")
     args = ap.parse_args()
     if args.torch_peer:
-        torch_peer(args.torch_peer[0], int(args.torch_peer[1]), args.torch_peer[2], args.seconds)
+        torch_peer(args.torch_peer[0], int(args.torch_peer[1]), args.torch_peer[2], args.seconds, args.torch_int8)
         return
+    modes = args.precisions.split(",")
     build = os.path.abspath(args.build)
     folder = os.path.join(build, "bench-model", "distilbert-base-random")
     if not os.path.exists(os.path.join(folder, "model.safetensors")):
@@ -257,33 +290,46 @@ def main():
     for threads in map(int, args.threads.split(",")):
         results += run_json([ours_bin, "--gemm", "--threads", str(threads), "--seconds", str(args.seconds)], "ours")
         for _ in range(args.rounds):  # alternate the engines so load changes hit all of them
-            results += run_json([ours_bin, "--model", folder, "--threads", str(threads), "--shapes", SHAPES,
-                                 "--seconds", str(args.seconds)], "ours")
+            for mode in modes:
+                results += [dict(r, engine=f"ours {mode}") if r.get("engine") == "ours" else r
+                            for r in run_json([ours_bin, "--model", folder, "--threads", str(threads), "--shapes",
+                                               SHAPES, "--seconds", str(args.seconds), "--precision", mode], "ours")]
             results += run_json([sys.executable, __file__, "--seconds", str(args.seconds), "--torch-peer", folder,
                                  str(threads), SHAPES], "torch", env=torch_env(threads))
+            if "int8" in modes:
+                results += run_json([sys.executable, __file__, "--seconds", str(args.seconds), "--torch-peer", folder,
+                                     str(threads), SHAPES, "--torch-int8"], "torch int8", env=torch_env(threads))
             results += run_json(["node", os.path.join(HERE, "model_ort_bench.js"), onnx, str(threads), SHAPES,
                                  str(args.seconds)], "ORT", env=dict(os.environ, NODE_PATH=node_path))
-    results += [{"engine": "ours", "kernels": "oneDNN primitives at 1 x 16: " + onednn_primitives(ours_bin, folder)},
-                {"engine": "ORT", "kernels": f"onnxruntime-node {ORT_VERSION} (MLAS; it does not report its ISA)"}]
+    results += [{"engine": f"ours {m}", "kernels": "oneDNN primitives at 1 x 16: " +
+                 onednn_primitives(ours_bin, folder, m)} for m in modes]
+    results += [{"engine": "ORT", "kernels": f"onnxruntime-node {ORT_VERSION} (MLAS; it does not report its ISA)"}]
     for r in results:
         print(json.dumps(r))
-    report(results)
+    report(results, modes)
     # Load time (folder to first result, warm cache: best of 5) and peak RSS, 2 threads.
     text = "This movie was a complete waste of time."
-    ours = [peak_rss_mb([cli, "classify", "--model", folder, "--threads", "2", text]) for _ in range(5)]
+    ours = {mode: [peak_rss_mb([cli, "classify", "--model", folder, "--threads", "2", "--precision", mode, text])
+                   for _ in range(5)] for mode in modes}
     torch_run = [peak_rss_mb([sys.executable, __file__, "--seconds", "0", "--torch-peer", folder, "2", "1x16"],
                              env=torch_env(2)) for _ in range(2)]
+    torch_int8_run = [peak_rss_mb([sys.executable, __file__, "--seconds", "0", "--torch-peer", folder, "2", "1x16",
+                                   "--torch-int8"], env=torch_env(2)) for _ in range(2)]
     ort_run = [peak_rss_mb(["node", os.path.join(HERE, "model_ort_bench.js"), onnx, "2", "1x16", "0"],
                            env=dict(os.environ, NODE_PATH=node_path)) for _ in range(2)]
     weights_mb = os.path.getsize(os.path.join(folder, "model.safetensors")) / 2**20
     print(f"\nweights: {weights_mb:.1f} MiB (model.safetensors)")
-    for name, runs in (("ours (safetensors-cli classify, 1 text)", ours), ("torch (torch.load + first forward)", torch_run),
-                       ("ORT (session create + first run)", ort_run)):
+    loads = [(f"ours {mode} (safetensors-cli classify --precision {mode}, 1 text)", runs)
+             for mode, runs in ours.items()]
+    loads += [("torch (torch.load + first forward)", torch_run),
+              ("torch int8 (torch.load + quantize_dynamic + first forward)", torch_int8_run),
+              ("ORT (session create + first run)", ort_run)]
+    for name, runs in loads:
         best = min(runs)
         print(f"| {name} | {best[0] * 1e3:.0f} ms wall | peak RSS {best[1]:.0f} MiB ({best[1] / weights_mb:.2f}x weights) |")
 
 
-def report(results):
+def report(results, modes):
     print("\ncpu: " + cpu_model())
     kernels = {}  # engine -> its distinct "kernels" lines, in the order they came
     for r in results:
@@ -298,17 +344,27 @@ def report(results):
             cell[r["engine"]] = min(cell.get(r["engine"], float("inf")), r["median_ms"])
             cpu = cpu_table.setdefault((r["batch"], r["len"], r["threads"]), {})
             cpu[r["engine"]] = min(cpu.get(r["engine"], float("inf")), r["cpu_ms"])
-    print("\n| batch x len | threads | ours ms | torch ms | ORT ms | ORT/ours | torch/ours |")
-    print("|---|---|---|---|---|---|---|")
-    print_rows(table)
+    engines = [f"ours {m}" for m in modes] + ["torch"] + (["torch int8"] if "int8" in modes else []) + ["ort"]
+    label = lambda e: {"ort": "ORT", "torch": "torch fp32"}.get(e, e)  # noqa: E731
+    print("\n| batch x len | threads | " + " | ".join(f"{label(e)} ms" for e in engines) + " |")
+    print("|---|---|" + "---|" * len(engines))
+    print_rows(table, engines)
+    print("\nRatios (larger = ours faster): our fp32 time over each mode's; ORT fp32 over each mode; torch int8 over"
+          " ours int8")
+    ratios = [f"fp32/{m}" for m in modes if m != "fp32"] + [f"ORT/ours {m}" for m in modes]
+    if "int8" in modes:
+        ratios.append("torch int8/ours int8")
+    print("\n| batch x len | threads | " + " | ".join(ratios) + " |")
+    print("|---|---|" + "---|" * len(ratios))
+    print_ratios(table, modes)
     reduced = [f"{r['batch']}x{r['len']}@{r['threads']}: {r['reduced_thread_calls']}" for r in results
-               if r.get("engine") == "ours" and "reduced_thread_calls" in r and r["threads"] > 1]
+               if r.get("engine", "").startswith("ours") and "reduced_thread_calls" in r and r["threads"] > 1]
     if reduced:  # the engine sizes each call's team to the free cores (src/model/threads.hpp)
         print("\nours: calls that ran with fewer threads than asked (other tasks busy): " + ", ".join(reduced))
     print("\nCPU time per forward (all threads; best median):")
-    print("\n| batch x len | threads | ours CPU ms | torch CPU ms | ORT CPU ms | ORT/ours | torch/ours |")
-    print("|---|---|---|---|---|---|---|")
-    print_rows(cpu_table)
+    print("\n| batch x len | threads | " + " | ".join(f"{label(e)} CPU ms" for e in engines) + " |")
+    print("|---|---|" + "---|" * len(engines))
+    print_rows(cpu_table, engines)
 
 
 if __name__ == "__main__":

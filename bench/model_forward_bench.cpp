@@ -3,6 +3,7 @@
 // raw GEMM throughput of our oneDNN interface (--gemm). Driven by bench/model_bench.py, which
 // runs PyTorch and ONNX Runtime on the same ids in the same session.
 //   model_forward_bench --model DIR --threads 2 --shapes 1x16,1x128,1x512,8x128 [--seconds 3]
+//                       [--precision fp32|bf16|int8]
 #include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <sys/resource.h>
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
   int threads = 1;
   double seconds = 3;
   bool gemm = false;
+  model::precision precision = model::precision::fp32;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -153,10 +155,12 @@ int main(int argc, char** argv) {
       seconds = std::atof(next().c_str());
     else if (a == "--gemm")
       gemm = true;
+    else if (a == "--precision" && i + 1 < argc && model::parse_precision(argv[i + 1]))
+      precision = *model::parse_precision(next());
     else {
       std::fprintf(stderr,
                    "usage: model_forward_bench --model DIR [--threads N] [--shapes BxL,...] "
-                   "[--seconds S] | --gemm [--threads N]\n");
+                   "[--seconds S] [--precision fp32|bf16|int8] | --gemm [--threads N]\n");
       return 2;
     }
   }
@@ -166,6 +170,7 @@ int main(int argc, char** argv) {
   model::load_options opts;
   opts.threads = threads;
   opts.batch_size = 64;
+  opts.precision = precision;
   auto clf = model::classifier::load(model_dir, opts);
   if (!clf) {
     std::fprintf(stderr, "error: %s\n", clf.error().message.c_str());
@@ -192,11 +197,13 @@ int main(int argc, char** argv) {
         },
         seconds);
     std::printf(
-        "{\"engine\":\"ours\",\"batch\":%zu,\"len\":%zu,\"threads\":%d,\"median_ms\":%.3f,\"min_"
+        "{\"engine\":\"ours\",\"precision\":\"%s\",\"batch\":%zu,\"len\":%zu,\"threads\":%d,"
+        "\"median_ms\":%.3f,\"min_"
         "ms\":%.3f,"
         "\"mean_ms\":%.3f,\"reps\":%zu,\"cpu_ms\":%.3f,\"gflops\":%.1f,\"reduced_thread_calls\":\"%"
         "zu/%zu\"}\n",
-        batch, len, threads, s.median_ms, s.min_ms, s.mean_ms, s.reps, s.cpu_ms,
+        std::string(model::precision_name(precision)).c_str(), batch, len, threads, s.median_ms,
+        s.min_ms, s.mean_ms, s.reps, s.cpu_ms,
         forward_flops(clf->config(), double(batch), double(len)) / (s.median_ms * 1e6), reduced,
         calls);
     std::fflush(stdout);

@@ -7,8 +7,11 @@
 # Prints both accuracies, their difference and how many predictions agree; exits 1 if the
 # accuracies differ by more than 0.1 point. Not part of ctest: the 25,000 reviews of the full
 # test set take a few minutes; the repository's 600-review slice (the default) well under one.
+# With --precision bf16|int8 the runs are our fp32 and `classify --precision MODE` (no torch):
+# accuracy of both, the difference, and how many predictions agree; exits 1 past the bounds of
+# docs/MODEL.md "Precision" (bf16 0.2, int8 0.5 points).
 #
-# usage: scripts/eval_example_model.sh [MODEL_DIR [REVIEWS]]
+# usage: scripts/eval_example_model.sh [--precision fp32|bf16|int8] [MODEL_DIR [REVIEWS]]
 #   MODEL_DIR  default examples/distilbert-imdb
 #   REVIEWS    IMDB reviews as gzip JSON lines ({"text": ..., "label": 0|1} per line), default
 #              tests/data/imdb/test_slice.jsonl.gz; for the published figure, the whole test set
@@ -18,6 +21,15 @@
 #        reviews: a quick check), PYTHON (the interpreter, see scripts/python).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+precision=fp32
+if [[ "${1:-}" == "--precision" ]]; then
+  precision="${2:-}"
+  shift 2 || true
+fi
+case "$precision" in
+  fp32 | bf16 | int8) ;;
+  *) echo "eval_example_model: --precision $precision: expected fp32, bf16 or int8" >&2; exit 2 ;;
+esac
 model="${1:-$root/examples/distilbert-imdb}"
 cli="${SAFETENSORS_CLI:-$root/build/tools/cli/safetensors-cli}"
 reviews="${2:-$root/tests/data/imdb/test_slice.jsonl.gz}"
@@ -69,6 +81,46 @@ with gzip.open(sys.argv[1], "rt", encoding="utf-8") as f, \
         labels.write(f"{r['label']}\n")
 EOF
 
+classify_json() {  # classify_json OUT [--precision MODE]: our predictions, one JSON line each
+  local out="$1" start end
+  shift
+  start=$(date +%s.%N)
+  "$cli" classify --model "$model" --json --threads "$threads" "$@" < "$work/texts.txt" > "$out"
+  end=$(date +%s.%N)
+  echo "classify${*:+ $*}: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s for $(wc -l < "$work/texts.txt") reviews"
+}
+
+if [[ "$precision" != fp32 ]]; then
+  echo "== safetensors-cli classify --json: fp32 against --precision $precision"
+  classify_json "$work/classify_fp32.jsonl"
+  classify_json "$work/classify_$precision.jsonl" --precision "$precision"
+  "$py" - "$work" "$precision" <<'EOF'
+import json, os, sys
+import numpy as np
+work, mode = sys.argv[1], sys.argv[2]
+labels = np.loadtxt(os.path.join(work, "labels.txt"), dtype=np.int64, ndmin=1)
+names = {"NEGATIVE": 0, "POSITIVE": 1}
+pred = {}
+for m in ("fp32", mode):
+    with open(os.path.join(work, f"classify_{m}.jsonl"), encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    if len(rows) != len(labels):
+        sys.exit(f"classify --precision {m} printed {len(rows)} results for {len(labels)} reviews")
+    pred[m] = np.array([names[r[0]["label"]] for r in rows])
+acc = {m: (p == labels).mean() * 100 for m, p in pred.items()}
+diff = acc[mode] - acc["fp32"]
+bound = {"bf16": 0.2, "int8": 0.5}[mode]
+print(f"reviews:                   {len(labels)}")
+print(f"accuracy fp32:             {acc['fp32']:.2f}%")
+print(f"accuracy {mode}:             {acc[mode]:.2f}%")
+print(f"difference:                {diff:+.2f} points (bound {bound})")
+print(f"same prediction as fp32:   {(pred['fp32'] == pred[mode]).sum()} of {len(labels)}")
+if abs(diff) > bound:
+    sys.exit(f"FAIL: {mode} accuracy differs from fp32 by more than {bound} points")
+EOF
+  exit 0
+fi
+
 echo "== torch (pytorch_model.bin, ids from Hugging Face tokenizers, max_length $max_length)"
 node "$root/scripts/tokenize_imdb.js" "$model/tokenizer.json" "$max_length" \
      "$work/test.jsonl.gz" "$work/test_ids.jsonl"
@@ -76,10 +128,7 @@ OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}" "$py" "$root/scripts/train_ex
   --model "$model" --test "$work/test_ids.jsonl" --logits "$work/torch_logits.npy" --threads "$threads"
 
 echo "== safetensors-cli classify --json (model.safetensors, our tokenizer)"
-start=$(date +%s.%N)
-"$cli" classify --model "$model" --json --threads "$threads" < "$work/texts.txt" > "$work/classify.jsonl"
-end=$(date +%s.%N)
-echo "classify: $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}') s for $(wc -l < "$work/texts.txt") reviews"
+classify_json "$work/classify.jsonl"
 
 "$py" - "$work" <<'EOF'
 import json, os, sys

@@ -25,6 +25,7 @@ struct classifier::impl {
   bool threads_follow_load = true;
   std::size_t batch_size = 8;
   bool cls_only = true;
+  model::precision precision = model::precision::fp32;
   std::size_t forwards = 0;  // forward passes run so far (weights are packed before the second)
   bool packed = false;
   std::mutex mutex;  // one forward at a time: the engine reuses its activation buffers
@@ -39,6 +40,7 @@ classifier::~classifier() = default;
 
 const distilbert_config& classifier::config() const noexcept { return impl_->cfg; }
 const model::tokenizer& classifier::tokenizer() const noexcept { return impl_->tok; }
+model::precision classifier::precision() const noexcept { return impl_->precision; }
 void classifier::set_threads(int threads) { impl_->threads = threads; }
 void classifier::set_batch_size(std::size_t batch_size) {
   impl_->batch_size = std::max<std::size_t>(1, batch_size);
@@ -60,9 +62,22 @@ result<classifier> classifier::load(const std::filesystem::path& dir, const load
                             dir.string(), tok.vocab_size(), cfg.vocab_size));
   auto p = std::make_unique<impl>(std::move(cfg), std::move(tok));
   p->source = ST_TRY(detail::open_weight_source(dir));
-  p->weights = ST_TRY(detail::bind_weights(*p->source, p->cfg));
-  p->engine = std::make_unique<detail::distilbert_engine>(p->cfg, p->weights);
-  p->engine->populate_mapped_weights();
+  const bool low = opts.precision != model::precision::fp32;
+  p->weights =
+      ST_TRY(detail::bind_weights(*p->source, p->cfg, opts.precision == model::precision::bf16));
+  const auto gp = opts.precision == model::precision::bf16   ? detail::gemm_precision::bf16
+                  : opts.precision == model::precision::int8 ? detail::gemm_precision::int8
+                                                             : detail::gemm_precision::f32;
+  p->engine = std::make_unique<detail::distilbert_engine>(p->cfg, p->weights, gp);
+  p->precision = opts.precision;
+  if (low) {
+    // Every linear weight is converted (bf16) or quantized (int8) now, into the packed layout.
+    detail::set_compute_threads(detail::requested_threads(opts.threads));
+    ST_TRY(p->engine->prepack(false));
+    p->packed = true;
+  } else {
+    p->engine->populate_mapped_weights();
+  }
   p->threads = opts.threads;
   p->threads_follow_load = opts.threads_follow_load;
   p->batch_size = std::max<std::size_t>(1, opts.batch_size);

@@ -24,23 +24,46 @@ T* sized(std::vector<T>& v, std::size_t n) {
 
 }  // namespace
 
-distilbert_engine::distilbert_engine(const distilbert_config& cfg, const model_weights& w)
+namespace {
+
+weight_type packed_type_for(gemm_precision p) {
+  switch (p) {
+    case gemm_precision::bf16:
+      return weight_type::bf16_packed;
+    case gemm_precision::int8:
+      return weight_type::s8_packed;
+    case gemm_precision::f32:
+      break;
+  }
+  return weight_type::f32_packed;
+}
+
+}  // namespace
+
+distilbert_engine::distilbert_engine(const distilbert_config& cfg, const model_weights& w,
+                                     gemm_precision precision)
     : cfg_(cfg),
       w_(w),
       pre_classifier_(w.pre_classifier),
       classifier_(w.classifier),
-      act_(activation_from_name(cfg.activation).value_or(activation_kind::gelu_erf)) {
+      act_(activation_from_name(cfg.activation).value_or(activation_kind::gelu_erf)),
+      packed_type_(packed_type_for(precision)),
+      gemm_(gemm_engine::max_cached_primitives, precision == gemm_precision::bf16) {
   for (const auto& l : w.layers) ops_.push_back({&l, {}, {}, l.q, l.k, l.v, l.out, l.lin1, l.lin2});
 }
 
 namespace {
 
+std::size_t weight_bytes(const linear_weights& w) {
+  return w.out * w.in * (w.type == weight_type::bf16 ? 2 : sizeof(float));
+}
+
 void populate_if_mapped(const linear_weights& w) {
-  if (w.file_mapped) populate_mapped_pages(w.weight, w.out * w.in * sizeof(float));
+  if (w.file_mapped) populate_mapped_pages(w.weight, weight_bytes(w));
 }
 
 void release_if_mapped(const linear_weights& w) {
-  if (w.file_mapped) release_mapped_pages(w.weight, w.out * w.in * sizeof(float));
+  if (w.file_mapped) release_mapped_pages(w.weight, weight_bytes(w));
 }
 
 }  // namespace
@@ -61,15 +84,16 @@ result<void> distilbert_engine::prepack(bool only_file_mapped) {
     for (const auto* p : parts) populate_if_mapped(*p);
     // The last layer may compute queries for [CLS] rows only: q stays a GEMM of its own there.
     const bool last = &op == &ops_.back();
-    const linear_weights joined = ST_TRY(last ? gemm_.pack(std::array{op.k, op.v})
-                                              : gemm_.pack(std::array{op.q, op.k, op.v}));
+    const linear_weights joined =
+        ST_TRY(last ? gemm_.pack(std::array{op.k, op.v}, packed_type_)
+                    : gemm_.pack(std::array{op.q, op.k, op.v}, packed_type_));
     for (auto* w : {&op.k, &op.v}) release_if_mapped(*w);
     for (auto* w : {&op.q, &op.out, &op.lin1, &op.lin2}) {
       if (w == &op.q && !last) {
         release_if_mapped(*w);
         continue;
       }
-      const linear_weights p = ST_TRY(gemm_.pack({w, 1}));
+      const linear_weights p = ST_TRY(gemm_.pack({w, 1}, packed_type_));
       release_if_mapped(*w);
       *w = p;
     }
@@ -79,7 +103,7 @@ result<void> distilbert_engine::prepack(bool only_file_mapped) {
   for (auto* w : {&pre_classifier_, &classifier_}) {
     if (only_file_mapped && !w->file_mapped) continue;
     populate_if_mapped(*w);
-    const linear_weights p = ST_TRY(gemm_.pack({w, 1}));
+    const linear_weights p = ST_TRY(gemm_.pack({w, 1}, packed_type_));
     release_if_mapped(*w);
     *w = p;
   }

@@ -13,11 +13,15 @@ namespace safetensors::model::detail {
 
 class distilbert_engine {
  public:
-  /// `cfg` and `w` must outlive the engine (the classifier owns all three).
-  distilbert_engine(const distilbert_config& cfg, const model_weights& w);
+  /// `cfg` and `w` must outlive the engine (the classifier owns all three). `precision`: the
+  /// type the linear layers compute in once packed (bf16 also runs the attention GEMMs in
+  /// BF16); anything but f32 needs prepack(false) before the first forward.
+  distilbert_engine(const distilbert_config& cfg, const model_weights& w,
+                    gemm_precision precision = gemm_precision::f32);
 
   /// Re-lays out the linear weights once into oneDNN's blocked layout (q, k and v joined into
-  /// one GEMM) so that forwards stop re-packing them on every call. With `only_file_mapped`,
+  /// one GEMM) so that forwards stop re-packing them on every call, converted to BF16 or
+  /// quantized to int8 as the engine's precision says. With `only_file_mapped`,
   /// only layers whose weights all lie in the checkpoint's file mapping are packed, and their
   /// mapped pages are dropped right after (the packed copy replaces them in memory: peak RSS
   /// stays near the file size); other layers keep reading their weights in place.
@@ -56,6 +60,7 @@ class distilbert_engine {
   std::vector<layer_ops> ops_;
   linear_weights pre_classifier_, classifier_;
   activation_kind act_;
+  weight_type packed_type_;
   gemm_engine gemm_;
   // Activations, reused across calls (grown on demand).
   std::vector<float> h_, qkv_, q_cls_, cls_, scores_, ctx_, ffn_, pooled_;

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <list>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <new>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 #ifdef _OPENMP
@@ -20,6 +22,7 @@
 #endif
 
 #include "core/try.hpp"
+#include "model/kernels.hpp"
 
 namespace safetensors::model::detail {
 namespace {
@@ -30,6 +33,32 @@ using tag_key = std::vector<std::int64_t>;
 
 memory::desc f32_desc(const dims& shape, const dims& strides) {
   return memory::desc(shape, memory::data_type::f32, strides);
+}
+memory::desc bf16_desc(const dims& shape, const dims& strides) {
+  return memory::desc(shape, memory::data_type::bf16, strides);
+}
+
+memory::data_type packed_data_type(weight_type t) {
+  switch (t) {
+    case weight_type::bf16:
+    case weight_type::bf16_packed:
+      return memory::data_type::bf16;
+    case weight_type::s8_packed:
+      return memory::data_type::s8;
+    case weight_type::f32:
+    case weight_type::f32_packed:
+      break;
+  }
+  return memory::data_type::f32;
+}
+
+// The activations' matching type: u8 against s8 weights.
+memory::data_type src_data_type(memory::data_type wei) {
+  return wei == memory::data_type::s8 ? memory::data_type::u8 : wei;
+}
+
+std::size_t element_size(weight_type t) {
+  return t == weight_type::bf16 || t == weight_type::bf16_packed ? 2 : 4;
 }
 
 std::int64_t i64(std::size_t v) { return static_cast<std::int64_t>(v); }
@@ -75,6 +104,7 @@ struct cached_matmul {
   dnnl::matmul prim;
   std::size_t scratch_bytes = 0;
   memory src, wei, dst, bias, scratch;
+  memory po_mul, po_add;  // int8: the binary post-ops' per-call operands (dequantize, bias)
   std::unordered_map<int, memory> args;
 };
 
@@ -124,9 +154,17 @@ int team_size() noexcept {
 #endif
 }
 
-// The operand descriptors of one matmul call; `bias` empty (zero) when there is none.
+// The operand descriptors of one matmul call; `bias` empty (zero) when there is none;
+// `po_mul`/`po_add` the operands of binary post-ops 0 and 1 when the primitive has them.
 struct operand_descs {
-  memory::desc src, wei, dst, bias;
+  memory::desc src, wei, dst, bias, po_mul = {}, po_add = {};
+};
+
+// Per-call operands of one matmul beyond src/weights/dst.
+struct call_extras {
+  const void* bias = nullptr;
+  const void* po_mul = nullptr;
+  const void* po_add = nullptr;
 };
 
 }  // namespace
@@ -138,11 +176,13 @@ struct gemm_engine::impl {
   std::size_t max_cached = gemm_engine::max_cached_primitives;
   std::unique_ptr<void, free_deleter> scratch;
   std::size_t scratch_size = 0;
-  std::map<std::pair<std::int64_t, std::int64_t>, memory::desc> packed_layouts;  // (in, out)
-  packed_arena packed;                                                           // packed weights
+  std::map<std::tuple<std::int64_t, std::int64_t, int>, memory::desc>
+      packed_layouts;                        // (in, out, weight data type)
+  packed_arena packed;                       // packed weights
   std::unique_ptr<void, free_deleter> join;  // pack(): joined parts, reused until end_packing()
   std::size_t join_size = 0;
-  std::list<std::vector<float>> packed_biases;  // concatenated biases (stable addresses)
+  std::list<std::vector<float>> packed_biases;           // concatenated biases, s8 weight scales
+  std::list<std::vector<std::int32_t>> packed_col_sums;  // s8 weights' zero-point compensation
   std::size_t packed_bytes = 0;
 
   // Returns the cached primitive for `key`, building it from `make()`'s primitive_desc on first
@@ -155,7 +195,8 @@ struct gemm_engine::impl {
     if (it == cache.end()) {
       if (cache.size() >= max_cached) cache.clear();
       const dnnl::matmul::primitive_desc pd = make();
-      cached_matmul c{dnnl::matmul(pd), pd.scratchpad_desc().get_size(), {}, {}, {}, {}, {}, {}};
+      cached_matmul c{
+          dnnl::matmul(pd), pd.scratchpad_desc().get_size(), {}, {}, {}, {}, {}, {}, {}, {}};
       c.src = memory(d.src, eng, DNNL_MEMORY_NONE);
       c.wei = memory(d.wei, eng, DNNL_MEMORY_NONE);
       c.dst = memory(d.dst, eng, DNNL_MEMORY_NONE);
@@ -167,6 +208,12 @@ struct gemm_engine::impl {
       if (c.scratch_bytes > 0) {
         c.scratch = memory(pd.scratchpad_desc(), eng, DNNL_MEMORY_NONE);
         c.args.emplace(DNNL_ARG_SCRATCHPAD, c.scratch);
+      }
+      if (d.po_mul.get_size() > 0) {
+        c.po_mul = memory(d.po_mul, eng, DNNL_MEMORY_NONE);
+        c.args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, c.po_mul);
+        c.po_add = memory(d.po_add, eng, DNNL_MEMORY_NONE);
+        c.args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, c.po_add);
       }
       it = cache.emplace(key, std::move(c)).first;
     }
@@ -183,34 +230,87 @@ struct gemm_engine::impl {
     return scratch.get();
   }
 
-  void run(cached_matmul& p, const void* src, const void* w, void* dst, const void* bias) {
+  void run(cached_matmul& p, const void* src, const void* w, void* dst, call_extras e = {}) {
     p.src.set_data_handle(const_cast<void*>(src));
     p.wei.set_data_handle(const_cast<void*>(w));
     p.dst.set_data_handle(dst);
-    if (bias) p.bias.set_data_handle(const_cast<void*>(bias));
+    if (e.bias) p.bias.set_data_handle(const_cast<void*>(e.bias));
+    if (e.po_mul) {
+      p.po_mul.set_data_handle(const_cast<void*>(e.po_mul));
+      p.po_add.set_data_handle(const_cast<void*>(e.po_add));
+    }
     if (p.scratch_bytes > 0) p.scratch.set_data_handle(scratch_for(p.scratch_bytes));
     p.prim.execute(strm, p.args);
     strm.wait();
   }
 
-  // The weight layout oneDNN picks for a [in -> out] matmul when left free (format_tag::any),
-  // asked once per shape with a mid-sized M; every M then uses that layout.
-  const memory::desc& packed_layout(std::int64_t k, std::int64_t n) {
-    auto it = packed_layouts.find({k, n});
+  // The weight layout oneDNN picks for a [in -> out] matmul with `wei` weights when left free
+  // (format_tag::any), asked once per shape with a mid-sized M; every M then uses that layout.
+  const memory::desc& packed_layout(std::int64_t k, std::int64_t n, memory::data_type wei) {
+    const std::tuple key{k, n, static_cast<int>(wei)};
+    auto it = packed_layouts.find(key);
     if (it == packed_layouts.end()) {
       constexpr std::int64_t m = 128;
-      const memory::desc src({m, k}, memory::data_type::f32, memory::format_tag::ab);
-      const memory::desc any({k, n}, memory::data_type::f32, memory::format_tag::any);
+      const memory::desc src({m, k}, src_data_type(wei), memory::format_tag::ab);
+      const memory::desc any({k, n}, wei, memory::format_tag::any);
       const memory::desc dst({m, n}, memory::data_type::f32, memory::format_tag::ab);
       const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, any, dst), eng);
-      it = packed_layouts.emplace(std::pair{k, n}, pd.weights_desc()).first;
+      it = packed_layouts.emplace(key, pd.weights_desc()).first;
     }
     return it->second;
   }
+  bool owns_layout(std::int64_t k, std::int64_t n, weight_type t) const {
+    return packed_layouts.count({k, n, static_cast<int>(packed_data_type(t))}) != 0;
+  }
+
+  // Per-call conversion buffers (grown on demand).
+  std::vector<std::uint16_t> bf16_a, bf16_b;
+  std::vector<std::uint8_t> u8_src;
+  std::vector<float> dequant_scales, dequant_bias;
+  bool attention_bf16 = false;
+  int u8_max = 255;
 };
 
-gemm_engine::gemm_engine(std::size_t max_cached) : impl_(std::make_unique<impl>()) {
+gemm_engine::gemm_engine(std::size_t max_cached, bool attention_bf16)
+    : impl_(std::make_unique<impl>()) {
   impl_->max_cached = max_cached > 0 ? max_cached : 1;
+  impl_->attention_bf16 = attention_bf16;
+  impl_->u8_max = int8_activation_max();
+}
+
+int int8_activation_max() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  constexpr unsigned vnni_bits = (dnnl_cpu_isa_avx512_core_vnni & ~dnnl_cpu_isa_avx512_core) |
+                                 (dnnl_cpu_isa_avx2_vnni & ~dnnl_cpu_isa_avx2);
+  return (isa & vnni_bits) != 0 ? 255 : 127;
+}
+
+const char* effective_isa_name() noexcept {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic:
+      return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    case dnnl::cpu_isa::all:
+      break;
+  }
+  return "reference (no JIT ISA)";
 }
 gemm_engine::~gemm_engine() = default;
 gemm_engine::gemm_engine(gemm_engine&&) noexcept = default;
@@ -237,36 +337,80 @@ static result<void> guarded(const char* what, F&& f) {
   }
 }
 
-result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts) {
+namespace {
+
+float weight_at(const linear_weights& w, std::size_t i) {
+  return w.type == weight_type::bf16 ? from_bf16(static_cast<const std::uint16_t*>(w.weight)[i])
+                                     : static_cast<const float*>(w.weight)[i];
+}
+
+}  // namespace
+
+result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts, weight_type to) {
   if (parts.empty()) return fail(errc::invalid_argument, "weight packing: no weights");
+  if (to != weight_type::f32_packed && to != weight_type::bf16_packed &&
+      to != weight_type::s8_packed)
+    return fail(errc::invalid_argument, "weight packing: not a packed weight type");
   std::size_t out = 0;
+  const weight_type from = parts[0].type;
   for (const auto& p : parts) {
-    if (p.type != weight_type::f32 || p.in != parts[0].in || p.in == 0 || p.out == 0 ||
+    if ((p.type != weight_type::f32 && p.type != weight_type::bf16) || p.type != from ||
+        p.in != parts[0].in || p.in == 0 || p.out == 0 ||
         (p.bias == nullptr) != (parts[0].bias == nullptr))
       return fail(errc::invalid_argument,
                   "weight packing: the parts differ in type, input size or bias");
     out += p.out;
   }
-  linear_weights packed{nullptr, parts[0].bias, out, parts[0].in, weight_type::f32_packed, false};
+  linear_weights packed{nullptr, parts[0].bias, out, parts[0].in, to, false};
   ST_TRY(guarded("pack", [&] {
     const std::int64_t k = i64(packed.in), n = i64(out);
     const void* plain = parts[0].weight;
-    if (parts.size() > 1) {  // the parts' rows one after another: a [out, in] matrix
-      const std::size_t bytes = out * packed.in * sizeof(float);
+    memory::data_type plain_type = packed_data_type(from);
+    const auto join_buffer = [&](std::size_t bytes) {
       if (bytes > impl_->join_size) {
         impl_->join.reset();
         impl_->join = huge_page_alloc(bytes);
         impl_->join_size = bytes;
       }
-      auto* rows = static_cast<float*>(impl_->join.get());
+      return static_cast<std::byte*>(impl_->join.get());
+    };
+    if (to == weight_type::s8_packed) {
+      // Per output channel (row): scale = max |w| / 127, q = round(w / scale) in [-127, 127].
+      auto* q = reinterpret_cast<std::int8_t*>(join_buffer(out * packed.in));
+      auto& scales = impl_->packed_biases.emplace_back(out);
+      auto& sums = impl_->packed_col_sums.emplace_back(out);
+      std::size_t row = 0;
+      for (const auto& p : parts)
+        for (std::size_t r = 0; r < p.out; ++r, ++row) {
+          float amax = 0.f;
+          for (std::size_t c = 0; c < p.in; ++c)
+            amax = std::max(amax, std::fabs(weight_at(p, r * p.in + c)));
+          const float scale = amax > 0.f && std::isfinite(amax) ? amax / 127.f : 1.f;
+          std::int32_t sum = 0;
+          for (std::size_t c = 0; c < p.in; ++c) {
+            const float v = std::nearbyint(weight_at(p, r * p.in + c) / scale);
+            const auto qv = static_cast<std::int8_t>(std::min(std::max(v, -127.f), 127.f));
+            q[row * p.in + c] = qv;
+            sum += qv;
+          }
+          scales[row] = scale;
+          sums[row] = sum;
+        }
+      packed.scales = scales.data();
+      packed.col_sums = sums.data();
+      plain = q;
+      plain_type = memory::data_type::s8;
+    } else if (parts.size() > 1) {  // the parts' rows one after another: a [out, in] matrix
+      const std::size_t esize = element_size(from);
+      std::byte* rows = join_buffer(out * packed.in * esize);
+      plain = rows;
       for (const auto& p : parts) {
-        std::memcpy(rows, p.weight, p.out * p.in * sizeof(float));
-        rows += p.out * p.in;
+        std::memcpy(rows, p.weight, p.out * p.in * esize);
+        rows += p.out * p.in * esize;
       }
-      plain = impl_->join.get();
     }
-    const memory::desc& layout = impl_->packed_layout(k, n);
-    memory src(f32_desc({k, n}, {1, k}), impl_->eng, const_cast<void*>(plain));
+    const memory::desc& layout = impl_->packed_layout(k, n, packed_data_type(to));
+    memory src(memory::desc({k, n}, plain_type, dims{1, k}), impl_->eng, const_cast<void*>(plain));
     memory dst(layout, impl_->eng, impl_->packed.take(layout.get_size()));
     dnnl::reorder(src, dst).execute(impl_->strm, src, dst);
     impl_->strm.wait();
@@ -281,27 +425,86 @@ result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts) 
   return packed;
 }
 
+namespace {
+
+template <class T>
+T* grown(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// A bf16 copy of the n floats at x (same offsets), converted in parallel blocks.
+const std::uint16_t* bf16_copy(const float* x, std::size_t n, std::vector<std::uint16_t>& buf) {
+  constexpr std::size_t block = 4096;
+  std::uint16_t* out = grown(buf, n);
+  rows_to_bf16(x, n / block, block, block, out);
+  const std::size_t done = n / block * block;
+  if (done < n) rows_to_bf16(x + done, 1, n - done, n - done, out + done);
+  return out;
+}
+
+// Elements an attention operand spans from its first element (for bf16 copies).
+std::size_t head_extent(head_view v, std::size_t batch, std::size_t rows, std::size_t width) {
+  return (batch - 1) * v.batch_stride + (rows - 1) * v.row_stride + width;
+}
+
+}  // namespace
+
 result<void> gemm_engine::linear(const_matrix_ref x, const linear_weights& w, matrix_ref y,
                                  activation_kind act, bool accumulate) {
   if (x.rows != y.rows || x.ld < w.in || y.ld < w.out)
     return fail(errc::invalid_argument,
                 "linear layer: the operand shapes do not match the weights");
   const std::int64_t m = i64(x.rows), k = i64(w.in), n = i64(w.out);
-  const bool packed = w.type == weight_type::f32_packed;
-  if (packed && impl_->packed_layouts.count({k, n}) == 0)
+  const bool packed = w.type != weight_type::f32 && w.type != weight_type::bf16;
+  const bool int8 = w.type == weight_type::s8_packed;
+  if (packed && !impl_->owns_layout(k, n, w.type))
     return fail(errc::invalid_argument, "linear layer: packed weights from another engine");
+  if (int8 && (w.scales == nullptr || w.col_sums == nullptr))
+    return fail(errc::invalid_argument, "linear layer: int8 weights without scales");
   if (x.rows == 0) return {};
   return guarded("linear", [&] {
-    const bool has_bias = w.bias != nullptr;
-    const operand_descs d{
-        f32_desc({m, k}, {i64(x.ld), 1}),
-        packed ? impl_->packed_layout(k, n) : f32_desc({k, n}, {1, k}),  // W[n][k] as B[k][n]
-        f32_desc({m, n}, {i64(y.ld), 1}), has_bias ? f32_desc({1, n}, {n, 1}) : memory::desc()};
+    const memory::data_type wdt = packed_data_type(w.type);
+    const bool has_bias = w.bias != nullptr && !int8;  // int8: the bias joins a post-op
+    const void* src = x.data;
+    std::int64_t src_ld = i64(x.ld);
+    call_extras extras{has_bias ? w.bias : nullptr};
+    if (wdt == memory::data_type::bf16) {
+      std::uint16_t* b = grown(impl_->bf16_a, x.rows * w.in);
+      rows_to_bf16(x.data, x.rows, x.ld, w.in, b);
+      src = b;
+      src_ld = k;
+    } else if (int8) {
+      // y = s_x s_w[n] Σ_k (q_x - z) q_w[n][k] + b[n]
+      //   = s_x s_w[n] Σ_k q_x q_w[n][k] + (b[n] - s_x s_w[n] z Σ_k q_w[n][k]):
+      // the zero point folds into a per-call bias (post-op 1) next to the scales (post-op 0).
+      std::uint8_t* q = grown(impl_->u8_src, x.rows * w.in);
+      const u8_quantization qx = quantize_rows_u8(x.data, x.rows, x.ld, w.in, impl_->u8_max, q);
+      float* scales = grown(impl_->dequant_scales, w.out);
+      float* bias = grown(impl_->dequant_bias, w.out);
+      for (std::size_t j = 0; j < w.out; ++j) {
+        scales[j] = qx.scale * w.scales[j];
+        bias[j] = (w.bias ? w.bias[j] : 0.f) -
+                  scales[j] * static_cast<float>(qx.zero_point) * static_cast<float>(w.col_sums[j]);
+      }
+      src = q;
+      src_ld = k;
+      extras.po_mul = scales;
+      extras.po_add = bias;
+    }
+    const memory::desc row_vector = f32_desc({1, n}, {n, 1});
+    const operand_descs d{memory::desc({m, k}, src_data_type(wdt), dims{src_ld, 1}),
+                          packed ? impl_->packed_layout(k, n, wdt)
+                                 : memory::desc({k, n}, wdt, dims{1, k}),  // W[n][k] as B[k][n]
+                          f32_desc({m, n}, {i64(y.ld), 1}),
+                          has_bias ? row_vector : memory::desc(),
+                          int8 ? row_vector : memory::desc(),
+                          int8 ? row_vector : memory::desc()};
     const tag_key key{0,
                       m,
                       k,
                       n,
-                      i64(x.ld),
+                      src_ld,
                       i64(y.ld),
                       static_cast<std::int64_t>(act),
                       accumulate,
@@ -309,6 +512,10 @@ result<void> gemm_engine::linear(const_matrix_ref x, const linear_weights& w, ma
                       static_cast<std::int64_t>(w.type)};
     auto& prim = impl_->get(key, d, [&] {
       dnnl::post_ops ops;
+      if (int8) {
+        ops.append_binary(dnnl::algorithm::binary_mul, d.po_mul);
+        ops.append_binary(dnnl::algorithm::binary_add, d.po_add);
+      }
       if (act != activation_kind::identity) {
         float alpha = 0.f;
         const auto alg = eltwise_algorithm(act, alpha);  // sets alpha: call before reading it
@@ -321,7 +528,7 @@ result<void> gemm_engine::linear(const_matrix_ref x, const linear_weights& w, ma
                            : dnnl::matmul::desc(d.src, d.wei, d.dst);
       return dnnl::matmul::primitive_desc(desc, attr, impl_->eng);
     });
-    impl_->run(prim, x.data, w.weight, y.data, w.bias);
+    impl_->run(prim, src, w.weight, y.data, extras);
   });
 }
 
@@ -331,8 +538,9 @@ result<void> gemm_engine::attention_scores(head_view q, head_view k, const atten
   return guarded("attention_scores", [&] {
     const std::int64_t b = i64(s.batch), h = i64(s.heads), d = i64(s.head_dim), lq = i64(s.q_len),
                        lk = i64(s.k_len);
-    const operand_descs md{f32_desc({b, h, lq, d}, {i64(q.batch_stride), d, i64(q.row_stride), 1}),
-                           f32_desc({b, h, d, lk}, {i64(k.batch_stride), d, 1, i64(k.row_stride)}),
+    const auto in_desc = impl_->attention_bf16 ? bf16_desc : f32_desc;
+    const operand_descs md{in_desc({b, h, lq, d}, {i64(q.batch_stride), d, i64(q.row_stride), 1}),
+                           in_desc({b, h, d, lk}, {i64(k.batch_stride), d, 1, i64(k.row_stride)}),
                            f32_desc({b, h, lq, lk}, {h * lq * lk, lq * lk, lk, 1}), memory::desc()};
     // The scale is baked into the primitive: include its bits in the key.
     std::uint32_t bits;
@@ -355,7 +563,13 @@ result<void> gemm_engine::attention_scores(head_view q, head_view k, const atten
       return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst), attr,
                                           impl_->eng);
     });
-    impl_->run(prim, q.data, k.data, scores, nullptr);
+    if (impl_->attention_bf16) {
+      const std::size_t width = s.heads * s.head_dim;
+      impl_->run(prim, bf16_copy(q.data, head_extent(q, s.batch, s.q_len, width), impl_->bf16_a),
+                 bf16_copy(k.data, head_extent(k, s.batch, s.k_len, width), impl_->bf16_b), scores);
+    } else {
+      impl_->run(prim, q.data, k.data, scores);
+    }
   });
 }
 
@@ -367,9 +581,10 @@ result<void> gemm_engine::attention_context(const float* probs, head_view v,
   return guarded("attention_context", [&] {
     const std::int64_t b = i64(s.batch), h = i64(s.heads), d = i64(s.head_dim), lq = i64(s.q_len),
                        lk = i64(s.k_len);
+    const auto in_desc = impl_->attention_bf16 ? bf16_desc : f32_desc;
     const operand_descs md{
-        f32_desc({b, h, lq, lk}, {h * lq * lk, lq * lk, lk, 1}),
-        f32_desc({b, h, lk, d}, {i64(v.batch_stride), d, i64(v.row_stride), 1}),
+        in_desc({b, h, lq, lk}, {h * lq * lk, lq * lk, lk, 1}),
+        in_desc({b, h, lk, d}, {i64(v.batch_stride), d, i64(v.row_stride), 1}),
         f32_desc({b, h, lq, d}, {i64(ctx_batch_stride), d, i64(ctx_row_stride), 1}),
         memory::desc()};
     const tag_key key{2,
@@ -386,7 +601,14 @@ result<void> gemm_engine::attention_context(const float* probs, head_view v,
       return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst),
                                           user_scratchpad_attr(), impl_->eng);
     });
-    impl_->run(prim, probs, v.data, ctx, nullptr);
+    if (impl_->attention_bf16) {
+      impl_->run(
+          prim, bf16_copy(probs, s.batch * s.heads * s.q_len * s.k_len, impl_->bf16_a),
+          bf16_copy(v.data, head_extent(v, s.batch, s.k_len, s.heads * s.head_dim), impl_->bf16_b),
+          ctx);
+    } else {
+      impl_->run(prim, probs, v.data, ctx);
+    }
   });
 }
 

@@ -2,10 +2,13 @@
 // forward goes through `gemm_engine`, implemented with oneDNN matmul primitives cached per
 // shape. Weights in torch's nn.Linear layout [out, in] are read in place as the transposed B
 // operand, or re-laid out once (`pack`) into oneDNN's blocked layout so that no call re-packs
-// them; `weight_type` is where bf16/int8 weights would plug in.
+// them. Low precision (docs/MODEL.md "Precision"): packing converts to BF16, or quantizes to
+// int8 with per-output-channel scales; linear() then converts or quantizes each call's
+// activations to match, always accumulating in FP32 (BF16) or int32 (int8).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 
@@ -26,9 +29,22 @@ enum class activation_kind {
   mish,  ///< x * tanh(softplus(x))
 };
 
-/// Storage of a linear layer's weight matrix: f32 [out, in] row-major, or f32 in the blocked
-/// layout `gemm_engine::pack` made (owned by that engine, only valid with it).
-enum class weight_type { f32, f32_packed };
+/// Storage of a linear layer's weight matrix: f32 or bf16 [out, in] row-major, or in the
+/// blocked layout `gemm_engine::pack` made (owned by that engine, only valid with it): f32,
+/// bf16, or s8 with per-output-channel scales (symmetric, as torch's per-channel qint8).
+enum class weight_type { f32, f32_packed, bf16, bf16_packed, s8_packed };
+
+/// What the model's GEMMs compute in (load option `precision`, docs/MODEL.md "Precision").
+enum class gemm_precision { f32, bf16, int8 };
+
+/// Largest u8 value linear() quantizes activations to for s8_packed weights: 255 where the CPU
+/// has VNNI (u8 x s8 products summed in 32 bits), else 127 (oneDNN's pre-VNNI kernels sum
+/// pairs of products in saturating 16 bits: 7-bit activations keep them exact, as fbgemm's
+/// reduce_range does).
+int int8_activation_max();
+
+/// The oneDNN CPU ISA in effect ("avx512_core_bf16", "avx2", ...; dnnl_get_effective_cpu_isa).
+const char* effective_isa_name() noexcept;
 
 /// One nn.Linear: weight [out, in] row-major (borrowed), bias [out] or null. `file_mapped`: the
 /// weight bytes lie in a read-only file mapping (their pages may be dropped once packed).
@@ -38,6 +54,10 @@ struct linear_weights {
   std::size_t out = 0, in = 0;
   weight_type type = weight_type::f32;
   bool file_mapped = false;
+  /// s8_packed only: per-output-channel dequantization scales and Σ_k w_q[n][k] (the zero-point
+  /// compensation of u8 activations), both [out], owned by the engine.
+  const float* scales = nullptr;
+  const std::int32_t* col_sums = nullptr;
 };
 
 /// Strided rows of a float matrix: element (r, c) at data[r * ld + c].
@@ -51,7 +71,7 @@ struct const_matrix_ref {
 };
 
 /// Per-sequence attention operand: element (b, i, h, d) at
-/// data[b * batch_stride + i * row_stride + h * head_dim + d].
+/// data[b * batch_stride + i * row_stride + h * head_dim + d] (f32).
 struct head_view {
   const float* data;
   std::size_t batch_stride, row_stride;
@@ -67,22 +87,29 @@ class gemm_engine {
   /// `max_cached` entries the cache starts over (re-creation is then mostly served by oneDNN's
   /// own LRU primitive cache, 1024 entries by default, instead of a new JIT compilation).
   static constexpr std::size_t max_cached_primitives = 512;
-  explicit gemm_engine(std::size_t max_cached = max_cached_primitives);
+  /// `attention_bf16`: the attention score and context GEMMs take BF16 operands (converted per
+  /// call) with FP32 accumulation and results.
+  explicit gemm_engine(std::size_t max_cached = max_cached_primitives, bool attention_bf16 = false);
   ~gemm_engine();
   gemm_engine(gemm_engine&&) noexcept;
   gemm_engine& operator=(gemm_engine&&) noexcept;
 
-  /// One linear layer whose weight is the row concatenation of `parts` (all f32 with the same
-  /// `in`; biases all present or all absent), re-laid out once into the blocked layout oneDNN
-  /// prefers for it. The copy (and the concatenated bias) is owned by this engine; the parts
-  /// are no longer read by linear() calls with the result.
-  result<linear_weights> pack(std::span<const linear_weights> parts);
+  /// One linear layer whose weight is the row concatenation of `parts` (all f32 or all bf16,
+  /// with the same `in`; biases all present or all absent), re-laid out once into the blocked
+  /// layout oneDNN prefers for it, as `to` (f32_packed, bf16_packed or s8_packed). The copy (and
+  /// the concatenated bias, scales) is owned by this engine; the parts are no longer read by
+  /// linear() calls with the result.
+  result<linear_weights> pack(std::span<const linear_weights> parts,
+                              weight_type to = weight_type::f32_packed);
   /// Frees the buffer pack() joins parts in (kept between calls so that packing layer after
   /// layer touches fresh memory once).
   void end_packing() noexcept;
 
   /// y = act(x · Wᵀ + b), or with `accumulate` y = act(x · Wᵀ + b) + y (residual add, the sum
-  /// post-op: act applies before the sum). x has w.in columns, y has w.out columns.
+  /// post-op: act applies before the sum). x has w.in columns, y has w.out columns. With
+  /// bf16_packed weights x is rounded to BF16 first; with s8_packed weights x is quantized to u8
+  /// with one scale and zero point over the call's rows (torch's dynamic quantization), the
+  /// product accumulates in int32 and is dequantized in FP32 before bias, act and sum.
   result<void> linear(const_matrix_ref x, const linear_weights& w, matrix_ref y,
                       activation_kind act = activation_kind::identity, bool accumulate = false);
 

@@ -155,15 +155,137 @@ void masked_softmax(float* x, std::size_t rows, std::size_t cols, std::size_t va
     softmax_row(x + static_cast<std::size_t>(r) * cols, cols, valid);
 }
 
-void embed_sequence(std::span<const std::int32_t> ids, const float* word, const float* pos,
+namespace {
+
+const float* f32_row(table_ref t, std::size_t row, std::size_t dim) {
+  return static_cast<const float*>(t.data) + row * dim;
+}
+const std::uint16_t* bf16_row(table_ref t, std::size_t row, std::size_t dim) {
+  return static_cast<const std::uint16_t*>(t.data) + row * dim;
+}
+
+}  // namespace
+
+std::uint16_t to_bf16(float x) noexcept {
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+
+float from_bf16(std::uint16_t x) noexcept {
+  const std::uint32_t u = static_cast<std::uint32_t>(x) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+void embed_sequence(std::span<const std::int32_t> ids, table_ref word, table_ref pos,
                     std::size_t dim, std::size_t padded_len, float* out) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const float* w = word + static_cast<std::size_t>(ids[i]) * dim;
-    const float* p = pos + i * dim;
+    const auto id = static_cast<std::size_t>(ids[i]);
     float* o = out + i * dim;
-    for (std::size_t j = 0; j < dim; ++j) o[j] = w[j] + p[j];
+    if (word.bf16) {
+      const std::uint16_t* w = bf16_row(word, id, dim);
+      for (std::size_t j = 0; j < dim; ++j) o[j] = from_bf16(w[j]);
+    } else {
+      std::memcpy(o, f32_row(word, id, dim), dim * sizeof(float));
+    }
+    if (pos.bf16) {
+      const std::uint16_t* p = bf16_row(pos, i, dim);
+      for (std::size_t j = 0; j < dim; ++j) o[j] += from_bf16(p[j]);
+    } else {
+      const float* p = f32_row(pos, i, dim);
+      for (std::size_t j = 0; j < dim; ++j) o[j] += p[j];
+    }
   }
   if (padded_len > ids.size()) std::fill(out + ids.size() * dim, out + padded_len * dim, 0.f);
+}
+
+namespace {
+
+SAFETENSORS_CLONES
+void row_to_bf16(const float* x, std::size_t n, std::uint16_t* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t u;
+    std::memcpy(&u, &x[i], sizeof u);
+    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+    const std::uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    out[i] = static_cast<std::uint16_t>(nan ? (u >> 16) | 0x40u : rounded);
+  }
+}
+
+SAFETENSORS_CLONES
+void row_min_max(const float* x, std::size_t n, float& lo, float& hi) {
+  float mn[lanes], mx[lanes];
+  for (std::size_t l = 0; l < lanes; ++l) mn[l] = mx[l] = 0.f;
+  std::size_t j = 0;
+  for (; j + lanes <= n; j += lanes)
+    for (std::size_t l = 0; l < lanes; ++l) {
+      mn[l] = std::min(mn[l], x[j + l]);
+      mx[l] = std::max(mx[l], x[j + l]);
+    }
+  for (; j < n; ++j) {
+    mn[0] = std::min(mn[0], x[j]);
+    mx[0] = std::max(mx[0], x[j]);
+  }
+  for (std::size_t l = 0; l < lanes; ++l) {
+    lo = std::min(lo, mn[l]);
+    hi = std::max(hi, mx[l]);
+  }
+}
+
+SAFETENSORS_CLONES
+void row_to_u8(const float* x, std::size_t n, float inv_scale, float zero_point, float qmax,
+               std::uint8_t* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float q = std::nearbyint(x[i] * inv_scale) + zero_point;
+    out[i] = static_cast<std::uint8_t>(std::min(std::max(q, 0.f), qmax));
+  }
+}
+
+}  // namespace
+
+void rows_to_bf16(const float* x, std::size_t rows, std::size_t ld, std::size_t cols,
+                  std::uint16_t* out) {
+  const auto n = static_cast<std::int64_t>(rows);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (rows * cols > 65536)
+#endif
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto r = static_cast<std::size_t>(i);
+    row_to_bf16(x + r * ld, cols, out + r * cols);
+  }
+}
+
+u8_quantization quantize_rows_u8(const float* x, std::size_t rows, std::size_t ld, std::size_t cols,
+                                 int qmax, std::uint8_t* out) {
+  const auto n = static_cast<std::int64_t>(rows);
+  float lo = 0.f, hi = 0.f;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) reduction(min                 \
+                                                    : lo) reduction(max \
+                                                                    : hi) if (rows * cols > 65536)
+#endif
+  for (std::int64_t i = 0; i < n; ++i)
+    row_min_max(x + static_cast<std::size_t>(i) * ld, cols, lo, hi);
+  const float range = hi - lo;
+  // All zeros (or a range too small to divide by): any scale represents them exactly.
+  const float scale =
+      range > 1e-30f && std::isfinite(range) ? range / static_cast<float>(qmax) : 1.f;
+  const auto zero_point = static_cast<std::int32_t>(
+      std::min(std::max(std::nearbyint(-lo / scale), 0.f), static_cast<float>(qmax)));
+  const float inv = 1.f / scale, zp = static_cast<float>(zero_point),
+              top = static_cast<float>(qmax);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (rows * cols > 65536)
+#endif
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto r = static_cast<std::size_t>(i);
+    row_to_u8(x + r * ld, cols, inv, zp, top, out + r * cols);
+  }
+  return {scale, zero_point};
 }
 
 void split_columns(const float* in, std::size_t rows, std::size_t width, std::size_t parts,

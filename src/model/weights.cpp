@@ -21,6 +21,7 @@ struct binder {
   const weight_source& src;
   const distilbert_config& cfg;
   model_weights& out;
+  bool keep_bf16 = false;
 
   // The first candidate name the checkpoint holds; the error lists what was tried.
   result<std::string> resolve(const std::vector<std::string>& candidates) const {
@@ -36,14 +37,46 @@ struct binder {
 
   result<const float*> tensor(const std::vector<std::string>& candidates,
                               std::vector<std::uint64_t> expected) {
+    auto [name, raw] = ST_TRY(fetch(candidates, std::move(expected)));
+    return as_f32(name, raw);
+  }
+
+  result<std::pair<std::string, raw_tensor>> fetch(const std::vector<std::string>& candidates,
+                                                   std::vector<std::uint64_t> expected) {
     last_file_mapped = false;
-    const std::string name = ST_TRY(resolve(candidates));
+    std::string name = ST_TRY(resolve(candidates));
     raw_tensor raw = ST_TRY(src.get(name));
     if (raw.shape != expected)
       return fail(errc::invalid_model,
                   fmt::format("{}: tensor '{}' has shape {}, the config implies {}", src.origin(),
                               name, shape_text(raw.shape), shape_text(expected)));
-    return as_f32(name, raw);
+    return std::pair{std::move(name), std::move(raw)};
+  }
+
+  // A weight matrix or embedding table: F32 (as tensor()), or with keep_bf16 a 16-bit float
+  // tensor as BF16 (BF16 in place when aligned, F16 converted to BF16).
+  result<std::pair<const void*, bool>> matrix(const std::vector<std::string>& candidates,
+                                              std::vector<std::uint64_t> expected) {
+    auto [name, raw] = ST_TRY(fetch(candidates, std::move(expected)));
+    if (!keep_bf16 || (raw.type != dtype::BF16 && raw.type != dtype::F16))
+      return std::pair<const void*, bool>{ST_TRY(as_f32(name, raw)), false};
+    const bool aligned = reinterpret_cast<std::uintptr_t>(raw.bytes.data()) % 2 == 0;
+    if (raw.type == dtype::BF16 && aligned && raw.owned.empty()) {
+      out.bytes_in_place += raw.bytes.size();
+      last_file_mapped = raw.file_mapped;
+      return std::pair<const void*, bool>{raw.bytes.data(), true};
+    }
+    const std::size_t count = raw.bytes.size() / 2;
+    std::vector<std::uint16_t> converted(count);
+    if (auto r =
+            convert_elements(raw.type, raw.bytes, dtype::BF16,
+                             std::as_writable_bytes(std::span<std::uint16_t>(converted)), count);
+        !r)
+      return fail(r.error().code,
+                  fmt::format("{}: tensor '{}': {}", src.origin(), name, r.error().message));
+    out.bytes_converted += count * 2;
+    out.converted_bf16.push_back(std::move(converted));
+    return std::pair<const void*, bool>{out.converted_bf16.back().data(), true};
   }
 
   result<const float*> as_f32(const std::string& name, raw_tensor& raw) {
@@ -75,11 +108,12 @@ struct binder {
 
   result<linear_weights> linear(const std::vector<std::string>& prefixes, std::size_t out_features,
                                 std::size_t in_features) {
-    const float* const w =
-        ST_TRY(tensor(with_suffix(prefixes, ".weight"), {out_features, in_features}));
+    const auto [w, bf16] =
+        ST_TRY(matrix(with_suffix(prefixes, ".weight"), {out_features, in_features}));
     const bool mapped = last_file_mapped;
     const float* const b = ST_TRY(tensor(with_suffix(prefixes, ".bias"), {out_features}));
-    return linear_weights{w, b, out_features, in_features, weight_type::f32, mapped};
+    return linear_weights{
+        w, b, out_features, in_features, bf16 ? weight_type::bf16 : weight_type::f32, mapped};
   }
 
   // LayerNorm weight/bias, also under TF-era gamma/beta names.
@@ -171,13 +205,17 @@ void populate_mapped_pages(const void* data, std::size_t bytes) noexcept {
   if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
 }
 
-result<model_weights> bind_weights(const weight_source& src, const distilbert_config& cfg) {
+result<model_weights> bind_weights(const weight_source& src, const distilbert_config& cfg,
+                                   bool keep_bf16) {
   ST_TRY(check_head_present(src));
   model_weights w;
-  binder b{src, cfg, w};
-  w.word = ST_TRY(b.tensor(embedding_names("word_embeddings.weight"), {cfg.vocab_size, cfg.dim}));
-  w.pos = ST_TRY(b.tensor(embedding_names("position_embeddings.weight"),
-                          {cfg.max_position_embeddings, cfg.dim}));
+  binder b{src, cfg, w, keep_bf16};
+  const auto table = [&](const char* what, std::uint64_t rows) -> result<table_ref> {
+    const auto [data, bf16] = ST_TRY(b.matrix(embedding_names(what), {rows, cfg.dim}));
+    return table_ref{data, bf16};
+  };
+  w.word = ST_TRY(table("word_embeddings.weight", cfg.vocab_size));
+  w.pos = ST_TRY(table("position_embeddings.weight", cfg.max_position_embeddings));
   std::tie(w.emb_gamma, w.emb_beta) = ST_TRY(b.layer_norm(embedding_names("LayerNorm")));
   w.layers.resize(cfg.n_layers);
   for (std::size_t i = 0; i < cfg.n_layers; ++i) ST_TRY(bind_layer(b, i, w.layers[i]));

@@ -1,5 +1,7 @@
 // DistilBERT weights bound to a model folder's checkpoint (private). F32 tensors are used in
-// place from the mapping; F16/BF16/F64 (and misaligned or strided F32) are converted once.
+// place from the mapping; F16/BF16/F64 (and misaligned or strided F32) are converted once to
+// F32 -- except with `keep_bf16` (bf16 precision), where the linear weights and embedding
+// tables of a BF16 checkpoint are used in place and F16 ones converted to BF16, never widened.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "model/gemm.hpp"
+#include "model/kernels.hpp"
 #include "safetensors/dtype.hpp"
 #include "safetensors/model/classifier.hpp"
 
@@ -23,10 +26,12 @@ struct layer_weights {
 };
 
 struct model_weights {
-  const float *word = nullptr, *pos = nullptr, *emb_gamma = nullptr, *emb_beta = nullptr;
+  table_ref word, pos;
+  const float *emb_gamma = nullptr, *emb_beta = nullptr;
   std::vector<layer_weights> layers;
   linear_weights pre_classifier, classifier;
   std::vector<std::vector<float>> converted;  ///< owned F32 copies (stable data pointers)
+  std::vector<std::vector<std::uint16_t>> converted_bf16;  ///< owned BF16 copies (from F16)
   std::uint64_t bytes_in_place = 0, bytes_converted = 0;
 };
 
@@ -67,6 +72,7 @@ result<std::unique_ptr<weight_source>> open_weight_source(const std::filesystem:
 /// "transformer."/"encoder.", LayerNorm gamma/beta), checks each shape against the config and
 /// binds F32 pointers. A checkpoint without the classifier head is refused (invalid_model),
 /// naming a masked-LM checkpoint when it has vocab_transform/vocab_projector.
-result<model_weights> bind_weights(const weight_source& src, const distilbert_config& cfg);
+result<model_weights> bind_weights(const weight_source& src, const distilbert_config& cfg,
+                                   bool keep_bf16 = false);
 
 }  // namespace safetensors::model::detail

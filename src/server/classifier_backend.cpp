@@ -46,9 +46,11 @@ class classifier_backend final : public inference_backend {
 }  // namespace
 
 result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::filesystem::path& dir,
-                                                                   int threads) {
+                                                                   int threads,
+                                                                   model::precision precision) {
   model::load_options opts;
   opts.threads = threads;
+  opts.precision = precision;
   opts.threads_follow_load = false;  // our connection threads are runnable while a batch starts
   model::classifier c = ST_TRY(model::classifier::load(dir, opts));
   backend_info info;
@@ -57,6 +59,13 @@ result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::fi
   info.id2label = cfg.id2label;
   info.max_input_length = std::min(cfg.max_position_embeddings, c.tokenizer().model_max_length());
   info.default_function = cfg.default_function();
+  info.precision = std::string(model::precision_name(precision));
+  info.model_dtype = precision == model::precision::bf16   ? "bfloat16"
+                     : precision == model::precision::int8 ? "int8"
+                                                           : "float32";
+  const model::compute_info compute = model::describe_compute();
+  info.cpu_model = compute.cpu_model;
+  info.isa = compute.isa;
   return std::unique_ptr<inference_backend>(
       std::make_unique<classifier_backend>(std::move(c), std::move(info)));
 }

@@ -111,6 +111,9 @@ reply handle_info(const server_state& s) {
   json_writer w;
   w.begin_object().key("model_id").value(info.model_id).key("model_sha").null();
   w.key("model_dtype").value(info.model_dtype);
+  w.key("precision").value(info.precision);
+  w.key("compute").begin_object().key("cpu").value(info.cpu_model).key("isa").value(info.isa);
+  w.end_object();
   w.key("model_type")
       .begin_object()
       .key("classifier")

@@ -188,19 +188,28 @@ std::vector<float> random_values(std::size_t n, std::mt19937& rng) {
   return v;
 }
 
+// Random linear layers [outs[i], in] (weights and biases) to join.
+struct random_parts {
+  std::vector<std::vector<float>> ws, bs;
+  std::vector<linear_weights> parts;
+  random_parts(std::size_t in, std::initializer_list<std::size_t> outs, std::mt19937& rng) {
+    for (std::size_t o : outs) {
+      ws.push_back(random_values(o * in, rng));
+      bs.push_back(random_values(o, rng));
+    }
+    for (std::size_t i = 0; i < ws.size(); ++i)
+      parts.push_back({ws[i].data(), bs[i].data(), bs[i].size(), in});
+  }
+};
+
 }  // namespace
 
 TEST(kernels, packed_joined_weights_match_plain_gemms) {
   // Three [out_i, 7] layers joined into one packed [15, 7] GEMM, against one plain GEMM each.
   std::mt19937 rng(3);
-  const std::size_t in = 7, outs[] = {5, 4, 6};
-  std::vector<std::vector<float>> ws, bs;
-  std::vector<linear_weights> parts;
-  for (std::size_t o : outs) {
-    ws.push_back(random_values(o * in, rng));
-    bs.push_back(random_values(o, rng));
-    parts.push_back({ws.back().data(), bs.back().data(), o, in});
-  }
+  const std::size_t in = 7;
+  const random_parts layers(in, {5, 4, 6}, rng);
+  const auto& parts = layers.parts;
   gemm_engine g;
   auto packed = g.pack(parts);
   ASSERT_TRUE(packed) << packed.error().message;
@@ -222,6 +231,86 @@ TEST(kernels, packed_joined_weights_match_plain_gemms) {
       }
       for (std::size_t i = 0; i < y.size(); ++i)
         EXPECT_NEAR(y[i], want[i], 1e-5) << "m " << m << " i " << i;
+    }
+  }
+}
+
+TEST(kernels, quantize_rows_u8_as_torch_dynamic_quantization) {
+  const float x[] = {-1, 0, 99, 0.5f, 3, 99};  // 2 rows x 2, stride 3
+  std::uint8_t q[4];
+  const auto r = quantize_rows_u8(x, 2, 3, 2, 255, q);
+  EXPECT_FLOAT_EQ(r.scale, 4.f / 255);  // range [-1, 3]
+  EXPECT_EQ(r.zero_point, 64);          // round(1 / scale) = round(63.75)
+  const std::uint8_t want[] = {0, 64, 96, 255};
+  EXPECT_TRUE(std::equal(q, q + 4, want));
+  const float positive[] = {1, 2};  // the range always includes 0: zero point 0
+  const auto p = quantize_rows_u8(positive, 1, 2, 2, 127, q);
+  EXPECT_FLOAT_EQ(p.scale, 2.f / 127);
+  EXPECT_EQ(p.zero_point, 0);
+  EXPECT_EQ(q[1], 127);
+}
+
+TEST(kernels, bf16_rounds_to_nearest_even) {
+  EXPECT_EQ(to_bf16(1.f), 0x3f80);
+  EXPECT_EQ(to_bf16(from_bf16(0x3f81)), 0x3f81);
+  // 1 + 2^-8 lies halfway between 0x3f80 and 0x3f81: to even.
+  EXPECT_EQ(to_bf16(1.f + 1.f / 256), 0x3f80);
+  EXPECT_EQ(to_bf16(1.f + 3.f / 512), 0x3f81);
+  EXPECT_TRUE(std::isnan(from_bf16(to_bf16(std::nanf("")))));
+}
+
+// y = gelu(x · Wᵀ + b) + y over three joined parts, in float64, from the operands the packed
+// low-precision GEMM sees: BF16-rounded x and W, or x quantized to u8 and W per row to int8.
+TEST(kernels, low_precision_linear_matches_its_float64_definition) {
+  std::mt19937 rng(5);
+  const std::size_t in = 37, n = 15;
+  const random_parts layers(in, {5, 4, 6}, rng);
+  const auto& parts = layers.parts;
+  std::vector<float> w_all, b_all;
+  for (std::size_t i = 0; i < 3; ++i) {
+    w_all.insert(w_all.end(), layers.ws[i].begin(), layers.ws[i].end());
+    b_all.insert(b_all.end(), layers.bs[i].begin(), layers.bs[i].end());
+  }
+  const auto gelu = [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); };
+  for (weight_type t : {weight_type::bf16_packed, weight_type::s8_packed}) {
+    gemm_engine g;
+    auto packed = g.pack(parts, t);
+    ASSERT_TRUE(packed) << packed.error().message;
+    EXPECT_EQ(packed->type, t);
+    for (std::size_t m : {1u, 3u, 33u}) {
+      auto x = random_values(m * in, rng);
+      for (auto& v : x) v += 0.4f;  // skewed: a zero point far from the middle
+      auto y = random_values(m * n, rng);
+      const auto before = y;
+      ASSERT_TRUE(
+          g.linear({x.data(), m, in}, *packed, {y.data(), m, n}, activation_kind::gelu_erf, true));
+      std::vector<double> xd(x.size()), wd(w_all.size()), scale(n, 1.0);
+      double x_scale = 1.0;
+      if (t == weight_type::bf16_packed) {
+        for (std::size_t i = 0; i < x.size(); ++i) xd[i] = from_bf16(to_bf16(x[i]));
+        for (std::size_t i = 0; i < w_all.size(); ++i) wd[i] = from_bf16(to_bf16(w_all[i]));
+      } else {
+        std::vector<std::uint8_t> q(x.size());
+        const auto qx = quantize_rows_u8(x.data(), m, in, in, int8_activation_max(), q.data());
+        x_scale = qx.scale;
+        for (std::size_t i = 0; i < x.size(); ++i) xd[i] = double(q[i]) - qx.zero_point;
+        for (std::size_t r = 0; r < n; ++r) {
+          float amax = 0;
+          for (std::size_t c = 0; c < in; ++c) amax = std::max(amax, std::fabs(w_all[r * in + c]));
+          EXPECT_FLOAT_EQ(packed->scales[r], amax / 127.f);
+          scale[r] = packed->scales[r];
+          for (std::size_t c = 0; c < in; ++c)
+            wd[r * in + c] = std::nearbyint(w_all[r * in + c] / packed->scales[r]);
+        }
+      }
+      for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+          double acc = 0;
+          for (std::size_t c = 0; c < in; ++c) acc += xd[i * in + c] * wd[j * in + c];
+          const double want = gelu(x_scale * scale[j] * acc + b_all[j]) + before[i * n + j];
+          EXPECT_NEAR(y[i * n + j], want, 2e-5 * (1 + std::fabs(want)))
+              << "type " << int(t) << " m " << m << " (" << i << ", " << j << ")";
+        }
     }
   }
 }

@@ -133,7 +133,8 @@ def make_folder(root, name, cfg, sd, variant):
 # ---------------------------------------------------------------------------------------------
 # Reference forward (eval mode), batched with right padding and the key-side mask
 
-def reference_logits(sd, cfg, batch):
+def reference_logits(sd, cfg, batch, linear=None):
+    """`linear(x, prefix)` replaces F.linear with the state dict's weights (e.g. quantized)."""
     d, nh = cfg["dim"], cfg["n_heads"]
     hd = d // nh
     L = max(len(s) for s in batch)
@@ -143,7 +144,7 @@ def reference_logits(sd, cfg, batch):
         ids[i, :len(s)] = torch.tensor(s)
         mask[i, :len(s)] = 1
     W = lambda n: sd[n].float()  # noqa: E731
-    lin = lambda x, p: F.linear(x, W(p + ".weight"), W(p + ".bias"))  # noqa: E731
+    lin = linear or (lambda x, p: F.linear(x, W(p + ".weight"), W(p + ".bias")))  # noqa: E731
     ln = lambda x, p: F.layer_norm(x, (d,), W(p + ".weight"), W(p + ".bias"), eps=1e-12)  # noqa: E731
     pos = torch.arange(L)
     x = W("distilbert.embeddings.word_embeddings.weight")[ids] + W("distilbert.embeddings.position_embeddings.weight")[pos]
@@ -165,11 +166,11 @@ def reference_logits(sd, cfg, batch):
     return lin(z, "classifier")
 
 
-def reference_all(sd, cfg, inputs, batch):
+def reference_all(sd, cfg, inputs, batch, linear=None):
     out = []
     with torch.no_grad():
         for i in range(0, len(inputs), batch):
-            out.extend(reference_logits(sd, cfg, inputs[i:i + batch]).tolist())
+            out.extend(reference_logits(sd, cfg, inputs[i:i + batch], linear).tolist())
     return out
 
 

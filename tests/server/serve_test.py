@@ -186,6 +186,8 @@ def check_routes(s, model, sd, texts):
     status, info = s.request("GET", "/info")[0], json.loads(s.request("GET", "/info")[1])
     check(status == 200 and info["model_type"]["classifier"]["id2label"] == {"0": "NEGATIVE", "1": "POSITIVE"}, f"/info {info}")
     check(info["max_input_length"] == 512, f"max_input_length {info['max_input_length']}")
+    check(info["precision"] == "fp32" and info["model_dtype"] == "float32", f"/info precision {info}")
+    check(info["compute"]["isa"] != "" and info["compute"]["cpu"] != "", f"/info compute {info}")
 
     # Single text, list of one, batch, FastAPI shape, pair, raw scores.
     st, single = s.json("/predict", {"inputs": texts[0]})
@@ -331,10 +333,16 @@ def check_logs(s):
     check(not bad, f"non-JSON log lines with --json-logs: {bad[:3]}")
 
 
-def check_second_server(model):
-    # --api-key and --max-concurrent-requests 1; stopped with SIGINT.
-    s = Server(model, "--api-key", "k3y", "--max-concurrent-requests", "1")
+def check_second_server(model, text):
+    # --api-key, --max-concurrent-requests 1 and --precision int8; stopped with SIGINT.
+    s = Server(model, "--api-key", "k3y", "--max-concurrent-requests", "1", "--precision", "int8")
     try:
+        auth = {"Authorization": "Bearer k3y"}
+        info = json.loads(s.request("GET", "/info", None, auth)[1])
+        check(info["precision"] == "int8" and info["model_dtype"] == "int8", f"/info int8: {info}")
+        st, body, _ = s.request("POST", "/predict", {"inputs": text}, auth)
+        want = classify(model, [text], "--precision", "int8")
+        check(st == 200 and same_scores(json.loads(body), want[0]), f"int8 /predict {body} vs classify {want}")
         st, body, hdr = s.request("POST", "/predict", {"inputs": "x"})
         check(st == 401 and json.loads(body)["error_type"] == "Unauthorized", f"401 without key: {st} {body}")
         st, body, _ = s.request("POST", "/predict", {"inputs": "x"}, {"Authorization": "Bearer nope"})
@@ -369,7 +377,7 @@ def main():
             if s.proc.poll() is None:
                 s.stop()
         check_logs(s)
-        check_second_server(model)
+        check_second_server(model, texts[0])
         # A model folder that does not load: error, exit 1, nothing left listening.
         bad = os.path.join(tmp, "bad")
         os.makedirs(bad)

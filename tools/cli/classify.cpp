@@ -29,6 +29,8 @@ struct classify_args {
   bool no_truncation = false;
   bool input_ids = false;  // hidden: inputs are token ids ("101 7592 102"), for parity tests
   bool timing = false;
+  bool verbose = false;
+  std::string precision = "fp32";
 };
 
 result<std::vector<std::string>> gather_inputs(const classify_args& a) {
@@ -140,9 +142,20 @@ int run_classify(const classify_args& a) {
   model::load_options lo;
   lo.threads = a.threads;
   lo.batch_size = a.batch_size;
+  lo.precision = model::parse_precision(a.precision).value_or(model::precision::fp32);
   auto clf = model::classifier::load(a.model, lo);
   if (!clf) return report_error(clf.error(), a.model);
   const double load_s = seconds_since(t0);
+  if (a.verbose) {
+    const model::compute_info c = model::describe_compute();
+    std::fprintf(stderr,
+                 "precision: %s, isa: %s, cpu: %s, weights: %s (%llu bytes used in place, %llu "
+                 "converted)\n",
+                 std::string(model::precision_name(clf->precision())).c_str(), c.isa.c_str(),
+                 c.cpu_model.c_str(), clf->weights_source().c_str(),
+                 static_cast<unsigned long long>(clf->weights_bytes_in_place()),
+                 static_cast<unsigned long long>(clf->weights_bytes_converted()));
+  }
   auto fn = pick_function(a, clf->config());
   if (!fn) return report_error(fn.error());
   auto inputs = gather_inputs(a);
@@ -204,6 +217,11 @@ std::function<int()> setup_classify(CLI::App& sub) {
   sub.add_flag("--no-truncation", a->no_truncation,
                "Refuse inputs longer than the model's maximum");
   sub.add_flag("--timing", a->timing, "Print load and inference times on stderr");
+  sub.add_option("--precision", a->precision,
+                 "Compute precision: fp32, bf16 or int8 (docs/MODEL.md \"Precision\")")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
+  sub.add_flag("--verbose", a->verbose,
+               "Print the precision, the kernel ISA oneDNN uses and the CPU on stderr");
   sub.add_flag("--input-ids", a->input_ids, "Inputs are token ids separated by spaces (testing)")
       ->group("");
   return [a] { return run_classify(*a); };

@@ -18,6 +18,7 @@ struct serve_args {
   server::server_options opts;
   double request_timeout_s = 30, read_timeout_s = 10, keep_alive_timeout_s = 5;
   int threads = 0;
+  std::string precision = "fp32";
 };
 
 // Lifecycle lines share the request log's format (stderr).
@@ -60,7 +61,8 @@ int run_serve(serve_args& a) {
   std::fflush(stdout);
   srv.start();
 
-  auto backend = server::load_classifier_backend(a.model, a.threads);
+  auto backend = server::load_classifier_backend(
+      a.model, a.threads, model::parse_precision(a.precision).value_or(model::precision::fp32));
   if (!backend) {
     srv.shutdown();
     return report_error(backend.error(), a.model);
@@ -122,6 +124,9 @@ std::function<int()> setup_serve(CLI::App& sub) {
                  "Seconds an idle keep-alive connection stays open")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub.add_option("--precision", a->precision,
+                 "Compute precision: fp32, bf16 or int8 (docs/MODEL.md \"Precision\")")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   sub.add_option("--threads", a->threads, "Inference threads (0: all cores)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

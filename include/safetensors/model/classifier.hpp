@@ -38,7 +38,26 @@ result<distilbert_config> load_config(const std::filesystem::path& config_json);
 result<distilbert_config> parse_config(std::string_view json,
                                        std::string_view origin = "config.json");
 
+/// What the linear layers (and in bf16 the attention GEMMs) compute in; docs/MODEL.md
+/// "Precision". fp32: everything FP32. bf16: BF16 operands, FP32 accumulation. int8: torch
+/// quantize_dynamic's scheme (int8 weights per output channel, u8 activations per call).
+enum class precision { fp32, bf16, int8 };
+/// "fp32", "bf16", "int8"; parse_precision is the inverse (nullopt for anything else).
+std::string_view precision_name(precision p) noexcept;
+std::optional<precision> parse_precision(std::string_view name) noexcept;
+
+/// What the forward pass runs on: the CPU ("model name" of /proc/cpuinfo, "unknown" elsewhere)
+/// and the instruction set oneDNN's kernels use on it ("avx512_core_bf16", "avx2", ...).
+struct compute_info {
+  std::string cpu_model;
+  std::string isa;
+};
+compute_info describe_compute();
+
 struct load_options {
+  /// fp32 reads F32 weights in place; bf16 and int8 convert or quantize them at load (a BF16
+  /// checkpoint stays BF16 in bf16 mode: its weights are never widened).
+  model::precision precision = model::precision::fp32;
   /// Threads of a forward pass (0: all cores). With threads_follow_load, an upper bound: each
   /// call runs on at most the CPUs that other runnable tasks leave free at that moment
   /// (/proc/loadavg): an OpenMP team with a descheduled thread stalls at every barrier, so
@@ -69,6 +88,7 @@ class classifier {
 
   const distilbert_config& config() const noexcept;
   const model::tokenizer& tokenizer() const noexcept;
+  model::precision precision() const noexcept;  ///< as loaded
   void set_threads(int threads);                ///< as load_options::threads
   void set_batch_size(std::size_t batch_size);  ///< 0 is treated as 1
   /// Where the weights came from: "model.safetensors", "model.safetensors.index.json" or

@@ -21,6 +21,8 @@ namespace safetensors::server {
 struct backend_info {
   std::string model_id;  ///< shown as model_id in /info (the model folder)
   std::string model_dtype = "float32";
+  std::string precision = "fp32";      ///< model::precision_name of the loaded classifier
+  std::string cpu_model, isa;          ///< model::describe_compute() at load
   std::vector<std::string> id2label;   ///< index = class id
   std::size_t max_input_length = 512;  ///< tokens, special tokens included
   model::score_function default_function = model::score_function::softmax;
@@ -49,8 +51,9 @@ class inference_backend {
 };
 
 /// Loads a model folder (config.json, tokenizer, weights) with safetensors::model::classifier.
-/// `threads` = 0 uses every core.
-result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::filesystem::path& dir,
-                                                                   int threads = 0);
+/// `threads` = 0 uses every core; `precision` as model::load_options::precision.
+result<std::unique_ptr<inference_backend>> load_classifier_backend(
+    const std::filesystem::path& dir, int threads = 0,
+    model::precision precision = model::precision::fp32);
 
 }  // namespace safetensors::server
