@@ -64,6 +64,8 @@ class Server:
         self.proc.terminate()
         rc = self.proc.wait(timeout=timeout)
         self.reader.join(timeout=5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
         return rc
 
 
