@@ -19,7 +19,7 @@ import time
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
 sys.path.insert(0, os.path.join(root, "tests", "support"))
-from serve_testlib import EXAMPLE_MODEL, Server  # noqa: E402
+from serve_testlib import EXAMPLE_MODEL, Server, rss_kb  # noqa: E402
 
 TEXT = "A slow, thoughtful film with a great cast; I would watch it again."
 
@@ -44,14 +44,6 @@ def timed_requests(port, method, path, body, n):
             raise RuntimeError(f"{method} {path}: {r.status}")
         out.append((time.perf_counter() - t0) * 1000)
     return out
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class SlowCrowd:

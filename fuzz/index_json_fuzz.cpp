@@ -3,12 +3,15 @@
 // and passes the shard-name checks ends in a clean error too.
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
-#include "fuzz_file.hpp"
 #include "safetensors/sharded.hpp"
+#include "support/test_files.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto file = fuzz_support::write_input("model.safetensors.index.json", data, size);
+  static const safetensors::test::temp_dir dir;  // removed at exit
+  const auto file = dir.write("model.safetensors.index.json",
+                              std::string_view(reinterpret_cast<const char*>(data), size));
   auto ck = safetensors::checkpoint::open(file);
   if (ck) (void)ck->total_size();
   return 0;

@@ -4,13 +4,15 @@
 #include <cstdint>
 #include <string_view>
 
-#include "fuzz_file.hpp"
 #include "safetensors/model/tokenizer.hpp"
+#include "support/test_files.hpp"
 
 namespace m = safetensors::model;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto file = fuzz_support::write_input("tokenizer.json", data, size);
+  static const safetensors::test::temp_dir dir;  // removed at exit
+  const auto file =
+      dir.write("tokenizer.json", std::string_view(reinterpret_cast<const char*>(data), size));
   auto tok = m::tokenizer::from_tokenizer_json(file);
   if (!tok) return 0;
   m::encode_options opts;

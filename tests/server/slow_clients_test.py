@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
-from serve_testlib import CLI, Server, closed_by_peer, read_response  # noqa: E402
+from serve_testlib import CLI, Server, read_response, trickle_until_closed  # noqa: E402
 
 READ_TIMEOUT = 2  # seconds: --read-timeout of the server under test
 LIMIT = 4096      # --payload-limit
@@ -44,16 +44,8 @@ class SlowClients(unittest.TestCase):
         sock = self.s.connect()
         sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
         # A header line every 0.5 s keeps each read short, but the whole head has READ_TIMEOUT.
-        closed = False
-        for i in range(6 * READ_TIMEOUT * 2):
-            try:
-                sock.sendall(f"X-Slow-{i}: {i}\r\n".encode())
-            except (BrokenPipeError, ConnectionResetError):
-                closed = True
-                break
-            if closed_by_peer(sock, 0.5):
-                closed = True
-                break
+        lines = (f"X-Slow-{i}: {i}\r\n".encode() for i in range(6 * READ_TIMEOUT * 2))
+        closed = trickle_until_closed(sock, lines, 0.5)
         sock.close()
         self.assertTrue(closed, "a client sending a header line every 0.5 s held its connection for 6x the read timeout")
         self.healthy()
@@ -61,16 +53,7 @@ class SlowClients(unittest.TestCase):
     def test_slow_body_is_cut_at_the_read_timeout(self):
         sock = self.s.connect()
         sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{")
-        closed = False
-        for _ in range(6 * READ_TIMEOUT * 2):
-            try:
-                sock.sendall(b" ")
-            except (BrokenPipeError, ConnectionResetError):
-                closed = True
-                break
-            if closed_by_peer(sock, 0.5):
-                closed = True
-                break
+        closed = trickle_until_closed(sock, [b" "] * (6 * READ_TIMEOUT * 2), 0.5)
         sock.close()
         self.assertTrue(closed, "a body trickling one byte per 0.5 s was never cut off")
         self.healthy()

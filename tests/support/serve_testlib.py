@@ -14,6 +14,15 @@ SOURCE_DIR = os.environ.get("SAFETENSORS_SOURCE_DIR") or os.path.dirname(
 EXAMPLE_MODEL = os.path.join(SOURCE_DIR, "examples", "distilbert-imdb")
 
 
+def rss_kb(pid):
+    """Resident set size of process `pid` in kB (/proc/PID/status VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 class Server:
     def __init__(self, *args, model=EXAMPLE_MODEL, cli=None, ready_timeout=120):
         self.proc = subprocess.Popen([cli or CLI, "serve", "--model", model, "--port", "0", "--json-logs", *args],
@@ -54,11 +63,7 @@ class Server:
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def rss_kb(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return rss_kb(self.proc.pid)
 
     def stop(self, timeout=60):
         self.proc.terminate()
@@ -85,6 +90,19 @@ def read_response(f):
         headers[k.strip().lower()] = v.strip()
     body = f.read(int(headers.get("content-length", "0")))
     return status, headers, body
+
+
+def trickle_until_closed(sock, pieces, pause):
+    """Sends each of `pieces` with `pause` seconds between them until the server closes the
+    connection; True when it did before the pieces ran out."""
+    for piece in pieces:
+        try:
+            sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        if closed_by_peer(sock, pause):
+            return True
+    return False
 
 
 def closed_by_peer(sock, timeout):
