@@ -193,25 +193,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     t.name = info.name;
     t.type = info.type;
     t.shape = info.shape;
-    const auto bytes = data.subspan(info.begin, info.nbytes());
+    const auto stored = data.subspan(info.begin, info.nbytes());
     // The same bytes borrowed, pushed by a producer in small chunks, or pulled by a reader.
     switch (fdp.ConsumeIntegralInRange(0, 2)) {
       case 0:
-        t.data = bytes;
+        t.data = stored;
         break;
       case 1: {
         const std::size_t chunk = fdp.ConsumeIntegralInRange<std::size_t>(1, 7);
-        t.produce = [bytes, chunk](const byte_sink& sink) -> result<void> {
-          for (std::size_t at = 0; at < bytes.size(); at += chunk)
-            if (auto r = sink(bytes.subspan(at, std::min(chunk, bytes.size() - at))); !r) return r;
+        t.produce = [stored, chunk](const byte_sink& sink) -> result<void> {
+          for (std::size_t at = 0; at < stored.size(); at += chunk)
+            if (auto r = sink(stored.subspan(at, std::min(chunk, stored.size() - at))); !r)
+              return r;
           return {};
         };
         break;
       }
       default:
-        t.read = [bytes](std::uint64_t at, std::span<std::byte> out) -> result<void> {
-          check(at <= bytes.size() && out.size() <= bytes.size() - at);
-          std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(at), out.size(), out.begin());
+        t.read = [stored](std::uint64_t at, std::span<std::byte> dst) -> result<void> {
+          check(at <= stored.size() && dst.size() <= stored.size() - at);
+          std::copy_n(stored.begin() + static_cast<std::ptrdiff_t>(at), dst.size(), dst.begin());
           return {};
         };
     }

@@ -24,6 +24,8 @@ api_error error_for_status(int status) {
       return {413, "PayloadTooLarge", "request body exceeds the payload limit"};
     case 414:
       return {414, "Validation", "request URI too long"};
+    case 431:
+      return {431, "Validation", "request header fields too large"};
     case 503:
       return {503, "Unhealthy", "unhealthy"};
     default:

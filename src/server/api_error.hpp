@@ -42,8 +42,8 @@ inline tl::unexpected<api_error> tokenizer_fail(std::string_view what) {
 
 /// The JSON body of an error response.
 std::string error_body(const api_error& e);
-/// The error_type and default message for a status httplib produced without a handler (404,
-/// 405, 413, 400 on a malformed request line...).
+/// The error_type and default message for a status answered without a handler's body (404,
+/// 405, 413, 431, 400 on a malformed request...).
 api_error error_for_status(int status);
 
 }  // namespace safetensors::server::detail

@@ -21,16 +21,17 @@ std::string utc_timestamp() {
   return fmt::format("{}.{:03d}Z", buf, static_cast<int>(ms));
 }
 
-void log_request(const server_options& opts, const httplib::Request& req,
-                 const httplib::Response& res, const request_facts& facts,
-                 std::chrono::steady_clock::time_point start) {
+void log_request(const server_options& opts, const http_exchange& ex) {
+  const auto start = ex.start;
+  const auto& facts = ex.facts;
+  const int status = ex.answer.status;
   const bool timed = start != std::chrono::steady_clock::time_point{};
   const double ms =
       timed ? std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                   .count()
             : -1;
   std::string error_type = facts.error_type;
-  if (res.status >= 400 && error_type.empty()) error_type = error_for_status(res.status).type;
+  if (status >= 400 && error_type.empty()) error_type = error_for_status(status).type;
   std::string line;
   if (opts.json_logs) {
     json_writer w;
@@ -38,8 +39,8 @@ void log_request(const server_options& opts, const httplib::Request& req,
         .key("timestamp")
         .value(utc_timestamp())
         .key("level")
-        .value(res.status >= 500 ? "WARN" : "INFO");
-    w.key("method").value(req.method).key("path").value(req.path).key("status").value(res.status);
+        .value(status >= 500 ? "WARN" : "INFO");
+    w.key("method").value(ex.method).key("path").value(ex.path).key("status").value(status);
     w.key("duration_ms");
     if (timed)
       w.value(ms);
@@ -55,11 +56,11 @@ void log_request(const server_options& opts, const httplib::Request& req,
       w.null();
     else
       w.value(error_type);
-    w.key("remote_addr").value(req.remote_addr).end_object();
+    w.key("remote_addr").value(ex.remote_addr).end_object();
     line = w.take();
   } else {
-    line = fmt::format("{} {} {} {} {} inputs={} tokens={}{}", utc_timestamp(), req.remote_addr,
-                       req.method, req.path, res.status, facts.inputs, facts.tokens,
+    line = fmt::format("{} {} {} {} {} inputs={} tokens={}{}", utc_timestamp(), ex.remote_addr,
+                       ex.method, ex.path, status, facts.inputs, facts.tokens,
                        error_type.empty() ? "" : " error=" + error_type);
     if (timed) line += fmt::format(" {:.1f}ms", ms);
   }

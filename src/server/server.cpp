@@ -1,46 +1,23 @@
-// The HTTP layer: cpp-httplib wiring (routes, 405s, auth, errors, logs) and the server's life
-// cycle (bind, start, warm-up, graceful shutdown).
+// The server's routing (routes, 405s, auth, error bodies, logs) on the event-driven transport
+// (http_transport.hpp), and its life cycle (bind, start, warm-up, graceful shutdown).
 #include "safetensors/server/server.hpp"
 
 #include <fmt/format.h>
-#include <httplib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cstdio>
+#include <algorithm>
 #include <mutex>
-#include <thread>
 
+#include "server/http_transport.hpp"
 #include "server/request_log.hpp"
 #include "server/server_state.hpp"
+#include "server/work_pool.hpp"
 
 namespace safetensors::server {
 
+using detail::exchange_ptr;
 using detail::reply;
-using detail::request_facts;
-using detail::server_state;
-
-struct server::impl {
-  server_state state;
-  httplib::Server http;
-  std::thread http_thread;
-  std::atomic<int> listen_fd{-1};
-  std::mutex lifecycle;
-  bool bound = false;
-  bool stopped = false;
-
-  void configure();
-  void add_routes();
-  void answer(const httplib::Request& req, httplib::Response& res, const reply& r);
-  template <class F>
-  httplib::Server::Handler model_route(F handler);
-};
 
 namespace {
-
-// Per connection thread: what the current request did, for the log line and x-* headers.
-thread_local request_facts current_facts;
-thread_local std::chrono::steady_clock::time_point current_start{};
 
 // Compares without an early exit, so the time taken does not reveal how much of a key matched.
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -50,152 +27,159 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-bool is_public(const httplib::Request& req) {
-  return req.path == "/health" || req.path == "/ping" || req.path == "/metrics" ||
-         (req.path == "/" && (req.method == "GET" || req.method == "HEAD"));
+bool is_public(const detail::http_exchange& ex) {
+  return ex.path == "/health" || ex.path == "/ping" || ex.path == "/metrics" ||
+         (ex.path == "/" && (ex.method == "GET" || ex.method == "HEAD"));
+}
+
+enum class action { health, metrics, info, predict, tokenize, decode };
+
+struct route {
+  std::string_view path;
+  std::optional<action> get, post;  ///< what GET (and HEAD) / POST do; none: 405
+};
+
+constexpr route routes[] = {
+    {"/predict", {}, action::predict},
+    {"/invocations", {}, action::predict},
+    {"/tokenize", {}, action::tokenize},
+    {"/decode", {}, action::decode},
+    {"/info", action::info, {}},
+    {"/health", action::health, {}},
+    {"/ping", action::health, {}},
+    {"/metrics", action::metrics, {}},
+    {"/", action::health, action::predict},
+};
+
+reply status_only(int status) {
+  reply r;
+  r.status = status;
+  return r;
+}
+
+// Statuses without a body (401, 404, 405...) get the JSON error body.
+void complete(reply& r) {
+  if (r.status >= 400 && r.body.empty()) {
+    r.body = detail::error_body(detail::error_for_status(r.status));
+    r.content_type = "application/json";
+  }
 }
 
 }  // namespace
 
-void server::impl::answer(const httplib::Request&, httplib::Response& res, const reply& r) {
-  res.status = r.status;
-  for (const auto& [k, v] : r.headers) res.set_header(k, v);
-  if (!r.body.empty() || r.status >= 400) res.set_content(r.body, r.content_type);
-  if (r.status >= 400) current_facts.error_type = r.error_type;
-}
+struct server::impl {
+  detail::server_state state;
+  std::unique_ptr<detail::work_pool> workers;
+  std::unique_ptr<detail::http_transport> http;
+  std::mutex lifecycle;
+  bool bound = false;
+  bool stopped = false;
 
-template <class F>
-httplib::Server::Handler server::impl::model_route(F handler) {
-  return [this, handler](const httplib::Request& req, httplib::Response& res) {
-    if (!state.serving.load()) {
-      answer(req, res, detail::error_reply({503, "Unhealthy", "the model is not ready"}));
-      return;
-    }
-    answer(req, res, handler(req));
-  };
-}
+  void handle(const exchange_ptr& ex, std::function<void()> done);
+  reply run(action a, detail::http_exchange& ex);
+  void finish(detail::http_exchange& ex) const;
+};
 
-void server::impl::add_routes() {
-  auto predict = model_route([this](const httplib::Request& req) {
-    return detail::handle_predict(state, req.body, current_facts);
-  });
-  auto health = [this](const httplib::Request& req, httplib::Response& res) {
-    if (state.ready.load()) {
-      res.status = 200;
-    } else {
-      answer(req, res, detail::error_reply({503, "Unhealthy", "unhealthy"}));
+reply server::impl::run(action a, detail::http_exchange& ex) {
+  switch (a) {
+    case action::health:
+      return state.ready.load() ? reply{} : detail::error_reply({503, "Unhealthy", "unhealthy"});
+    case action::metrics: {
+      state.stats.set_gauge("te_queue_size",
+                            state.queue ? static_cast<double>(state.queue->queue_size()) : 0.0);
+      reply r;
+      r.body = state.stats.render();
+      r.content_type = "text/plain; version=0.0.4";
+      return r;
     }
-  };
-  struct route {
-    const char* path;
-    bool get, post;
-  };
-  const route routes[] = {
-      {"/predict", false, true}, {"/invocations", false, true}, {"/tokenize", false, true},
-      {"/decode", false, true},  {"/info", true, false},        {"/health", true, false},
-      {"/ping", true, false},    {"/metrics", true, false},     {"/", true, true}};
-  http.Post("/predict", predict).Post("/invocations", predict).Post("/", predict);
-  http.Post("/tokenize", model_route([this](const httplib::Request& req) {
-              return detail::handle_tokenize(state, req.body, current_facts);
-            }));
-  http.Post("/decode", model_route([this](const httplib::Request& req) {
-              return detail::handle_decode(state, req.body, current_facts);
-            }));
-  http.Get("/info",
-           model_route([this](const httplib::Request&) { return detail::handle_info(state); }));
-  http.Get("/health", health).Get("/ping", health).Get("/", health);
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    state.stats.set_gauge("te_queue_size",
-                          state.queue ? static_cast<double>(state.queue->queue_size()) : 0.0);
-    res.set_content(state.stats.render(), "text/plain; version=0.0.4");
-  });
-  // Every other method on a known route: 405 with Allow.
-  for (const auto& r : routes) {
-    const std::string allow = r.get && r.post ? "GET, HEAD, POST" : r.get ? "GET, HEAD" : "POST";
-    auto not_allowed = [allow](const httplib::Request&, httplib::Response& res) {
-      res.status = 405;
-      res.set_header("Allow", allow);
-    };
-    if (!r.get) http.Get(r.path, not_allowed);
-    if (!r.post) http.Post(r.path, not_allowed);
-    http.Put(r.path, not_allowed)
-        .Patch(r.path, not_allowed)
-        .Delete(r.path, not_allowed)
-        .Options(r.path, not_allowed);
+    case action::info:
+      return detail::handle_info(state);
+    case action::predict:
+      return detail::handle_predict(state, ex.body, ex.facts);
+    case action::tokenize:
+      return detail::handle_tokenize(state, ex.body, ex.facts);
+    case action::decode:
+      return detail::handle_decode(state, ex.body, ex.facts);
   }
+  return detail::error_reply({500, "Backend", "internal error: unknown route"});
 }
 
-void server::impl::configure() {
-  const auto& o = state.opts;
-  const std::size_t threads = std::max<std::size_t>(o.http_threads, 1);
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  // SO_REUSEADDR only (httplib's default adds SO_REUSEPORT, which would let a second server
-  // silently share the port); and remember the socket so shutdown() can stop accept().
-  http.set_socket_options([this](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    listen_fd.store(sock);
-  });
-  http.set_payload_max_length(o.payload_limit);
-  http.set_read_timeout(o.read_timeout);
-  http.set_write_timeout(o.read_timeout);
-  http.set_keep_alive_timeout(o.keep_alive_timeout.count());
-  http.set_keep_alive_max_count(1000);
-  http.set_tcp_nodelay(true);
-  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    current_start = std::chrono::steady_clock::now();
-    current_facts = {};
-    if (!state.opts.api_key.empty() && !is_public(req)) {
-      const std::string auth = req.get_header_value("Authorization");
-      const std::string_view prefix = "Bearer ";
-      if (auth.size() < prefix.size() || auth.compare(0, prefix.size(), prefix) != 0 ||
-          !constant_time_equal(std::string_view(auth).substr(prefix.size()), state.opts.api_key)) {
-        res.status = 401;
-        res.set_header("WWW-Authenticate", "Bearer");
-        return httplib::Server::HandlerResponse::Handled;
-      }
+void server::impl::finish(detail::http_exchange& ex) const {
+  reply& r = ex.answer;
+  complete(r);
+  if (r.status >= 400 && ex.facts.error_type.empty()) ex.facts.error_type = r.error_type;
+  const auto ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ex.start)
+          .count();
+  r.headers.emplace_back("x-total-time", fmt::format("{:.0f}", ms));
+}
+
+void server::impl::handle(const exchange_ptr& ex, std::function<void()> done) {
+  ex->start = std::chrono::steady_clock::now();
+  const auto answer_now = [&](reply r) {
+    ex->answer = std::move(r);
+    finish(*ex);
+    done();
+  };
+  const auto& key = state.opts.api_key;
+  if (!key.empty() && !is_public(*ex)) {
+    const std::string_view prefix = "Bearer ", auth = ex->authorization;
+    if (!auth.starts_with(prefix) || !constant_time_equal(auth.substr(prefix.size()), key)) {
+      reply r = status_only(401);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return answer_now(std::move(r));
     }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  http.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
-    if (current_start != std::chrono::steady_clock::time_point{}) {
-      const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                                current_start)
-                          .count();
-      res.set_header("x-total-time", fmt::format("{:.0f}", ms));
+  }
+  const auto it = std::find_if(std::begin(routes), std::end(routes),
+                               [&](const route& r) { return r.path == ex->path; });
+  if (it == std::end(routes)) return answer_now(status_only(404));
+  const bool get = ex->method == "GET" || ex->method == "HEAD";
+  const std::optional<action> a = get ? it->get : ex->method == "POST" ? it->post : std::nullopt;
+  if (!a) {
+    reply r = status_only(405);
+    r.headers.emplace_back("Allow", it->get && it->post ? "GET, HEAD, POST"
+                                    : it->get           ? "GET, HEAD"
+                                                        : "POST");
+    return answer_now(std::move(r));
+  }
+  if (*a == action::health || *a == action::metrics) return answer_now(run(*a, *ex));
+  if (!state.serving.load())
+    return answer_now(detail::error_reply({503, "Unhealthy", "the model is not ready"}));
+  if (*a == action::info) return answer_now(run(*a, *ex));
+  // Tokenization and inference: on a worker, never on an I/O thread.
+  workers->post([this, ex, a, done = std::move(done)] {
+    try {
+      ex->answer = run(*a, *ex);
+    } catch (const std::exception& e) {
+      ex->answer =
+          detail::error_reply({500, "Backend", std::string("internal error: ") + e.what()});
+    } catch (...) {
+      ex->answer = detail::error_reply({500, "Backend", "internal error: unknown exception"});
     }
-    if (state.draining.load()) res.set_header("Connection", "close");
-  });
-  // Statuses httplib sets itself (404, 405, 413, 400...) get the JSON error body.
-  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&,
-                                                                 httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    res.set_content(detail::error_body(detail::error_for_status(res.status)), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  http.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        res.status = 500;
-        res.set_content(detail::error_body({500, "Backend", "internal error: " + what}),
-                        "application/json");
-      });
-  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    detail::log_request(state.opts, req, res, current_facts, current_start);
-    current_start = {};
+    finish(*ex);
+    done();
   });
 }
 
 server::server(server_options opts) : impl_(std::make_unique<impl>()) {
   impl_->state.opts = std::move(opts);
-  impl_->configure();
-  impl_->add_routes();
+  const auto& o = impl_->state.opts;
+  detail::http_limits limits;
+  limits.max_header_bytes = o.max_header_bytes;
+  limits.max_body_bytes = o.payload_limit;
+  // Every connection is a descriptor: take the hard open-file limit and keep a reserve for the
+  // model's files, the listening socket and the log.
+  const std::size_t files = detail::raise_open_file_limit();
+  limits.max_connections = std::min(o.max_connections, files > 256 ? files - 128 : files / 2);
+  limits.read_timeout = o.read_timeout;
+  limits.keep_alive_timeout = o.keep_alive_timeout;
+  limits.io_threads = o.io_threads;
+  impl_->http = std::make_unique<detail::http_transport>(
+      limits,
+      [this](const exchange_ptr& ex, std::function<void()> done) {
+        impl_->handle(ex, std::move(done));
+      },
+      [this](const detail::http_exchange& ex) { detail::log_request(impl_->state.opts, ex); });
 }
 
 server::~server() { shutdown(); }
@@ -204,28 +188,18 @@ result<int> server::bind() {
   std::lock_guard lock(impl_->lifecycle);
   const auto& o = impl_->state.opts;
   if (impl_->bound) return fail(errc::invalid_argument, "server: already bound");
-  int port = o.port;
-  if (port == 0) {
-    port = impl_->http.bind_to_any_port(o.host);
-  } else if (!impl_->http.bind_to_port(o.host, port)) {
-    port = -1;
-  }
-  if (port < 0)
-    return fail(errc::io, fmt::format("{}:{}: cannot listen (address in use or invalid host)",
-                                      o.host, o.port));
-  // httplib listens with a backlog of 5; a burst of clients would see dropped SYNs and 1 s
-  // retransmits. listen(2) again on the bound socket only raises the backlog.
-  if (const int fd = impl_->listen_fd.load(); fd >= 0) ::listen(fd, SOMAXCONN);
+  auto port = impl_->http->bind(o.host, o.port);
+  if (!port) return port;
   impl_->bound = true;
   return port;
 }
 
 void server::start() {
   std::lock_guard lock(impl_->lifecycle);
-  if (!impl_->bound || impl_->stopped || impl_->http_thread.joinable()) return;
-  impl_->http_thread = std::thread([this] { impl_->http.listen_after_bind(); });
+  if (!impl_->bound || impl_->stopped || impl_->workers) return;
+  impl_->workers = std::make_unique<detail::work_pool>(impl_->state.opts.http_threads);
+  impl_->http->start();
 }
-
 result<void> server::set_backend(std::unique_ptr<inference_backend> backend) {
   auto& s = impl_->state;
   if (!backend) return fail(errc::invalid_argument, "server: no backend");
@@ -281,15 +255,10 @@ void server::shutdown() {
   impl_->stopped = true;
   impl_->state.ready.store(false);
   impl_->state.draining.store(true);
-  // shutdown(2) on the listening socket makes the blocked accept() fail: httplib leaves its
-  // accept loop and joins its connection threads after they answer what they already read.
-  const int fd = impl_->listen_fd.load();
-  if (fd >= 0 && impl_->http_thread.joinable()) {
-    ::shutdown(fd, SHUT_RDWR);
-    impl_->http_thread.join();
-  } else if (fd >= 0) {
-    ::close(fd);  // bound but never started
-  }
+  // Stop accepting, close idle connections, answer what was read (workers still run, the
+  // batcher too), then stop the workers and the inference loop.
+  impl_->http->shutdown();
+  if (impl_->workers) impl_->workers->stop();
   if (impl_->state.queue) impl_->state.queue->stop();
 }
 

@@ -117,11 +117,11 @@ std::function<int()> setup_serve(CLI::App& sub) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub.add_option("--read-timeout", a->read_timeout_s,
-                 "Seconds to wait for a client to send its request")
+                 "Seconds for a request's whole head, then its whole body, then the response write")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub.add_option("--keep-alive-timeout", a->keep_alive_timeout_s,
-                 "Seconds an idle keep-alive connection stays open")
+                 "Seconds a kept-alive connection has for its next request's head")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub.add_option("--precision", a->precision,
@@ -130,7 +130,19 @@ std::function<int()> setup_serve(CLI::App& sub) {
   sub.add_option("--threads", a->threads, "Inference threads (0: all cores)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  sub.add_option("--http-threads", o.http_threads, "Connection and tokenization threads")
+  sub.add_option("--max-header-bytes", o.max_header_bytes,
+                 "Request line + headers bytes (431 beyond)")
+      ->capture_default_str()
+      ->check(CLI::Range(1024, 1 << 20));
+  sub.add_option("--max-connections", o.max_connections,
+                 "Open connections (503 and close beyond; capped by the open-file limit)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--io-threads", o.io_threads, "Event-loop threads serving the connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  sub.add_option("--http-threads", o.http_threads,
+                 "Request workers (tokenization, waiting on inference)")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   sub.add_flag("--json-logs", o.json_logs, "One JSON object per log line");

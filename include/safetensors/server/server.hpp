@@ -3,7 +3,7 @@
 //
 //   server s(opts);
 //   auto port = s.bind();                       // listening; /health answers 503
-//   s.start();                                  // connection threads running
+//   s.start();                                  // I/O threads accepting
 //   s.set_backend(std::move(backend));          // warm-up batch, then /health answers 200
 //   ...
 //   s.shutdown();                               // stop accepting, finish in-flight, join
@@ -31,9 +31,14 @@ struct server_options {
   bool auto_truncate = true;                  ///< default when a request leaves truncate null
   std::string api_key;                        ///< non-empty: Bearer token required (401)
   std::chrono::milliseconds request_timeout{30'000};  ///< queue + inference wait; then 503
-  std::chrono::seconds read_timeout{10};              ///< client socket read/write timeout
-  std::chrono::seconds keep_alive_timeout{5};
-  std::size_t http_threads = 128;  ///< connection (and tokenization) threads
+  /// Whole request head, then whole body, then the response write: each must finish within this.
+  std::chrono::seconds read_timeout{10};
+  std::chrono::seconds keep_alive_timeout{5};  ///< for the next request's head on a connection
+  std::size_t max_header_bytes = 16 * 1024;    ///< request line + headers; beyond: 431
+  /// Open connections; beyond: 503 and close. Capped at the open-file limit less a reserve.
+  std::size_t max_connections = 10'000;
+  std::size_t io_threads = 2;      ///< event-loop threads (epoll) serving every connection
+  std::size_t http_threads = 128;  ///< request workers: tokenization and waiting on inference
   bool json_logs = false;          ///< one JSON object per request line
   /// Where request log lines go (one line each, no newline); default: stderr.
   std::function<void(const std::string&)> log_sink;
