@@ -88,7 +88,10 @@ class machine final : public vm_access {
     if (g_.nodes.size() >= opts_.limits.max_nodes)
       return limit(fmt::format("more than {} pickle values", opts_.limits.max_nodes));
     ST_TRY(count_items(n.items.size()));
-    ST_TRY(charge(sizeof(node) + n.text.size()));
+    // The node, its text and element list, and their heap blocks (strings above the small-
+    // string buffer and every non-empty list cost a malloc chunk of about 32 bytes).
+    ST_TRY(charge(sizeof(node) + n.text.size() + (n.text.size() > 15 ? 32 : 0) +
+                  (n.items.empty() ? 0 : 32)));
     g_.nodes.push_back(std::move(n));
     return static_cast<std::uint32_t>(g_.nodes.size() - 1);
   }
