@@ -1,10 +1,11 @@
-// Private: the one UTF-8 decoding step (RFC 3629: no overlongs, no surrogates, at most
-// U+10FFFF). The validators in core/text_util, the unpickler's Latin-1 conversion and the
+// Private: the one UTF-8 decoding (and encoding) step (RFC 3629: no overlongs, no surrogates, at
+// most U+10FFFF). The validators in core/text_util, the unpickler's Latin-1 conversion and the
 // tokenizer's lossy decoder are all built on it. Inline: the tokenizer calls it per character.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace safetensors::detail {
@@ -46,6 +47,25 @@ inline utf8_step decode_utf8_at(std::string_view s, std::size_t pos) noexcept {
     value = (value << 6) | (p[i] & 0x3Fu);
   }
   return {value, static_cast<std::uint8_t>(need + 1), true};
+}
+
+/// Appends the UTF-8 encoding of a scalar value (cp <= U+10FFFF, not a surrogate).
+inline void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xc0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xe0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
 }
 
 }  // namespace safetensors::detail

@@ -10,6 +10,7 @@
 
 #include "core/try.hpp"
 #include "torch/pickle_opcodes.hpp"
+#include "torch/tar_header.hpp"
 
 namespace safetensors::torch::detail {
 
@@ -17,8 +18,7 @@ file_format detect_format(std::span<const std::byte> file) noexcept {
   auto at = [&](std::size_t i) { return static_cast<unsigned char>(file[i]); };
   if (file.size() >= 4 && at(0) == 'P' && at(1) == 'K' && at(2) == 3 && at(3) == 4)
     return file_format::zip;
-  if (file.size() >= 262 && std::memcmp(file.data() + 257, "ustar", 5) == 0)
-    return file_format::tar;
+  if (is_tar_header(file)) return file_format::tar;
   if (file.size() >= 2 && at(0) == static_cast<unsigned char>(opcode::PROTO) && at(1) >= 2 &&
       at(1) <= 5)
     return file_format::legacy;
@@ -127,12 +127,14 @@ result<pickle_graph> legacy_pickle(std::span<const std::byte> file, std::size_t 
   return unpickle(file, at, o, trace);
 }
 
+/// The value Python finds under a str key (the last one set).
 const node* dict_get(const pickle_graph& g, const node& d, std::string_view key) {
+  const node* out = nullptr;
   for (std::size_t i = 0; i + 1 < d.items.size(); i += 2) {
     const node& k = g.nodes[d.items[i]];
-    if (k.kind == node_kind::str && k.text == key) return &g.nodes[d.items[i + 1]];
+    if (k.kind == node_kind::str && k.text == key) out = &g.nodes[d.items[i + 1]];
   }
-  return nullptr;
+  return out;
 }
 
 result<void> check_legacy_header(const pickle_graph& magic, const pickle_graph& proto,
@@ -190,7 +192,13 @@ result<loaded_pickle> load_legacy(std::span<const std::byte> file, const unpickl
   std::vector<pickle_graph> parts;
   std::size_t at = 0;
   for (int i = 0; i < 5; ++i) {
-    auto g = ST_TRY(legacy_pickle(file, at, opts, i == 3 ? 6 : 0, trace));
+    auto r = legacy_pickle(file, at, opts, i == 3 ? 6 : 0, trace);
+    if (!r && i == 0 && r.error().code == errc::invalid_checkpoint)
+      return fail(errc::invalid_checkpoint,
+                  fmt::format("{}: not a torch checkpoint (neither a zip archive nor a pickle "
+                              "stream: {})",
+                              opts.source, r.error().message));
+    auto g = ST_TRY(std::move(r));
     at = g.end;
     parts.push_back(std::move(g));
     if (i == 2) ST_TRY(check_legacy_header(parts[0], parts[1], parts[2], opts.source));
@@ -235,18 +243,29 @@ result<loaded_pickle> load_container(std::span<const std::byte> file, const unpi
     case file_format::zip:
       return load_zip(file, opts, trace);
     case file_format::legacy:
+    case file_format::unknown:  // torch.load unpickles every file that is neither zip nor tar
       return load_legacy(file, opts, trace);
     case file_format::tar:
+      ST_TRY(check_tar_not_pickle(file, opts));
       return fail(
           errc::unsupported,
           fmt::format(
               "{}: tar-format checkpoint (torch < 0.4); load and re-save it with a recent torch",
               opts.source));
-    case file_format::unknown:
-      break;
   }
-  return fail(errc::invalid_checkpoint,
-              fmt::format("{}: not a torch checkpoint (neither a zip archive nor a pickle stream)",
+  return fail(errc::invalid_checkpoint, fmt::format("{}: unknown container", opts.source));
+}
+
+result<void> check_tar_not_pickle(std::span<const std::byte> file, const unpickle_options& opts,
+                                  pickle_trace* trace) {
+  unpickle_options o = opts;
+  o.mode = unpickle_mode::collect;
+  o.pid_arity = 0;
+  if (!unpickle(file, 0, o, trace)) return {};
+  return fail(errc::malicious,
+              fmt::format("{}: ambiguous container: the first 512 bytes are a tar header (which "
+                          "torch.load reads first) and the file is also a pickle stream (which "
+                          "torch.load runs when the tar fails); refused",
                           opts.source));
 }
 

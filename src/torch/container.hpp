@@ -14,8 +14,16 @@ namespace safetensors::torch::detail {
 
 enum class file_format { zip, legacy, tar, unknown };
 
-/// Like torch.load: "PK\3\4" -> zip; "ustar" at 257 -> tar; a pickle PROTO opcode -> legacy.
+/// Like torch.load: "PK\3\4" -> zip; a first block tarfile accepts (is_tar_header) -> tar; a
+/// pickle PROTO opcode -> legacy; anything else is `unknown`, which torch.load still unpickles
+/// as a legacy stream (load_container and scan do the same; only file sniffing uses `unknown`).
 file_format detect_format(std::span<const std::byte> file) noexcept;
+
+/// A tar for torch.load that is also a pickle from byte 0 has two readings (torch falls back
+/// to the pickle when the tar fails): refused as malicious. The pickle is run in collect mode
+/// (its globals land in `trace`).
+result<void> check_tar_not_pickle(std::span<const std::byte> file, const unpickle_options& opts,
+                                  pickle_trace* trace = nullptr);
 
 /// The unpickled object and the bytes of every storage it references.
 struct loaded_pickle {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/try.hpp"
+#include "torch/pykey.hpp"
 #include "torch/text.hpp"
 
 namespace safetensors::torch::detail {
@@ -123,6 +124,30 @@ result<std::uint32_t> pass_tensor(vm_access& vm, const ids& args, std::size_t ar
 
 result<std::uint32_t> call_symbol(vm_access& vm, const node& callee, const ids& args);
 
+/// No attribute to set: None, {}, or (dict_state, slots_state) of those (_set_obj_state).
+bool empty_state(vm_access& vm, std::uint32_t id) {
+  const node& n = at(vm, id);
+  if (n.kind == node_kind::none) return true;
+  if (n.kind == node_kind::dict) return n.items.empty();
+  if (n.kind != node_kind::tuple || n.items.size() != 2) return false;
+  for (auto part : n.items) {
+    const node& p = at(vm, part);
+    if (p.kind != node_kind::none && !(p.kind == node_kind::dict && p.items.empty())) return false;
+  }
+  return true;
+}
+
+/// A tensor state torch applies with setattr (_rebuild_from_type_v2,
+/// _rebuild_parameter_with_state):
+/// {"data": other} replaces the data, so any attribute is refused rather than ignored.
+result<void> check_tensor_state(vm_access& vm, std::uint32_t state, std::string_view fn) {
+  if (empty_state(vm, state)) return {};
+  return vm.unmodelled(
+      fmt::format("{} sets attributes on a tensor (its state is a non-empty {}: setattr may "
+                  "replace .data); not modelled, refused",
+                  fn, kind_name(at(vm, state))));
+}
+
 /// torch._tensor._rebuild_from_type_v2(func, new_type, args, state) for plain tensors/parameters.
 result<std::uint32_t> rebuild_from_type(vm_access& vm, const ids& args) {
   if (args.size() != 4) return vm.bad("_rebuild_from_type_v2 takes 4 arguments");
@@ -139,6 +164,7 @@ result<std::uint32_t> rebuild_from_type(vm_access& vm, const ids& args) {
   if (!func_ok || !type_ok)
     return vm.bad("_rebuild_from_type_v2 of something other than a tensor rebuild");
   if (inner.kind != node_kind::tuple) return vm.bad("_rebuild_from_type_v2 args are not a tuple");
+  ST_TRY(check_tensor_state(vm, args[3], "_rebuild_from_type_v2"));
   node func_copy = func;
   return call_symbol(vm, func_copy, ids(inner.items));
 }
@@ -153,9 +179,22 @@ result<std::uint32_t> make_dict(vm_access& vm, const ids& args) {
     const node& pair = at(vm, p);
     if (pair.kind != node_kind::tuple || pair.items.size() != 2)
       return vm.bad("OrderedDict item is not a pair");
+    if (!hashable(vm.graph().nodes, pair.items[0]))
+      return vm.bad(
+          fmt::format("unhashable OrderedDict key of type {}", kind_name(at(vm, pair.items[0]))));
     kv.insert(kv.end(), pair.items.begin(), pair.items.end());
   }
   return make_node(vm, node_kind::dict, {}, std::move(kv));
+}
+
+/// Counter(mapping) copies it; Counter(iterable) maps each element to its count: ints, never
+/// tensors, so it is kept as an opaque value (Counter([("w", t)]) is not a state dict).
+result<std::uint32_t> make_counter(vm_access& vm, const node& callee, const ids& args) {
+  if (args.empty()) return make_node(vm, node_kind::dict);
+  const node& src = at(vm, args[0]);
+  if (args.size() != 1) return vm.bad("Counter() takes at most one argument");
+  if (src.kind == node_kind::dict) return make_node(vm, node_kind::dict, {}, ids(src.items));
+  return make_node(vm, node_kind::opaque, callee.text + " of counted elements");
 }
 
 result<std::uint32_t> make_device(vm_access& vm, const ids& args) {
@@ -193,6 +232,8 @@ result<std::uint32_t> call_symbol(vm_access& vm, const node& callee, const ids& 
   switch (callee.sym.kind) {
     case sym::ordered_dict:
       return make_dict(vm, args);
+    case sym::counter:
+      return make_counter(vm, callee, args);
     case sym::rebuild_tensor:
       return rebuild_tensor(vm, 1, args);
     case sym::rebuild_tensor_v2:
@@ -201,8 +242,11 @@ result<std::uint32_t> call_symbol(vm_access& vm, const node& callee, const ids& 
       return rebuild_tensor(vm, 3, args);
     case sym::rebuild_parameter:
       return pass_tensor(vm, args, 3, "_rebuild_parameter");
-    case sym::rebuild_parameter_with_state:
-      return pass_tensor(vm, args, 4, "_rebuild_parameter_with_state");
+    case sym::rebuild_parameter_with_state: {
+      const auto t = ST_TRY(pass_tensor(vm, args, 4, "_rebuild_parameter_with_state"));
+      ST_TRY(check_tensor_state(vm, args[3], "_rebuild_parameter_with_state"));
+      return t;
+    }
     case sym::rebuild_from_type_v2:
       return rebuild_from_type(vm, args);
     case sym::rebuild_refused:
@@ -242,6 +286,7 @@ result<std::uint32_t> apply_reduce(vm_access& vm, std::uint32_t callee, std::uin
   if (c.kind != node_kind::global) return vm.bad(fmt::format("REDUCE calls a {}", kind_name(c)));
   if (a.kind != node_kind::tuple)
     return vm.bad(fmt::format("REDUCE arguments are a {}, not a tuple", kind_name(a)));
+  ST_TRY(vm.charge_items(a.items.size()));  // the argument copy below
   return call_symbol(vm, c, ids(a.items));
 }
 
@@ -260,7 +305,8 @@ result<std::uint32_t> apply_newobj(vm_access& vm, std::uint32_t cls, std::uint32
       return vm.bad(fmt::format("Parameter() data is a {}", kind_name(data)));
     return items[0];
   }
-  if (c.kind == node_kind::global && c.sym.kind == sym::ordered_dict)
+  if (c.kind == node_kind::global &&
+      (c.sym.kind == sym::ordered_dict || c.sym.kind == sym::counter))
     return make_node(vm, node_kind::dict);
   if (is_collect(vm)) return make_node(vm, node_kind::opaque, c.text);
   return fail(errc::unsupported,

@@ -18,6 +18,11 @@ class vm_access {
       std::string_view message) = 0;  ///< invalid_argument at the opcode
   virtual result<std::uint32_t> add(node n) = 0;
   virtual void note_pid(std::string_view type) = 0;
+  /// Counts elements a call copies against max_container_items (and their memory).
+  virtual result<void> charge_items(std::uint64_t n) = 0;
+  /// Something torch does that we do not model: strict mode refuses it (unsupported), collect
+  /// mode records it (the scan verdict is at best unsupported) and goes on.
+  virtual result<void> unmodelled(std::string_view what) = 0;
 
  protected:
   ~vm_access() = default;

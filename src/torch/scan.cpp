@@ -34,6 +34,12 @@ void downgrade(scan_report& r, scan_verdict v, std::string reason) {
   }
 }
 
+/// A pickle that could not be read: malicious when the reason is (ambiguous framing...).
+void failed(scan_report& r, const error& e) {
+  downgrade(r, e.code == errc::malicious ? scan_verdict::malicious : scan_verdict::unsupported,
+            e.message);
+}
+
 /// Every *.pkl record of a zip (data.pkl, constants.pkl of TorchScript, ...), the extension in
 /// any case: torch finds "data.pkl" as "DATA.PKL" too. An archive where two entries are one
 /// record for torch is malicious: which one it loads depends on their order.
@@ -66,7 +72,7 @@ void scan_zip(std::span<const std::byte> file, const detail::unpickle_options& o
     auto g = detail::unpickle(
         file.subspan(static_cast<std::size_t>(e.data_offset), static_cast<std::size_t>(e.size)), 0,
         o, &t);
-    if (!g) downgrade(r, scan_verdict::unsupported, g.error().message);
+    if (!g) failed(r, g.error());
   }
   if (!any) downgrade(r, scan_verdict::unsupported, "no pickle record in the zip");
 }
@@ -75,11 +81,11 @@ void scan_zip(std::span<const std::byte> file, const detail::unpickle_options& o
 void scan_legacy(std::span<const std::byte> file, const detail::unpickle_options& opts,
                  scan_report& r, pickle_trace& t) {
   std::size_t at = 0;
-  for (int i = 0; i < 5 && at < file.size(); ++i) {
+  for (int i = 0; i < 5; ++i) {  // a missing pickle makes torch.load fail: not safe
     detail::unpickle_options o = opts;
     o.pid_arity = i == 3 ? 6 : 0;
     auto g = detail::unpickle(file, at, o, &t);
-    if (!g) return downgrade(r, scan_verdict::unsupported, g.error().message);
+    if (!g) return failed(r, g.error());
     at = g->end;
     if (i == 0 && (g->nodes[g->root].kind != detail::node_kind::bigint))
       return downgrade(r, scan_verdict::unsupported,
@@ -111,11 +117,16 @@ result<scan_report> scan_file(const std::filesystem::path& path, const unpickler
       break;
     case detail::file_format::tar:
       r.format = "tar";
-      downgrade(r, scan_verdict::unsupported, "tar-format checkpoint (torch < 0.4)");
+      if (auto amb = detail::check_tar_not_pickle(bytes, opts, &t); !amb) failed(r, amb.error());
+      downgrade(r, scan_verdict::unsupported,
+                "tar-format checkpoint (torch < 0.4): its members are not scanned");
       break;
-    case detail::file_format::unknown:
+    case detail::file_format::unknown:  // torch.load unpickles it as a legacy stream
       r.format = "unknown";
-      downgrade(r, scan_verdict::unsupported, "not a pickle or torch zip file");
+      scan_legacy(bytes, opts, r, t);
+      if (r.verdict == scan_verdict::unsupported &&
+          r.reason.find("bare pickle") == std::string::npos)
+        r.reason = "not a pickle or torch zip file: " + r.reason;
       break;
   }
   for (const auto& g : t.globals) {
@@ -131,6 +142,8 @@ result<scan_report> scan_file(const std::filesystem::path& path, const unpickler
   else if (!t.unknown.empty())
     downgrade(r, scan_verdict::unsupported,
               fmt::format("global '{}' is not in the allowlist", *t.unknown.begin()));
+  if (!t.malicious.empty()) downgrade(r, scan_verdict::malicious, t.malicious.front());
+  for (const auto& u : t.unmodelled) downgrade(r, scan_verdict::unsupported, u);
   for (const auto& p : t.persistent_ids)
     if (p != "storage")
       downgrade(r, scan_verdict::unsupported, fmt::format("persistent id type '{}'", p));

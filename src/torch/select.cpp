@@ -5,30 +5,13 @@
 #include <unordered_map>
 
 #include "core/try.hpp"
+#include "torch/pykey.hpp"
 
 namespace safetensors::torch::detail {
 namespace {
 
 constexpr std::size_t max_notes = 40;
-
-/// A dict's entries with Python semantics: a key set twice keeps its first position and its
-/// last value (as dict/OrderedDict do).
-std::vector<std::pair<std::uint32_t, std::uint32_t>> dict_entries(const pickle_graph& g,
-                                                                  const node& d) {
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
-  std::unordered_map<std::string, std::size_t> pos;
-  for (std::size_t i = 0; i + 1 < d.items.size(); i += 2) {
-    const node& k = g.nodes[d.items[i]];
-    std::string id = fmt::format("{}:{}:{}:{}:{}", static_cast<int>(k.kind), k.integer, k.floating,
-                                 k.text, fmt::join(k.items, ","));
-    auto [it, fresh] = pos.try_emplace(id, out.size());
-    if (fresh)
-      out.emplace_back(d.items[i], d.items[i + 1]);
-    else
-      out[it->second].second = d.items[i + 1];
-  }
-  return out;
-}
+constexpr std::size_t max_flat_name = 65536;
 
 std::optional<std::string> key_text(const node& k) {
   if (k.kind == node_kind::str) return k.text;
@@ -61,7 +44,8 @@ struct collector {
   std::string_view source;
   selection out;
   std::unordered_map<std::string, std::size_t> names;
-  std::uint64_t visits = 0;
+  std::uint64_t visits = 0, visit_budget = 0;
+  std::uint64_t name_bytes = 0;  ///< memory of the selected tensors, charged to max_memory_bytes
   std::size_t dropped_notes = 0;
 
   void note(std::string text) {
@@ -71,8 +55,35 @@ struct collector {
       ++dropped_notes;
   }
 
+  /// A view that materializes far more bytes than its storage holds (stride 0, overlapping
+  /// strides) would make convert write them all: refused above the max_view_expansion ratio.
+  result<void> check_expansion(const std::string& name, const tensor_record& r) {
+    const storage_record& st = g.storages[r.storage];
+    std::uint64_t bytes = torch_type_at(static_cast<std::size_t>(r.type_index)).element_size;
+    for (auto d : r.shape)
+      if (__builtin_mul_overflow(bytes, d, &bytes)) bytes = UINT64_MAX;
+    constexpr std::uint64_t always_ok = 64ull << 20;
+    std::uint64_t allowed = 0;
+    if (__builtin_mul_overflow(st.nbytes, limits.max_view_expansion, &allowed))
+      allowed = UINT64_MAX;
+    if (bytes <= always_ok || bytes <= allowed) return {};
+    return fail(errc::limit_exceeded,
+                fmt::format("{}: tensor '{}' is a view of {} bytes over a storage of {} bytes "
+                            "(shape [{}], strides [{}]): more than {} times its storage "
+                            "(--max-view-expansion)",
+                            source, name, bytes, st.nbytes, fmt::join(r.shape, ","),
+                            fmt::join(r.strides, ","), limits.max_view_expansion));
+  }
+
   result<void> add_tensor(const std::string& name, const node& n) {
     const tensor_record& r = g.tensors[n.ref];
+    ST_TRY(check_expansion(name, r));
+    name_bytes += sizeof(torch_tensor) + 2 * name.size() + 16 * r.shape.size();
+    if (name_bytes > limits.max_memory_bytes)
+      return fail(errc::limit_exceeded,
+                  fmt::format("{}: the selected tensors' names and shapes take more than {} bytes "
+                              "(max_memory_bytes)",
+                              source, limits.max_memory_bytes));
     torch_tensor t;
     t.name = name;
     t.type = *torch_type_at(static_cast<std::size_t>(r.type_index)).type;
@@ -88,9 +99,11 @@ struct collector {
   }
 
   result<void> visit(const std::string& name, std::uint32_t id, std::uint32_t depth) {
-    if (++visits > limits.max_visits)
+    if (++visits > visit_budget)
       return fail(errc::limit_exceeded,
-                  fmt::format("{}: more than {} entries to flatten", source, limits.max_visits));
+                  fmt::format("{}: more than {} entries to flatten (max_visits, and 1,000,000 + "
+                              "8 per pickle value: shared lists expand on every path)",
+                              source, visit_budget));
     const node& n = g.nodes[id];
     if (n.kind == node_kind::tensor) return add_tensor(name, n);
     if (n.kind == node_kind::bad_tensor)
@@ -116,6 +129,10 @@ struct collector {
                            kind_name(g.nodes[k])));
           continue;
         }
+        if (!prefix.empty() && prefix.size() + text->size() > max_flat_name)
+          return fail(errc::limit_exceeded,
+                      fmt::format("{}: flattened name '{}...' longer than {} bytes", source,
+                                  prefix.substr(0, 64), max_flat_name));
         ST_TRY(visit(prefix + *text, v, depth));
       }
       return {};
@@ -187,7 +204,8 @@ result<selection> select_tensors(const pickle_graph& g, const select_options& op
                                  const unpickler_limits& limits, std::string_view source) {
   std::vector<std::string> notes;
   const node* root = ST_TRY(pick_root(g, opts, source, notes));
-  collector c{g, opts, limits, source, {}, {}, 0, 0};
+  collector c{g, opts, limits, source, {}, {}, 0, 0, 0, 0};
+  c.visit_budget = std::min<std::uint64_t>(limits.max_visits, 1'000'000 + 8 * g.nodes.size());
   c.out.notes = std::move(notes);
   ST_TRY(c.walk("", *root, 0));
   if (c.dropped_notes)

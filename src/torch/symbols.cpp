@@ -113,7 +113,7 @@ void add_rebuilds(std::unordered_map<std::string, symbol>& t) {
 
 void add_misc(std::unordered_map<std::string, symbol>& t) {
   t.emplace("collections.OrderedDict", symbol{sym::ordered_dict});
-  t.emplace("collections.Counter", symbol{sym::ordered_dict});
+  t.emplace("collections.Counter", symbol{sym::counter});
   t.emplace("torch.Tensor", symbol{sym::tensor_class});
   t.emplace("torch._tensor.Tensor", symbol{sym::tensor_class});
   t.emplace("torch.nn.parameter.Parameter", symbol{sym::parameter_class});

@@ -13,7 +13,8 @@ namespace safetensors::torch::detail {
 /// What a known global means. Nothing here is ever called: REDUCE/NEWOBJ on a symbol is
 /// interpreted by the unpickler according to this kind.
 enum class sym : std::uint8_t {
-  ordered_dict,    // collections.OrderedDict / Counter: an empty dict
+  ordered_dict,    // collections.OrderedDict: a dict (empty, or from pairs)
+  counter,         // collections.Counter: a dict from a mapping, else counts of elements
   rebuild_tensor,  // torch._utils._rebuild_tensor
   rebuild_tensor_v2,
   rebuild_tensor_v3,

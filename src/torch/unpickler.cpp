@@ -5,12 +5,18 @@
 #include <fmt/format.h>
 
 #include <bit>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "core/text_util.hpp"
 #include "core/try.hpp"
+#include "core/utf8.hpp"
 #include "torch/pickle_opcodes.hpp"
+#include "torch/pykey.hpp"
 #include "torch/reduce.hpp"
 #include "torch/text.hpp"
 
@@ -81,11 +87,25 @@ class machine final : public vm_access {
   result<std::uint32_t> add(node n) override {
     if (g_.nodes.size() >= opts_.limits.max_nodes)
       return limit(fmt::format("more than {} pickle values", opts_.limits.max_nodes));
+    ST_TRY(count_items(n.items.size()));
+    // The node, its text and element list, and their heap blocks (strings above the small-
+    // string buffer and every non-empty list cost a malloc chunk of about 32 bytes).
+    ST_TRY(charge(sizeof(node) + n.text.size() + (n.text.size() > 15 ? 32 : 0) +
+                  (n.items.empty() ? 0 : 32)));
     g_.nodes.push_back(std::move(n));
     return static_cast<std::uint32_t>(g_.nodes.size() - 1);
   }
   void note_pid(std::string_view type) override {
     if (trace_) trace_->persistent_ids.emplace(type);
+  }
+  result<void> charge_items(std::uint64_t n) override { return count_items(n); }
+  result<void> unmodelled(std::string_view what) override {
+    if (opts_.mode == unpickle_mode::strict)
+      return fail(errc::unsupported,
+                  fmt::format("{}: {} (pickle byte {})", opts_.source, what, op_pos_));
+    if (trace_ && trace_->unmodelled.size() < 16)
+      trace_->unmodelled.push_back(fmt::format("{} (pickle byte {})", what, op_pos_));
+    return {};
   }
 
  private:
@@ -159,11 +179,24 @@ class machine final : public vm_access {
     stack_.resize(m);
     return items;
   }
-  result<void> count_items(std::size_t n) {
+  /// Elements of every container, including the copies calls make; each costs its index (and
+  /// vector growth) in memory.
+  result<void> count_items(std::uint64_t n) {
     items_ += n;
     if (items_ > opts_.limits.max_container_items)
       return limit(
           fmt::format("more than {} container elements", opts_.limits.max_container_items));
+    return charge(2 * sizeof(std::uint32_t) * n);
+  }
+  result<void> charge(std::uint64_t bytes) {
+    memory_ += bytes;
+    if (memory_ > opts_.limits.max_memory_bytes)
+      return limit(fmt::format("pickle values take more than {} bytes of memory",
+                               opts_.limits.max_memory_bytes));
+    return {};
+  }
+  result<void> note_global(const std::string& full) {
+    if (trace_ && trace_->globals.insert(full).second) return charge(64 + full.size());
     return {};
   }
 
@@ -185,6 +218,8 @@ class machine final : public vm_access {
   result<void> op_get(std::uint64_t index);
   result<void> op_put(std::uint64_t index);
   result<void> refused(std::uint8_t op);
+  result<void> text_opcode(std::uint8_t op);
+  result<void> op_call_marked(bool inst);
   result<pickle_graph> finish();
 
   std::span<const std::byte> data_;
@@ -197,6 +232,8 @@ class machine final : public vm_access {
   std::vector<std::size_t> marks_;
   std::unordered_map<std::uint32_t, std::uint32_t> memo_;
   std::uint64_t items_ = 0;
+  std::uint64_t memory_ = 0;
+  std::size_t frame_end_ = 0;  ///< end of the last FRAME (0: none)
 };
 
 result<void> machine::step(std::uint8_t op) {
@@ -206,10 +243,11 @@ result<void> machine::step(std::uint8_t op) {
       if (v > 5) return bad(fmt::format("unsupported pickle protocol {}", v));
       return {};
     }
-    case opcode::FRAME: {  // a length hint; frames are not needed to read the stream
+    case opcode::FRAME: {  // read linearly; only a STOP inside a frame changes the reading
       const auto n = ST_TRY(le(8));
       if (n > remaining())
         return bad(fmt::format("FRAME length {} exceeds the {} bytes left", n, remaining()));
+      frame_end_ = pos_ + static_cast<std::size_t>(n);
       return {};
     }
     case opcode::MARK:
@@ -337,14 +375,209 @@ result<void> machine::step(std::uint8_t op) {
   }
 }
 
+namespace {
+
+/// PyBytes_DecodeEscape over a STRING argument (quotes stripped); nullopt where Python raises.
+std::optional<std::string> escape_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\') {
+      out += s[i];
+      continue;
+    }
+    if (++i == s.size()) return std::nullopt;  // trailing backslash
+    const char c = s[i];
+    const std::string_view simple = "\\'\"abfnrtv", value = "\\'\"\a\b\f\n\r\t\v";
+    if (auto k = simple.find(c); k != std::string_view::npos) {
+      out += value[k];
+    } else if (c >= '0' && c <= '7') {
+      unsigned v = static_cast<unsigned>(c - '0');
+      for (int d = 0; d < 2 && i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7'; ++d)
+        v = v * 8 + static_cast<unsigned>(s[++i] - '0');
+      out += static_cast<char>(v & 0xff);
+    } else if (c == 'x') {
+      if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
+        return std::nullopt;
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
+using safetensors::detail::append_utf8;
+
+/// raw-unicode-escape (UNICODE): only \uXXXX and \UXXXXXXXX escape, other bytes are latin-1.
+std::optional<std::string> raw_unicode_escape(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c != '\\' || i + 1 == s.size()) {
+      append_utf8(out, c);
+      continue;
+    }
+    const char e = s[++i];
+    if (e != 'u' && e != 'U') {
+      append_utf8(out, '\\');
+      append_utf8(out, static_cast<unsigned char>(e));
+      continue;
+    }
+    const std::size_t n = e == 'u' ? 4 : 8;
+    if (i + n >= s.size()) return std::nullopt;
+    std::uint32_t cp = 0;
+    for (std::size_t k = 1; k <= n; ++k) {
+      const char h = s[i + k];
+      if (!std::isxdigit(static_cast<unsigned char>(h))) return std::nullopt;
+      cp = cp * 16 + static_cast<std::uint32_t>(std::stoi(std::string(1, h), nullptr, 16));
+    }
+    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return std::nullopt;  // no lone surrogates
+    append_utf8(out, cp);
+    i += n;
+  }
+  return out;
+}
+
+/// A decimal (or 0x/0o/0b) integer line, as int(text, 0); nullopt for what we do not parse.
+std::optional<std::int64_t> int_line(std::string_view s) {
+  std::string t(s);
+  if (t.empty() || t.find('_') != std::string::npos) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(t.c_str(), &end, 0);
+  if (errno || end != t.c_str() + t.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+/// Protocol 0/1 opcodes torch.save never writes: `scan` (collect mode) reads them as Python
+/// does so that every global they reach is judged; the verdict is at best unsupported.
+result<void> machine::text_opcode(std::uint8_t op) {
+  ST_TRY(unmodelled(
+      fmt::format("pickle opcode {} (protocol 0/1, not written by torch.save)", opcode_name(op))));
+  switch (static_cast<opcode>(op)) {
+    case opcode::INT:
+    case opcode::LONG: {
+      auto text = ST_TRY(line());
+      if (static_cast<opcode>(op) == opcode::LONG && text.ends_with('L')) text.remove_suffix(1);
+      node n;
+      if (static_cast<opcode>(op) == opcode::INT && (text == "00" || text == "01")) {
+        n.kind = node_kind::boolean;
+        n.integer = text == "01";
+      } else if (auto v = int_line(text)) {
+        n.kind = node_kind::integer;
+        n.integer = *v;
+      } else {
+        n.kind = node_kind::opaque;
+        n.text = "int";
+      }
+      return push_node(std::move(n));
+    }
+    case opcode::FLOAT: {
+      const std::string text(ST_TRY(line()));
+      node n;
+      n.kind = node_kind::floating;
+      n.floating = std::strtod(text.c_str(), nullptr);
+      return push_node(std::move(n));
+    }
+    case opcode::STRING:
+    case opcode::UNICODE: {
+      const auto text = ST_TRY(line());
+      std::optional<std::string> v;
+      if (static_cast<opcode>(op) == opcode::UNICODE)
+        v = raw_unicode_escape(text);
+      else if (text.size() >= 2 && text.front() == text.back() &&
+               (text.front() == '\'' || text.front() == '"'))
+        v = escape_decode(text.substr(1, text.size() - 2));
+      if (!v || !safetensors::detail::is_valid_utf8(*v))
+        return bad(fmt::format("{} argument is not a valid string", opcode_name(op)));
+      node n;
+      n.kind = node_kind::str;
+      n.text = std::move(*v);
+      return push_node(std::move(n));
+    }
+    case opcode::GET:
+    case opcode::PUT: {
+      const auto v = int_line(ST_TRY(line()));
+      if (!v || *v < 0) return bad(fmt::format("{} with a bad memo index", opcode_name(op)));
+      return static_cast<opcode>(op) == opcode::GET ? op_get(static_cast<std::uint64_t>(*v))
+                                                    : op_put(static_cast<std::uint64_t>(*v));
+    }
+    case opcode::DUP:
+      return push(ST_TRY(peek()));
+    case opcode::INST:
+      return op_call_marked(true);
+    case opcode::OBJ:
+      return op_call_marked(false);
+    case opcode::FROZENSET:
+      return op_collection(node_kind::set);
+    case opcode::NEWOBJ_EX: {
+      ST_TRY(pop());  // kwargs
+      const auto args = ST_TRY(pop());
+      const auto cls = ST_TRY(pop());
+      return push(ST_TRY(apply_newobj(*this, cls, args)));
+    }
+    case opcode::BYTEARRAY8:
+      return op_text(8, node_kind::bytes, opcode::BYTEARRAY8);
+    default:
+      return bad(fmt::format("pickle opcode {}", opcode_name(op)));
+  }
+}
+
+/// INST (class named by two lines) and OBJ (class first after the MARK): klass(*args), which
+/// for a function is a call like REDUCE.
+result<void> machine::op_call_marked(bool inst) {
+  std::uint32_t cls = 0;
+  if (inst) {
+    const auto m = ST_TRY(line());
+    const auto n = ST_TRY(line());
+    ST_TRY(op_global(std::string(m), std::string(n)));
+    cls = ST_TRY(pop());
+  }
+  auto items = ST_TRY(pop_mark());
+  if (!inst) {
+    if (items.empty()) return bad("OBJ without a class");
+    cls = items.front();
+    items.erase(items.begin());
+  }
+  node args;
+  args.kind = node_kind::tuple;
+  args.items = std::move(items);
+  const auto a = ST_TRY(add(std::move(args)));
+  return push(ST_TRY(apply_reduce(*this, cls, a)));
+}
+
 result<void> machine::refused(std::uint8_t op) {
+  switch (static_cast<opcode>(op)) {
+    case opcode::INT:
+    case opcode::LONG:
+    case opcode::FLOAT:
+    case opcode::STRING:
+    case opcode::UNICODE:
+    case opcode::GET:
+    case opcode::PUT:
+    case opcode::DUP:
+    case opcode::INST:
+    case opcode::OBJ:
+    case opcode::FROZENSET:
+    case opcode::NEWOBJ_EX:
+    case opcode::BYTEARRAY8:
+      if (opts_.mode == unpickle_mode::collect) return text_opcode(op);
+      break;
+    default:
+      break;
+  }
   if (static_cast<opcode>(op) ==
       opcode::INST) {  // INST names a class like GLOBAL: report a dangerous one as such
     auto m = line();
     auto n = m ? line() : tl::unexpected(m.error());
     if (m && n) {
       std::string full = normalize_global(*m, *n);
-      if (trace_) trace_->globals.insert(full);
+      ST_TRY(note_global(full));
       if (is_dangerous_global(full)) {
         if (trace_) trace_->dangerous.insert(full);
         return fail(
@@ -375,7 +608,14 @@ result<void> machine::op_int(std::size_t width, bool is_signed) {
 result<void> machine::op_long(std::size_t len_width) {
   const auto len = ST_TRY(le(len_width));
   if (len > 64) return bad(fmt::format("integer of {} bytes (at most 64 accepted)", len));
-  const auto bytes = ST_TRY(take(len, "LONG"));
+  auto bytes = ST_TRY(take(len, "LONG"));
+  // Canonical two's complement: bytes that only repeat the sign do not change the value (a
+  // 9-byte LONG1 of 1 is the int 1, and equal to it as a dict key).
+  const auto top = [&](std::size_t i) { return static_cast<std::uint8_t>(bytes[i]) & 0x80; };
+  while (bytes.size() > 1 &&
+         ((static_cast<std::uint8_t>(bytes.back()) == 0 && !top(bytes.size() - 2)) ||
+          (static_cast<std::uint8_t>(bytes.back()) == 0xff && top(bytes.size() - 2))))
+    bytes.remove_suffix(1);
   node n;
   if (bytes.size() <= 8) {
     n.kind = node_kind::integer;
@@ -414,14 +654,16 @@ result<void> machine::op_tuple(std::size_t n) {
     t.items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
     stack_.resize(stack_.size() - n);
   }
-  ST_TRY(count_items(t.items.size()));
   return push_node(std::move(t));
 }
 
 result<void> machine::op_collection(node_kind kind) {
   auto items = ST_TRY(pop_mark());
   if (kind == node_kind::dict && items.size() % 2) return bad("DICT with an odd number of items");
-  ST_TRY(count_items(items.size()));
+  if (kind == node_kind::dict)
+    for (std::size_t i = 0; i < items.size(); i += 2)
+      if (!hashable(g_.nodes, items[i]))
+        return bad(fmt::format("unhashable dict key of type {}", kind_name(g_.nodes[items[i]])));
   node n;
   n.kind = kind;
   n.items = std::move(items);
@@ -441,28 +683,6 @@ result<void> machine::op_append(bool many) {
   ST_TRY(count_items(values.size()));
   t.items.insert(t.items.end(), values.begin(), values.end());
   return {};
-}
-
-bool hashable(const std::vector<node>& nodes, std::uint32_t id, int depth = 0) {
-  const node& n = nodes[id];
-  switch (n.kind) {
-    case node_kind::none:
-    case node_kind::boolean:
-    case node_kind::integer:
-    case node_kind::bigint:
-    case node_kind::floating:
-    case node_kind::str:
-    case node_kind::bytes:
-    case node_kind::global:
-      return true;
-    case node_kind::tuple:
-      if (depth > 16) return false;
-      for (auto c : n.items)
-        if (!hashable(nodes, c, depth + 1)) return false;
-      return true;
-    default:
-      return false;
-  }
 }
 
 result<void> machine::op_setitem(bool many) {
@@ -504,7 +724,7 @@ result<void> machine::op_global(std::string module, std::string name) {
   if (!safetensors::detail::is_valid_utf8(module) || !safetensors::detail::is_valid_utf8(name))
     return bad("global name is not valid UTF-8");
   std::string full = normalize_global(module, name);
-  if (trace_) trace_->globals.insert(full);
+  ST_TRY(note_global(full));
   node n;
   n.kind = node_kind::global;
   n.text = full;
@@ -539,6 +759,8 @@ result<void> machine::op_stack_global() {
   const node& n = g_.nodes[name];
   if (m.kind != node_kind::str || n.kind != node_kind::str)
     return bad("STACK_GLOBAL operands are not strings");
+  if (m.text.size() > 4096 || n.text.size() > 4096)
+    return bad("STACK_GLOBAL name longer than 4096 bytes");
   return op_global(m.text, n.text);
 }
 
@@ -549,18 +771,38 @@ result<void> machine::op_reduce(bool newobj) {
       ST_TRY(newobj ? apply_newobj(*this, callee, args) : apply_reduce(*this, callee, args)));
 }
 
+/// Tensor.__setstate__(state) (torch/_tensor.py): a 3-tuple sets requires_grad and hooks; a
+/// 4-tuple calls set_(storage, offset, size, stride) and a 5-tuple replaces .data.
+bool harmless_tensor_state(const std::vector<node>& nodes, const node& state) {
+  return state.kind == node_kind::tuple && state.items.size() == 3 &&
+         nodes[state.items[0]].kind == node_kind::boolean;
+}
+
 result<void> machine::op_build() {
-  ST_TRY(pop());  // the state: not needed for the data
+  const node& state = g_.nodes[ST_TRY(pop())];
   const node& t = g_.nodes[ST_TRY(peek())];
   switch (t.kind) {
     case node_kind::dict:
+    case node_kind::opaque:
+      return {};  // OrderedDict._metadata: attributes, not items
     case node_kind::tensor:
     case node_kind::bad_tensor:
-    case node_kind::opaque:
-      return {};  // OrderedDict._metadata, tensor state: irrelevant to the data
-    case node_kind::global:
+      if (harmless_tensor_state(g_.nodes, state)) return {};
+      return unmodelled(fmt::format(
+          "BUILD on a tensor with a {} state: Tensor.__setstate__ would {}; not modelled, refused",
+          kind_name(state),
+          state.kind == node_kind::tuple && state.items.size() == 4   ? "call set_() on it"
+          : state.kind == node_kind::tuple && state.items.size() == 5 ? "replace its .data"
+                                                                      : "change it"));
+    case node_kind::global: {
+      std::string why = fmt::format(
+          "BUILD on the global '{}' sets attributes of a class or "
+          "function in the loading process (monkeypatching)",
+          t.text);
+      if (trace_) trace_->malicious.push_back(why);
       if (opts_.mode == unpickle_mode::collect) return {};
-      [[fallthrough]];
+      return fail(errc::malicious, fmt::format("{}: {}; refused", opts_.source, why));
+    }
     default:
       return bad(fmt::format("BUILD on a {}", kind_name(t)));
   }
@@ -583,7 +825,8 @@ result<void> machine::op_put(std::uint64_t index) {
   if (memo_.size() >= opts_.limits.max_memo_entries &&
       !memo_.count(static_cast<std::uint32_t>(index)))
     return limit(fmt::format("more than {} memo entries", opts_.limits.max_memo_entries));
-  memo_[static_cast<std::uint32_t>(index)] = v;
+  auto [it, fresh] = memo_.insert_or_assign(static_cast<std::uint32_t>(index), v);
+  if (fresh) ST_TRY(charge(48));
   return {};
 }
 
@@ -591,6 +834,12 @@ result<pickle_graph> machine::finish() {
   if (!marks_.empty()) return bad("STOP with an open MARK");
   if (stack_.size() != 1)
     return bad(fmt::format("STOP with {} values on the stack (expected 1)", stack_.size()));
+  if (frame_end_ > pos_)
+    return fail(errc::malicious,
+                fmt::format("{}: ambiguous pickle framing: a FRAME extends {} bytes past STOP "
+                            "(pickle byte {}); torch.load's C unpickler may resume after the "
+                            "frame or after STOP, so the next pickle or storage has two readings",
+                            opts_.source, frame_end_ - pos_, op_pos_));
   g_.root = stack_.back();
   g_.end = pos_;
   ST_TRY(check_graph(*this));

@@ -71,7 +71,7 @@ struct pickle_graph {
   std::uint32_t root = 0;
   std::vector<storage_record> storages;
   std::vector<tensor_record> tensors;
-  std::size_t end = 0;  ///< offset just past STOP
+  std::size_t end = 0;  ///< offset just past STOP (and past its FRAME, which ends there)
   std::unordered_map<std::string, std::uint32_t> storage_by_key;
 };
 
@@ -86,6 +86,9 @@ struct pickle_trace {
   std::set<std::string> persistent_ids;  ///< pid[0] of each BINPERSID
   std::set<std::string> dangerous;
   std::set<std::string> unknown;
+  /// Why a file is not safe although no global is: constructs torch would run that we refuse
+  /// to model (scan: unsupported), and ambiguous or monkeypatching ones (scan: malicious).
+  std::vector<std::string> unmodelled, malicious;
 };
 
 struct unpickle_options {

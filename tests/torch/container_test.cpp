@@ -55,6 +55,47 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), {}};
 }
 
+/// A V7 tar header (no "ustar") whose name field holds `name`, with a valid checksum.
+std::string tar_block(std::string_view name, std::string_view mode = "0000644") {
+  std::string h(512, '\0');
+  h.replace(0, name.size(), name);
+  h.replace(100, mode.size(), mode);
+  h.replace(108, 7, "0000000");
+  h.replace(116, 7, "0000000");
+  h.replace(124, 11, "00000000000");
+  h.replace(136, 11, "00000000000");
+  h[156] = '0';
+  h.replace(148, 8, "        ");
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  h.replace(148, 7, fmt::format("{:06o}", sum) + std::string(1, '\0'));
+  return h + std::string(1024, '\0');
+}
+
+// torch.load tries Python's tarfile first: its header rule, not the ustar magic (Rule table).
+TEST(Container, TarIsWhatTarfileAccepts) {
+  const std::string plain = tar_block("sys_info");
+  EXPECT_EQ(detail::detect_format(as_bytes(plain)), detail::file_format::tar);
+  expect_error(plain, errc::unsupported, "tar-format");
+  EXPECT_EQ(detail::detect_format(as_bytes(tar_block("x", "  0o6_4 "))), detail::file_format::tar);
+  std::string bad_sum = plain;
+  bad_sum[150] ^= 1;
+  EXPECT_NE(detail::detect_format(as_bytes(bad_sum)), detail::file_format::tar);
+  EXPECT_NE(detail::detect_format(as_bytes(tar_block("x", "0000998"))), detail::file_format::tar);
+  EXPECT_NE(detail::detect_format(as_bytes(tar_block("x", "7_"))), detail::file_format::tar);
+  EXPECT_NE(detail::detect_format(as_bytes(plain.substr(0, 511))), detail::file_format::tar);
+  // a tar whose first bytes are also a pickle: two readings
+  expect_error(tar_block("\x80\x02N."), errc::malicious, "ambiguous container");
+  expect_error(tar_block("cposix\nsystem\n."), errc::malicious, "ambiguous container");
+}
+
+TEST(Container, EveryOtherFileIsAPickleStream) {
+  pickle p0;  // protocol 0 (no PROTO): torch.load unpickles it; convert refuses its opcodes
+  p0.raw("I1001\n.");
+  expect_error(p0.bytes, errc::unsupported, "INT");
+  expect_error("hello", errc::invalid_checkpoint, "not a torch checkpoint");
+}
+
 TEST(Container, ZipAnyPrefixAndZip64) {
   for (bool zip64 : {false, true}) {
     for (const char* prefix : {"archive", "pytorch_model", "weird name"}) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "pickle_builder.hpp"
+#include "torch/pykey.hpp"
 
 namespace safetensors::torch::detail {
 namespace {
@@ -385,5 +386,82 @@ TEST(Unpickler, Torch2Rebuilds) {
   EXPECT_EQ(r->storages[0].nbytes, 6u);
 }
 
+// Issue 16: pickles read as torch.load's C unpickler reads them (docs/TORCH.md, "Rule table").
+TEST(Unpickler, FrameThatRunsPastStopIsAmbiguous) {
+  pickle past;
+  past.proto(4).byte(0x95).raw(std::string("\x05\0\0\0\0\0\0\0", 8)).byte('N').stop().raw("abc");
+  expect_error(past, errc::malicious, "FRAME extends 3 bytes past STOP");
+  pickle exact;  // what pickle.dumps writes: the frame ends with STOP
+  exact.proto(4).byte(0x95).raw(std::string("\x02\0\0\0\0\0\0\0", 8)).byte('N').stop();
+  auto r = run(exact);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->end, exact.span().size());
+}
+
+TEST(Unpickler, BuildOnAGlobalIsMalicious) {
+  for (auto mode : {unpickle_mode::strict, unpickle_mode::collect}) {
+    pickle p;
+    p.proto(2).global("collections", "Counter").byte('N').byte('}').str("most").integer(1);
+    p.byte('s').byte(0x86).byte('b').stop();
+    unpickle_options o;
+    o.mode = mode;
+    pickle_trace trace;
+    auto r = run(p, o, &trace);
+    ASSERT_EQ(trace.malicious.size(), 1u);
+    EXPECT_NE(trace.malicious[0].find("collections.Counter"), std::string::npos);
+    if (mode == unpickle_mode::strict) {
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().code, errc::malicious);
+    }
+  }
+}
+
+TEST(Unpickler, DictKeysThatPythonMergesAreOneKeyAndLongsAreCanonical) {
+  pickle p;  // {1: 'a', True: 'b', 1.0: 'c', LONG1(9 bytes) 1: 'd'}
+  p.proto(2).byte('}').mark().integer(1).str("a").byte(0x88).str("b");
+  p.byte('G').raw(std::string("\x3f\xf0\0\0\0\0\0\0", 8)).str("c");
+  p.byte(0x8a).byte(9).byte(1).raw(std::string(8, '\0')).str("d").byte('u').stop();
+  auto r = run(p);
+  ASSERT_TRUE(r) << r.error().message;
+  const node& d = r->nodes[r->root];
+  EXPECT_EQ(r->nodes[d.items[6]].kind, node_kind::integer);  // the 9-byte LONG1 is the int 1
+  const auto entries = dict_entries(*r, d);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(r->nodes[entries[0].first].integer, 1);
+  EXPECT_EQ(r->nodes[entries[0].first].kind, node_kind::integer);  // the first key object
+  EXPECT_EQ(r->nodes[entries[0].second].text, "d");                // the last value
+}
+
+TEST(Unpickler, ScanReadsProtocol0AndStrictModeRefusesIt) {
+  pickle p;  // INT, text PUT/GET, STRING with escapes, STACK_GLOBAL: posix.system
+  p.raw("I01\n0S'po\\x73ix'\np1\n0Vsystem\np2\n0g1\ng2\n").byte(0x93).stop();
+  expect_error(p, errc::unsupported, "INT");
+  unpickle_options o;
+  o.mode = unpickle_mode::collect;
+  pickle_trace trace;
+  auto r = run(p, o, &trace);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(trace.dangerous.count("posix.system"));
+  EXPECT_FALSE(trace.unmodelled.empty());
+}
+
+TEST(Unpickler, CopiesAndMemoryAreBudgeted) {
+  unpickle_options o;
+  o.limits.max_container_items = 1000;
+  pickle copies;  // set(L) 20 times on a memoized list of 100 elements
+  copies.proto(2).byte(']').put(0).mark();
+  for (int i = 0; i < 100; ++i) copies.integer(1);
+  copies.byte('e').byte('0').global("builtins", "set").put(1).byte('0');
+  for (int i = 0; i < 20; ++i) copies.get(1).get(0).byte(0x85).reduce().byte('0');
+  copies.byte('N').stop();
+  expect_error(copies, errc::limit_exceeded, "more than 1000 container elements", o);
+  o = {};
+  o.limits.max_memory_bytes = 100'000;
+  pickle tuples;
+  tuples.proto(2).byte('N');
+  for (int i = 0; i < 2000; ++i) tuples.byte(0x85);
+  tuples.stop();
+  expect_error(tuples, errc::limit_exceeded, "take more than 100000 bytes of memory", o);
+}
 }  // namespace
 }  // namespace safetensors::torch::detail

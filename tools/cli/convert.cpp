@@ -20,6 +20,7 @@ namespace {
 struct convert_args {
   std::string input, output, dtype, max_shard_size, key;
   std::uint64_t align = 8;
+  std::uint64_t max_view_expansion = torch::unpickler_limits{}.max_view_expansion;
   bool flatten = false, hf_compat = false, no_verify = false, no_copy = false, force = false;
   bool json = false, quiet = false;
 };
@@ -119,6 +120,7 @@ int run(const convert_args& a) {
   o.alignment = a.align;
   o.select.key = a.key;
   o.select.flatten = a.flatten;
+  o.limits.max_view_expansion = a.max_view_expansion;
   o.sharing = a.hf_compat ? torch::share_policy::hf_compat : torch::share_policy::exact;
   o.verify = !a.no_verify;
   o.copy_other_files = !a.no_copy;
@@ -160,6 +162,10 @@ std::function<int()> setup(CLI::App& sub) {
   sub.add_option("--key", a->key,
                  "convert the sub-dict at this path ('/'-separated keys, e.g. state_dict)");
   sub.add_flag("--flatten", a->flatten, "convert nested dicts/lists too, named a.b.c");
+  sub.add_option("--max-view-expansion", a->max_view_expansion,
+                 "refuse views (stride 0, overlaps) above this many times their storage's bytes "
+                 "(default 16; views up to 64 MiB always pass)")
+      ->check(CLI::PositiveNumber);
   sub.add_flag("--hf-compat", a->hf_compat,
                "drop shared tensors like Hugging Face convert.py (_remove_duplicate_names)");
   sub.add_flag("--no-verify", a->no_verify,

@@ -32,6 +32,12 @@ struct unpickler_limits {
   std::uint32_t max_depth = 256;                    ///< nesting depth of the object graph
   std::uint64_t max_visits = 50'000'000;  ///< object-graph visit budget (memo-expansion bombs)
   std::uint32_t max_rank = 64;
+  /// Memory held by the values of one pickle (about 110 bytes per value plus its text and
+  /// element lists), the memo and the global names: every allocation the file drives.
+  std::uint64_t max_memory_bytes = 1ull << 30;
+  /// A view (stride 0, overlapping strides) may materialize at most this many times its
+  /// storage's bytes (views of at most 64 MiB are always accepted); convert --max-view-expansion.
+  std::uint64_t max_view_expansion = 16;
 };
 
 enum class container_kind { zip, legacy };
