@@ -277,7 +277,8 @@ result<convert_report> convert(const fs::path& input, const fs::path& output,
   } else {
     source_set set;
     if (plan.safetensors_input) {
-      ST_TRY(detail::add_safetensors(set, input));
+      ST_TRY(detail::add_safetensors(
+          set, plan.safetensors_path.empty() ? input : plan.safetensors_path));
     } else {
       for (const auto& f : plan.torch_inputs) ST_TRY(detail::add_torch_file(set, f, opts));
       set.metadata = detail::torch_metadata(set.aliases);
@@ -297,6 +298,7 @@ result<convert_report> convert(const fs::path& input, const fs::path& output,
     report.aliases = set.aliases;
     report.notes = set.notes;
   }
+  report.notes.insert(report.notes.begin(), plan.notes.begin(), plan.notes.end());
   for (const auto& f : plan.copies) {
     ST_TRY(copy_atomic(f, plan.dir / f.filename(), opts.fsync));
 
