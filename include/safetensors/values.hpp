@@ -46,8 +46,8 @@ struct value_source {
 };
 
 struct value_scan_options {
-  unsigned threads = 0;                  ///< 0: the number of CPUs the process may use
-  std::size_t chunk_bytes = 4u << 20;    ///< per read; a multiple of 8
+  unsigned threads = 0;                         ///< 0: the number of CPUs the process may use
+  std::size_t chunk_bytes = 4u << 20;           ///< per read; a multiple of 8
   std::function<void(std::uint64_t)> progress;  ///< bytes just checked (called under a lock)
 };
 

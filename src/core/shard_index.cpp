@@ -104,14 +104,14 @@ result<std::vector<std::string>> shard_index::shard_files() const {
 
 result<void> shard_index::claim(std::string_view tensor, std::string_view shard) {
   if (const auto prev = seen_.find(tensor); prev != seen_.end()) {
-    return tl::unexpected(problem(fmt::format("tensor `{}` appears in shards `{}` and `{}`", tensor,
-                                              prev->second, shard)));
+    return tl::unexpected(problem(
+        fmt::format("tensor `{}` appears in shards `{}` and `{}`", tensor, prev->second, shard)));
   }
   seen_.emplace(std::string(tensor), std::string(shard));
   const auto it = weight_map_.find(tensor);
   if (it == weight_map_.end()) {
-    return tl::unexpected(problem(
-        fmt::format("tensor `{}` in shard `{}` is not in the weight_map", tensor, shard)));
+    return tl::unexpected(
+        problem(fmt::format("tensor `{}` in shard `{}` is not in the weight_map", tensor, shard)));
   }
   if (it->second != shard) {
     return tl::unexpected(

@@ -1,9 +1,7 @@
 // NaN/Inf/BOOL checks. Each dtype's special values are a bit pattern under a mask, so a chunk is
 // first tested with one OR-reduction over its raw integers (the compiler vectorizes it; the
-// target_clones attribute builds it for x86-64-v3 (AVX2) and -v4 (AVX-512) too and the loader picks the one the
-// CPU runs); only blocks that hold a special value are counted element by element.
-#include "safetensors/values.hpp"
-
+// target_clones attribute builds it for x86-64-v3 (AVX2) and -v4 (AVX-512) too and the loader picks
+// the one the CPU runs); only blocks that hold a special value are counted element by element.
 #include <fmt/format.h>
 #include <sched.h>
 
@@ -15,9 +13,12 @@
 #include <thread>
 
 #include "core/try.hpp"
+#include "safetensors/values.hpp"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define ST_VECTOR_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define ST_VECTOR_CLONES \
+  __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else
 #define ST_VECTOR_CLONES
 #endif
@@ -26,15 +27,15 @@ namespace safetensors {
 namespace {
 
 /// Whether any element of `p` has (x & mask) == value. Loads through memcpy: any alignment.
-#define ST_ANY_MASKED(NAME, T)                                                             \
+#define ST_ANY_MASKED(NAME, T)                                                              \
   ST_VECTOR_CLONES bool NAME(const std::byte* p, std::size_t n, T mask, T value) noexcept { \
-    T hit = 0;                                                                             \
-    for (std::size_t i = 0; i < n; ++i) {                                                  \
-      T x;                                                                                 \
-      std::memcpy(&x, p + i * sizeof(T), sizeof(T));                                      \
-      hit |= static_cast<T>((x & mask) == value);                                          \
-    }                                                                                      \
-    return hit != 0;                                                                       \
+    T hit = 0;                                                                              \
+    for (std::size_t i = 0; i < n; ++i) {                                                   \
+      T x;                                                                                  \
+      std::memcpy(&x, p + i * sizeof(T), sizeof(T));                                        \
+      hit |= static_cast<T>((x & mask) == value);                                           \
+    }                                                                                       \
+    return hit != 0;                                                                        \
   }
 ST_ANY_MASKED(any_masked8, std::uint8_t)
 ST_ANY_MASKED(any_masked16, std::uint16_t)
@@ -60,8 +61,9 @@ struct special_codes {
 std::optional<special_codes> specials_of(dtype t) noexcept {
   switch (t) {
     case dtype::F64:
-      return special_codes{8, 0x7ff0000000000000u, 0x7ff0000000000000u, 0x7fffffffffffffffu,
-                           0x7ff0000000000000u, true};
+      return special_codes{
+          8,   0x7ff0000000000000u, 0x7ff0000000000000u, 0x7fffffffffffffffu, 0x7ff0000000000000u,
+          true};
     case dtype::F32:
     case dtype::C64:
       return special_codes{4, 0x7f800000u, 0x7f800000u, 0x7fffffffu, 0x7f800000u, true};

@@ -38,14 +38,16 @@ folder_weights scan_folder(const fs::path& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const auto name = e.path().filename().string();
-    if (!e.is_regular_file(ec) || name.front() == '.') continue;
+    // Not only regular files: an index that is a FIFO or a dangling link fails when opened
+    // (io), instead of silently picking other weights.
+    if (e.is_directory(ec) || name.front() == '.') continue;
     if (name.ends_with(".safetensors") || name.ends_with(safetensors_index_suffix))
       w.safetensors = true;
     if (is_torch_index_name(name)) torch_indexes.push_back(e.path());
     if (is_torch_weight_name(name)) torch_files.push_back(e.path());
   }
   for (const char* name : {"pytorch_model.bin.index.json", "pytorch_model.bin"}) {
-    if (fs::is_regular_file(dir / name, ec)) {
+    if (fs::exists(fs::symlink_status(dir / name, ec))) {
       w.torch = dir / name;
       return w;
     }
@@ -156,7 +158,8 @@ std::uint64_t sharded_torch_checkpoint::total_size() const noexcept {
 std::vector<std::string> sharded_torch_checkpoint::notes() const {
   std::vector<std::string> out;
   for (const auto& s : shards_)
-    for (const auto& n : s.notes()) out.push_back(fmt::format("{}: {}", s.path().filename().string(), n));
+    for (const auto& n : s.notes())
+      out.push_back(fmt::format("{}: {}", s.path().filename().string(), n));
   return out;
 }
 

@@ -1,5 +1,5 @@
 """A Llama-shaped sharded PyTorch folder as Hugging Face repositories ship it: `torch.save`
-shards (pytorch_model-0000i-of-0000N.bin, or .pt) plus pytorch_model.bin.index.json
+shards (pytorch_model-0000i-of-0000N.bin, or .pt) plus pytorch_model.bin.index.json (.pt.index.json)
 ({"metadata": {"total_size": N}, "weight_map": {...}}). The tests write a tiny one; the
 benchmark (bench/llama_folder_bench.sh) a Llama-2-7B-shaped one (32 layers, dim 4096, FFN 11008,
 vocab 32000, F16: 13.5 GB in 8 shards), filled fast by tiling one random block.
@@ -76,7 +76,7 @@ def write_llama_folder(out, layers=2, dim=8, ffn=16, vocab=32, shards=3, ext=".b
         torch.save(state, os.path.join(out, shard))
         layout[shard] = [name for name, _ in group]
         del state
-    with open(os.path.join(out, "pytorch_model.bin.index.json"), "w") as f:
+    with open(os.path.join(out, "pytorch_model%s.index.json" % ext), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
     return layout
 
