@@ -213,8 +213,17 @@ void validate_torch(const std::filesystem::path& path, const validate_options& o
   v.tensors = ck->tensors().size();
   check_declared_size(ck->declared_total_size(), ck->total_size(), ck->index_path(), v);
   if (!opts.check_values) return;  // opening checked every tensor's extent in its storage
+  // File order (torch.save writes the storage records sorted by key as text, not in pickle
+  // order): a cold read then runs front to back through each shard instead of seeking.
+  auto entries = ck->tensors();
+  std::stable_sort(entries.begin(), entries.end(), [&](const auto& a, const auto& b) {
+    const auto at = [&](const auto& e) {
+      return ck->shards()[e.shard].storages()[e.tensor->storage].bytes.data();
+    };
+    return a.shard != b.shard ? a.shard < b.shard : std::less<>{}(at(a), at(b));
+  });
   std::vector<checked_tensor> tensors;
-  for (const auto& e : ck->tensors()) {
+  for (const auto& e : entries) {
     const torch::torch_checkpoint* c = &ck->shards()[e.shard];
     const torch::torch_tensor* t = e.tensor;
     value_source src{t->type, t->nbytes(), {}, {}};
