@@ -3,15 +3,14 @@
 // target_clones attribute builds it for x86-64-v3 (AVX2) and -v4 (AVX-512) too and the loader picks
 // the one the CPU runs); only blocks that hold a special value are counted element by element.
 #include <fmt/format.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <thread>
 
+#include "core/parallel.hpp"
 #include "core/try.hpp"
 #include "safetensors/values.hpp"
 
@@ -153,13 +152,6 @@ struct work_item {
   std::uint64_t offset, length;
 };
 
-unsigned usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
 }  // namespace
 
 std::vector<value_result> scan_values(std::span<const value_source> sources,
@@ -230,12 +222,9 @@ std::vector<value_result> scan_values(std::span<const value_source> sources,
         results[item.source].counts += c;
     }
   };
-  const unsigned wanted = opts.threads ? opts.threads : usable_cpus();
-  const unsigned n = static_cast<unsigned>(std::min<std::size_t>(wanted, items.size()));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < n; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  const unsigned wanted = opts.threads ? opts.threads : detail::usable_cpus();
+  detail::run_on_threads(static_cast<unsigned>(std::min<std::size_t>(wanted, items.size())),
+                         worker);
   return results;
 }
 

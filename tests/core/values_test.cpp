@@ -36,7 +36,8 @@ st::value_counts reference(dtype t, std::span<const std::byte> bytes) {
   const std::uint64_t n = bytes.size() * 8 / st::dtype_bits(as);
   std::vector<double> wide(f64 ? n : 0);
   std::vector<float> narrow(f64 ? 0 : n);
-  auto out = f64 ? std::as_writable_bytes(std::span(wide)) : std::as_writable_bytes(std::span(narrow));
+  auto out =
+      f64 ? std::as_writable_bytes(std::span(wide)) : std::as_writable_bytes(std::span(narrow));
   EXPECT_TRUE(st::convert_elements(as, bytes, f64 ? dtype::F64 : dtype::F32, out, n));
   for (std::uint64_t i = 0; i < n; ++i) {
     const double x = f64 ? wide[i] : narrow[i];
@@ -90,17 +91,22 @@ TEST(ScanValues, ChunksThreadsStreamsAndFailures) {
   };
   std::vector<st::value_source> sources(5);
   sources[0] = {dtype::F16, f16.size(), reader(f16), {}};
-  sources[1] = {dtype::F32, f32.size(), {}, [&f32](const st::byte_sink& sink) -> st::result<void> {
-                  for (std::size_t at = 0; at < f32.size(); at += 3)  // pieces split elements
-                    if (auto r = sink(std::span(f32).subspan(at, std::min<std::size_t>(3, f32.size() - at))); !r)
-                      return r;
-                  return {};
-                }};
+  sources[1] = {
+      dtype::F32, f32.size(), {}, [&f32](const st::byte_sink& sink) -> st::result<void> {
+        for (std::size_t at = 0; at < f32.size(); at += 3)  // pieces split elements
+          if (auto r = sink(std::span(f32).subspan(at, std::min<std::size_t>(3, f32.size() - at)));
+              !r)
+            return r;
+        return {};
+      }};
   sources[2] = {dtype::I32, i32.size(), reader(i32), {}};
-  sources[3] = {dtype::BF16, 4096, [](std::uint64_t at, std::span<std::byte>) -> st::result<void> {
+  sources[3] = {dtype::BF16,
+                4096,
+                [](std::uint64_t at, std::span<std::byte>) -> st::result<void> {
                   if (at >= 2048) return st::fail(st::errc::io, "shard.bin: read failed");
                   return {};
-                }, {}};
+                },
+                {}};
   sources[4] = {dtype::F16, 0, reader(f16), {}};
   for (unsigned threads : {1u, 2u, 4u}) {
     SCOPED_TRACE(threads);
