@@ -7,4 +7,5 @@
 #include "safetensors/reader.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/tensor.hpp"
+#include "safetensors/values.hpp"
 #include "safetensors/writer.hpp"

@@ -21,7 +21,10 @@ namespace safetensors {
 /// declared_total_size(), not an error: tools copy it from a .bin index); shard paths must be
 /// relative and stay inside the folder (no absolute paths, no "..", no backslashes; checked
 /// lexically so that symlinked snapshot folders work); each shard must hold exactly the tensors the
-/// weight_map assigns to it. Every such problem is invalid_index, naming the tensor and shard.
+/// weight_map assigns to it, and no numbered shard of the index's naming
+/// (`model-00003-of-00003.safetensors`) may sit in the folder without being named. Every such
+/// problem is invalid_index, naming the tensor and shard. Sharded PyTorch folders are opened by
+/// the torch layer (safetensors/torch/sharded.hpp) with the same index checks.
 class checkpoint {
  public:
   static result<checkpoint> open(const std::filesystem::path& path, const open_options& opts = {});

@@ -8,8 +8,8 @@
 #include <optional>
 #include <set>
 
-#include "core/json_fields.hpp"
 #include "core/mapped_file.hpp"
+#include "core/shard_index.hpp"
 #include "core/shard_set.hpp"
 #include "core/try.hpp"
 #include "core/write_plan.hpp"
@@ -20,56 +20,8 @@ namespace {
 
 using detail::index_suffix;
 
-error index_error(const fs::path& index, std::string what) {
-  return error{errc::invalid_index, fmt::format("'{}': {}", index.string(), what)};
-}
-
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-struct parsed_index {
-  std::map<std::string, std::string, std::less<>> weight_map;  // tensor -> shard file
-  std::optional<std::uint64_t> total_size;
-};
-
-// Unknown fields are ignored (tools add their own to "metadata"); duplicate keys are refused
-// by the reader, in "weight_map" as anywhere else.
-result<parsed_index> parse_index(const fs::path& p, std::uint64_t limit) {
-  const auto text = ST_TRY(detail::read_small_file(p, limit));
-  const auto doc = ST_TRY(detail::json_document::parse(text, p.string(), errc::invalid_index));
-  const auto root = doc.root();
-  parsed_index out;
-  if (const auto meta = root.find("metadata")) {
-    const auto fields = ST_TRY(meta->object());
-    if (const auto total = fields.find("total_size")) out.total_size = ST_TRY(total->u64());
-  }
-  const auto map_value = ST_TRY(root.required("weight_map"));
-  const auto map = ST_TRY(map_value.object());
-  for (const auto& [tensor, shard] : map.members()) {
-    out.weight_map.emplace(std::string(tensor), std::string(ST_TRY(shard.string())));
-  }
-  if (out.weight_map.empty()) return tl::unexpected(map.bad("is empty"));
-  return out;
-}
-
-// Shard names must stay inside the index's folder: relative, no "..", no backslashes, no NUL.
-// The check is lexical on purpose: Hugging Face cache snapshots are symlinks into ../blobs.
-result<void> check_shard_name(std::string_view name, const fs::path& index) {
-  auto bad = [&](std::string_view why) {
-    return tl::unexpected(index_error(index, fmt::format("shard path `{}` {}", name, why)));
-  };
-  if (name.empty()) return bad("is empty");
-  if (name.front() == '/') return bad("is absolute");
-  if (name.find('\\') != std::string_view::npos) return bad("contains a backslash");
-  if (name.find('\0') != std::string_view::npos) return bad("contains a NUL byte");
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    const auto end = std::min(name.find('/', start), name.size());
-    if (name.substr(start, end - start) == "..") return bad("leaves the folder (`..`)");
-    start = end + 1;
-  }
-  return {};
 }
 
 // The file to open for a folder: model.safetensors, model.safetensors.index.json, or the only
@@ -101,57 +53,16 @@ result<fs::path> resolve_folder(const fs::path& dir) {
 
 struct checkpoint::builder {
   // Opens every shard the index names and checks that each holds exactly its weight_map entries.
-  static result<void> load_shards(checkpoint& cp, const fs::path& index_path,
-                                  const parsed_index& index, const open_options& opts) {
-    std::set<std::string_view> shard_names;
-    for (const auto& [tensor, shard] : index.weight_map) shard_names.insert(shard);
-    std::map<std::string_view, std::string_view> seen;  // tensor -> shard holding it
-    for (auto shard : shard_names) {
-      ST_TRY(check_shard_name(shard, index_path));
-    }
-    const auto dir = index_path.parent_path();
-    for (auto shard : shard_names) {
-      const auto full = dir / fs::path(std::string(shard));
-      if (!fs::is_regular_file(full)) {
-        return tl::unexpected(
-            index_error(index_path, fmt::format("shard `{}` does not exist", shard)));
-      }
-      auto f = ST_TRY(file::open(full, opts));
-      for (const auto& t : f.tensors())
-        ST_TRY(check_membership(index_path, index, seen, t.name, shard));
+  static result<void> load_shards(checkpoint& cp, detail::shard_index& index,
+                                  const open_options& opts) {
+    const auto dir = index.path().parent_path();
+    for (const auto& shard : ST_TRY(index.shard_files())) {
+      auto f = ST_TRY(file::open(dir / fs::path(shard), opts));
+      for (const auto& t : f.tensors()) ST_TRY(index.claim(t.name, shard));
       cp.shards_.push_back(std::move(f));
     }
-    for (const auto& [tensor, shard] : index.weight_map) {
-      if (!seen.count(tensor)) {
-        return tl::unexpected(index_error(
-            index_path, fmt::format("tensor `{}` is assigned to shard `{}` but missing from it",
-                                    tensor, shard)));
-      }
-    }
-    cp.declared_total_size_ = index.total_size;
-    return {};
-  }
-
-  static result<void> check_membership(const fs::path& index_path, const parsed_index& index,
-                                       std::map<std::string_view, std::string_view>& seen,
-                                       std::string_view tensor, std::string_view shard) {
-    const auto it = index.weight_map.find(tensor);
-    if (auto [prev, fresh] = seen.emplace(tensor, shard); !fresh) {
-      return tl::unexpected(index_error(
-          index_path,
-          fmt::format("tensor `{}` appears in shards `{}` and `{}`", tensor, prev->second, shard)));
-    }
-    if (it == index.weight_map.end()) {
-      return tl::unexpected(index_error(
-          index_path,
-          fmt::format("tensor `{}` in shard `{}` is not in the weight_map", tensor, shard)));
-    }
-    if (it->second != shard) {
-      return tl::unexpected(index_error(
-          index_path,
-          fmt::format("tensor `{}` is in shard `{}` but the weight_map assigns it to `{}`", tensor,
-                      shard, it->second)));
-    }
+    ST_TRY(index.all_claimed());
+    cp.declared_total_size_ = index.total_size();
     return {};
   }
 
@@ -181,8 +92,8 @@ result<checkpoint> checkpoint::open(const fs::path& path, const open_options& op
   if (!ends_with(target.filename().string(), ".json")) {
     cp.shards_.push_back(ST_TRY(file::open(target, opts)));
   } else {
-    const auto index = ST_TRY(parse_index(target, opts.max_header_size));
-    ST_TRY(builder::load_shards(cp, target, index, opts));
+    auto index = ST_TRY(detail::shard_index::read(target, opts.max_header_size));
+    ST_TRY(builder::load_shards(cp, index, opts));
     cp.index_path_ = target;
   }
   builder::build_entries(cp);

@@ -5,13 +5,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <unordered_map>
 
+#include "core/parallel.hpp"
 #include "core/shard_set.hpp"
 #include "core/try.hpp"
 #include "core/write_plan.hpp"
@@ -71,8 +74,9 @@ std::vector<tensor_source> writer_sources(const source_set& set, const convert_o
 }
 
 /// Read-back check of every written file: each tensor's dtype, shape and bytes against its
-/// source (pread into two reused buffers: no mapping grows the resident set). Runs on each
-/// temp file before it replaces its target, while the writer's fsync proceeds.
+/// source (pread into per-thread buffers: no mapping grows the resident set). Runs on each temp
+/// file before it replaces its target, while the writer's fsync proceeds; tensors (and 4 MiB
+/// pieces of large ones) are compared on every usable CPU.
 class verifier {
  public:
   verifier(const source_set& set, const convert_options& opts) : opts_(opts) {
@@ -93,10 +97,23 @@ class verifier {
  private:
   static constexpr std::size_t block = 4u << 20;
 
+  struct buffers {
+    std::unique_ptr<std::byte[]> written = std::make_unique_for_overwrite<std::byte[]>(block);
+    std::unique_ptr<std::byte[]> source = std::make_unique_for_overwrite<std::byte[]>(block);
+  };
+  /// One tensor, or bytes [at, at + length) of a tensor read from both sides with pread.
+  struct piece {
+    const tensor_info* info;
+    const source_tensor* source;
+    std::uint64_t at = 0, length = 0;
+    bool whole = true;
+  };
+
   result<void> verify_file(const fs::path& written) {
     open_options oo;
     oo.io = backend::pread;
     const auto out = ST_TRY(file::open(written, oo));
+    std::vector<piece> pieces;
     for (const auto& info : out.tensors()) {
       const auto it = by_name_.find(info.name);
       if (it == by_name_.end())
@@ -107,13 +124,54 @@ class verifier {
         return fail(
             errc::invalid_checkpoint,
             fmt::format("verify: tensor '{}' has another dtype or shape in the output", s.name));
-      ST_TRY(compare(out, info, s));
+      if (info.type == s.type && s.read && info.nbytes() == s.nbytes) {
+        for (std::uint64_t at = 0; at < s.nbytes; at += block)
+          pieces.push_back({&info, &s, at, std::min<std::uint64_t>(block, s.nbytes - at), false});
+      } else {
+        pieces.push_back({&info, &s});
+      }
       ++seen_;
     }
+    std::atomic<std::size_t> next{0};
+    std::mutex lock;
+    std::optional<error> first;  // the first difference or read error stops every thread
+    core_detail::run_on_threads(
+        std::min<unsigned>(core_detail::usable_cpus(), static_cast<unsigned>(pieces.size())), [&] {
+          buffers b;
+          for (std::size_t k; (k = next.fetch_add(1)) < pieces.size();) {
+            {
+              std::lock_guard g(lock);
+              if (first) return;
+            }
+            const auto r =
+                pieces[k].whole ? compare(out, pieces[k], b) : compare_range(out, pieces[k], b);
+            if (!r) {
+              std::lock_guard g(lock);
+              if (!first) first = r.error();
+              return;
+            }
+          }
+        });
+    if (first) return tl::unexpected(*first);
     return {};
   }
 
-  result<void> compare(const file& out, const tensor_info& info, const source_tensor& s) {
+  /// Both sides pread: the common case (same dtype, a contiguous run of the source file).
+  static result<void> compare_range(const file& out, const piece& p, buffers& b) {
+    const std::span<std::byte> theirs(b.source.get(), static_cast<std::size_t>(p.length));
+    const std::span<std::byte> mine(b.written.get(), static_cast<std::size_t>(p.length));
+    ST_TRY(p.source->read(p.at, theirs));
+    ST_TRY(out.read_bytes(*p.info, p.at, mine));
+    if (std::memcmp(mine.data(), theirs.data(), mine.size()) != 0)
+      return fail(errc::invalid_checkpoint,
+                  fmt::format("verify: tensor '{}' differs near byte {}", p.source->name, p.at));
+    return {};
+  }
+
+  /// A cast or gathered tensor: the source streams its (converted) bytes, compared in order.
+  static result<void> compare(const file& out, const piece& p, buffers& b) {
+    const tensor_info& info = *p.info;
+    const source_tensor& s = *p.source;
     std::uint64_t at = 0;
     // Compares the next c.size() bytes of the output with `c`, a block at a time.
     const auto same = [&](std::span<const std::byte> c) -> result<void> {
@@ -121,7 +179,7 @@ class verifier {
         if (at == info.nbytes())
           return fail(errc::invalid_checkpoint,
                       fmt::format("verify: tensor '{}' is longer in the source", s.name));
-        const std::span<std::byte> mine(written_.get(),
+        const std::span<std::byte> mine(b.written.get(),
                                         static_cast<std::size_t>(std::min<std::uint64_t>(
                                             {block, c.size() - done, info.nbytes() - at})));
         ST_TRY(out.read_bytes(info, at, mine));
@@ -133,19 +191,7 @@ class verifier {
       }
       return {};
     };
-    result<void> r;
-    if (info.type == s.type && s.read) {  // the source side is pread too
-      for (std::uint64_t n = 0; n < s.nbytes && r;) {
-        const std::span<std::byte> theirs(
-            source_.get(), static_cast<std::size_t>(std::min<std::uint64_t>(block, s.nbytes - n)));
-        r = s.read(n, theirs);
-        if (r) r = same(theirs);
-        n += theirs.size();
-      }
-    } else {
-      r = stream_target(s, info.type, same);
-    }
-    if (!r) return r;
+    ST_TRY(stream_target(s, info.type, same));
     if (at != info.nbytes())
       return fail(errc::invalid_checkpoint,
                   fmt::format("verify: tensor '{}' has extra bytes", s.name));
@@ -155,8 +201,6 @@ class verifier {
   const convert_options& opts_;
   std::unordered_map<std::string_view, const source_tensor*> by_name_;
   std::size_t seen_ = 0;
-  std::unique_ptr<std::byte[]> written_ = std::make_unique_for_overwrite<std::byte[]>(block);
-  std::unique_ptr<std::byte[]> source_ = std::make_unique_for_overwrite<std::byte[]>(block);
 };
 
 /// Copies a file beside the output (config, tokenizer) through a temp file + rename.
@@ -277,7 +321,8 @@ result<convert_report> convert(const fs::path& input, const fs::path& output,
   } else {
     source_set set;
     if (plan.safetensors_input) {
-      ST_TRY(detail::add_safetensors(set, input));
+      ST_TRY(detail::add_safetensors(
+          set, plan.safetensors_path.empty() ? input : plan.safetensors_path));
     } else {
       for (const auto& f : plan.torch_inputs) ST_TRY(detail::add_torch_file(set, f, opts));
       set.metadata = detail::torch_metadata(set.aliases);
@@ -297,6 +342,7 @@ result<convert_report> convert(const fs::path& input, const fs::path& output,
     report.aliases = set.aliases;
     report.notes = set.notes;
   }
+  report.notes.insert(report.notes.begin(), plan.notes.begin(), plan.notes.end());
   for (const auto& f : plan.copies) {
     ST_TRY(copy_atomic(f, plan.dir / f.filename(), opts.fsync));
 

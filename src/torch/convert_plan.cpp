@@ -5,24 +5,28 @@
 #include <algorithm>
 #include <set>
 
-#include "core/json_fields.hpp"
-#include "core/mapped_file.hpp"
-#include "core/text_util.hpp"
 #include "core/try.hpp"
+#include "safetensors/torch/sharded.hpp"
 
 namespace safetensors::torch::detail {
 namespace fs = std::filesystem;
-namespace core_detail = safetensors::detail;
 
 namespace {
 
 constexpr std::uint64_t default_shard_size = 5'000'000'000;
-constexpr std::uint64_t max_index_bytes = 100'000'000;  // the reader's default header limit
 
 std::string renamed(const fs::path& input) {
   std::string stem = input.stem().string();
   if (auto at = stem.find("pytorch_model"); at != std::string::npos) stem.replace(at, 13, "model");
   return stem + ".safetensors";
+}
+
+/// The output prefix for a torch index: pytorch_model.bin.index.json -> model (as convert.py
+/// names it), other names keep their stem (consolidated.pt.index.json -> consolidated).
+std::string torch_prefix(std::string_view index_name) {
+  auto stem = fs::path(std::string(index_name.substr(0, index_name.size() - 11))).stem().string();
+  if (auto at = stem.find("pytorch_model"); at != std::string::npos) stem.replace(at, 13, "model");
+  return stem.empty() ? "model" : stem;
 }
 
 bool is_weight_file(const fs::path& p) {
@@ -32,51 +36,25 @@ bool is_weight_file(const fs::path& p) {
   return exts.count(p.extension().string()) || name.ends_with(".index.json");
 }
 
-/// pytorch_model.bin.index.json: the shard files of its weight_map, validated, in name order.
-/// Read like every index: the core's bounded file reader and strict JSON field reader.
-result<std::vector<fs::path>> torch_index_shards(const fs::path& index) {
-  const auto text = ST_TRY(core_detail::read_small_file(index, max_index_bytes));
-  const auto doc =
-      ST_TRY(core_detail::json_document::parse(text, index.string(), errc::invalid_index));
-  const auto map_value = ST_TRY(doc.root().required("weight_map"));
-  const auto map = ST_TRY(map_value.object());
-  std::set<std::string> files;
-  for (const auto& [tensor, value] : map.members()) {
-    const auto file = ST_TRY(value.string());
-    if (file.empty() || file.find('/') != std::string_view::npos ||
-        file.find('\\') != std::string_view::npos || file == "." || file == ".." ||
-        file.find('\0') != std::string_view::npos) {
-      return tl::unexpected(
-          value.bad(fmt::format("shard name '{}' must be a plain file name in the folder",
-                                core_detail::ascii_escaped(file))));
-    }
-    files.emplace(file);
-  }
-  if (files.empty()) return tl::unexpected(map.bad("is empty"));
-  std::vector<fs::path> out;
-  for (const auto& f : files) out.push_back(index.parent_path() / f);
-  return out;
-}
-
-result<void> plan_folder(const fs::path& input, const fs::path& output, const convert_options& opts,
-                         output_plan& p) {
+/// A model folder, or the torch index.json `index` in it: the weights resolve_checkpoint picks.
+result<void> plan_folder(const fs::path& input, const fs::path& index, const fs::path& output,
+                         const convert_options& opts, output_plan& p) {
   p.dir = output.empty() ? input : output;
   p.sharded = true;
   p.max_shard_size = opts.max_shard_size.value_or(default_shard_size);
-  if (fs::exists(input / "pytorch_model.bin.index.json")) {
-    p.torch_inputs = ST_TRY(torch_index_shards(input / "pytorch_model.bin.index.json"));
+  const auto where = ST_TRY(resolve_checkpoint(index.empty() ? input : index, opts.format));
+  if (!where.note.empty()) p.notes.push_back(where.note);
+  const auto name = where.path.filename().string();
+  if (where.format == checkpoint_format::safetensors) {
+    p.safetensors_input = true;
+    p.safetensors_path = where.path;
+  } else if (name.ends_with(".index.json")) {
+    p.torch_inputs = ST_TRY(index_shard_files(where.path));
     p.one_to_one = !opts.max_shard_size;
     p.sharded = !p.one_to_one;
-  } else if (fs::exists(input / "pytorch_model.bin")) {
-    p.torch_inputs = {input / "pytorch_model.bin"};
-  } else if (fs::exists(input / "model.safetensors") ||
-             fs::exists(input / "model.safetensors.index.json")) {
-    p.safetensors_input = true;
+    p.prefix = torch_prefix(name);
   } else {
-    return fail(errc::invalid_argument,
-                fmt::format("{}: no pytorch_model.bin, pytorch_model.bin.index.json or "
-                            "model.safetensors in this folder",
-                            input.string()));
+    p.torch_inputs = {where.path};
   }
   std::error_code ec;
   bool same = fs::exists(p.dir) && fs::equivalent(input, p.dir, ec);
@@ -149,8 +127,13 @@ result<output_plan> plan_output(const fs::path& input, const fs::path& output,
   if (!fs::exists(input, ec))
     return fail(errc::io, fmt::format("{}: no such file or folder", input.string()));
   output_plan p;
-  ST_TRY(fs::is_directory(input, ec) ? plan_folder(input, output, opts, p)
-                                     : plan_file(input, output, opts, p));
+  const auto name = input.filename().string();
+  if (fs::is_directory(input, ec))
+    ST_TRY(plan_folder(input, {}, output, opts, p));
+  else if (name.ends_with(".index.json") && !name.ends_with(".safetensors.index.json"))
+    ST_TRY(plan_folder(input.parent_path(), input, output, opts, p));
+  else
+    ST_TRY(plan_file(input, output, opts, p));
 
   if (!opts.force) {
     auto existing = collisions(p);

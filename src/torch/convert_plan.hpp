@@ -12,6 +12,7 @@ namespace safetensors::torch::detail {
 
 struct output_plan {
   bool safetensors_input = false;
+  std::filesystem::path safetensors_path;  ///< safetensors input of a folder (else the input)
   std::vector<std::filesystem::path> torch_inputs;
   bool one_to_one = false;     ///< sharded torch folder without max_shard_size: shard i -> shard i
   bool sharded = false;        ///< write_sharded into `dir`
@@ -20,6 +21,7 @@ struct output_plan {
   std::string prefix = "model";
   std::uint64_t max_shard_size = 5'000'000'000;
   std::vector<std::filesystem::path> copies;  ///< other files of an input folder
+  std::vector<std::string> notes;             ///< which format of a folder holding both is read
 };
 
 /// foo.pt -> foo.safetensors, pytorch_model.bin -> model.safetensors, a folder -> itself.

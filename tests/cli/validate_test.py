@@ -98,12 +98,14 @@ class ValidateBasics(CliTestCase):
         self.assert_exit(p, 3)
         self.assert_exit(run("validate", ok, ok), 0)
 
-    def test_torch_file_is_named_as_such(self):
+    def test_torch_file_is_validated_as_one(self):
         pt = os.path.join(REAL_TORCH, "mlp_mnist_statedict_zip_archive_prefix.pt")
-        p = run("validate", pt)
+        p = run("validate", "--check-values", pt)
+        self.assert_exit(p, 0)
+        self.assertRegex(p.stdout, r"^OK %s \(\d+ tensors\)\n$" % pt)
+        p = run("validate", "--format", "safetensors", pt)
         self.assert_exit(p, 1)
-        self.assertEqual(p.stdout, "%s: a PyTorch checkpoint, not a safetensors file (list it with `inspect`, "
-                                   "check it with `scan`, convert it with `convert`) [unsupported]\n" % pt)
+        self.assertIn("holds no safetensors checkpoint [invalid_argument]", p.stdout)
 
     def test_bad_arguments_exit_2(self):
         self.assert_exit(run("validate"), 2)
@@ -117,7 +119,8 @@ class ValidateBasics(CliTestCase):
         self.assert_exit(p, 1)
         data = json.loads(p.stdout)
         self.assertEqual([d["path"] for d in data], [ok, bad])
-        self.assertEqual(data[0], {"path": ok, "valid": True, "errors": [], "warnings": [], "tensors": 3})
+        self.assertEqual(data[0], {"path": ok, "valid": True, "errors": [], "warnings": [], "notes": [],
+                                   "tensors": 3})
         self.assertFalse(data[1]["valid"])
         err = data[1]["errors"][0]
         self.assertEqual((err["kind"], err["tensor"]), ("invalid_offset", "zz"))

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fstream>
+
 #include "core/shard_set.hpp"
 #include "core/write_plan.hpp"
 #include "support/test_files.hpp"
@@ -386,4 +388,22 @@ TEST(CheckpointOpen, FolderWithoutCheckpointAndBadShard) {
   auto bad = h.open_with(with_map(good_map));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, errc::header_too_small);
+}
+
+TEST(CheckpointIndex, NumberedShardTheIndexDoesNotName) {
+  temp_dir dir;
+  five_tensors t;
+  ASSERT_TRUE(write_sharded(dir.path(), t.sources, meta({{"format", "pt"}}), max_size(100)));
+  const auto index = dir / "model.safetensors.index.json";
+  // Shard 4 of 4 left in the folder but dropped from the index: the index and folder disagree.
+  std::string text = as_string(read_all(index));
+  const std::string entry = R"(,"e":"model-00004-of-00004.safetensors")";
+  text.replace(text.find(entry), entry.size(), "");
+  std::ofstream(index, std::ios::binary | std::ios::trunc) << text;
+  expect_invalid(checkpoint::open(dir.path()),
+                 {"model-00004-of-00004.safetensors", "is in the folder but the weight_map"});
+  // Other numbered names (another total, another prefix) are not shards of this index.
+  std::filesystem::rename(dir / "model-00004-of-00004.safetensors",
+                          dir / "model-00001-of-00005.safetensors");
+  EXPECT_TRUE(checkpoint::open(dir.path()));
 }

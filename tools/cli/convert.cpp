@@ -11,6 +11,7 @@
 #include <string>
 
 #include "command.hpp"
+#include "format_option.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
 
@@ -23,6 +24,7 @@ struct convert_args {
   std::uint64_t max_view_expansion = torch::unpickler_limits{}.max_view_expansion;
   bool flatten = false, hf_compat = false, no_verify = false, no_copy = false, force = false;
   bool json = false, quiet = false;
+  std::optional<torch::checkpoint_format> format;
 };
 
 /// "2GB", "500MB", "1.5GiB", "4096": decimal (KB/MB/GB/TB) or binary (KiB/MiB/GiB/TiB) units.
@@ -125,6 +127,7 @@ int run(const convert_args& a) {
   o.verify = !a.no_verify;
   o.copy_other_files = !a.no_copy;
   o.force = a.force;
+  o.format = a.format;
   std::optional<progress_bar>
       bar;  // one bar per output file (its total is known on the first call)
   std::uint64_t bar_total = 0;
@@ -151,8 +154,10 @@ int run(const convert_args& a) {
 std::function<int()> setup(CLI::App& sub) {
   auto a = std::make_shared<convert_args>();
   sub.add_option("input", a->input,
-                 "torch file (.bin/.pt/.pth/.ckpt), model folder, or safetensors file/folder")
+                 "torch file (.bin/.pt/.pth/.ckpt), model folder or its index.json, or "
+                 "safetensors file/folder")
       ->required();
+  add_format_option(sub, a->format);
   sub.add_option("output", a->output,
                  "output file or folder (default: beside the input, pytorch_model -> model)");
   sub.add_option("--dtype", a->dtype, "cast floating tensors to f16, bf16 or f32");

@@ -1,16 +1,18 @@
-// `inspect PATH`: the tensors, totals per dtype, metadata and header facts of a safetensors file,
-// a sharded folder or its index.json, or a PyTorch .bin/.pt/.pth checkpoint. Reads headers only.
+// `inspect PATH`: the tensors, totals per dtype, metadata and header facts of a safetensors or
+// PyTorch (.bin/.pt/.pth) file, a sharded folder of either or its index.json. Reads headers only.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "command.hpp"
+#include "format_option.hpp"
 #include "inspect_listing.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
@@ -23,6 +25,7 @@ struct inspect_options {
   bool json = false;
   std::string filter;
   std::string sort = "name";
+  std::optional<torch::checkpoint_format> format;
 };
 
 void filter_and_sort(listing& l, const inspect_options& opts) {
@@ -229,7 +232,7 @@ std::string render_json(const listing& l, const inspect_options& opts) {
 }
 
 int run_inspect(const inspect_options& opts) {
-  auto l = load_listing(opts.path);
+  auto l = load_listing(opts.path, opts.format);
   if (!l) return report_error(l.error(), opts.path);
   filter_and_sort(*l, opts);
   const std::string out = opts.json ? render_json(*l, opts) : render_text(*l, opts);
@@ -240,8 +243,9 @@ int run_inspect(const inspect_options& opts) {
 std::function<int()> setup_inspect(CLI::App& sub) {
   auto opts = std::make_shared<inspect_options>();
   sub.add_option("path", opts->path,
-                 "a .safetensors file, a sharded folder, its index.json, or a .bin/.pt/.pth")
+                 "a .safetensors or .bin/.pt/.pth file, a sharded folder, or its index.json")
       ->required();
+  add_format_option(sub, opts->format);
   sub.add_flag("--json", opts->json, "print one JSON document instead of tables");
   sub.add_option("--filter", opts->filter, "only tensors whose name matches this glob (fnmatch)");
   sub.add_option("--sort", opts->sort, "order of the tensor table: name (default) or offset")

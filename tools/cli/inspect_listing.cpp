@@ -7,6 +7,7 @@
 #include "core/try.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/torch/checkpoint.hpp"
+#include "safetensors/torch/sharded.hpp"
 
 namespace safetensors::cli {
 namespace {
@@ -49,7 +50,8 @@ result<listing> list_safetensors(const std::string& path) {
 }
 
 /// A torch tensor's byte range inside its storage record (contiguous extent from its offset).
-result<listing_row> row_of(const torch::torch_checkpoint& ck, const torch::torch_tensor& t) {
+result<listing_row> row_of(const torch::torch_checkpoint& ck, const torch::torch_tensor& t,
+                           std::size_t shard) {
   const std::uint64_t begin = ST_TRY(dtype_byte_size(t.type, t.storage_offset));
   listing_row r;
   r.name = t.name;
@@ -58,38 +60,47 @@ result<listing_row> row_of(const torch::torch_checkpoint& ck, const torch::torch
   r.numel = t.numel();
   r.begin = begin;
   r.end = begin + t.nbytes();
+  r.shard = shard;
   r.storage = ck.storages().at(t.storage).key;
   r.storage_index = t.storage;
   return r;
 }
 
-result<listing> list_torch(const std::string& path) {
-  const torch::torch_checkpoint ck = ST_TRY(torch::open_torch_checkpoint(path));
+listing_file describe(const torch::torch_checkpoint& ck) {
   std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  listing l;
-  l.format = "pytorch";
+  const auto size = std::filesystem::file_size(ck.path(), ec);
   listing_file f;
-  f.path = path;
-  f.name = std::filesystem::path(path).filename().string();
+  f.path = ck.path().string();
+  f.name = ck.path().filename().string();
   f.format = "pytorch";
   f.container = ck.kind() == torch::container_kind::zip ? "zip" : "legacy";
   f.file_size = ec ? 0 : size;
-  l.files.push_back(std::move(f));
-  for (const auto& t : ck.tensors()) {
-    l.rows.push_back(ST_TRY(row_of(ck, t)));
-  }
-  l.notes = ck.notes();
+  return f;
+}
+
+result<listing> list_torch(const std::filesystem::path& path) {
+  const auto ck = ST_TRY(torch::sharded_torch_checkpoint::open(path));
+  listing l;
+  l.format = "pytorch";
+  l.sharded = ck.is_sharded();
+  l.index_path = ck.index_path().string();
+  for (const auto& shard : ck.shards()) l.files.push_back(describe(shard));
+  for (const auto& e : ck.tensors())
+    l.rows.push_back(ST_TRY(row_of(ck.shards()[e.shard], *e.tensor, e.shard)));
+  // One file: its notes as they are; shards: each prefixed with its file name.
+  l.notes = ck.is_sharded() ? ck.notes() : ck.shards().front().notes();
   return l;
 }
 
 }  // namespace
 
-result<listing> load_listing(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec) && torch::looks_like_torch_file(path))
-    return list_torch(path);
-  return list_safetensors(path);
+result<listing> load_listing(const std::string& path,
+                             std::optional<torch::checkpoint_format> format) {
+  const auto where = ST_TRY(torch::resolve_checkpoint(path, format));
+  auto l = ST_TRY(where.format == torch::checkpoint_format::pytorch ? list_torch(where.path)
+                                                                    : list_safetensors(path));
+  if (!where.note.empty()) l.notes.insert(l.notes.begin(), where.note);
+  return l;
 }
 
 }  // namespace safetensors::cli

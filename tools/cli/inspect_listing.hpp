@@ -1,13 +1,15 @@
-// The data `inspect` prints: one row per tensor plus per-file facts, built from a safetensors
-// checkpoint (file, sharded folder, index.json) or a PyTorch checkpoint, reading headers only.
+// The data `inspect` prints: one row per tensor plus per-file facts, built from a safetensors or
+// PyTorch checkpoint (file, sharded folder, index.json), reading headers (pickles) only.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "safetensors/error.hpp"
 #include "safetensors/header.hpp"
+#include "safetensors/torch/sharded.hpp"
 
 namespace safetensors::cli {
 
@@ -43,9 +45,11 @@ struct listing {
   std::vector<std::string> notes;  ///< e.g. non-tensor entries of a torch checkpoint
 };
 
-/// Opens `path` header-only and lists its tensors: a PyTorch checkpoint when the file looks like
-/// one (zip, legacy pickle or tar magic), otherwise a safetensors file, folder or index.json.
+/// Opens `path` header-only and lists its tensors: a PyTorch file, sharded folder or index.json
+/// when torch::resolve_checkpoint says so (`format` chooses for a folder holding both; the
+/// choice is the first note), otherwise a safetensors file, folder or index.json.
 /// Errors name the file.
-result<listing> load_listing(const std::string& path);
+result<listing> load_listing(const std::string& path,
+                             std::optional<torch::checkpoint_format> format = {});
 
 }  // namespace safetensors::cli

@@ -1,6 +1,7 @@
 // `scan PATH...`: every global and persistent-id type a pickle checkpoint uses, and a verdict
 // (safe / unsupported / malicious), without executing anything. Exit 4 when any file is
-// malicious, else 5 when any is unsupported, else 3 on an unreadable file, else 0.
+// malicious, else 5 when any is unsupported, else 3 on an unreadable file, else 1 for an invalid
+// index.json, else 0.
 #include "safetensors/torch/scan.hpp"
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include "command.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
+#include "safetensors/torch/sharded.hpp"
 
 namespace safetensors::cli {
 namespace {
@@ -24,11 +26,21 @@ struct scan_args {
   bool json = false;
 };
 
-/// A folder scans its *.bin/*.pt/*.pth/*.ckpt/*.pkl files (not recursively).
-std::vector<fs::path> expand(const std::vector<std::string>& paths) {
+/// A folder scans its *.bin/*.pt/*.pth/*.ckpt/*.pkl files (not recursively); a torch index.json
+/// scans the shards it names. An index that cannot be read is reported as that path's error.
+std::vector<fs::path> expand(const std::vector<std::string>& paths,
+                             std::vector<std::pair<fs::path, error>>& bad) {
   std::vector<fs::path> out;
   for (const auto& p : paths) {
     std::error_code ec;
+    if (p.ends_with(".index.json") && !p.ends_with(".safetensors.index.json")) {
+      auto shards = torch::index_shard_files(p);
+      if (!shards)
+        bad.emplace_back(p, shards.error());
+      else
+        out.insert(out.end(), shards->begin(), shards->end());
+      continue;
+    }
     if (!fs::is_directory(p, ec)) {
       out.emplace_back(p);
       continue;
@@ -75,10 +87,20 @@ void add_json(json_writer& w, const torch::scan_report& r) {
 }
 
 int run(const scan_args& a) {
-  bool malicious = false, unsupported = false, io = false;
+  bool malicious = false, unsupported = false, io = false, invalid = false;
   json_writer w;
   w.begin_array();
-  for (const auto& path : expand(a.paths)) {
+  std::vector<std::pair<fs::path, error>> bad_indexes;
+  const auto files = expand(a.paths, bad_indexes);
+  for (const auto& [path, e] : bad_indexes) {
+    io |= e.code == errc::io;
+    invalid |= e.code != errc::io;
+    if (a.json)
+      w.begin_object().key("path").value(path.string()).key("error").value(e.message).end_object();
+    else
+      report_error(e, path);
+  }
+  for (const auto& path : files) {
     auto r = torch::scan_file(path);
     if (!r) {
       io = true;
@@ -102,12 +124,17 @@ int run(const scan_args& a) {
   }
   w.end_array();
   if (a.json) std::puts(w.str().c_str());
-  return malicious ? exit_malicious : unsupported ? exit_unsupported : io ? exit_io : exit_ok;
+  return malicious     ? exit_malicious
+         : unsupported ? exit_unsupported
+         : io          ? exit_io
+         : invalid     ? exit_invalid
+                       : exit_ok;
 }
 
 std::function<int()> setup(CLI::App& sub) {
   auto a = std::make_shared<scan_args>();
-  sub.add_option("paths", a->paths, "pickle checkpoints (.bin/.pt/.pth/.ckpt) or folders of them")
+  sub.add_option("paths", a->paths,
+                 "pickle checkpoints (.bin/.pt/.pth/.ckpt), folders of them, or a torch index.json")
       ->required();
   sub.add_flag("--json", a->json, "print the reports as a JSON array");
   return [a] { return run(*a); };

@@ -1,11 +1,11 @@
-// `validate PATH...`: full validation of safetensors files, sharded folders and index.json files
-// (header, offsets, every tensor's byte range through the mapping), warnings about things a user
-// should know (non-canonical order, unaligned data start; NaN/Inf and non-0/1 BOOL bytes with
-// --check-values), one line per problem, and an exit code for scripts.
+// `validate PATH...`: full validation of safetensors or PyTorch files, sharded folders and
+// index.json files (header or pickle, offsets, every tensor's byte range, index against shards),
+// warnings about things a user should know (non-canonical order, unaligned data start; NaN/Inf
+// and non-0/1 BOOL bytes with --check-values), one line per problem, and an exit code for
+// scripts.
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -15,10 +15,13 @@
 
 #include "command.hpp"
 #include "core/try.hpp"
+#include "format_option.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/torch/checkpoint.hpp"
+#include "safetensors/torch/sharded.hpp"
+#include "safetensors/values.hpp"
 
 namespace safetensors::cli {
 namespace {
@@ -28,6 +31,7 @@ struct validate_options {
   bool json = false;
   bool check_values = false;
   bool quiet = false;
+  std::optional<torch::checkpoint_format> format;
 };
 
 struct problem {
@@ -41,6 +45,7 @@ struct validation {
   bool io_error = false;
   std::vector<problem> errors;
   std::vector<problem> warnings;
+  std::vector<std::string> notes;  ///< e.g. which format of a folder holding both is read
   std::size_t tensors = 0;
   bool valid() const noexcept { return errors.empty(); }
 };
@@ -100,154 +105,152 @@ void check_alignment(const file& f, validation& v) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// --check-values
+// --check-values: scan_values reads every checked tensor with pread into per-thread buffers,
+// several chunks in parallel, so the resident set stays small whatever the checkpoint size.
 
-struct value_counts {
-  std::uint64_t nan = 0, inf = 0, bad_bool = 0;
-};
-
-constexpr std::uint64_t chunk_elements = 1u
-                                         << 16;  // a multiple of 8: sub-byte chunks end on a byte
-
-void count_floats(std::span<const float> values, value_counts& c) {
-  for (float x : values) {
-    if (std::isnan(x))
-      ++c.nan;
-    else if (std::isinf(x))
-      ++c.inf;
-  }
-}
-
-/// NaN/Inf of little-endian F32 or F64 values read in place (memcpy: the data may be unaligned).
-template <class T>
-void count_native(std::span<const std::byte> bytes, value_counts& c) {
-  for (std::size_t i = 0; i + sizeof(T) <= bytes.size(); i += sizeof(T)) {
-    T x = 0;
-    std::memcpy(&x, bytes.data() + i, sizeof(T));
-    if (std::isnan(x))
-      ++c.nan;
-    else if (std::isinf(x))
-      ++c.inf;
-  }
-}
-
-/// Counts NaN/Inf of a floating (or C64, as pairs of F32) tensor chunk by chunk through an F32
-/// buffer, and BOOL bytes other than 0 and 1.
-result<value_counts> count_values(dtype type, std::uint64_t numel, std::span<const std::byte> bytes,
-                                  progress_bar& bar) {
-  value_counts c;
-  if (type == dtype::BOOL) {
-    for (auto b : bytes) c.bad_bool += static_cast<unsigned char>(b) > 1 ? 1 : 0;
-    bar.advance(bytes.size());
-    return c;
-  }
-  if (type == dtype::C64) {
-    type = dtype::F32;
-    numel *= 2;
-  }
-  std::vector<float> buffer;
-  for (std::uint64_t start = 0; start < numel; start += chunk_elements) {
-    const std::uint64_t n = std::min(chunk_elements, numel - start);
-    const std::uint64_t offset = ST_TRY(dtype_byte_size(type, start));
-    const std::uint64_t length = ST_TRY(dtype_byte_size(type, n));
-    const auto src = bytes.subspan(offset, length);
-    if (type == dtype::F64) {
-      count_native<double>(src, c);
-    } else if (type == dtype::F32) {
-      count_native<float>(src, c);
-    } else {
-      buffer.resize(n);
-      auto dst = std::as_writable_bytes(std::span<float>(buffer));
-      ST_TRY(convert_elements(type, src, dtype::F32, dst, n));
-      count_floats(buffer, c);
-    }
-    bar.advance(length);
-  }
-  return c;
-}
-
-bool value_checked(dtype t) { return dtype_is_float(t) || t == dtype::C64 || t == dtype::BOOL; }
-
-void report_values(const std::string& file_path, const tensor_info& t, const value_counts& c,
-                   validation& v) {
+void report_values(const std::string& file_path, std::string_view name, std::uint64_t numel,
+                   const value_counts& c, validation& v) {
   if (c.nan > 0 || c.inf > 0) {
     v.warnings.push_back(
-        {"values", t.name,
-         fmt::format("{}: tensor '{}': {} NaN and {} Inf values (of {})", file_path, t.name,
-                     group_digits(c.nan), group_digits(c.inf), group_digits(t.numel()))});
+        {"values", std::string(name),
+         fmt::format("{}: tensor '{}': {} NaN and {} Inf values (of {})", file_path, name,
+                     group_digits(c.nan), group_digits(c.inf), group_digits(numel))});
   }
   if (c.bad_bool > 0) {
-    v.warnings.push_back({"values", t.name,
+    v.warnings.push_back({"values", std::string(name),
                           fmt::format("{}: tensor '{}': {} BOOL bytes are neither 0 nor 1",
-                                      file_path, t.name, group_digits(c.bad_bool))});
+                                      file_path, name, group_digits(c.bad_bool))});
+  }
+}
+
+/// One tensor of either format: where it is, what it is, and how to read its bytes.
+struct checked_tensor {
+  std::string file_path;
+  std::string_view name;
+  std::uint64_t numel;
+  value_source source;
+};
+
+void check_values(const std::vector<checked_tensor>& tensors, const validate_options& opts,
+                  validation& v) {
+  std::vector<value_source> sources;
+  std::uint64_t total = 0;
+  for (const auto& t : tensors) {
+    sources.push_back(t.source);
+    total += value_checked(t.source.type) ? t.source.nbytes : 0;
+  }
+  progress_bar bar("validate " + v.path, total, opts.quiet);
+  value_scan_options so;
+  so.progress = [&bar](std::uint64_t n) { bar.advance(n); };
+  const auto results = scan_values(sources, so);
+  bar.finish();
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if (results[i].failure)
+      v.errors.push_back(problem_of(*results[i].failure, tensors[i].file_path));
+    else
+      report_values(tensors[i].file_path, tensors[i].name, tensors[i].numel, results[i].counts, v);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // One input
 
-std::uint64_t checked_bytes(const checkpoint& ck) {
-  std::uint64_t total = 0;
-  for (const auto& e : ck.tensors()) total += value_checked(e.info->type) ? e.info->nbytes() : 0;
-  return total;
+void check_declared_size(std::optional<std::uint64_t> declared, std::uint64_t held,
+                         const std::filesystem::path& index, validation& v) {
+  if (!declared || *declared == held) return;
+  v.warnings.push_back(
+      {"index", "",
+       fmt::format("{}: metadata.total_size is {} but the shards hold {} bytes of tensor data",
+                   index.string(), *declared, held)});
 }
 
-/// Opens every tensor's byte range (and scans values when asked).
-void check_tensors(const checkpoint& ck, const validate_options& opts, validation& v) {
-  progress_bar bar("validate " + v.path, opts.check_values ? checked_bytes(ck) : 0,
-                   opts.quiet || !opts.check_values);
-  for (const auto& e : ck.tensors()) {
-    const std::string file_path = ck.shards()[e.shard].path().string();
-    auto t = ck.get(e.info->name);
-    if (!t) {
-      v.errors.push_back(problem_of(t.error(), file_path));
-      continue;
-    }
-    if (!opts.check_values || !value_checked(e.info->type)) continue;
-    auto counts = count_values(e.info->type, e.info->numel(), t->bytes(), bar);
-    if (!counts) {
-      v.errors.push_back(problem_of(counts.error(), file_path));
-      continue;
-    }
-    report_values(file_path, *e.info, *counts, v);
+void validate_safetensors(const std::string& path, const validate_options& opts, validation& v) {
+  open_options oo;
+  // Value checks pread every byte: a mapping would keep every page it touched resident.
+  if (opts.check_values) oo.io = backend::pread;
+  auto ck = checkpoint::open(path, oo);
+  if (!ck) {
+    v.io_error = ck.error().code == errc::io;
+    v.errors.push_back(problem_of(ck.error(), path));
+    return;
   }
-  bar.finish();
+  v.tensors = ck->tensors().size();
+  check_declared_size(ck->declared_total_size(), ck->total_size(), ck->index_path(), v);
+  for (const auto& f : ck->shards()) {
+    check_alignment(f, v);
+    check_order(f, v);
+  }
+  if (!opts.check_values) {  // every tensor's byte range through the mapping
+    for (const auto& e : ck->tensors()) {
+      if (auto t = ck->get(e.info->name); !t)
+        v.errors.push_back(problem_of(t.error(), ck->shards()[e.shard].path().string()));
+    }
+    return;
+  }
+  std::vector<checked_tensor> tensors;
+  for (const auto& e : ck->tensors()) {
+    const file* f = &ck->shards()[e.shard];
+    const tensor_info* info = e.info;
+    tensors.push_back({f->path().string(), info->name, info->numel(),
+                       value_source{info->type,
+                                    info->nbytes(),
+                                    [f, info](std::uint64_t at, std::span<std::byte> out) {
+                                      return f->read_bytes(*info, at, out);
+                                    },
+                                    {}}});
+  }
+  check_values(tensors, opts, v);
 }
 
-/// A PyTorch checkpoint given to validate gets a clear message instead of a header error.
-bool is_torch_file(const std::string& path) {
-  std::error_code ec;
-  return std::filesystem::is_regular_file(path, ec) && torch::looks_like_torch_file(path);
+void validate_torch(const std::filesystem::path& path, const validate_options& opts,
+                    validation& v) {
+  auto ck = torch::sharded_torch_checkpoint::open(path);
+  if (!ck) {
+    v.io_error = ck.error().code == errc::io;
+    v.errors.push_back(problem_of(ck.error(), path.string()));
+    return;
+  }
+  v.tensors = ck->tensors().size();
+  check_declared_size(ck->declared_total_size(), ck->total_size(), ck->index_path(), v);
+  if (!opts.check_values) return;  // opening checked every tensor's extent in its storage
+  // File order (torch.save writes the storage records sorted by key as text, not in pickle
+  // order): a cold read then runs front to back through each shard instead of seeking.
+  auto entries = ck->tensors();
+  std::stable_sort(entries.begin(), entries.end(), [&](const auto& a, const auto& b) {
+    const auto at = [&](const auto& e) {
+      return ck->shards()[e.shard].storages()[e.tensor->storage].bytes.data();
+    };
+    return a.shard != b.shard ? a.shard < b.shard : std::less<>{}(at(a), at(b));
+  });
+  std::vector<checked_tensor> tensors;
+  for (const auto& e : entries) {
+    const torch::torch_checkpoint* c = &ck->shards()[e.shard];
+    const torch::torch_tensor* t = e.tensor;
+    value_source src{t->type, t->nbytes(), {}, {}};
+    if (t->contiguous())
+      src.read = [c, t](std::uint64_t at, std::span<std::byte> out) {
+        return c->read_bytes(*t, at, out);
+      };
+    else
+      src.stream = [c, t](const byte_sink& sink) { return c->stream(*t, sink); };
+    tensors.push_back({c->path().string(), t->name, t->numel(), std::move(src)});
+  }
+  check_values(tensors, opts, v);
 }
 
 validation validate_path(const std::string& path, const validate_options& opts) {
   validation v;
   v.path = path;
-  if (is_torch_file(path)) {
-    v.errors.push_back(
-        {std::string(errc_name(errc::unsupported)), "",
-         path + ": a PyTorch checkpoint, not a safetensors file (list it with `inspect`, "
-                "check it with `scan`, convert it with `convert`)"});
+  const auto where = torch::resolve_checkpoint(path, opts.format);
+  if (!where) {
+    v.errors.push_back(problem_of(where.error(), path));
     return v;
   }
-  auto ck = checkpoint::open(path);
-  if (!ck) {
-    v.io_error = ck.error().code == errc::io;
-    v.errors.push_back(problem_of(ck.error(), path));
-    return v;
-  }
-  v.tensors = ck->tensors().size();
-  if (const auto declared = ck->declared_total_size(); declared && *declared != ck->total_size()) {
-    v.warnings.push_back(
-        {"index", "",
-         fmt::format("{}: metadata.total_size is {} but the shards hold {} bytes of tensor data",
-                     ck->index_path().string(), *declared, ck->total_size())});
-  }
-  for (const auto& f : ck->shards()) {
-    check_alignment(f, v);
-    check_order(f, v);
-  }
-  check_tensors(*ck, opts, v);
+  if (!where->note.empty()) v.notes.push_back(where->note);
+  if (where->format == torch::checkpoint_format::pytorch)
+    validate_torch(where->path, opts, v);
+  else
+    validate_safetensors(path, opts, v);
   return v;
 }
 
@@ -256,6 +259,7 @@ validation validate_path(const std::string& path, const validate_options& opts) 
 
 void print_text(const validation& v, const validate_options& opts) {
   std::string out;
+  for (const auto& n : v.notes) out += fmt::format("note: {}\n", control_chars_escaped(n));
   for (const auto& p : v.errors)
     out += fmt::format("{} [{}]\n", control_chars_escaped(p.message), p.kind);
   for (const auto& p : v.warnings)
@@ -285,6 +289,9 @@ std::string render_json(const std::vector<validation>& all) {
     w.begin_object().key("path").value(v.path).key("valid").value(v.valid());
     json_problems(w, "errors", v.errors);
     json_problems(w, "warnings", v.warnings);
+    w.key("notes").begin_array();
+    for (const auto& n : v.notes) w.value(n);
+    w.end_array();
     w.key("tensors").value(static_cast<std::uint64_t>(v.tensors)).end_object();
   }
   w.end_array();
@@ -310,10 +317,12 @@ int run_validate(const validate_options& opts) {
 
 std::function<int()> setup_validate(CLI::App& sub) {
   auto opts = std::make_shared<validate_options>();
-  sub.add_option("paths", opts->paths, "safetensors files, sharded folders or index.json files")
+  sub.add_option("paths", opts->paths,
+                 "safetensors or PyTorch files, sharded folders or their index.json files")
       ->required();
+  add_format_option(sub, opts->format);
   sub.add_flag("--json", opts->json,
-               "print a JSON array of {path, valid, errors, warnings, tensors}");
+               "print a JSON array of {path, valid, errors, warnings, notes, tensors}");
   sub.add_flag(
       "--check-values", opts->check_values,
       "also read every value: count NaN/Inf in float tensors and BOOL bytes other than 0/1");
@@ -323,8 +332,8 @@ std::function<int()> setup_validate(CLI::App& sub) {
 
 }  // namespace
 
-SAFETENSORS_CLI_COMMAND("validate",
-                        "Validate safetensors files, sharded folders or index.json files",
-                        setup_validate);
+SAFETENSORS_CLI_COMMAND(
+    "validate", "Validate safetensors or PyTorch files, sharded folders or index.json files",
+    setup_validate);
 
 }  // namespace safetensors::cli

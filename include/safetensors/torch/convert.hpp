@@ -11,6 +11,7 @@
 #include "safetensors/dtype.hpp"
 #include "safetensors/error.hpp"
 #include "safetensors/torch/checkpoint.hpp"
+#include "safetensors/torch/sharded.hpp"
 
 namespace safetensors::torch {
 
@@ -34,6 +35,9 @@ struct convert_options {
   bool verify = true;            ///< reopen the output and compare every tensor
   bool copy_other_files = true;  ///< folders: copy config.json, tokenizer files, ...
   bool force = false;            ///< overwrite existing outputs
+  /// A folder holding safetensors and PyTorch weights: which to read (default safetensors; see
+  /// resolve_checkpoint). The report's first note says which was read.
+  std::optional<checkpoint_format> format;
   bool fsync = true;
   unpickler_limits limits;
   progress_fn progress;
@@ -54,11 +58,12 @@ struct convert_report {
 std::filesystem::path default_output(const std::filesystem::path& input);
 
 /// Converts a torch file, a torch model folder (pytorch_model.bin, or
-/// pytorch_model.bin.index.json + shards), or a safetensors file/folder (re-serialized
-/// canonically) to safetensors. Outputs are atomic (temp + fsync + rename); the input is
-/// never modified, even when `output` is the input path. Errors as open_torch_checkpoint,
-/// plus invalid_argument for an existing output without force, invalid_checkpoint when
-/// verification finds a difference, and the core reader/writer errors.
+/// pytorch_model.bin.index.json + shards, .pt shards too; see resolve_checkpoint) or its
+/// index.json, or a safetensors file/folder (re-serialized canonically) to safetensors. Outputs are
+/// atomic (temp + fsync + rename); the input is never modified, even when `output` is the input
+/// path. Errors as open_torch_checkpoint, plus invalid_argument for an existing output without
+/// force, invalid_checkpoint when verification finds a difference, and the core reader/writer
+/// errors.
 result<convert_report> convert(const std::filesystem::path& input,
                                const std::filesystem::path& output,
                                const convert_options& opts = {});

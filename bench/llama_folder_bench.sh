@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# LLM-scale folder benchmark: a Llama-2-7B-shaped sharded PyTorch folder (32 layers, dim 4096,
+# FFN 11008, vocab 32000, F16: 13.5 GB as 8 torch.save shards + pytorch_model.bin.index.json,
+# written by tests/support/torch_folder.py) in a temp dir, deleted at the end. Measures inspect,
+# scan, validate, validate --check-values (on the PyTorch folder and on its safetensors
+# conversion), convert (verify on and off) against `cat` of the same files and `cp -r` + `sync`,
+# wall time and peak RSS (/usr/bin/time -v) of each. "warm": the files were just read by `cat`
+# (the page cache holds them); "cold": after `echo 3 > /proc/sys/vm/drop_caches` (root only;
+# skipped otherwise). Prints the markdown table for docs/PERFORMANCE.md.
+# Usage: bench/llama_folder_bench.sh [BUILD_DIR]    (needs ~45 GB free in $TMPDIR; ~10 min)
+# LAYERS=2 gives a 1.3 GB folder for a quick look.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+cli=${SAFETENSORS_CLI:-$build/tools/cli/safetensors-cli}
+[[ -x "$cli" ]] || { echo "build $cli first (cmake --build $build --target safetensors-cli)"; exit 2; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+in=$work/llama
+scripts/python tests/support/torch_folder.py "$in" --layers "${LAYERS:-32}" >/dev/null
+st=$work/llama-st
+bytes=$(cat "$in"/*.bin | wc -c)
+load_before=$(cut -d" " -f1 /proc/loadavg)
+
+# One run: prints "seconds rss_kib" (wall clock and peak RSS from /usr/bin/time -v).
+timed() {
+  /usr/bin/time -v "$@" 2>"$work/time.txt" >/dev/null || { cat "$work/time.txt" >&2; exit 1; }
+  local wall rss
+  wall=$(grep "Elapsed (wall clock)" "$work/time.txt" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  rss=$(grep "Maximum resident set size" "$work/time.txt" | awk '{print $NF}')
+  echo "$wall $rss"
+}
+warm() { cat "$@" >/dev/null; }
+can_drop=no
+[[ $(id -u) == 0 && -w /proc/sys/vm/drop_caches ]] && can_drop=yes
+cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+gbs() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.2f", b / s / 1e9 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+rows=()
+row() {  # label, "seconds rss", reference label, reference seconds
+  local s r; read -r s r <<<"$2"
+  rows+=("| $1 | $s | $(gbs "$s") | $(mib "$r") | $(ratio "$s" "$4") x $3 |")
+}
+
+# ---- warm cache: the PyTorch folder --------------------------------------------------------
+warm "$in"/*; cat_in=$(timed sh -c "cat '$in'/*.bin >/dev/null"); cat_s=${cat_in% *}
+rows+=("| cat (PyTorch shards), warm | $cat_s | $(gbs "$cat_s") | $(mib "${cat_in#* }") | 1.00 x cat |")
+row "inspect FOLDER" "$(timed "$cli" inspect "$in")" cat "$cat_s"
+row "scan FOLDER" "$(timed "$cli" scan "$in")" cat "$cat_s"
+row "validate FOLDER" "$(timed "$cli" validate "$in")" cat "$cat_s"
+warm "$in"/*.bin
+row "validate --check-values FOLDER, warm" "$(timed "$cli" validate --check-values "$in")" cat "$cat_s"
+
+# ---- convert against cp -r + sync ------------------------------------------------------------
+warm "$in"/*.bin; sync
+cp_r=$(timed sh -c "cp -r '$in' '$work/copy' && sync"); cp_s=${cp_r% *}; rm -rf "$work/copy"
+rows+=("| cp -r FOLDER COPY && sync | $cp_s | $(gbs "$cp_s") | $(mib "${cp_r#* }") | 1.00 x cp |")
+warm "$in"/*.bin; sync
+row "convert FOLDER OUT --no-verify (fsync)" "$(timed "$cli" convert "$in" "$work/nv" --quiet --no-verify)" cp "$cp_s"
+rm -rf "$work/nv"; warm "$in"/*.bin; sync
+row "convert FOLDER OUT (verify, fsync)" "$(timed "$cli" convert "$in" "$st" --quiet)" cp "$cp_s"
+
+# ---- warm cache: the converted safetensors folder ------------------------------------------
+warm "$st"/*.safetensors; cat_st=$(timed sh -c "cat '$st'/*.safetensors >/dev/null"); cat_st_s=${cat_st% *}
+rows+=("| cat (safetensors shards), warm | $cat_st_s | $(gbs "$cat_st_s") | $(mib "${cat_st#* }") | 1.00 x cat |")
+row "validate --check-values SAFETENSORS, warm" "$(timed "$cli" validate --check-values "$st")" cat "$cat_st_s"
+
+# ---- cold cache ------------------------------------------------------------------------------
+if [[ $can_drop == yes ]]; then
+  cold; cold_cat=$(timed sh -c "cat '$in'/*.bin >/dev/null"); cold_cat_s=${cold_cat% *}
+  rows+=("| cat (PyTorch shards), cold | $cold_cat_s | $(gbs "$cold_cat_s") | $(mib "${cold_cat#* }") | 1.00 x cold cat |")
+  cold; row "validate --check-values FOLDER, cold" "$(timed "$cli" validate --check-values "$in")" "cold cat" "$cold_cat_s"
+  cold; row "validate --check-values SAFETENSORS, cold" "$(timed "$cli" validate --check-values "$st")" "cold cat" "$cold_cat_s"
+fi
+
+echo "command: bench/llama_folder_bench.sh $build  ($(date -u '+%Y-%m-%d %H:%M'), $(nproc) cores, load $load_before before / $(cut -d" " -f1 /proc/loadavg) after, $bytes bytes of tensor shards)"
+echo "cpu: $(scripts/cpu_model)"
+echo "| command | wall s | GB/s of the folder | peak RSS MiB | vs peer |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
