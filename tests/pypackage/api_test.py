@@ -536,6 +536,27 @@ class LowLevel(PackageTestCase):
         self.assertRefused(safetensors.deserialize, b"\x00" * 4, kind="header_too_small")
 
 
+class Threads(PackageTestCase):
+    def test_one_handle_shared_by_threads(self):
+        # The GIL is released while reading: threads share a handle and get the same values.
+        from concurrent.futures import ThreadPoolExecutor
+        tensors = {f"t{i}": np_sample(np.float32, (64, 33), seed=i) for i in range(8)}
+        p = self.path("t.safetensors")
+        stnp.save_file(tensors, p)
+        with safe_open(p, framework="pt") as f:
+            def work(i):
+                name = f"t{i % 8}"
+                whole = f.get_tensor(name)
+                part = f.get_slice(name)[3:40:3, -5]
+                return name, whole, part, stpt.load_file(p)[name]
+            with ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(work, range(32)))
+        for name, whole, part, loaded in results:
+            np.testing.assert_array_equal(whole.numpy(), tensors[name])
+            np.testing.assert_array_equal(part.numpy(), tensors[name][3:40:3, -5])
+            self.assertTrue(torch.equal(loaded, whole))
+
+
 class Hostile(PackageTestCase):
     def test_truncated_and_bad_headers(self):
         good = stnp.save({"a": np.arange(6, dtype=np.float32)})
