@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -116,7 +117,12 @@ class nfd_stripper {
   }
 
   void flush_run() {
-    // Stable insertion sort by combining class: runs are a few marks long.
+    // Stable sort by combining class: insertion sort for the usual few marks (no allocation),
+    // std::stable_sort for long runs (adversarial text of many marks stays O(n log n)).
+    if (items_.size() > 32) {
+      std::stable_sort(items_.begin(), items_.end(),
+                       [](const item& a, const item& b) { return a.ccc < b.ccc; });
+    }
     for (std::size_t i = 1; i < items_.size(); ++i) {
       const item moving = items_[i];
       std::size_t j = i;
