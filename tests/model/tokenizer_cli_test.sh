@@ -40,6 +40,13 @@ out="$("$cli" tokenize --model "$vocab/tokenizer.json" "Hello world")"
 
 expect_eq "$("$cli" tokenize --model "$vocab/tokenizer.json" --normalized 'HÉllo 漢字')" "hello  漢  字 " "--normalized"
 expect_eq "$("$cli" tokenize --model "$vocab/tokenizer.json" --json --no-special-tokens Hi | ids_of)" '"input_ids":[7632]' "--no-special-tokens"
+# Offsets of "é 😀 ok": bytes by default, code points (not UTF-16 units) with --offsets chars.
+offsets_of() { sed -E 's/.*"offsets":(\[[^]]*(\],\[[^]]*)*\]\]).*/\1/'; }
+expect_eq "$("$cli" tokenize --model "$vocab/tokenizer.json" --json --no-special-tokens 'é 😀 ok' | offsets_of)" \
+  '[[0,2],[3,7],[8,10]]' "--offsets bytes (default)"
+expect_eq "$("$cli" tokenize --model "$vocab/tokenizer.json" --json --no-special-tokens --offsets chars 'é 😀 ok' | offsets_of)" \
+  '[[0,1],[2,3],[4,6]]' "--offsets chars"
+expect_rc 2 "$cli" tokenize --model "$vocab/tokenizer.json" --offsets utf16 x
 
 expect_rc 3 "$cli" tokenize --model "$tmp/missing" x
 grep -q "missing" "$tmp/err" || fail "missing folder message: $(cat "$tmp/err")"

@@ -200,6 +200,17 @@ TEST(TokenizerUnicode, ReferenceVersions) {
             "b");
 }
 
+TEST(TokenizerUnicode, LongRunOfMarksIsOrdered) {
+  // 100,000 marks after one base character: canonical ordering of the whole run (stable, by
+  // combining class), as the reference's sort does.
+  std::string text = "a";
+  std::string want = "a";
+  for (int i = 0; i < 50000; ++i) text += "\xE3\x80\xAE\xE1\xAD\x84";  // U+302E U+1B44
+  for (int i = 0; i < 50000; ++i) want += "\xE1\xAD\x84";
+  for (int i = 0; i < 50000; ++i) want += "\xE3\x80\xAE";
+  EXPECT_EQ(json_tok().normalize(text), want);
+}
+
 TEST(TokenizerUnicode, CharOffsets) {
   encode_options opts;
   opts.offsets = safetensors::model::offset_unit::chars;

@@ -61,14 +61,12 @@ char_table::char_table() {
   }
 }
 
-std::uint8_t char_table::combining_class(char32_t c) const noexcept {
-  if (!(flags(c) & flag_combining)) return 0;
+std::uint8_t char_table::find_combining_class(char32_t c) const noexcept {
   const auto* r = find_range(ut::combining_ranges, ut::combining_ranges_count, c);
   return r ? r->value : 0;
 }
 
-char32_t char_table::simple_lowercase(char32_t c) const noexcept {
-  if (!(flags(c) & flag_lowercase)) return c;
+char32_t char_table::find_lowercase(char32_t c) const noexcept {
   const auto it = std::lower_bound(lowercase_.begin(), lowercase_.end(), std::make_pair(c, c),
                                    [](const auto& a, const auto& b) { return a.first < b.first; });
   return it != lowercase_.end() && it->first == c ? it->second : c;

@@ -40,13 +40,21 @@ class char_table {
     if (c > 0x10FFFF) return 0;
     return blocks_[index_[c >> block_bits]][c & (block_size - 1)];
   }
+  /// flags() of the ASCII characters: ascii_flags()[c] for c < 0x80, one load.
+  const std::uint8_t* ascii_flags() const noexcept { return blocks_[index_[0]].data(); }
   /// Canonical combining class as the reference's NFD sees it (0 for code points after 9.0).
-  std::uint8_t combining_class(char32_t c) const noexcept;
+  std::uint8_t combining_class(char32_t c) const noexcept {
+    return (flags(c) & flag_combining) ? find_combining_class(c) : 0;
+  }
   /// Rust's char::to_lowercase when it is one character (every code point but U+0130).
-  char32_t simple_lowercase(char32_t c) const noexcept;
+  char32_t simple_lowercase(char32_t c) const noexcept {
+    return (flags(c) & flag_lowercase) ? find_lowercase(c) : c;
+  }
 
  private:
   char_table();
+  std::uint8_t find_combining_class(char32_t c) const noexcept;
+  char32_t find_lowercase(char32_t c) const noexcept;
   static constexpr unsigned block_bits = 7;
   static constexpr unsigned block_size = 1u << block_bits;
   std::vector<std::uint16_t> index_;  ///< block number of each block of code points

@@ -69,6 +69,11 @@ class nfd_stripper {
       : t_(t), e_(e), lowercase_(lowercase), last_{first, first} {}
 
   void push(char32_t c, std::uint32_t begin, std::uint32_t end) {
+    if (!(t_.flags(c) & (flag_decomposes | flag_combining))) {
+      // A starter that stays whole: first of its run, so it keeps its own range (most text).
+      starter(c, true, begin, end);
+      return;
+    }
     std::array<utf8proc_int32_t, 8> parts{};
     std::size_t n = 1;
     parts[0] = static_cast<utf8proc_int32_t>(c);
@@ -87,17 +92,42 @@ class nfd_stripper {
     for (std::size_t i = 0; i < n; ++i) {
       const auto part = static_cast<char32_t>(parts[i]);
       const std::uint8_t ccc = t_.combining_class(part);
-      if (ccc == 0) flush();
+      if (ccc == 0) {
+        starter(part, i == 0, begin, end);
+        continue;
+      }
       items_.push_back({part, ccc, i > 0});
       if (i == 0) inputs_.push_back({begin, end});
     }
   }
 
+  /// Emits the pending non-starters (called before a starter and at the end).
   void flush() {
-    if (items_.empty()) return;
-    if (items_.size() > 1) {
+    if (!items_.empty()) flush_run();
+  }
+
+ private:
+  // A starter ends the run of non-starters before it and is never moved: emitted at once.
+  void starter(char32_t c, bool consumes, std::uint32_t begin, std::uint32_t end) {
+    flush();
+    if (consumes) last_ = {begin, end};
+    if (!(t_.flags(c) & flag_nonspacing_mark)) {
+      e_.lowercased(t_, c, lowercase_, last_.first, last_.second);
+    }
+  }
+
+  void flush_run() {
+    // Stable sort by combining class: insertion sort for the usual few marks (no allocation),
+    // std::stable_sort for long runs (adversarial text of many marks stays O(n log n)).
+    if (items_.size() > 32) {
       std::stable_sort(items_.begin(), items_.end(),
                        [](const item& a, const item& b) { return a.ccc < b.ccc; });
+    }
+    for (std::size_t i = 1; i < items_.size(); ++i) {
+      const item moving = items_[i];
+      std::size_t j = i;
+      for (; j > 0 && items_[j - 1].ccc > moving.ccc; --j) items_[j] = items_[j - 1];
+      items_[j] = moving;
     }
     std::size_t k = 0;
     for (const item& it : items_) {
@@ -109,7 +139,6 @@ class nfd_stripper {
     inputs_.clear();
   }
 
- private:
   struct item {
     char32_t cp;
     std::uint8_t ccc;
@@ -192,18 +221,20 @@ void pre_tokenize(pre_tokenizer_kind kind, std::string_view text, std::uint32_t 
     return;
   }
   const char_table& t = char_table::get();
+  const std::uint8_t* ascii = t.ascii_flags();
   std::uint32_t word_start = first;
   std::uint32_t pos = first;
   while (pos < last) {
-    char32_t c = 0;
     const auto b = static_cast<unsigned char>(text[pos]);
     std::uint32_t len = 1;
+    std::uint8_t f = 0;
     if (b < 0x80) {
-      c = b;
+      f = ascii[b];
     } else {
+      char32_t c = 0;
       len = static_cast<std::uint32_t>(decode_utf8(text, pos, c));
+      f = t.flags(c);
     }
-    const auto f = t.flags(c);
     const bool space = (f & flag_whitespace) != 0;
     if (space || (f & flag_punctuation)) {
       if (pos > word_start) words.emplace_back(word_start, pos);
