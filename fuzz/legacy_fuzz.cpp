@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 
+#include "fuzz_limits.hpp"
 #include "torch/container.hpp"
 #include "torch/tar_header.hpp"
 #include "torch/unpickler.hpp"
@@ -12,11 +13,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace safetensors::torch;
   std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);
-  detail::unpickle_options o;
-  o.limits.max_nodes = 200'000;
-  o.limits.max_visits = 1'000'000;
-  o.limits.max_string_bytes = 1u << 20;
-  o.limits.max_memory_bytes = 64u << 20;
+  detail::unpickle_options o = fuzz::fuzz_options();
   if (detail::is_tar_header(bytes) && size < 512) __builtin_trap();
   if (detail::detect_format(bytes) == detail::file_format::tar)
     (void)detail::check_tar_not_pickle(bytes, o);

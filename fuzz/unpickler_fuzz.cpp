@@ -4,16 +4,14 @@
 #include <cstdint>
 #include <span>
 
+#include "fuzz_limits.hpp"
 #include "torch/select.hpp"
 #include "torch/unpickler.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace safetensors::torch;
   std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);
-  detail::unpickle_options o;
-  o.limits.max_nodes = 200'000;
-  o.limits.max_visits = 1'000'000;
-  o.limits.max_string_bytes = 1u << 20;
+  detail::unpickle_options o = fuzz::fuzz_options();
   for (auto mode : {detail::unpickle_mode::strict, detail::unpickle_mode::collect}) {
     o.mode = mode;
     detail::pickle_trace trace;

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <span>
 
+#include "fuzz_limits.hpp"
 #include "torch/container.hpp"
 #include "torch/zip_reader.hpp"
 
@@ -10,10 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace safetensors::torch;
   std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);
   (void)detail::read_zip_directory(bytes, "fuzz");
-  detail::unpickle_options o;
-  o.limits.max_nodes = 200'000;
-  o.limits.max_visits = 1'000'000;
-  o.limits.max_string_bytes = 1u << 20;
+  detail::unpickle_options o = fuzz::fuzz_options();
   auto r = detail::load_container(bytes, o);
   if (r) {
     for (std::size_t i = 0; i < r->storage_bytes.size(); ++i) {

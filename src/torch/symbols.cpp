@@ -268,10 +268,29 @@ bool is_dangerous_global(std::string_view full) {
                                                "torch._inductor.codecache.compile_file",
                                                "numpy.load",
                                                "numpy.testing._private.utils.runstring"};
-  std::string_view module = full.substr(0, full.rfind('.'));
-  for (auto m : modules) {
-    if (module == m) return true;
-    if (module.size() > m.size() && module.starts_with(m) && module[m.size()] == '.') return true;
+  const auto in_module = [](std::string_view name, std::string_view m) {
+    const std::string_view module = name.substr(0, name.rfind('.'));
+    return module == m ||
+           (module.size() > m.size() && module.starts_with(m) && module[m.size()] == '.');
+  };
+  for (auto m : modules)
+    if (in_module(full, m)) return true;
+  // With protocol >= 4 a dotted name is an attribute chain (_pickle.c find_class,
+  // get_deep_attribute): "torch.serialization" + "os.system" is os.system. Attributes named
+  // like these modules are those modules; other names (io, types, logging...) are too often
+  // a package's own submodule to judge a chain by them.
+  static constexpr std::string_view chained[] = {
+      "os",     "posix",     "nt",      "sys",       "subprocess", "_posixsubprocess",
+      "socket", "shutil",    "runpy",   "pty",       "pickle",     "_pickle",
+      "ctypes", "importlib", "marshal", "webbrowser"};
+  for (std::size_t dot = full.find('.'); dot != std::string_view::npos;
+       dot = full.find('.', dot + 1)) {
+    const std::string_view tail = full.substr(dot + 1);
+    if (tail.find('.') == std::string_view::npos) break;
+    for (auto m : chained)
+      if (in_module(tail, m)) return true;
+    for (auto n : names)
+      if (n.starts_with("builtins.") && tail == n) return true;
   }
   for (auto n : names)
     if (full == n) return true;

@@ -799,7 +799,7 @@ result<void> machine::op_build() {
           "BUILD on the global '{}' sets attributes of a class or "
           "function in the loading process (monkeypatching)",
           t.text);
-      if (trace_) trace_->malicious.push_back(why);
+      if (trace_ && trace_->malicious.size() < 16) trace_->malicious.push_back(why);
       if (opts_.mode == unpickle_mode::collect) return {};
       return fail(errc::malicious, fmt::format("{}: {}; refused", opts_.source, why));
     }

@@ -229,6 +229,13 @@ class ParityTest(unittest.TestCase):
         results = torch_load(*srcs.values())
         for label, (_, m, _) in crafted.items():
             self.assertTrue(os.path.exists(m), (label, results))
+        # protocol 4: a dotted name is an attribute chain, torch.serialization.os.system is os.system
+        m = marker("chain")
+        chain = b"\x80\x04" + s("torch.serialization") + s("os.system") + b"\x93" + tup(s("touch " + m)) + b"R."
+        src = torch_zip(path("chain.pt"), chain, {})
+        self.check(src, 4, 4, "dangerous global 'torch.serialization.os.system'", m)
+        torch_load(src)
+        self.assertTrue(os.path.exists(m))
         # and a protocol-1 pickle of plain data is read, but never called safe
         p = run("scan", write("p1_data.pt", pickle.dumps({"a": [1, 2.5, "x"]}, protocol=1)))
         self.assertEqual(p.returncode, 5, p.stdout)

@@ -445,6 +445,23 @@ TEST(Unpickler, ScanReadsProtocol0AndStrictModeRefusesIt) {
   EXPECT_FALSE(trace.unmodelled.empty());
 }
 
+TEST(Unpickler, DottedNamesAreAttributeChains) {
+  for (auto [m, n] :
+       {std::pair{"torch.serialization", "os.system"}, std::pair{"collections", "sys.modules.get"},
+        std::pair{"torch", "_utils.__builtins__.x"}, std::pair{"numpy", "builtins.eval"}}) {
+    pickle p;
+    p.proto(4).str(m).str(n).byte(0x93).stop();
+    if (std::string_view(n) == "_utils.__builtins__.x") {
+      expect_error(p, errc::unsupported, "not in the allowlist");
+      continue;
+    }
+    expect_error(p, errc::malicious, "dangerous global");
+  }
+  pickle io;  // a package's own "io" submodule is not the io module
+  io.proto(4).str("torchvision").str("io.image.ImageReadMode").byte(0x93).stop();
+  expect_error(io, errc::unsupported, "not in the allowlist");
+}
+
 TEST(Unpickler, CopiesAndMemoryAreBudgeted) {
   unpickle_options o;
   o.limits.max_container_items = 1000;
