@@ -51,21 +51,20 @@ batcher::batcher(inference_backend& backend, batch_limits limits, metrics& m)
 
 batcher::~batcher() { stop(); }
 
-std::future<item_outcome> batcher::submit(model::encoding enc,
-                                          std::shared_ptr<const std::atomic<bool>> cancelled) {
-  entry e{std::move(enc), std::move(cancelled), {}, std::chrono::steady_clock::now()};
-  auto future = e.promise.get_future();
+void batcher::submit(model::encoding enc, std::shared_ptr<const std::atomic<bool>> cancelled,
+                     completion done) {
+  entry e{std::move(enc), std::move(cancelled), std::move(done), std::chrono::steady_clock::now()};
   {
-    std::lock_guard lock(mutex_);
-    if (finished_) {
-      e.promise.set_value({fail(errc::invalid_argument, "the server is shutting down"), 0, 0, 0});
-      return future;
+    std::unique_lock lock(mutex_);
+    if (!finished_) {
+      queue_.push_back(std::move(e));
+      metrics_.set_gauge("te_queue_size", static_cast<double>(queue_.size()));
+      lock.unlock();
+      wake_.notify_one();
+      return;
     }
-    queue_.push_back(std::move(e));
-    metrics_.set_gauge("te_queue_size", static_cast<double>(queue_.size()));
   }
-  wake_.notify_one();
-  return future;
+  e.done({fail(errc::invalid_argument, "the server is shutting down"), 0, 0, 0});
 }
 
 void batcher::stop() {
@@ -105,8 +104,7 @@ std::vector<batcher::entry> batcher::take_batch(std::unique_lock<std::mutex>&) {
   for (auto it = queue_.begin();
        it != queue_.end() && lengths.size() < limits_.max_batch_requests;) {
     if (it->cancelled && it->cancelled->load()) {
-      it->promise.set_value(
-          {fail(errc::invalid_argument, "dropped: the request timed out"), 0, 0, 0});
+      it->done({fail(errc::invalid_argument, "dropped: the request timed out"), 0, 0, 0});
       metrics_.inc("te_request_failure", "err=\"dropped\"");
       it = queue_.erase(it);
       continue;
@@ -159,7 +157,7 @@ void batcher::run_group(std::span<entry> group, std::chrono::steady_clock::time_
     } else {
       out.logits = tl::unexpected(logits.error());
     }
-    group[i].promise.set_value(std::move(out));
+    group[i].done(std::move(out));
   }
 }
 

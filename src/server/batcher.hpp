@@ -1,13 +1,13 @@
-// Dynamic batching: connection threads submit encoded inputs; one inference thread takes the
+// Dynamic batching: request workers submit encoded inputs; one inference thread takes the
 // oldest queued inputs up to the token/request budget, runs them in length-sorted groups (little
-// padding) and hands each input its logits through a future.
+// padding) and hands each input its logits through its completion callback.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
-#include <future>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -48,9 +48,12 @@ class batcher {
   batcher(const batcher&) = delete;
   batcher& operator=(const batcher&) = delete;
 
-  /// Queues one input. If `cancelled` is true by the time its batch forms, it is dropped.
-  std::future<item_outcome> submit(model::encoding enc,
-                                   std::shared_ptr<const std::atomic<bool>> cancelled);
+  using completion = std::function<void(item_outcome)>;
+  /// Queues one input; `done` is called once with its outcome, on the inference thread (or on
+  /// this one when the batcher has stopped). If `cancelled` is true by the time its batch forms,
+  /// it is dropped (an error outcome).
+  void submit(model::encoding enc, std::shared_ptr<const std::atomic<bool>> cancelled,
+              completion done);
   /// Runs everything still queued, then stops the inference thread. Idempotent.
   void stop();
   std::size_t queue_size() const;
@@ -59,7 +62,7 @@ class batcher {
   struct entry {
     model::encoding enc;
     std::shared_ptr<const std::atomic<bool>> cancelled;
-    std::promise<item_outcome> promise;
+    completion done;
     std::chrono::steady_clock::time_point queued_at;
   };
   void loop();

@@ -372,6 +372,15 @@ std::size_t http_transport::open_connections() const {
   return core_->open.size();
 }
 
+std::function<void()> http_transport::after(std::chrono::milliseconds delay,
+                                            std::function<void()> fn) {
+  auto timer = std::make_shared<asio::steady_timer>(asio::make_strand(core_->ioc), delay);
+  timer->async_wait([timer, fn = std::move(fn)](const error_code& ec) {
+    if (!ec) fn();
+  });
+  return [timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); };
+}
+
 std::size_t raise_open_file_limit() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;

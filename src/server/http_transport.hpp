@@ -65,6 +65,9 @@ class http_transport {
   void shutdown();
   /// Connections open now (accepted and not yet closed).
   std::size_t open_connections() const;
+  /// Runs `fn` on an I/O thread after `delay` (never, once shutdown() has returned); the
+  /// function returned cancels it (from any thread).
+  std::function<void()> after(std::chrono::milliseconds delay, std::function<void()> fn);
 
   struct core;  ///< the implementation (http_transport.cpp)
 

@@ -1,8 +1,12 @@
-// POST /predict: validate, admit, tokenize on this connection thread, queue, wait, answer.
+// POST /predict: validate, admit and tokenize on a request worker, queue the inputs, and answer
+// when the last one ran (on the inference thread) or when --request-timeout passes (on a timer).
 #include <fmt/format.h>
 
 #include <cmath>
-#include <future>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 
 #include "core/try.hpp"
 #include "safetensors/json_writer.hpp"
@@ -44,35 +48,6 @@ api_result<std::vector<model::encoding>> tokenize_all(server_state& s, predict_r
     out.push_back(std::move(*enc));
   }
   return out;
-}
-
-// Queues every input and waits (bounded by the request timeout) for all of them.
-api_result<std::vector<std::vector<float>>> infer_all(server_state& s,
-                                                      std::vector<model::encoding> encodings,
-                                                      request_facts& facts) {
-  auto cancelled = std::make_shared<std::atomic<bool>>(false);
-  std::vector<std::future<item_outcome>> futures;
-  futures.reserve(encodings.size());
-  for (auto& enc : encodings) futures.push_back(s.queue->submit(std::move(enc), cancelled));
-  const auto deadline = clock_type::now() + s.opts.request_timeout;
-  std::vector<std::vector<float>> rows;
-  for (auto& f : futures) {
-    if (f.wait_until(deadline) != std::future_status::ready) {
-      cancelled->store(true);
-      return api_fail(
-          503, "Timeout",
-          fmt::format("the request did not complete within {} ms", s.opts.request_timeout.count()));
-    }
-    auto out = f.get();
-    if (!out.logits)
-      return api_fail(424, "Backend", "Backend error: " + out.logits.error().message);
-    s.stats.observe("te_request_queue_duration", out.queue_seconds);
-    s.stats.observe("te_request_inference_duration", out.inference_seconds);
-    facts.queue_ms += out.queue_seconds * 1000;
-    facts.inference_ms += out.inference_seconds * 1000;
-    rows.push_back(std::move(*out.logits));
-  }
-  return rows;
 }
 
 // serde_json prints an f32 with its shortest round-trip digits; so does fmt for a float.
@@ -126,18 +101,11 @@ std::string_view failure_label(const api_error& e) {
   return "err=\"validation\"";
 }
 
-api_result<reply> predict(server_state& s, std::string_view body, request_facts& facts) {
-  predict_request req = ST_TRY(parse_predict(body));
+// The reply of a request whose inputs all ran: rows in input order.
+api_result<reply> success_reply(server_state& s, const predict_request& req,
+                                const std::vector<std::vector<float>>& rows,
+                                const request_facts& facts) {
   const std::size_t n = req.inputs.size();
-  facts.inputs = n;
-  s.stats.inc("te_request_count",
-              req.shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
-  s.stats.inc("te_predict_count", {}, n);
-  ST_TRY(check_batch(n, s.opts.max_client_batch_size, "inputs"));
-  admission permit(s.admitted, n, s.opts.max_concurrent_requests);
-  if (!permit.admitted()) return api_fail(429, "Overloaded", "Model is overloaded");
-  std::vector<model::encoding> encodings = ST_TRY(tokenize_all(s, req, facts));
-  const std::vector<std::vector<float>> rows = ST_TRY(infer_all(s, std::move(encodings), facts));
   reply r;
   r.body = ST_TRY(predictions_body(s, req, rows));
   std::size_t chars = 0;
@@ -156,15 +124,109 @@ api_result<reply> predict(server_state& s, std::string_view body, request_facts&
   return r;
 }
 
+// One request from the queueing of its inputs to its answer. Whoever comes first answers: the
+// inference thread with the last outcome (or the first failure), or the timeout timer; the
+// other finds `answered` set and does nothing.
+struct predict_flight : std::enable_shared_from_this<predict_flight> {
+  predict_flight(server_state& st, predict_answer a) : s(st), answer(std::move(a)) {}
+
+  server_state& s;
+  predict_answer answer;
+  predict_request req;
+  request_facts facts;
+  std::optional<admission> permit;  ///< released when the answer goes
+  clock_type::time_point started = clock_type::now();
+  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+  std::function<void()> cancel_timer;
+  std::mutex mutex;  ///< rows, remaining, facts after queueing
+  std::vector<std::vector<float>> rows;
+  std::size_t remaining = 0;
+  bool answered = false;
+
+  void run(std::vector<model::encoding> encodings) {
+    rows.resize(encodings.size());
+    remaining = encodings.size();
+    auto self = shared_from_this();
+    {
+      // The timer first, under the lock: an input may complete before submit() returns, and
+      // the timer may fire before schedule() does.
+      std::lock_guard lock(mutex);
+      cancel_timer = s.schedule(s.opts.request_timeout, [self] { self->time_out(); });
+    }
+    for (std::size_t i = 0; i < encodings.size(); ++i) {
+      s.queue->submit(std::move(encodings[i]), cancelled,
+                      [self, i](item_outcome out) { self->complete(i, std::move(out)); });
+    }
+  }
+
+  void complete(std::size_t i, item_outcome out) {
+    std::unique_lock lock(mutex);
+    if (answered) return;
+    if (!out.logits) {
+      cancelled->store(true);
+      return finish(lock, api_fail(424, "Backend", "Backend error: " + out.logits.error().message));
+    }
+    s.stats.observe("te_request_queue_duration", out.queue_seconds);
+    s.stats.observe("te_request_inference_duration", out.inference_seconds);
+    facts.queue_ms += out.queue_seconds * 1000;
+    facts.inference_ms += out.inference_seconds * 1000;
+    rows[i] = std::move(*out.logits);
+    if (--remaining == 0) finish(lock, success_reply(s, req, rows, facts));
+  }
+
+  void time_out() {
+    std::unique_lock lock(mutex);
+    if (answered) return;
+    cancelled->store(true);  // the inputs still queued are dropped before they cost anything
+    finish(lock, api_fail(503, "Timeout",
+                          fmt::format("the request did not complete within {} ms",
+                                      s.opts.request_timeout.count())));
+  }
+
+  void finish(std::unique_lock<std::mutex>& lock, api_result<reply> r) {
+    answered = true;
+    if (cancel_timer) cancel_timer();
+    cancel_timer = nullptr;
+    permit.reset();
+    const request_facts done_facts = facts;
+    lock.unlock();
+    answer(finished(s, std::move(r), started), done_facts);
+  }
+};
+
+// Validation, admission and tokenization: an error reply, or the flight's inputs.
+api_result<std::vector<model::encoding>> prepare(predict_flight& f, std::string_view body) {
+  server_state& s = f.s;
+  f.req = ST_TRY(parse_predict(body));
+  const std::size_t n = f.req.inputs.size();
+  f.facts.inputs = n;
+  s.stats.inc("te_request_count",
+              f.req.shape == predict_shape::batch ? "method=\"batch\"" : "method=\"single\"");
+  s.stats.inc("te_predict_count", {}, n);
+  ST_TRY(check_batch(n, s.opts.max_client_batch_size, "inputs"));
+  f.permit.emplace(s.admitted, n, s.opts.max_concurrent_requests);
+  if (!f.permit->admitted()) return api_fail(429, "Overloaded", "Model is overloaded");
+  return tokenize_all(s, f.req, f.facts);
+}
+
 }  // namespace
 
-reply handle_predict(server_state& s, std::string_view body, request_facts& facts) {
-  const auto t0 = clock_type::now();
-  auto r = predict(s, body, facts);
+reply finished(server_state& s, api_result<reply> r, std::chrono::steady_clock::time_point t0) {
   s.stats.observe("te_request_duration", ms_since(t0) / 1000);
   if (r) return std::move(*r);
   s.stats.inc("te_request_failure", failure_label(r.error()));
   return error_reply(r.error());
+}
+
+void start_predict(server_state& s, std::string_view body, predict_answer answer) {
+  auto flight = std::make_shared<predict_flight>(s, std::move(answer));
+  auto encodings = prepare(*flight, body);
+  if (!encodings) {
+    flight->permit.reset();
+    flight->answer(finished(s, tl::unexpected(encodings.error()), flight->started), flight->facts);
+    return;
+  }
+  flight->run(std::move(*encodings));
 }
 
 admission::admission(std::atomic<std::size_t>& counter, std::size_t n, std::size_t limit)

@@ -94,8 +94,8 @@ reply server::impl::run(action a, detail::http_exchange& ex) {
     }
     case action::info:
       return detail::handle_info(state);
-    case action::predict:
-      return detail::handle_predict(state, ex.body, ex.facts);
+    case action::predict:  // asynchronous: handle() starts it
+      break;
     case action::tokenize:
       return detail::handle_tokenize(state, ex.body, ex.facts);
     case action::decode:
@@ -146,9 +146,20 @@ void server::impl::handle(const exchange_ptr& ex, std::function<void()> done) {
   if (!state.serving.load())
     return answer_now(detail::error_reply({503, "Unhealthy", "the model is not ready"}));
   if (*a == action::info) return answer_now(run(*a, *ex));
-  // Tokenization and inference: on a worker, never on an I/O thread.
+  // Tokenization and inference: on a worker, never on an I/O thread. /predict does not wait
+  // for the model: its answer comes from the inference thread (or the timeout timer).
   workers->post([this, ex, a, done = std::move(done)] {
     try {
+      if (*a == action::predict) {
+        detail::start_predict(state, ex->body,
+                              [this, ex, done](reply r, const detail::request_facts& facts) {
+                                ex->facts = facts;
+                                ex->answer = std::move(r);
+                                finish(*ex);
+                                done();
+                              });
+        return;
+      }
       ex->answer = run(*a, *ex);
     } catch (const std::exception& e) {
       ex->answer =
@@ -180,6 +191,9 @@ server::server(server_options opts) : impl_(std::make_unique<impl>()) {
         impl_->handle(ex, std::move(done));
       },
       [this](const detail::http_exchange& ex) { detail::log_request(impl_->state.opts, ex); });
+  impl_->state.schedule = [this](std::chrono::milliseconds delay, std::function<void()> fn) {
+    return impl_->http->after(delay, std::move(fn));
+  };
 }
 
 server::~server() { shutdown(); }

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,6 +27,9 @@ struct server_state {
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> admitted{0};  ///< inputs admitted and not yet answered
   std::size_t max_input_length = 0;      ///< tokens: min(model limit, max_batch_tokens)
+  /// Runs `fn` once after `delay` (on an I/O thread); returns a function that cancels it.
+  std::function<std::function<void()>(std::chrono::milliseconds, std::function<void()> fn)>
+      schedule;
 };
 
 /// An HTTP answer, independent of the HTTP library.
@@ -61,7 +66,14 @@ class admission {
   bool ok_ = false;
 };
 
-reply handle_predict(server_state& s, std::string_view body, request_facts& facts);
+/// How an asynchronous /predict answers: once, from any thread.
+using predict_answer = std::function<void(reply r, const request_facts& facts)>;
+/// POST /predict: parses, admits and tokenizes on the calling thread, queues the inputs and
+/// returns; `answer` comes from the inference thread when the last input ran, or from
+/// s.schedule's timer when --request-timeout passes first (503; the queued inputs are dropped).
+void start_predict(server_state& s, std::string_view body, predict_answer answer);
+/// The reply for a finished /predict (request duration and failure metrics recorded).
+reply finished(server_state& s, api_result<reply> r, std::chrono::steady_clock::time_point t0);
 reply handle_tokenize(server_state& s, std::string_view body, request_facts& facts);
 reply handle_decode(server_state& s, std::string_view body, request_facts& facts);
 reply handle_info(const server_state& s);

@@ -141,8 +141,7 @@ std::function<int()> setup_serve(CLI::App& sub) {
   sub.add_option("--io-threads", o.io_threads, "Event-loop threads serving the connections")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  sub.add_option("--http-threads", o.http_threads,
-                 "Request workers (tokenization, waiting on inference)")
+  sub.add_option("--http-threads", o.http_threads, "Request workers (JSON parsing, tokenization)")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   sub.add_flag("--json-logs", o.json_logs, "One JSON object per log line");

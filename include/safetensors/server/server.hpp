@@ -38,7 +38,7 @@ struct server_options {
   /// Open connections; beyond: 503 and close. Capped at the open-file limit less a reserve.
   std::size_t max_connections = 10'000;
   std::size_t io_threads = 2;      ///< event-loop threads (epoll) serving every connection
-  std::size_t http_threads = 128;  ///< request workers: tokenization and waiting on inference
+  std::size_t http_threads = 128;  ///< request workers: JSON parsing and tokenization
   bool json_logs = false;          ///< one JSON object per request line
   /// Where request log lines go (one line each, no newline); default: stderr.
   std::function<void(const std::string&)> log_sink;
