@@ -121,6 +121,19 @@ class SlowClients(unittest.TestCase):
         self.assertIn(b"model_id", got[3][2])
         self.assertEqual(got[3][1].get("connection"), "close")
 
+    def test_expect_100_continue_is_answered_before_the_body(self):
+        sock = self.s.connect()
+        body = b'{"inputs": "fine"}'
+        sock.sendall(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n")
+        f = sock.makefile("rb")
+        self.assertEqual(read_response(f)[0], 100)
+        sock.sendall(body)
+        status, _, answer = read_response(f)
+        sock.close()
+        self.assertEqual(status, 200)
+        self.assertIn(b'"text":"fine"', answer)
+
     def test_keep_alive_serves_many_requests_on_one_connection(self):
         sock = self.s.connect()
         f = sock.makefile("rb")
@@ -189,10 +202,11 @@ class ConnectionLimit(unittest.TestCase):
     def test_connections_beyond_the_limit_get_503_and_the_slot_comes_back(self):
         s = Server("--max-connections", "20", "--read-timeout", "30", "--threads", "1")
         try:
+            base = s.fd_count()
             idle = [s.connect() for _ in range(20)]
             for sock in idle:
                 sock.sendall(b"GET /health HTTP/1.1\r\n")
-            wait_until(lambda: s.fd_count() > 20)
+            self.assertTrue(wait_until(lambda: s.fd_count() >= base + 20), "the 20 connections were not accepted")
             extra = s.connect()
             status, headers, body = read_response(extra.makefile("rb"))
             extra.close()
