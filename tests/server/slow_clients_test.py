@@ -121,6 +121,19 @@ class SlowClients(unittest.TestCase):
         self.assertIn(b"model_id", got[3][2])
         self.assertEqual(got[3][1].get("connection"), "close")
 
+    def test_expect_100_continue_is_answered_before_the_body(self):
+        sock = self.s.connect()
+        body = b'{"inputs": "fine"}'
+        sock.sendall(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n")
+        f = sock.makefile("rb")
+        self.assertEqual(read_response(f)[0], 100)
+        sock.sendall(body)
+        status, _, answer = read_response(f)
+        sock.close()
+        self.assertEqual(status, 200)
+        self.assertIn(b'"text":"fine"', answer)
+
     def test_keep_alive_serves_many_requests_on_one_connection(self):
         sock = self.s.connect()
         f = sock.makefile("rb")
@@ -192,7 +205,7 @@ class ConnectionLimit(unittest.TestCase):
             idle = [s.connect() for _ in range(20)]
             for sock in idle:
                 sock.sendall(b"GET /health HTTP/1.1\r\n")
-            wait_until(lambda: s.fd_count() > 20)
+            self.assertTrue(wait_until(lambda: s.socket_count() == 21), "the 20 connections were not accepted")
             extra = s.connect()
             status, headers, body = read_response(extra.makefile("rb"))
             extra.close()

@@ -62,6 +62,17 @@ class Server:
     def fd_count(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
+    def socket_count(self):
+        """Sockets the server holds: the listening one and its open connections."""
+        fds = f"/proc/{self.proc.pid}/fd"
+        count = 0
+        for fd in os.listdir(fds):
+            try:
+                count += os.readlink(os.path.join(fds, fd)).startswith("socket:")
+            except OSError:
+                pass
+        return count
+
     def rss_kb(self):
         return rss_kb(self.proc.pid)
 
