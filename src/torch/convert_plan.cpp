@@ -42,7 +42,10 @@ result<void> plan_folder(const fs::path& input, const fs::path& index, const fs:
   p.dir = output.empty() ? input : output;
   p.sharded = true;
   p.max_shard_size = opts.max_shard_size.value_or(default_shard_size);
-  const auto where = ST_TRY(resolve_checkpoint(index.empty() ? input : index, opts.format));
+  // A folder holding both formats converts its PyTorch weights unless told otherwise: they are
+  // what a conversion is for (and what an in-place re-run with --force should read again).
+  const auto where = ST_TRY(
+      resolve_checkpoint(index.empty() ? input : index, opts.format, checkpoint_format::pytorch));
   if (!where.note.empty()) p.notes.push_back(where.note);
   const auto name = where.path.filename().string();
   if (where.format == checkpoint_format::safetensors) {

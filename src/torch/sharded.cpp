@@ -77,13 +77,16 @@ std::optional<checkpoint_format> format_from_name(std::string_view name) noexcep
 }
 
 result<resolved_checkpoint> resolve_checkpoint(const fs::path& path,
-                                               std::optional<checkpoint_format> wanted) {
+                                               std::optional<checkpoint_format> wanted,
+                                               checkpoint_format preferred) {
   std::error_code ec;
   resolved_checkpoint r;
   r.path = path;
   if (fs::is_directory(path, ec)) {
     const auto w = scan_folder(path);
     const bool both = w.safetensors && w.torch;
+    const bool defaulted = both && !wanted;  // the note below says so
+    if (defaulted) wanted = preferred;
     if (wanted == checkpoint_format::pytorch || (!wanted && w.torch && !w.safetensors)) {
       if (!w.torch) return tl::unexpected(wrong_format(path, checkpoint_format::pytorch));
       r.format = checkpoint_format::pytorch;
@@ -91,11 +94,11 @@ result<resolved_checkpoint> resolve_checkpoint(const fs::path& path,
     } else if (wanted == checkpoint_format::safetensors && !w.safetensors) {
       return tl::unexpected(wrong_format(path, checkpoint_format::safetensors));
     }
-    if (both && !wanted) {
+    if (defaulted) {
       r.note = fmt::format(
-          "{}: the folder holds safetensors and PyTorch ({}) weights; reading safetensors "
+          "{}: the folder holds safetensors and PyTorch ({}) weights; reading {} "
           "(choose with --format safetensors|pytorch)",
-          path.string(), w.torch->filename().string());
+          path.string(), w.torch->filename().string(), format_name(preferred));
     }
     return r;
   }

@@ -181,6 +181,13 @@ class TorchFolder(CliTestCase):
         self.assert_exit(p, 0)
         self.assertTrue(p.stdout.startswith("note: %s: the folder holds safetensors and PyTorch" % self.dir))
         self.assert_exit(run("validate", "--format", "pytorch", "--check-values", self.dir), 0)
+        # convert prefers the PyTorch weights of such a folder: a re-run reads them again.
+        p = run("convert", "--json", "--force", self.dir)
+        self.assert_exit(p, 0)
+        self.assertIn("reading pytorch (choose with --format safetensors|pytorch)", json.loads(p.stdout)["notes"][0])
+        p = run("convert", "--json", "--force", "--format", "safetensors", self.dir, self.path("re"))
+        self.assert_exit(p, 0)
+        self.assertEqual(json.loads(p.stdout)["notes"], [])
         p = run("validate", "--format", "safetensors", out)
         self.assert_exit(p, 0)
         p = run("inspect", "--format", "pytorch", out)

@@ -35,8 +35,8 @@ struct convert_options {
   bool verify = true;            ///< reopen the output and compare every tensor
   bool copy_other_files = true;  ///< folders: copy config.json, tokenizer files, ...
   bool force = false;            ///< overwrite existing outputs
-  /// A folder holding safetensors and PyTorch weights: which to read (default safetensors; see
-  /// resolve_checkpoint). The report's first note says which was read.
+  /// A folder holding safetensors and PyTorch weights: which to read (default pytorch; see
+  /// resolve_checkpoint). The report's first note says which was read when not chosen.
   std::optional<checkpoint_format> format;
   bool fsync = true;
   unpickler_limits limits;

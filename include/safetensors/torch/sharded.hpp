@@ -35,11 +35,13 @@ struct resolved_checkpoint {
 /// PyTorch unless its name ends in .safetensors.index.json, and a folder holds PyTorch weights
 /// when it has pytorch_model.bin.index.json, pytorch_model.bin, or exactly one other torch
 /// index (*.bin/*.pt/*.pth.index.json) or, without any index, exactly one *.bin/*.pt/*.pth
-/// file. A folder with both formats is read as safetensors unless `wanted` says pytorch (the
-/// note says so). invalid_argument when `wanted` names a format the path does not hold; io
-/// when a folder holds neither.
-result<resolved_checkpoint> resolve_checkpoint(const std::filesystem::path& path,
-                                               std::optional<checkpoint_format> wanted = {});
+/// file. A folder with both formats is read in the `wanted` format, else in `preferred` (the
+/// note says so: readers prefer safetensors, convert prefers its PyTorch source).
+/// invalid_argument when `wanted` names a format the path does not hold. A folder holding
+/// neither resolves to safetensors (checkpoint::open then says what is missing).
+result<resolved_checkpoint> resolve_checkpoint(
+    const std::filesystem::path& path, std::optional<checkpoint_format> wanted = {},
+    checkpoint_format preferred = checkpoint_format::safetensors);
 
 /// The shard files a torch index.json names, sorted, checked as sharded_torch_checkpoint::open
 /// checks them (inside the folder, present, no unnamed numbered shard) but not opened.
