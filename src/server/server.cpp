@@ -52,6 +52,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 bool is_public(const httplib::Request& req) {
   return req.path == "/health" || req.path == "/ping" || req.path == "/metrics" ||
+         req.path == "/openapi.json" || req.path == "/docs" ||
          (req.path == "/" && (req.method == "GET" || req.method == "HEAD"));
 }
 
@@ -91,9 +92,10 @@ void server::impl::add_routes() {
     bool get, post;
   };
   const route routes[] = {
-      {"/predict", false, true}, {"/invocations", false, true}, {"/tokenize", false, true},
-      {"/decode", false, true},  {"/info", true, false},        {"/health", true, false},
-      {"/ping", true, false},    {"/metrics", true, false},     {"/", true, true}};
+      {"/predict", false, true},      {"/invocations", false, true}, {"/tokenize", false, true},
+      {"/decode", false, true},       {"/info", true, false},        {"/health", true, false},
+      {"/ping", true, false},         {"/metrics", true, false},     {"/", true, true},
+      {"/openapi.json", true, false}, {"/docs", true, false}};
   http.Post("/predict", predict).Post("/invocations", predict).Post("/", predict);
   http.Post("/tokenize", model_route([this](const httplib::Request& req) {
               return detail::handle_tokenize(state, req.body, current_facts);
@@ -103,7 +105,15 @@ void server::impl::add_routes() {
             }));
   http.Get("/info",
            model_route([this](const httplib::Request&) { return detail::handle_info(state); }));
-  http.Get("/health", health).Get("/ping", health).Get("/", health);
+  http.Get("/health", health).Get("/ping", health);
+  // The inference page answers 503 Unhealthy until the model is loaded, as GET / did before.
+  http.Get("/", model_route([](const httplib::Request&) { return detail::handle_page(); }));
+  http.Get("/docs", [this](const httplib::Request& req, httplib::Response& res) {
+    answer(req, res, detail::handle_docs());
+  });
+  http.Get("/openapi.json", [this](const httplib::Request& req, httplib::Response& res) {
+    answer(req, res, detail::handle_openapi());
+  });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     state.stats.set_gauge("te_queue_size",
                           state.queue ? static_cast<double>(state.queue->queue_size()) : 0.0);
