@@ -29,10 +29,11 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 bool is_public(const detail::http_exchange& ex) {
   return ex.path == "/health" || ex.path == "/ping" || ex.path == "/metrics" ||
+         ex.path == "/openapi.json" || ex.path == "/docs" ||
          (ex.path == "/" && (ex.method == "GET" || ex.method == "HEAD"));
 }
 
-enum class action { health, metrics, info, predict, tokenize, decode };
+enum class action { health, metrics, info, predict, tokenize, decode, page, docs, openapi };
 
 struct route {
   std::string_view path;
@@ -48,7 +49,9 @@ constexpr route routes[] = {
     {"/health", action::health, {}},
     {"/ping", action::health, {}},
     {"/metrics", action::metrics, {}},
-    {"/", action::health, action::predict},
+    {"/", action::page, action::predict},
+    {"/docs", action::docs, {}},
+    {"/openapi.json", action::openapi, {}},
 };
 
 reply status_only(int status) {
@@ -100,6 +103,12 @@ reply server::impl::run(action a, detail::http_exchange& ex) {
       return detail::handle_tokenize(state, ex.body, ex.facts);
     case action::decode:
       return detail::handle_decode(state, ex.body, ex.facts);
+    case action::page:
+      return detail::handle_page();
+    case action::docs:
+      return detail::handle_docs();
+    case action::openapi:
+      return detail::handle_openapi();
   }
   return detail::error_reply({500, "Backend", "internal error: unknown route"});
 }
@@ -142,10 +151,14 @@ void server::impl::handle(const exchange_ptr& ex, std::function<void()> done) {
                                                         : "POST");
     return answer_now(std::move(r));
   }
-  if (*a == action::health || *a == action::metrics) return answer_now(run(*a, *ex));
+  if (*a == action::health || *a == action::metrics || *a == action::docs ||
+      *a == action::openapi) {
+    return answer_now(run(*a, *ex));
+  }
+  // The inference page answers 503 Unhealthy until the model is loaded, as GET / did before.
   if (!state.serving.load())
     return answer_now(detail::error_reply({503, "Unhealthy", "the model is not ready"}));
-  if (*a == action::info) return answer_now(run(*a, *ex));
+  if (*a == action::info || *a == action::page) return answer_now(run(*a, *ex));
   // Tokenization and inference: on a worker, never on an I/O thread. /predict does not wait
   // for the model: its answer comes from the inference thread (or the timeout timer).
   workers->post([this, ex, a, done = std::move(done)] {

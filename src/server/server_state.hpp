@@ -77,5 +77,9 @@ reply finished(server_state& s, api_result<reply> r, std::chrono::steady_clock::
 reply handle_tokenize(server_state& s, std::string_view body, request_facts& facts);
 reply handle_decode(server_state& s, std::string_view body, request_facts& facts);
 reply handle_info(const server_state& s);
+/// GET / (the inference page), GET /docs and GET /openapi.json (src/server/pages.cpp).
+reply handle_page();
+reply handle_docs();
+reply handle_openapi();
 
 }  // namespace safetensors::server::detail

@@ -97,6 +97,40 @@ TEST(ServerHttp, HealthIsUnavailableUntilTheModelIsSet) {
   EXPECT_EQ(s.get("/")->status, 200);
 }
 
+TEST(ServerHttp, PageOpenApiAndDocsAreSelfContained) {
+  running_server s;
+  auto page = s.get("/");
+  ASSERT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  for (const char* part : {"fetch(\"/info\")", "fetch(\"/predict\"", "name=\"viewport\"",
+                           "URLSearchParams(location.search).get(\"text\")"})
+    EXPECT_NE(page->body.find(part), std::string::npos) << part;
+  auto spec = s.get("/openapi.json");
+  ASSERT_EQ(spec->status, 200);
+  simdjson::dom::parser p;
+  auto doc = p.parse(spec->body);
+  ASSERT_FALSE(doc.error()) << spec->body;
+  // Every route the server answers is described, with the method it takes.
+  for (const auto& [path, method] :
+       std::vector<std::pair<const char*, const char*>>{{"/predict", "post"},
+                                                        {"/tokenize", "post"},
+                                                        {"/decode", "post"},
+                                                        {"/info", "get"},
+                                                        {"/health", "get"},
+                                                        {"/metrics", "get"},
+                                                        {"/", "get"},
+                                                        {"/openapi.json", "get"},
+                                                        {"/docs", "get"}})
+    EXPECT_FALSE(doc["paths"][path][method].error()) << path << " " << method;
+  auto docs = s.get("/docs");
+  ASSERT_EQ(docs->status, 200);
+  EXPECT_NE(docs->body.find("fetch(\"/openapi.json\")"), std::string::npos);
+  // No external resources: no URL with a scheme or protocol-relative src/href.
+  for (const auto* body : {&page->body, &docs->body})
+    for (const char* external : {"http://", "https://", "src=\"//", "href=\"//", "@import"})
+      EXPECT_EQ(body->find(external), std::string::npos) << external;
+}
+
 TEST(ServerHttp, PredictSingleSortsAllLabels) {
   running_server s;
   auto r = s.post("/predict", R"({"inputs": "good good bad"})");
