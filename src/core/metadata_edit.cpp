@@ -49,9 +49,8 @@ result<void> check_written(const fs::path& written, const fs::path& shown, const
   o.max_header_size = max_header_size;
   auto f = file::open(written, o);
   if (!f) {
-    return fail(f.error().code,
-                fmt::format("{}: the edited header does not read back: {}", shown.string(),
-                            f.error().message));
+    return fail(f.error().code, fmt::format("{}: the edited header does not read back: {}",
+                                            shown.string(), f.error().message));
   }
   if (!same_layout(f->tensors(), before.tensors) || f->info().data_size != before.data_size ||
       !same_metadata(f->metadata(), metadata)) {
@@ -66,10 +65,11 @@ result<void> pwrite_all(int fd, std::uint64_t offset, std::string_view bytes,
                         const fs::path& path) {
   std::size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
-                               static_cast<off_t>(offset + done));
+    const ssize_t n =
+        ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return tl::unexpected(io_error(path, "cannot write the header", n < 0 ? errno : EIO));
+    if (n <= 0)
+      return tl::unexpected(io_error(path, "cannot write the header", n < 0 ? errno : EIO));
     done += static_cast<std::size_t>(n);
   }
   return {};
@@ -114,8 +114,7 @@ result<void> rewrite(const fs::path& real, const fs::path& shown, const file& so
   }
   auto out = ST_TRY(detail::atomic_file::create(real));
   std::array<std::byte, 8> prefix{};
-  for (int i = 0; i < 8; ++i)
-    prefix[i] = static_cast<std::byte>((json.size() >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<std::byte>((json.size() >> (8 * i)) & 0xff);
   ST_TRY(out.write(prefix));
   ST_TRY(out.write(std::as_bytes(std::span(json))));
   ST_TRY(out.fill(before.data_size, [&](std::uint64_t at, std::span<std::byte> buf) {
@@ -200,8 +199,7 @@ result<metadata_write> write_metadata(const fs::path& path, const metadata_map& 
 
 result<index_metadata> read_index_metadata(const fs::path& index) {
   const auto text = ST_TRY(detail::read_small_file(index, default_max_header_size));
-  const auto doc =
-      ST_TRY(detail::json_document::parse(text, index.string(), errc::invalid_index));
+  const auto doc = ST_TRY(detail::json_document::parse(text, index.string(), errc::invalid_index));
   index_metadata out;
   const auto meta = doc.root().find("metadata");
   if (!meta || meta->is_null()) return out;
@@ -228,8 +226,7 @@ result<void> edit_index_metadata(const fs::path& index, const metadata_edit& edi
   mode_t mode = 0;
   const fs::path real = ST_TRY(writable_target(index, mode));
   const auto text = ST_TRY(detail::read_small_file(real, default_max_header_size));
-  const auto doc =
-      ST_TRY(detail::json_document::parse(text, index.string(), errc::invalid_index));
+  const auto doc = ST_TRY(detail::json_document::parse(text, index.string(), errc::invalid_index));
   const auto root = doc.root();
   auto write_metadata_object = [&](json_writer& w, const detail::json_object* old) {
     w.key("metadata").begin_object();

@@ -58,7 +58,8 @@ std::string render_text(const std::string& path, const shown_metadata& m,
   if (!m.present) return out + fmt::format("{}: no metadata\n", control_chars_escaped(path));
   if (m.entries.empty()) return out + fmt::format("{}: metadata {{}} (empty)\n", path);
   text_table t({{"key"}, {"value"}});
-  for (const auto& [k, v] : m.entries) t.add_row({control_chars_escaped(k), control_chars_escaped(v)});
+  for (const auto& [k, v] : m.entries)
+    t.add_row({control_chars_escaped(k), control_chars_escaped(v)});
   return out + t.render();
 }
 
@@ -117,9 +118,10 @@ const char* action_name(metadata_write w) {
 int run_metadata(const metadata_options& opts) {
   std::error_code ec;
   if (std::filesystem::is_regular_file(opts.path, ec) && torch::looks_like_torch_file(opts.path)) {
-    print_error(fmt::format("{}: a PyTorch checkpoint has no __metadata__ (convert it to "
-                            "safetensors first)",
-                            opts.path));
+    print_error(
+        fmt::format("{}: a PyTorch checkpoint has no __metadata__ (convert it to "
+                    "safetensors first)",
+                    opts.path));
     return exit_unsupported;
   }
   auto edit = parse_edit(opts);
@@ -161,8 +163,8 @@ int run_metadata(const metadata_options& opts) {
       auto r = write_metadata(paths[i], planned[i]);
       if (!r) {
         if (i > 0) {
-          print_error(fmt::format("{} of {} shards were edited before this error", i,
-                                  paths.size()));
+          print_error(
+              fmt::format("{} of {} shards were edited before this error", i, paths.size()));
         }
         return report_error(r.error(), paths[i]);
       }
