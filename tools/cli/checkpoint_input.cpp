@@ -96,11 +96,9 @@ error tensor_not_found(const checkpoint_input& in, std::string_view name) {
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   std::string hint;
   for (std::size_t i = 0; i < close.size() && i < 3; ++i)
-    hint += fmt::format("{}'{}'", i == 0 ? "; similar: " : ", ",
-                        close[i].second);
+    hint += fmt::format("{}'{}'", i == 0 ? "; similar: " : ", ", close[i].second);
   return error{errc::tensor_not_found, fmt::format("{}: tensor '{}' not found ({} tensors{})",
-                                                   in.path(), name,
-                                                   in.tensors().size(), hint)};
+                                                   in.path(), name, in.tensors().size(), hint)};
 }
 
 }  // namespace safetensors::cli

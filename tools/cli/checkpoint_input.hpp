@@ -22,7 +22,7 @@ struct input_tensor {
   std::vector<std::uint64_t> shape;
   std::uint64_t numel = 0;
   std::uint64_t nbytes = 0;
-  std::size_t file = 0;  ///< index into checkpoint_input::files()
+  std::size_t file = 0;   ///< index into checkpoint_input::files()
   std::size_t index = 0;  ///< position in the underlying checkpoint
 };
 

@@ -296,8 +296,8 @@ int run_hash(const hash_options& opts) {
     }
   }
   const auto* t = tensors ? &*tensors : nullptr;
-  const auto out =
-      opts.json ? render_json(opts, files, t) : render_text(files, opts.check.empty() ? nullptr : &sums, t);
+  const auto out = opts.json ? render_json(opts, files, t)
+                             : render_text(files, opts.check.empty() ? nullptr : &sums, t);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return rc;
 }

@@ -37,7 +37,8 @@ void parallel_for(std::size_t n, Fn&& fn) {
 /// parallel_for, while this thread redraws `bar` from `done` (bytes the workers add up) until
 /// the work is over; the bar is finished at the end. Without a drawing bar: plain parallel_for.
 template <class Fn>
-void parallel_for(std::size_t n, Fn&& fn, progress_bar& bar, const std::atomic<std::uint64_t>& done) {
+void parallel_for(std::size_t n, Fn&& fn, progress_bar& bar,
+                  const std::atomic<std::uint64_t>& done) {
   if (!bar.enabled()) {
     parallel_for(n, fn);
     return;
