@@ -68,18 +68,17 @@ std::string array_text(const tensor_view& v) {
   std::function<std::string(std::size_t)> render = [&](std::size_t d) {
     std::string out = "[";
     const auto idx = shown(d);
-    const std::string sep =
-        d + 1 == shape.size() ? " " : std::string(shape.size() - d - 1, '\n') + std::string(d + 1, ' ');
+    const std::string sep = d + 1 == shape.size()
+                                ? " "
+                                : std::string(shape.size() - d - 1, '\n') + std::string(d + 1, ' ');
     for (std::size_t k = 0; k < idx.size(); ++k) {
       if (k > 0) out += sep;
       if (idx[k] < 0) {
         out += "...";
-      }
-      else if (d + 1 == shape.size()) {
+      } else if (d + 1 == shape.size()) {
         const std::string& cell = cells[next++];
         out += std::string(width - cell.size(), ' ') + cell;
-      }
-      else {
+      } else {
         out += render(d + 1);
       }
     }
@@ -111,9 +110,10 @@ int run_get(get_options opts) {
   }
   const bool to_stdout = opts.output.empty() || opts.output == "-";
   if (opts.format != "text" && to_stdout && ::isatty(STDOUT_FILENO) == 1) {
-    print_error(fmt::format("--format {}: binary output to a terminal; use -o FILE (or redirect "
-                            "stdout, or --format text)",
-                            opts.format));
+    print_error(
+        fmt::format("--format {}: binary output to a terminal; use -o FILE (or redirect "
+                    "stdout, or --format text)",
+                    opts.format));
     return exit_usage;
   }
   std::vector<slice_spec> specs;
@@ -132,10 +132,10 @@ int run_get(get_options opts) {
   if (!specs.empty()) {
     auto s = picked.view().slice(specs);
     if (!s) {
-      return report_error({s.error().code, fmt::format("tensor '{}' {} {}: --slice '{}': {}",
-                                                       opts.name, dtype_name(t->type),
-                                                       format_shape(t->shape), opts.slice,
-                                                       s.error().message)});
+      return report_error(
+          {s.error().code,
+           fmt::format("tensor '{}' {} {}: --slice '{}': {}", opts.name, dtype_name(t->type),
+                       format_shape(t->shape), opts.slice, s.error().message)});
     }
     picked = std::move(*s);
   }
@@ -148,7 +148,8 @@ int run_get(get_options opts) {
     return write_out(opts, out, {});
   }
   if (opts.format == "npy") {
-    if (const auto descr = npy_descr(v.type())) return write_out(opts, npy_header(*descr, v.shape()), v.bytes());
+    if (const auto descr = npy_descr(v.type()))
+      return write_out(opts, npy_header(*descr, v.shape()), v.bytes());
     std::fprintf(stderr,
                  "note: %s has no NumPy dtype: wrote its raw bytes instead of .npy (row-major, "
                  "little-endian, shape %s, %zu bytes)\n",

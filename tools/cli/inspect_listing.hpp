@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "remote.hpp"
 #include "safetensors/error.hpp"
 #include "safetensors/header.hpp"
 
@@ -43,9 +44,12 @@ struct listing {
   std::vector<std::string> notes;  ///< e.g. non-tensor entries of a torch checkpoint
 };
 
-/// Opens `path` header-only and lists its tensors: a PyTorch checkpoint when the file looks like
-/// one (zip, legacy pickle or tar magic), otherwise a safetensors file, folder or index.json.
-/// Errors name the file.
-result<listing> load_listing(const std::string& path);
+/// Opens `path` header-only and lists its tensors: a URL (remote.hpp: headers only, over HTTP
+/// ranges), a PyTorch checkpoint when the file looks like one (zip, legacy pickle or tar magic),
+/// otherwise a safetensors file, folder or index.json. Errors name the file.
+result<listing> load_listing(const std::string& path, const remote_options& remote = {});
+
+/// The listing of headers fetched from a URL (files named by URL; a note with the requests).
+listing remote_listing(const remote_checkpoint& ck);
 
 }  // namespace safetensors::cli

@@ -174,10 +174,9 @@ int run_stats(const stats_options& opts) {
       [&](std::size_t k) {
         const auto& p = pieces[k];
         const auto& v = data[p.tensor].view();
-        auto r = for_each_value_block(v.type(), v.bytes(), p.begin, p.end,
-                                      [&](std::uint64_t, std::span<const double> values) {
-                                        partial[k].add_block(values);
-                                      });
+        auto r = for_each_value_block(
+            v.type(), v.bytes(), p.begin, p.end,
+            [&](std::uint64_t, std::span<const double> values) { partial[k].add_block(values); });
         if (!r) failures[k] = r.error();
         const auto layout = value_layout_of(v.type(), v.numel());
         done += layout.count == 0 ? 0 : v.bytes().size() * (p.end - p.begin) / layout.count;
@@ -185,9 +184,9 @@ int run_stats(const stats_options& opts) {
       bar, done);
   for (std::size_t k = 0; k < pieces.size(); ++k) {
     if (failures[k]) {
-      return report_error({failures[k]->code, fmt::format("{}: tensor '{}': {}", opts.path,
-                                                          selected[pieces[k].tensor]->name,
-                                                          failures[k]->message)});
+      return report_error(
+          {failures[k]->code, fmt::format("{}: tensor '{}': {}", opts.path,
+                                          selected[pieces[k].tensor]->name, failures[k]->message)});
     }
   }
   std::vector<value_stats> stats(selected.size());
@@ -210,8 +209,7 @@ std::function<int()> setup_stats(CLI::App& sub) {
 
 }  // namespace
 
-SAFETENSORS_CLI_COMMAND("stats",
-                        "Per-tensor min, max, mean, std, abs-max and NaN/Inf/zero counts",
+SAFETENSORS_CLI_COMMAND("stats", "Per-tensor min, max, mean, std, abs-max and NaN/Inf/zero counts",
                         setup_stats);
 
 }  // namespace safetensors::cli

@@ -52,4 +52,3 @@ result<void> for_each_value_block(dtype t, std::span<const std::byte> bytes, std
 }
 
 }  // namespace safetensors::cli
-
