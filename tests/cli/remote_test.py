@@ -218,6 +218,17 @@ class RemoteTest(CliTestCase):
             self.assert_exit(proc, 2)
             self.assertEqual(len(proc.stderr.splitlines()), 1)
 
+    def test_diff_structure_only(self):
+        local = self.path("small.safetensors")
+        with open(local, "wb") as f:
+            f.write(SMALL)
+        proc = run("diff", local, self.url("range/small.safetensors"), env=self.env(), check_rc=0)
+        self.assertIn("headers only", proc.stderr)
+        self.assertIn("2 common tensors", proc.stdout)
+        proc = run("diff", local, self.url("range/model.safetensors.index.json"), env=self.env())
+        self.assert_exit(proc, 1)
+        self.assertIn("only in B: a", proc.stdout)
+
     def test_bad_urls(self):
         proc = run("inspect", "http://127.0.0.1:1/x.safetensors", "--timeout", "2", env=self.env())
         self.assert_exit(proc, 3)

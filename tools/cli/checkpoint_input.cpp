@@ -16,6 +16,7 @@ struct checkpoint_input::impl {
   std::string path;
   std::optional<checkpoint> st;
   std::optional<torch::torch_checkpoint> pt;
+  std::optional<remote_checkpoint> remote;
   std::vector<std::filesystem::path> files;
   std::filesystem::path index;
   std::vector<input_tensor> tensors;
@@ -27,11 +28,24 @@ checkpoint_input::checkpoint_input(checkpoint_input&&) noexcept = default;
 checkpoint_input& checkpoint_input::operator=(checkpoint_input&&) noexcept = default;
 checkpoint_input::~checkpoint_input() = default;
 
-result<checkpoint_input> checkpoint_input::open(const std::string& path) {
+result<checkpoint_input> checkpoint_input::open(const std::string& path,
+                                                const remote_options& remote) {
   auto p = std::make_unique<impl>();
   p->path = path;
   std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec) && torch::looks_like_torch_file(path)) {
+  if (cli::is_remote(path)) {
+    p->remote = ST_TRY(fetch_remote(path, remote));
+    p->index = p->remote->index_url;
+    for (std::size_t k = 0; k < p->remote->files.size(); ++k) {
+      const auto& f = p->remote->files[k];
+      p->files.emplace_back(f.url);
+      for (std::size_t i = 0; i < f.info.tensors.size(); ++i) {
+        const auto& t = f.info.tensors[i];
+        p->tensors.push_back({t.name, t.type, t.shape, t.numel(), t.nbytes(), k, i});
+      }
+    }
+    if (!p->remote->files.empty()) p->metadata = p->remote->files.front().info.metadata;
+  } else if (std::filesystem::is_regular_file(path, ec) && torch::looks_like_torch_file(path)) {
     p->pt = ST_TRY(torch::open_torch_checkpoint(path));
     p->files.emplace_back(path);
     const auto& ts = p->pt->tensors();
@@ -56,6 +70,7 @@ result<checkpoint_input> checkpoint_input::open(const std::string& path) {
 }
 
 const std::string& checkpoint_input::path() const noexcept { return impl_->path; }
+bool checkpoint_input::is_remote() const noexcept { return impl_->remote.has_value(); }
 std::string_view checkpoint_input::format() const noexcept {
   return impl_->pt ? "pytorch" : "safetensors";
 }
@@ -76,6 +91,11 @@ const input_tensor* checkpoint_input::find(std::string_view name) const noexcept
 }
 
 result<tensor> checkpoint_input::get(const input_tensor& t) const {
+  if (impl_->remote) {
+    return fail(errc::unsupported, fmt::format("{}: tensor '{}': a URL gives headers only, not "
+                                               "tensor data",
+                                               impl_->path, t.name));
+  }
   if (impl_->st) return impl_->st->get(t.name);
   const auto& pt = impl_->pt->tensors()[t.index];
   if (pt.contiguous()) {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "remote.hpp"
 #include "safetensors/error.hpp"
 #include "safetensors/header.hpp"
 #include "safetensors/tensor.hpp"
@@ -29,14 +30,16 @@ struct input_tensor {
 class checkpoint_input {
  public:
   /// A PyTorch checkpoint when the file looks like one, else a safetensors file, folder or
-  /// index.json (every shard validated). Errors name the file.
-  static result<checkpoint_input> open(const std::string& path);
+  /// index.json (every shard validated); a URL gives the headers only (remote.hpp: get() then
+  /// fails). Errors name the file.
+  static result<checkpoint_input> open(const std::string& path, const remote_options& remote = {});
   checkpoint_input(checkpoint_input&&) noexcept;
   checkpoint_input& operator=(checkpoint_input&&) noexcept;
   ~checkpoint_input();
 
   const std::string& path() const noexcept;
   std::string_view format() const noexcept;  ///< "safetensors" or "pytorch"
+  bool is_remote() const noexcept;           ///< headers fetched from a URL: no tensor data
   /// The files that hold the tensors (shards in order; one file for a single file or torch).
   const std::vector<std::filesystem::path>& files() const noexcept;
   /// The index file of a sharded checkpoint (empty otherwise).

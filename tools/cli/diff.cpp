@@ -31,6 +31,7 @@ struct diff_options {
   bool metadata = false;
   bool json = false;
   bool quiet = false;
+  remote_options remote;
 };
 
 enum class verdict { identical, equal, different, not_compared };
@@ -114,7 +115,8 @@ void compare_values(pair_diff& d, const tensor_view& va, const tensor_view& vb, 
 }
 
 /// The element index (multi-index) of value `v` of a tensor of dtype t and `shape`.
-std::vector<std::uint64_t> index_of(std::uint64_t v, dtype t, const std::vector<std::uint64_t>& shape) {
+std::vector<std::uint64_t> index_of(std::uint64_t v, dtype t,
+                                    const std::vector<std::uint64_t>& shape) {
   std::uint64_t e = t == dtype::C64 ? v / 2 : v;
   std::vector<std::uint64_t> idx(shape.size());
   for (std::size_t d = shape.size(); d-- > 0;) {
@@ -177,17 +179,20 @@ std::string render_text(const diff_options& opts, const diff_result& r) {
         format_shape(index_of(*d.first, d.a->type, d.a->shape)), d.first_a, d.first_b);
   }
   for (const auto& [k, v] : r.meta.only_a)
-    out += fmt::format("metadata only in A: {} = {}\n", control_chars_escaped(k), control_chars_escaped(v));
+    out += fmt::format("metadata only in A: {} = {}\n", control_chars_escaped(k),
+                       control_chars_escaped(v));
   for (const auto& [k, v] : r.meta.only_b)
-    out += fmt::format("metadata only in B: {} = {}\n", control_chars_escaped(k), control_chars_escaped(v));
+    out += fmt::format("metadata only in B: {} = {}\n", control_chars_escaped(k),
+                       control_chars_escaped(v));
   for (const auto& [k, va, vb] : r.meta.changed) {
     out += fmt::format("metadata changed: {}: {} -> {}\n", control_chars_escaped(k),
                        control_chars_escaped(va), control_chars_escaped(vb));
   }
   out += fmt::format("{} common tensors", r.common.size());
   if (!opts.structure_only) {
-    out += fmt::format(": {} identical, {} equal within tolerance, {} different",
-                       counts[verdict::identical], counts[verdict::equal], counts[verdict::different]);
+    out +=
+        fmt::format(": {} identical, {} equal within tolerance, {} different",
+                    counts[verdict::identical], counts[verdict::equal], counts[verdict::different]);
     if (counts[verdict::not_compared] > 0)
       out += fmt::format(", {} not comparable", counts[verdict::not_compared]);
   }
@@ -214,7 +219,11 @@ std::string render_json(const diff_options& opts, const diff_result& r, bool equ
   w.key("tensors").begin_array();
   for (const auto& d : r.common) {
     w.begin_object().key("name").value(d.a->name);
-    w.key("dtype").begin_array().value(dtype_name(d.a->type)).value(dtype_name(d.b->type)).end_array();
+    w.key("dtype")
+        .begin_array()
+        .value(dtype_name(d.a->type))
+        .value(dtype_name(d.b->type))
+        .end_array();
     w.key("shape").begin_array();
     for (const auto* t : {d.a, d.b}) {
       w.begin_array();
@@ -242,20 +251,26 @@ std::string render_json(const diff_options& opts, const diff_result& r, bool equ
   w.key("only_in_b");
   json_meta(w, r.meta.only_b);
   w.key("changed").begin_object();
-  for (const auto& [k, va, vb] : r.meta.changed) w.key(k).begin_array().value(va).value(vb).end_array();
+  for (const auto& [k, va, vb] : r.meta.changed)
+    w.key(k).begin_array().value(va).value(vb).end_array();
   w.end_object().end_object().end_object();
   return w.take() + '\n';
 }
 
-int run_diff(const diff_options& opts) {
+int run_diff(diff_options opts) {
   if (!(opts.atol >= 0) || !(opts.rtol >= 0)) {
     print_error("--atol and --rtol must be non-negative numbers");
     return exit_usage;
   }
-  auto a = checkpoint_input::open(opts.a);
+  auto a = checkpoint_input::open(opts.a, opts.remote);
   if (!a) return report_error(a.error(), opts.a);
-  auto b = checkpoint_input::open(opts.b);
+  auto b = checkpoint_input::open(opts.b, opts.remote);
   if (!b) return report_error(b.error(), opts.b);
+  if ((a->is_remote() || b->is_remote()) && !opts.structure_only) {
+    std::fputs("note: a URL gives headers only: comparing structure (names, dtypes, shapes)\n",
+               stderr);
+    opts.structure_only = true;
+  }
   diff_result r;
   for (const auto& t : a->tensors()) {
     if (const auto* u = b->find(t.name)) {
@@ -305,7 +320,9 @@ int run_diff(const diff_options& opts) {
 
 std::function<int()> setup_diff(CLI::App& sub) {
   auto opts = std::make_shared<diff_options>();
-  sub.add_option("a", opts->a, "checkpoint A (.safetensors, folder, index.json, .bin/.pt/.pth)")
+  sub.add_option("a", opts->a,
+                 "checkpoint A (.safetensors, folder, index.json, .bin/.pt/.pth, or a URL: "
+                 "structure only)")
       ->required();
   sub.add_option("b", opts->b, "checkpoint B")->required();
   sub.add_option("--atol", opts->atol, "absolute tolerance (default 0)");
@@ -315,13 +332,13 @@ std::function<int()> setup_diff(CLI::App& sub) {
   sub.add_flag("--metadata", opts->metadata, "__metadata__ differences also make the exit code 1");
   sub.add_flag("--json", opts->json, "print one JSON document");
   sub.add_flag("--quiet,-q", opts->quiet, "no progress bar");
+  add_remote_options(sub, opts->remote);
   return [opts] { return run_diff(*opts); };
 }
 
 }  // namespace
 
-SAFETENSORS_CLI_COMMAND("diff",
-                        "Compare two checkpoints: names, dtypes, shapes, values, metadata",
+SAFETENSORS_CLI_COMMAND("diff", "Compare two checkpoints: names, dtypes, shapes, values, metadata",
                         setup_diff);
 
 }  // namespace safetensors::cli

@@ -253,6 +253,7 @@ std::string render_json(const hash_options& opts, const std::vector<file_digest>
 }
 
 int run_hash(const hash_options& opts) {
+  if (auto ok = sha256_available(); !ok) return report_error(ok.error());
   const bool quiet = opts.quiet || opts.json;
   std::vector<file_digest> files;
   std::vector<sums_entry> sums;

@@ -17,10 +17,12 @@ std::string name_pattern(std::string_view name, std::uint64_t* first) {
     std::size_t dot = name.find('.', at);
     if (dot == std::string_view::npos) dot = name.size();
     const auto part = name.substr(at, dot - at);
-    const bool number = !part.empty() && part.size() <= 18 &&
-                        std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool number =
+        !part.empty() && part.size() <= 18 &&
+        std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (number) {
-      if (!replaced && first != nullptr) std::from_chars(part.data(), part.data() + part.size(), *first);
+      if (!replaced && first != nullptr)
+        std::from_chars(part.data(), part.data() + part.size(), *first);
       replaced = true;
       out += '#';
     } else {

@@ -46,7 +46,8 @@ result<std::string> expand_hf_url(std::string_view url, std::string_view endpoin
     if (b == std::string_view::npos || b + 1 >= path.size())
       return fail(errc::invalid_argument,
                   fmt::format("{}: expected hf://OWNER/REPO@refs/KIND/NAME/PATH", url));
-    revision = std::string_view(revision.data(), static_cast<std::size_t>(path.data() + b - revision.data()));
+    revision = std::string_view(revision.data(),
+                                static_cast<std::size_t>(path.data() + b - revision.data()));
     path = path.substr(b + 1);
   }
   std::string base(endpoint.empty() ? "https://huggingface.co" : endpoint);
@@ -74,7 +75,8 @@ result<remote_checkpoint> fetch_remote(std::string_view url, const remote_option
   if (remote_hook() == nullptr) {
     std::string why;
     if (!load_module_file(remote_module_file, why))
-      return fail(errc::unsupported, fmt::format("{}: remote access is not available: {}", url, why));
+      return fail(errc::unsupported,
+                  fmt::format("{}: remote access is not available: {}", url, why));
     if (remote_hook() == nullptr)
       return fail(errc::unsupported, fmt::format("{}: the remote module registered nothing", url));
   }

@@ -17,8 +17,8 @@
 namespace safetensors::cli {
 
 struct remote_options {
-  std::vector<std::string> headers;  ///< "Name: value", sent to the URL's own host only
-  double timeout_seconds = 30;       ///< connect and each read
+  std::vector<std::string> headers;      ///< "Name: value", sent to the URL's own host only
+  double timeout_seconds = 30;           ///< connect and each read
   std::uint64_t first_range = 1u << 18;  ///< bytes asked for first (covers most headers)
 };
 

@@ -33,7 +33,8 @@ struct url_parts {
 result<url_parts> parse_url(std::string_view url) {
   url_parts u;
   const auto sep = url.find("://");
-  if (sep == std::string_view::npos) return fail(errc::invalid_argument, fmt::format("{}: not a URL", url));
+  if (sep == std::string_view::npos)
+    return fail(errc::invalid_argument, fmt::format("{}: not a URL", url));
   u.scheme = std::string(url.substr(0, sep));
   if (u.scheme != "http" && u.scheme != "https")
     return fail(errc::invalid_argument, fmt::format("{}: only http:// and https:// URLs", url));
@@ -42,7 +43,8 @@ result<url_parts> parse_url(std::string_view url) {
   auto authority = rest.substr(0, slash);
   u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (u.target.front() == '?') u.target.insert(0, "/");
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos)
+    authority.remove_prefix(at + 1);
   u.port = u.scheme == "https" ? 443 : 80;
   const auto colon = authority.rfind(':');
   if (colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
@@ -93,7 +95,8 @@ std::string without_dot_segments(std::string_view target) {
 
 /// `location` (absolute, scheme-relative, absolute-path or relative) against `base`.
 std::string resolve(const url_parts& base, std::string_view location) {
-  if (location.starts_with("http://") || location.starts_with("https://")) return std::string(location);
+  if (location.starts_with("http://") || location.starts_with("https://"))
+    return std::string(location);
   if (location.starts_with("//")) return base.scheme + ":" + std::string(location);
   const std::string prefix = fmt::format("{}://{}:{}", base.scheme, base.host, base.port);
   if (location.starts_with('/')) return prefix + without_dot_segments(location);
@@ -127,13 +130,15 @@ using body_sink = std::function<bool(const char*, std::size_t)>;
 
 class session {
  public:
-  session(const remote_options& opts, const url_parts& user_url) : opts_(opts), origin_(user_url.origin()) {}
+  session(const remote_options& opts, const url_parts& user_url)
+      : opts_(opts), origin_(user_url.origin()) {}
 
   result<void> init() {
     for (const auto& h : opts_.headers) {
       const auto colon = h.find(':');
       if (colon == std::string::npos || colon == 0)
-        return fail(errc::invalid_argument, fmt::format("--header '{}': expected 'Name: value'", h));
+        return fail(errc::invalid_argument,
+                    fmt::format("--header '{}': expected 'Name: value'", h));
       auto value = h.substr(colon + 1);
       value.erase(0, value.find_first_not_of(' '));
       credentials_.emplace(h.substr(0, colon), value);
@@ -145,14 +150,16 @@ class session {
 
   /// GET `url` (bytes [first, last] when `range`), following redirects; the body of a 2xx
   /// response goes to `sink`.
-  result<response> get(const std::string& url, std::optional<std::pair<std::uint64_t, std::uint64_t>> range,
+  result<response> get(const std::string& url,
+                       std::optional<std::pair<std::uint64_t, std::uint64_t>> range,
                        const body_sink& sink) {
     std::string current = url;
     for (int hop = 0; hop <= max_redirects; ++hop) {
       const auto parts = ST_TRY(parse_url(current));
       httplib::Client client(fmt::format("{}://{}:{}", parts.scheme, parts.host, parts.port));
       const auto secs = static_cast<time_t>(opts_.timeout_seconds);
-      const auto usecs = static_cast<time_t>((opts_.timeout_seconds - static_cast<double>(secs)) * 1e6);
+      const auto usecs =
+          static_cast<time_t>((opts_.timeout_seconds - static_cast<double>(secs)) * 1e6);
       client.set_connection_timeout(secs, usecs);
       client.set_read_timeout(secs, usecs);
       client.set_write_timeout(secs, usecs);
@@ -184,15 +191,17 @@ class session {
           });
       if (!res && !stopped) {
         const auto err = res.error();
-        return fail(errc::io, fmt::format("{}: {}{}", current, httplib::to_string(err),
-                                          err == httplib::Error::Read || err == httplib::Error::Connection
-                                              ? fmt::format(" (timeout {}s)", opts_.timeout_seconds)
-                                              : ""));
+        return fail(errc::io,
+                    fmt::format("{}: {}{}", current, httplib::to_string(err),
+                                err == httplib::Error::Read || err == httplib::Error::Connection
+                                    ? fmt::format(" (timeout {}s)", opts_.timeout_seconds)
+                                    : ""));
       }
       if (resp.status >= 300 && resp.status < 400 && resp.status != 304) {
         const auto it = resp.headers.find("Location");
         if (it == resp.headers.end())
-          return fail(errc::io, fmt::format("{}: redirect {} without a Location", current, resp.status));
+          return fail(errc::io,
+                      fmt::format("{}: redirect {} without a Location", current, resp.status));
         current = resolve(parts, it->second);
         continue;
       }
@@ -245,18 +254,22 @@ result<remote_file> fetch_header(session& s, const std::string& url, const remot
   std::uint64_t total = 0;
   bool total_known = false;
   const auto sink = [&](const char* p, std::size_t n) {
-    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, needed - data.size()));
+    const std::size_t take =
+        static_cast<std::size_t>(std::min<std::uint64_t>(n, needed - data.size()));
     data.append(p, take);
     if (data.size() >= 8 && needed == opts.first_range) {
       std::uint64_t len = 0;
-      for (int i = 0; i < 8; ++i) len |= static_cast<std::uint64_t>(static_cast<unsigned char>(data[i])) << (8 * i);
+      for (int i = 0; i < 8; ++i)
+        len |= static_cast<std::uint64_t>(static_cast<unsigned char>(data[i])) << (8 * i);
       // Stop at the header's end (a server that ignores Range sends the whole file); a length
       // beyond the limit stops at once and is reported from the prefix.
-      needed = len > default_max_header_size ? data.size() : std::max<std::uint64_t>(8 + len, data.size());
+      needed = len > default_max_header_size ? data.size()
+                                             : std::max<std::uint64_t>(8 + len, data.size());
     }
     return data.size() < needed;
   };
-  const auto first = ST_TRY(s.get(url, std::make_pair(std::uint64_t{0}, opts.first_range - 1), sink));
+  const auto first =
+      ST_TRY(s.get(url, std::make_pair(std::uint64_t{0}, opts.first_range - 1), sink));
   if (first.status == 206) {
     const auto cr = content_range(first);
     if (!cr || cr->first != 0)
@@ -270,10 +283,13 @@ result<remote_file> fetch_header(session& s, const std::string& url, const remot
     }
   }
   if (!total_known)
-    return fail(errc::io, fmt::format("{}: the server gives no file size (Content-Range or Content-Length)", url));
+    return fail(
+        errc::io,
+        fmt::format("{}: the server gives no file size (Content-Range or Content-Length)", url));
   const auto prefix = std::as_bytes(std::span(data.data(), std::min<std::size_t>(data.size(), 8)));
   if (data.size() < 8 && total >= 8)
-    return fail(errc::io, fmt::format("{}: truncated response: {} of 8 length bytes", url, data.size()));
+    return fail(errc::io,
+                fmt::format("{}: truncated response: {} of 8 length bytes", url, data.size()));
   parse_options po;
   po.source = url;
   const std::uint64_t n = ST_TRY(read_header_length(prefix, total, po));
@@ -284,7 +300,9 @@ result<remote_file> fetch_header(session& s, const std::string& url, const remot
     const auto second = ST_TRY(s.get(url, std::make_pair(from, 8 + n - 1), sink));
     const auto cr = content_range(second);
     if (second.status != 206 || !cr || cr->first != from)
-      return fail(errc::io, fmt::format("{}: the follow-up range request was not answered with bytes {}-", url, from));
+      return fail(errc::io,
+                  fmt::format("{}: the follow-up range request was not answered with bytes {}-",
+                              url, from));
   }
   if (data.size() < 8 + n) {
     return fail(errc::io, fmt::format("{}: truncated response: {} of the {} header bytes", url,
@@ -303,13 +321,15 @@ result<void> check_shard_name(const std::string& index_url, std::string_view sha
   if (shard.empty() || shard.starts_with('/') || shard.find("..") != std::string_view::npos ||
       shard.find('\\') != std::string_view::npos || shard.find("://") != std::string_view::npos ||
       shard.find('?') != std::string_view::npos || shard.find('#') != std::string_view::npos) {
-    return fail(errc::invalid_index,
-                fmt::format("'{}': shard path `{}` must be a plain relative name", index_url, shard));
+    return fail(
+        errc::invalid_index,
+        fmt::format("'{}': shard path `{}` must be a plain relative name", index_url, shard));
   }
   return {};
 }
 
-result<remote_checkpoint> fetch_index(session& s, const std::string& url, const remote_options& opts) {
+result<remote_checkpoint> fetch_index(session& s, const std::string& url,
+                                      const remote_options& opts) {
   std::string text;
   bool too_big = false;
   (void)ST_TRY(s.get(url, std::nullopt, [&](const char* p, std::size_t n) {
@@ -321,7 +341,8 @@ result<remote_checkpoint> fetch_index(session& s, const std::string& url, const 
     return true;
   }));
   if (too_big)
-    return fail(errc::limit_exceeded, fmt::format("{}: index larger than {} bytes", url, max_index_bytes));
+    return fail(errc::limit_exceeded,
+                fmt::format("{}: index larger than {} bytes", url, max_index_bytes));
   const auto doc = ST_TRY(detail::json_document::parse(text, url, errc::invalid_index));
   const auto map_value = ST_TRY(doc.root().required("weight_map"));
   const auto map = ST_TRY(map_value.object());
@@ -339,7 +360,8 @@ result<remote_checkpoint> fetch_index(session& s, const std::string& url, const 
   std::vector<std::optional<result<remote_file>>> got(names.size());
   std::atomic<std::size_t> next{0};
   auto work = [&] {
-    for (std::size_t i = next++; i < names.size(); i = next++) got[i] = fetch_header(s, resolve(base, names[i]), opts);
+    for (std::size_t i = next++; i < names.size(); i = next++)
+      got[i] = fetch_header(s, resolve(base, names[i]), opts);
   };
   std::vector<std::thread> pool;
   const std::size_t threads = std::min<std::size_t>(16, names.size());
@@ -359,7 +381,8 @@ result<remote_checkpoint> fetch_index(session& s, const std::string& url, const 
         return fail(errc::invalid_index,
                     fmt::format("'{}': tensor `{}` is in shard `{}` but the weight_map {}", url,
                                 t.name, names[i],
-                                it == weight_map.end() ? "does not list it" : "assigns it to `" + it->second + "`"));
+                                it == weight_map.end() ? "does not list it"
+                                                       : "assigns it to `" + it->second + "`"));
       }
       ++assigned;
     }
@@ -370,8 +393,9 @@ result<remote_checkpoint> fetch_index(session& s, const std::string& url, const 
       const auto& f = ck.files[static_cast<std::size_t>(
           std::find(names.begin(), names.end(), shard) - names.begin())];
       if (f.info.find(tensor) == nullptr)
-        return fail(errc::invalid_index, fmt::format("'{}': tensor `{}` is assigned to shard `{}` but missing from it",
-                                                     url, tensor, shard));
+        return fail(errc::invalid_index,
+                    fmt::format("'{}': tensor `{}` is assigned to shard `{}` but missing from it",
+                                url, tensor, shard));
     }
   }
   return ck;
@@ -379,7 +403,8 @@ result<remote_checkpoint> fetch_index(session& s, const std::string& url, const 
 
 result<remote_checkpoint> fetch(const std::string& url, const remote_options& opts) {
   const auto user = ST_TRY(parse_url(url));
-  if (opts.first_range < 8) return fail(errc::invalid_argument, "the first range must hold 8 bytes");
+  if (opts.first_range < 8)
+    return fail(errc::invalid_argument, "the first range must hold 8 bytes");
   session s(opts, user);
   ST_TRY(s.init());
   const auto path = user.target.substr(0, user.target.find('?'));

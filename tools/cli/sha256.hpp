@@ -1,5 +1,6 @@
-// SHA-256 for the CLI (hash, diff): OpenSSL's libcrypto, linked into the CLI only (the core
-// library stays free of it). Streaming and one-shot forms, file digests equal to sha256sum.
+// SHA-256 for `hash`: OpenSSL's libcrypto, loaded with dlopen() on first use (no other command
+// loads it; the core library never sees it). Streaming and one-shot forms, file digests equal
+// to sha256sum.
 #pragma once
 
 #include <array>
@@ -14,6 +15,10 @@
 namespace safetensors::cli {
 
 using sha256_digest = std::array<std::uint8_t, 32>;
+
+/// Loads libcrypto (once); unsupported, saying why, when it cannot be loaded. Call before the
+/// first digest: the constructor throws when it is not available.
+result<void> sha256_available();
 
 class sha256 {
  public:

@@ -55,27 +55,37 @@ struct value_stats {
     zeros += o.zeros;
   }
 
+  /// One pass over a block: sums of (x - K) and (x - K)^2 around K, the block's first finite
+  /// value (shifted sums stay accurate over a block of a few thousand values).
   void add_block(std::span<const double> v) {
     value_stats b;
-    double sum = 0;
+    double shift = 0, s1 = 0, s2 = 0;
+    bool have_shift = false;
     for (double x : v) {
-      if (std::isnan(x)) {
-        ++b.nan;
-      } else if (std::isinf(x)) {
-        ++b.inf;
-      } else {
-        ++b.finite;
-        sum += x;
-        b.min = std::min(b.min, x);
-        b.max = std::max(b.max, x);
-        b.absmax = std::max(b.absmax, std::fabs(x));
-        b.zeros += x == 0;
+      if (!std::isfinite(x)) [[unlikely]] {
+        if (std::isnan(x))
+          ++b.nan;
+        else
+          ++b.inf;
+        continue;
       }
+      if (!have_shift) [[unlikely]] {
+        shift = x;
+        have_shift = true;
+      }
+      ++b.finite;
+      const double d = x - shift;
+      s1 += d;
+      s2 += d * d;
+      b.min = std::min(b.min, x);
+      b.max = std::max(b.max, x);
+      b.absmax = std::max(b.absmax, std::fabs(x));
+      b.zeros += x == 0;
     }
     if (b.finite > 0) {
-      b.mean = sum / static_cast<double>(b.finite);
-      for (double x : v)
-        if (std::isfinite(x)) b.m2 += (x - b.mean) * (x - b.mean);
+      const double n = static_cast<double>(b.finite);
+      b.mean = shift + s1 / n;
+      b.m2 = std::max(0.0, s2 - s1 * s1 / n);
     }
     merge(b);
   }
