@@ -33,6 +33,9 @@ endforeach()
 if(TARGET safetensors-cli)
   install(TARGETS safetensors-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+if(TARGET safetensors-cli-remote)  # the HTTP client for URL inputs, loaded on demand
+  install(TARGETS safetensors-cli-remote LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/safetensors)
+endif()
 if(TARGET safetensors-cli-model)  # classify, tokenize, serve: loaded by safetensors-cli on demand
   install(TARGETS safetensors-cli-model LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/safetensors)
 endif()

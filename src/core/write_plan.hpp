@@ -18,6 +18,11 @@ result<std::vector<std::uint64_t>> source_sizes(std::span<const tensor_source> t
 /// Indices of `tensors` in the reference writer's order: dtype descending, then name byte-wise.
 std::vector<std::size_t> writer_order(std::span<const tensor_source> tensors);
 
+/// The header JSON for tensors that keep their offsets (in the order given) and `metadata`,
+/// serialized like plan_header() and padded to opts.alignment. Errors as plan_header().
+result<std::string> header_text(const std::vector<tensor_info>& tensors,
+                                const metadata_map& metadata, const write_options& opts);
+
 /// Where the writer puts a file's bytes: pushed chunks, or `n` bytes pulled from a reader.
 struct byte_output {
   byte_sink push;

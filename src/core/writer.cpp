@@ -196,6 +196,18 @@ result<void> stream_file(const planned_header& plan, std::span<const tensor_sour
 
 }  // namespace
 
+namespace detail {
+
+result<std::string> header_text(const std::vector<tensor_info>& tensors,
+                                const metadata_map& metadata, const write_options& opts) {
+  const auto meta = ST_TRY(sorted_metadata(metadata));
+  std::string json = header_json(tensors, meta, metadata.present);
+  ST_TRY(pad_header(json, opts));
+  return json;
+}
+
+}  // namespace detail
+
 result<planned_header> plan_header(std::span<const tensor_source> tensors,
                                    const metadata_map& metadata, const write_options& opts) {
   const auto sizes = ST_TRY(detail::source_sizes(tensors));

@@ -29,7 +29,9 @@ bool needs_module(std::span<char* const> args) noexcept {
   return false;
 }
 
-bool load_module(std::string& error) {
+bool load_module(std::string& error) { return load_module_file(module_file, error); }
+
+bool load_module_file(std::string_view file, std::string& error) {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) {
@@ -38,7 +40,7 @@ bool load_module(std::string& error) {
   }
   const auto dir = exe.parent_path();
   const std::array<std::filesystem::path, 2> candidates = {
-      dir / module_file, (dir / SAFETENSORS_CLI_MODULE_DIR / module_file).lexically_normal()};
+      dir / file, (dir / SAFETENSORS_CLI_MODULE_DIR / file).lexically_normal()};
   for (const auto& path : candidates) {
     if (!std::filesystem::exists(path, ec)) continue;
     // RTLD_NOW: a missing library or symbol is reported here, not at the first call.
@@ -47,7 +49,7 @@ bool load_module(std::string& error) {
     error = why != nullptr ? why : path.string() + ": cannot be loaded";
     return false;
   }
-  error = std::string(module_file) + " not found beside " + exe.string() + " or in " +
+  error = std::string(file) + " not found beside " + exe.string() + " or in " +
           candidates[1].parent_path().string();
   return false;
 }

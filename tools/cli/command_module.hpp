@@ -20,4 +20,10 @@ bool needs_module(std::span<char* const> args) noexcept;
 /// tree), then in the installed module folder. On failure returns false and sets `error`.
 bool load_module(std::string& error);
 
+/// The module with the HTTP client for remote headers (tools/cli/remote.hpp).
+inline constexpr std::string_view remote_module_file = "safetensors-cli-remote.so";
+
+/// load_module() for another module file, found the same way.
+bool load_module_file(std::string_view file, std::string& error);
+
 }  // namespace safetensors::cli

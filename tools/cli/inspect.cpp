@@ -13,6 +13,7 @@
 
 #include "command.hpp"
 #include "format_option.hpp"
+#include "inspect_group.hpp"
 #include "inspect_listing.hpp"
 #include "output.hpp"
 #include "safetensors/json_writer.hpp"
@@ -26,6 +27,8 @@ struct inspect_options {
   std::string filter;
   std::string sort = "name";
   std::optional<torch::checkpoint_format> format;
+  bool group = false;
+  remote_options remote;
 };
 
 void filter_and_sort(listing& l, const inspect_options& opts) {
@@ -108,6 +111,25 @@ std::string tensor_table(const listing& l) {
   return t.render();
 }
 
+/// --group: one row per (name pattern, dtype, shape) with its count and totals.
+std::string group_table(const listing& l) {
+  text_table t({{"name"},
+                {"count", text_table::right},
+                {"numbers"},
+                {"dtype"},
+                {"shape"},
+                {"parameters", text_table::right},
+                {"bytes", text_table::right}});
+  const auto groups = group_rows(l.rows);
+  for (const auto& g : groups) {
+    t.add_row({control_chars_escaped(g.pattern), g.count > 1 ? fmt::format("x{}", g.count) : "",
+               number_ranges(g.numbers), g.dtype_name, format_shape(g.shape),
+               group_digits(g.parameters), group_digits(g.bytes)});
+  }
+  return t.render() +
+         fmt::format("{} tensors in {} groups\n", group_digits(l.rows.size()), groups.size());
+}
+
 std::string totals_table(const listing& l) {
   auto [per, all] = totals_of(l);
   text_table t({{"dtype"},
@@ -147,7 +169,7 @@ std::string render_text(const listing& l, const inspect_options& opts) {
                        l.rows.size());
   }
   out += '\n';
-  out += tensor_table(l);
+  out += opts.group ? group_table(l) : tensor_table(l);
   out += '\n';
   out += totals_table(l);
   out += '\n';
@@ -214,6 +236,18 @@ std::string render_json(const listing& l, const inspect_options& opts) {
     w.null();
   }
   json_tensors(w, l);
+  if (opts.group) {
+    w.key("groups").begin_array();
+    for (const auto& g : group_rows(l.rows)) {
+      w.begin_object().key("pattern").value(g.pattern).key("count").value(g.count);
+      w.key("numbers").begin_array();
+      for (auto n : g.numbers) w.value(n);
+      w.end_array().key("dtype").value(g.dtype_name).key("shape").begin_array();
+      for (auto d : g.shape) w.value(d);
+      w.end_array().key("parameters").value(g.parameters).key("bytes").value(g.bytes).end_object();
+    }
+    w.end_array();
+  }
   auto [per, all] = totals_of(l);
   w.key("totals").begin_object().key("all");
   json_total(w, all);
@@ -232,7 +266,7 @@ std::string render_json(const listing& l, const inspect_options& opts) {
 }
 
 int run_inspect(const inspect_options& opts) {
-  auto l = load_listing(opts.path, opts.format);
+  auto l = load_listing(opts.path, opts.format, opts.remote);
   if (!l) return report_error(l.error(), opts.path);
   filter_and_sort(*l, opts);
   const std::string out = opts.json ? render_json(*l, opts) : render_text(*l, opts);
@@ -243,13 +277,18 @@ int run_inspect(const inspect_options& opts) {
 std::function<int()> setup_inspect(CLI::App& sub) {
   auto opts = std::make_shared<inspect_options>();
   sub.add_option("path", opts->path,
-                 "a .safetensors or .bin/.pt/.pth file, a sharded folder, or its index.json")
+                 "a .safetensors file, a sharded folder, its index.json, a .bin/.pt/.pth, or an "
+                 "http(s):// or hf://OWNER/REPO[@REV]/PATH URL of a .safetensors or index.json")
       ->required();
   add_format_option(sub, opts->format);
   sub.add_flag("--json", opts->json, "print one JSON document instead of tables");
+  add_remote_options(sub, opts->remote);
   sub.add_option("--filter", opts->filter, "only tensors whose name matches this glob (fnmatch)");
   sub.add_option("--sort", opts->sort, "order of the tensor table: name (default) or offset")
       ->check(CLI::IsMember({"name", "offset"}));
+  sub.add_flag("--group", opts->group,
+               "collapse numbered layers: one row per name pattern (model.layers.#.x), dtype and "
+               "shape, with its count and totals");
   return [opts] { return run_inspect(*opts); };
 }
 

@@ -2,6 +2,8 @@
 // checkpoint (the pickle is interpreted symbolically; tensor data is never read).
 #include "inspect_listing.hpp"
 
+#include <fmt/format.h>
+
 #include <system_error>
 
 #include "core/try.hpp"
@@ -94,8 +96,32 @@ result<listing> list_torch(const std::filesystem::path& path) {
 
 }  // namespace
 
+listing remote_listing(const remote_checkpoint& ck) {
+  listing l;
+  l.sharded = ck.sharded;
+  l.index_path = ck.index_url;
+  for (std::size_t i = 0; i < ck.files.size(); ++i) {
+    const auto& f = ck.files[i];
+    listing_file lf;
+    lf.path = f.url;
+    lf.name = f.name;
+    lf.format = "safetensors";
+    lf.file_size = f.file_size;
+    lf.header_size = f.info.header_size;
+    lf.data_start = 8 + f.info.header_size;
+    l.files.push_back(std::move(lf));
+    for (const auto& t : f.info.tensors) l.rows.push_back(row_of(t, i));
+  }
+  if (!ck.files.empty()) l.metadata = ck.files.front().info.metadata;
+  l.notes.push_back(fmt::format("remote: headers read with {} HTTP requests ({} bytes received)",
+                                ck.requests, ck.bytes_received));
+  return l;
+}
+
 result<listing> load_listing(const std::string& path,
-                             std::optional<torch::checkpoint_format> format) {
+                             std::optional<torch::checkpoint_format> format,
+                             const remote_options& remote) {
+  if (is_remote(path)) return remote_listing(ST_TRY(fetch_remote(path, remote)));
   const auto where = ST_TRY(torch::resolve_checkpoint(path, format));
   auto l = ST_TRY(where.format == torch::checkpoint_format::pytorch ? list_torch(where.path)
                                                                     : list_safetensors(path));

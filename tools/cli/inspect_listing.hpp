@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "remote.hpp"
 #include "safetensors/error.hpp"
 #include "safetensors/header.hpp"
 #include "safetensors/torch/sharded.hpp"
@@ -45,11 +46,15 @@ struct listing {
   std::vector<std::string> notes;  ///< e.g. non-tensor entries of a torch checkpoint
 };
 
-/// Opens `path` header-only and lists its tensors: a PyTorch file, sharded folder or index.json
-/// when torch::resolve_checkpoint says so (`format` chooses for a folder holding both; the
-/// choice is the first note), otherwise a safetensors file, folder or index.json.
-/// Errors name the file.
+/// Opens `path` header-only and lists its tensors: a URL (remote.hpp: headers only, over HTTP
+/// ranges), a PyTorch file, sharded folder or index.json when torch::resolve_checkpoint says so
+/// (`format` chooses for a folder holding both; the choice is the first note), otherwise a
+/// safetensors file, folder or index.json. Errors name the file.
 result<listing> load_listing(const std::string& path,
-                             std::optional<torch::checkpoint_format> format = {});
+                             std::optional<torch::checkpoint_format> format = {},
+                             const remote_options& remote = {});
+
+/// The listing of headers fetched from a URL (files named by URL; a note with the requests).
+listing remote_listing(const remote_checkpoint& ck);
 
 }  // namespace safetensors::cli

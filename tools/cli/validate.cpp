@@ -17,6 +17,7 @@
 #include "core/try.hpp"
 #include "format_option.hpp"
 #include "output.hpp"
+#include "remote.hpp"
 #include "safetensors/json_writer.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/torch/checkpoint.hpp"
@@ -32,6 +33,7 @@ struct validate_options {
   bool check_values = false;
   bool quiet = false;
   std::optional<torch::checkpoint_format> format;
+  remote_options remote;
 };
 
 struct problem {
@@ -77,8 +79,7 @@ bool canonical_less(const tensor_info& a, const tensor_info& b) {
   return a.name < b.name;
 }
 
-void check_order(const file& f, validation& v) {
-  const auto& ts = f.tensors();
+void check_order(const std::string& path, const std::vector<tensor_info>& ts, validation& v) {
   std::vector<const tensor_info*> canon;
   canon.reserve(ts.size());
   for (const auto& t : ts) canon.push_back(&t);
@@ -90,18 +91,18 @@ void check_order(const file& f, validation& v) {
         {"order", ts[i].name,
          fmt::format("{}: tensors are not in the canonical writer order (dtype, then name): "
                      "tensor '{}' is at position {} where '{}' belongs",
-                     f.path().string(), ts[i].name, i, canon[i]->name)});
+                     path, ts[i].name, i, canon[i]->name)});
     return;
   }
 }
 
-void check_alignment(const file& f, validation& v) {
-  if (f.data_start() % 8 == 0) return;
+void check_alignment(const std::string& path, std::uint64_t data_start, validation& v) {
+  if (data_start % 8 == 0) return;
   v.warnings.push_back(
       {"alignment", "",
        fmt::format("{}: the data section starts at byte {}, not a multiple of 8: typed "
                    "zero-copy access may be misaligned",
-                   f.path().string(), f.data_start())});
+                   path, data_start)});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,8 +178,8 @@ void validate_safetensors(const std::string& path, const validate_options& opts,
   v.tensors = ck->tensors().size();
   check_declared_size(ck->declared_total_size(), ck->total_size(), ck->index_path(), v);
   for (const auto& f : ck->shards()) {
-    check_alignment(f, v);
-    check_order(f, v);
+    check_alignment(f.path().string(), f.data_start(), v);
+    check_order(f.path().string(), f.tensors(), v);
   }
   if (!opts.check_values) {  // every tensor's byte range through the mapping
     for (const auto& e : ck->tensors()) {
@@ -238,7 +239,27 @@ void validate_torch(const std::filesystem::path& path, const validate_options& o
   check_values(tensors, opts, v);
 }
 
+/// A URL: every header rule and the index against its shards, from the headers alone (data
+/// bytes are not downloaded, so --check-values does not apply).
+validation validate_remote(const std::string& url, const validate_options& opts) {
+  validation v;
+  v.path = url;
+  auto ck = fetch_remote(url, opts.remote);
+  if (!ck) {
+    v.io_error = ck.error().code == errc::io;
+    v.errors.push_back(problem_of(ck.error(), url));
+    return v;
+  }
+  for (const auto& f : ck->files) {
+    v.tensors += f.info.tensors.size();
+    check_alignment(f.url, 8 + f.info.header_size, v);
+    check_order(f.url, f.info.tensors, v);
+  }
+  return v;
+}
+
 validation validate_path(const std::string& path, const validate_options& opts) {
+  if (is_remote(path)) return validate_remote(path, opts);
   validation v;
   v.path = path;
   const auto where = torch::resolve_checkpoint(path, opts.format);
@@ -318,7 +339,8 @@ int run_validate(const validate_options& opts) {
 std::function<int()> setup_validate(CLI::App& sub) {
   auto opts = std::make_shared<validate_options>();
   sub.add_option("paths", opts->paths,
-                 "safetensors or PyTorch files, sharded folders or their index.json files")
+                 "safetensors or PyTorch files, sharded folders or their index.json files, local, "
+                 "or safetensors as http(s):// or hf:// URLs (headers only)")
       ->required();
   add_format_option(sub, opts->format);
   sub.add_flag("--json", opts->json,
@@ -327,6 +349,7 @@ std::function<int()> setup_validate(CLI::App& sub) {
       "--check-values", opts->check_values,
       "also read every value: count NaN/Inf in float tensors and BOOL bytes other than 0/1");
   sub.add_flag("-q,--quiet", opts->quiet, "print problems only (no OK lines, no progress bar)");
+  add_remote_options(sub, opts->remote);
   return [opts] { return run_validate(*opts); };
 }
 
