@@ -23,7 +23,8 @@ struct fixture {
   explicit fixture(const metadata_map& m, std::uint64_t alignment = 8) {
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<std::byte>(i * 3);
     for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<std::byte>(200 - i);
-    const tensor_source ts[] = {source("w", dtype::F32, {3, 4}, w), source("b", dtype::F16, {3}, b)};
+    const tensor_source ts[] = {source("w", dtype::F32, {3, 4}, w),
+                                source("b", dtype::F16, {3}, b)};
     write_options o;
     o.alignment = alignment;
     o.fsync = false;
@@ -77,14 +78,15 @@ TEST(MetadataEdit, InPlaceKeepsN) {
   auto opened = file::open(f.path);
   ASSERT_TRUE(opened);
   EXPECT_EQ(opened->metadata().entries, meta({{"format", "np"}}).entries);
-  EXPECT_EQ(*write_metadata(f.path, meta({{"format", "np"}}), no_sync()), metadata_write::unchanged);
+  EXPECT_EQ(*write_metadata(f.path, meta({{"format", "np"}}), no_sync()),
+            metadata_write::unchanged);
 }
 
 TEST(MetadataEdit, RewriteKeepsAlignmentAndData) {
   fixture f(meta({{"format", "pt"}}), 64);
   const auto [n0, data0] = f.layout();
-  const auto r = write_metadata(f.path, meta({{"format", "pt"}, {"note", std::string(300, 'v')}}),
-                                no_sync());
+  const auto r =
+      write_metadata(f.path, meta({{"format", "pt"}, {"note", std::string(300, 'v')}}), no_sync());
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(*r, metadata_write::rewritten);
   const auto [n1, data1] = f.layout();
@@ -115,8 +117,9 @@ TEST(MetadataEdit, ReadOnlyAndCorruptFiles) {
 
 TEST(MetadataEdit, IndexMetadata) {
   temp_dir dir;
-  const auto index = dir.write("model.safetensors.index.json",
-                               R"({"metadata":{"total_size":24,"x":"1"},"weight_map":{"a":"s.safetensors"}})");
+  const auto index =
+      dir.write("model.safetensors.index.json",
+                R"({"metadata":{"total_size":24,"x":"1"},"weight_map":{"a":"s.safetensors"}})");
   metadata_edit e;
   e.set = {{"quant", "none"}, {"x", "2"}};
   ASSERT_TRUE(edit_index_metadata(index, e, false));
@@ -125,9 +128,10 @@ TEST(MetadataEdit, IndexMetadata) {
   EXPECT_EQ(m->entries, (std::vector<std::pair<std::string, std::string>>{
                             {"total_size", "24"}, {"x", "2"}, {"quant", "none"}}));
   EXPECT_EQ(m->is_string, (std::vector<bool>{false, true, true}));
-  EXPECT_EQ(as_string(read_all(index)),
-            "{\"metadata\":{\"total_size\":24,\"x\":\"2\",\"quant\":\"none\"},\"weight_map\":{\"a\":"
-            "\"s.safetensors\"}}\n");
+  EXPECT_EQ(
+      as_string(read_all(index)),
+      "{\"metadata\":{\"total_size\":24,\"x\":\"2\",\"quant\":\"none\"},\"weight_map\":{\"a\":"
+      "\"s.safetensors\"}}\n");
   metadata_edit total;
   total.set = {{"total_size", "1"}};
   EXPECT_EQ(edit_index_metadata(index, total, false).error().code, errc::invalid_argument);
