@@ -20,15 +20,15 @@ struct names {
 TEST(NameIndex, FindsEveryNameAndNothingElse) {
   names n;
   for (int i = 0; i < 5000; ++i) n.v.push_back("model.layers." + std::to_string(i) + ".weight");
-  n.v.emplace_back("");                         // the empty name is a name
-  n.v.emplace_back(std::string("a\0b", 3));     // embedded NUL
-  n.v.emplace_back("exactly8");                 // one whole 8-byte block, no tail
-  n.v.emplace_back(std::string(100, 'x'));      // many blocks
+  n.v.emplace_back("");                      // the empty name is a name
+  n.v.emplace_back(std::string("a\0b", 3));  // embedded NUL
+  n.v.emplace_back("exactly8");              // one whole 8-byte block, no tail
+  n.v.emplace_back(std::string(100, 'x'));   // many blocks
   name_index idx;
   ASSERT_TRUE(idx.build(n.v.size(), n.at()));
   for (std::size_t i = 0; i < n.v.size(); ++i) EXPECT_EQ(idx.find(n.v[i], n.at()), i) << n.v[i];
-  for (const char* absent : {"model.layers.5000.weight", "a", "exactly", "exactly88",
-                             "model.layers.0.weigh"}) {
+  for (const char* absent :
+       {"model.layers.5000.weight", "a", "exactly", "exactly88", "model.layers.0.weigh"}) {
     EXPECT_EQ(idx.find(absent, n.at()), name_index::npos) << absent;
   }
   EXPECT_EQ(idx.find(std::string("a\0c", 3), n.at()), name_index::npos);
