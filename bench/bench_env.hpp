@@ -4,25 +4,17 @@
 #pragma once
 
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "safetensors/model/classifier.hpp"
+
 namespace bench {
 
-/// The "model name" of /proc/cpuinfo (x86 Linux), "unknown" where there is none.
-inline std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) != 0) continue;
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) break;
-    const auto start = line.find_first_not_of(" \t", colon + 1);
-    return start == std::string::npos ? "unknown" : line.substr(start);
-  }
-  return "unknown";
-}
+/// The "model name" of /proc/cpuinfo (x86 Linux), "unknown" where there is none: the one the
+/// model layer reports in `classify --verbose` and the server's /info.
+inline std::string cpu_model() { return safetensors::model::describe_compute().cpu_model; }
 
 /// Prints "cpu: MODEL (N logical CPUs)" and, when `kernels` is given, "kernels: KERNELS".
 inline void print_environment(std::string_view kernels = {}) {
