@@ -99,9 +99,17 @@ if command -v dpkg-shlibdeps >/dev/null; then
   for d in libdnnl libutf8proc libsimdjson libfmt libexpected-dev; do
     grep -q "$d" <<<"$depends" || fail "package Depends lacks $d: $depends"
   done
-  # The server's HTTP layer is header-only Boost.Beast: no HTTP library at run time.
-  ! grep -q "httplib" <<<"$depends" || fail "package Depends names cpp-httplib: $depends"
   dpkg-deb -x "$deb" "$tmp/deb/root"
+  # The server's HTTP layer is header-only Boost.Beast: no HTTP library at run time. cpp-httplib
+  # is needed only by the CLI's remote-header module, which is loaded for URL inputs alone.
+  server_lib=$(find "$tmp/deb/root" -name 'libsafetensors_server.so.*.*' | head -1)
+  [[ -n "$server_lib" ]] || fail "the package lacks libsafetensors_server"
+  ! readelf -d "$server_lib" | grep -E "NEEDED.*(httplib|libssl|libcrypto)" \
+    || fail "the server library links an HTTP/TLS library"
+  remote_module=$(find "$tmp/deb/root" -name 'safetensors-cli-remote.so' | head -1)
+  [[ -n "$remote_module" ]] || fail "the package lacks the remote-header module"
+  ! readelf -d "$tmp/deb/root/usr/bin/safetensors-cli" | grep -E "NEEDED.*(httplib|libssl|libcrypto)" \
+    || fail "safetensors-cli links an HTTP/TLS library (only its remote module may)"
   [[ "$("$tmp/deb/root/usr/bin/safetensors-cli" --version)" == "safetensors-cli $version" ]] \
     || fail "the packaged CLI does not run"
   [[ -f "$tmp/deb/root/usr/include/safetensors/reader.hpp" ]] || fail "the package lacks the headers"
