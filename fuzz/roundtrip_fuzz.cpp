@@ -135,8 +135,9 @@ void check_convert(FuzzedDataProvider& fdp, std::span<const std::byte> file, con
   o.verify = fdp.ConsumeBool();
   const std::uint64_t alignments[] = {8, 64, 4096};
   o.alignment = alignments[fdp.ConsumeIntegralInRange(0, 2)];
-  const dtype casts[] = {dtype::F16, dtype::BF16, dtype::F32};
-  if (fdp.ConsumeBool()) o.cast = casts[fdp.ConsumeIntegralInRange(0, 2)];
+  const dtype casts[] = {dtype::F16, dtype::BF16, dtype::F32, dtype::F64, dtype::F8_E4M3,
+                         dtype::F8_E5M2};
+  if (fdp.ConsumeBool()) o.rules.cast = casts[fdp.ConsumeIntegralInRange(0, 5)];
   const bool sharded = fdp.ConsumeIntegralInRange(0, 3) == 0;
   if (sharded) o.max_shard_size = fdp.ConsumeIntegralInRange<std::uint64_t>(1, 64);
   const auto output = work_dir() / (sharded ? "shards" : "out.safetensors");
@@ -154,7 +155,7 @@ void check_convert(FuzzedDataProvider& fdp, std::span<const std::byte> file, con
     auto t = written->get(info.name);
     check(t.has_value() && t->shape() == info.shape);
     const auto src = data.subspan(info.begin, info.nbytes());
-    const dtype to = o.cast && dtype_is_float(info.type) ? *o.cast : info.type;
+    const dtype to = o.rules.cast && dtype_is_float(info.type) ? *o.rules.cast : info.type;
     check(t->type() == to);
     std::vector<std::byte> want(src.begin(), src.end());
     if (to != info.type) {
@@ -163,8 +164,20 @@ void check_convert(FuzzedDataProvider& fdp, std::span<const std::byte> file, con
     }
     check(std::equal(want.begin(), want.end(), t->bytes().begin(), t->bytes().end()));
   }
-  if (!sharded && !o.cast && o.alignment == alignment) {
-    std::ifstream in(output, std::ios::binary);
+  if (!o.rules.cast && o.alignment == alignment) {
+    // merge(split(x)) is x: a shard set merged back through the pipeline gives the input's bytes.
+    auto merged = output;
+    if (sharded) {
+      merged = work_dir() / "merged.safetensors";
+      auto set = open_source(output);
+      check(set.has_value());
+      output_options mo;
+      mo.alignment = alignment;
+      mo.fsync = false;
+      mo.force = true;
+      check(write_checkpoint(*set, merged, mo).has_value());
+    }
+    std::ifstream in(merged, std::ios::binary);
     const std::vector<char> got{std::istreambuf_iterator<char>(in),
                                 std::istreambuf_iterator<char>()};
     check(got.size() == file.size() &&

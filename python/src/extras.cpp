@@ -31,9 +31,10 @@ py::dict convert(const std::string& input, const std::string& output,
                  const std::string& sharing, bool verify, bool copy_other_files, bool force) {
   torch::convert_options o;
   if (cast) {
-    o.cast = dtype_from_name(*cast);
-    if (!o.cast || (*o.cast != dtype::F16 && *o.cast != dtype::BF16 && *o.cast != dtype::F32))
-      raise(error{errc::invalid_argument, "cast '" + *cast + "': use 'F16', 'BF16' or 'F32'"});
+    o.rules.cast = dtype_from_name(*cast);
+    if (!o.rules.cast || !dtype_is_float(*o.rules.cast))
+      raise(error{errc::invalid_argument,
+                  "cast '" + *cast + "': use a floating dtype ('F16', 'BF16', 'F32', ...)"});
   }
   if (sharing != "exact" && sharing != "hf_compat")
     raise(error{errc::invalid_argument, "sharing '" + sharing + "': use 'exact' or 'hf_compat'"});

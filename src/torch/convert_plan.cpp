@@ -29,13 +29,6 @@ std::string torch_prefix(std::string_view index_name) {
   return stem.empty() ? "model" : stem;
 }
 
-bool is_weight_file(const fs::path& p) {
-  static const std::set<std::string> exts{".bin",         ".pt", ".pth",    ".ckpt",
-                                          ".safetensors", ".h5", ".msgpack"};
-  std::string name = p.filename().string();
-  return exts.count(p.extension().string()) || name.ends_with(".index.json");
-}
-
 /// A model folder, or the torch index.json `index` in it: the weights resolve_checkpoint picks.
 result<void> plan_folder(const fs::path& input, const fs::path& index, const fs::path& output,
                          const convert_options& opts, output_plan& p) {
@@ -61,10 +54,7 @@ result<void> plan_folder(const fs::path& input, const fs::path& index, const fs:
   }
   std::error_code ec;
   bool same = fs::exists(p.dir) && fs::equivalent(input, p.dir, ec);
-  if (opts.copy_other_files && !same)
-    for (const auto& e : fs::directory_iterator(input, ec))
-      if (e.is_regular_file() && !is_weight_file(e.path())) p.copies.push_back(e.path());
-  std::sort(p.copies.begin(), p.copies.end());
+  if (opts.copy_other_files && !same) p.copies = companion_files(input);
   return {};
 }
 
@@ -101,15 +91,8 @@ std::vector<fs::path> collisions(const output_plan& p) {
   std::vector<fs::path> out;
   if (!p.sharded && !p.one_to_one) {
     if (fs::exists(p.file)) out.push_back(p.file);
-  } else if (fs::is_directory(p.dir)) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(p.dir, ec)) {
-      std::string name = e.path().filename().string();
-      if (name == p.prefix + ".safetensors" || name == p.prefix + ".safetensors.index.json" ||
-          (name.starts_with(p.prefix + "-") && name.ends_with(".safetensors") &&
-           name.find("-of-") != std::string::npos))
-        out.push_back(e.path());
-    }
+  } else {
+    out = existing_outputs(p.dir, p.prefix);
   }
   for (const auto& c : p.copies)
     if (fs::exists(p.dir / c.filename())) out.push_back(p.dir / c.filename());

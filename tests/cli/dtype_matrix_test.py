@@ -18,7 +18,8 @@ from st_testlib import (BITS, WRITER_ORDER, CliTestCase, header_bytes, main, num
 
 DTYPES = list(reversed(WRITER_ORDER))  # the reference enum order
 SHAPES = [[], [0], [2, 0], [1, 8], [3], [3, 5]]
-CAST_TARGETS = ["F16", "BF16", "F32"]  # what --dtype accepts
+CAST_TARGETS = ["F16", "BF16", "F32", "F64", "F8_E5M2"]  # IEEE targets: values checked exactly
+OTHER_FLOAT_TARGETS = ["F8_E4M3", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F8_E8M0"]  # checked by layout
 META = {"format": "pt"}
 
 # (exponent bits, mantissa bits, bias, specials): ieee = inf and NaN in the top exponent;
@@ -226,15 +227,59 @@ class DtypeMatrix(CliTestCase):
             self.assert_exit(procs[target], 0)
             self.check_cast(path, target)
 
+    def test_convert_dtype_to_other_floats(self):
+        """Saturating/NaN-only F8 targets: every floating tensor takes the target dtype with the
+        byte size of its element count, the rest keep their bytes."""
+        for target in OTHER_FLOAT_TARGETS:
+            out = self.path("cast_%s.safetensors" % target)
+            self.assert_exit(run("convert", "--dtype", target.lower(), self.src, out), 0)
+            _, header = read_header(out)
+            for name, dtype, shape, src in self.tensors:
+                with self.subTest(tensor=name, target=target):
+                    info = header[name]
+                    self.assertEqual(info["dtype"], target if dtype in FLOATS else dtype)
+                    size = info["data_offsets"][1] - info["data_offsets"][0]
+                    self.assertEqual(size, numel(shape) if dtype in FLOATS else len(src))
+
+    def test_convert_dtype_to_sub_byte_needs_whole_bytes(self):
+        """F4/F6 targets: a tensor whose element count does not fill whole bytes, or a NaN (these
+        formats have none), is an error naming the tensor (no output); the sub-byte tensors (no
+        NaN) are cast among themselves, integers kept (selected with --filter)."""
+        for target in ("F4", "F6_E2M3", "F6_E3M2"):
+            out = self.path("sub_%s.safetensors" % target)
+            p = run("convert", "--dtype", target, self.src, out)
+            with self.subTest(target=target):
+                self.assert_exit(p, 2)
+                self.assertRegex(p.stderr, r"^error: .*tensor '[A-Z0-9_]+\.(3|3x5)': \d+ elements cannot be "
+                                 r"written as %s" % target)
+                self.assertFalse(os.path.exists(out))
+                p = run("convert", "--dtype", target, "--filter", "F32.1x8", self.src, out)
+                self.assert_exit(p, 2)
+                self.assertRegex(p.stderr, r"^error: .*tensor 'F32\.1x8': element \d+ \(nan\) cannot be "
+                                 r"represented in %s" % target)
+                self.assertFalse(os.path.exists(out))
+                picked = ["F4.*", "F6_*", "U8.*"]
+                self.assert_exit(run("convert", "--dtype", target, *[a for g in picked for a in ("--filter", g)],
+                                     self.src, out), 0)
+                _, header = read_header(out)
+                want = [t for t in self.tensors if t[1] in ("F4", "F6_E2M3", "F6_E3M2", "U8")]
+                self.assertEqual(set(header) - {"__metadata__"}, {t[0] for t in want})
+                for name, dtype, shape, src in want:
+                    info = header[name]
+                    self.assertEqual(info["dtype"], "U8" if dtype == "U8" else target, name)
+                    self.assertEqual(info["data_offsets"][1] - info["data_offsets"][0],
+                                     len(src) if dtype == "U8" else numel(shape) * BITS[target] // 8, name)
+
     def test_convert_dtype_without_a_cast_is_a_usage_error(self):
-        targets = [d for d in DTYPES if d not in CAST_TARGETS]
+        targets = [d for d in DTYPES if d not in FLOATS]
         with ThreadPoolExecutor(4) as pool:
             procs = list(pool.map(lambda t: run("convert", "--dtype", t, self.src, self.path(t + ".safetensors")),
                                   targets))
         for target, p in zip(targets, procs):
             with self.subTest(target=target):
                 self.assert_exit(p, 2)
-                self.assertEqual(p.stderr, "error: --dtype '%s': use f16, bf16 or f32\n" % target)
+                self.assertEqual(p.stderr, "error: --dtype '%s': use a floating dtype (f16, bf16, f32, f64, "
+                                 "f8_e4m3, f8_e5m2, ...)\n" % target)
                 self.assertFalse(os.path.exists(self.path(target + ".safetensors")))
 
     def test_validate_check_values(self):

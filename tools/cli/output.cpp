@@ -2,7 +2,6 @@
 #include "output.hpp"
 
 #include <fmt/format.h>
-#include <fnmatch.h>
 #include <unistd.h>
 #include <utf8proc.h>
 
@@ -127,12 +126,6 @@ std::size_t display_width(std::string_view utf8) {
     remaining -= n;
   }
   return width;
-}
-
-bool glob_match(std::string_view pattern, std::string_view name) {
-  // fnmatch needs NUL-terminated strings; names may hold any byte except NUL in practice.
-  const std::string pat(pattern), str(name);
-  return ::fnmatch(pat.c_str(), str.c_str(), 0) == 0;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "safetensors/error.hpp"
+#include "safetensors/pipeline.hpp"
 
 namespace safetensors::cli {
 
@@ -57,9 +58,8 @@ std::string control_chars_escaped(std::string_view text);
 /// marks 0). Invalid UTF-8 bytes count 1 each.
 std::size_t display_width(std::string_view utf8);
 
-/// fnmatch(3) glob match of a tensor name ("*.weight", "layer.[0-3].*"); no special meaning for
-/// '/' or leading dots.
-bool glob_match(std::string_view pattern, std::string_view name);
+// Tensor-name globs: safetensors::glob_match (safetensors/pipeline.hpp), as the pipeline's
+// --filter uses them.
 
 // ---------------------------------------------------------------------------------------------
 // Tables

@@ -1,4 +1,5 @@
-// Conversion of torch checkpoints (and safetensors files) to canonical safetensors files.
+// Conversion of torch checkpoints (and safetensors files) to canonical safetensors files, and
+// PyTorch checkpoints as one more source kind of the core pipeline (safetensors/pipeline.hpp).
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include "safetensors/dtype.hpp"
 #include "safetensors/error.hpp"
+#include "safetensors/pipeline.hpp"
 #include "safetensors/torch/checkpoint.hpp"
 #include "safetensors/torch/sharded.hpp"
 
@@ -23,11 +25,25 @@ enum class share_policy {
               ///< the first (sorted) tensor covering the whole storage, drop the rest
 };
 
-/// Called with (bytes written so far, total bytes) as the data is written.
-using progress_fn = std::function<void(std::uint64_t done, std::uint64_t total)>;
+/// How a checkpoint is read as a pipeline source.
+struct source_options {
+  select_options select;  ///< which object of a pickle holds the tensors
+  share_policy sharing = share_policy::exact;
+  unpickler_limits limits;
+  /// A folder holding safetensors and PyTorch weights: which to read (see resolve_checkpoint;
+  /// `preferred` when not chosen, and a note says so).
+  std::optional<checkpoint_format> format;
+  checkpoint_format preferred = checkpoint_format::safetensors;
+};
+
+/// Any checkpoint as a pipeline tensor set: a safetensors file, folder or index (the core's
+/// open_source), or a PyTorch file, folder or index.json (every shard opened without running
+/// pickle code; shared storages deduplicated by `sharing`, metadata `{"format": "pt"}` plus one
+/// entry per alias; source_tensor::shard = the shard's position in the index).
+result<tensor_set> open_source(const std::filesystem::path& path, const source_options& opts = {});
 
 struct convert_options {
-  std::optional<dtype> cast;    ///< F16, BF16 or F32: applied to floating tensors (F64 ... F4) only
+  select_rules rules;           ///< --filter / --exclude / --rename / --dtype
   std::uint64_t alignment = 8;  ///< data section alignment: 8, 64 or 4096
   std::optional<std::uint64_t> max_shard_size;  ///< shard the output (folder inputs: 5 GB default)
   select_options select;
@@ -46,6 +62,7 @@ struct convert_options {
 struct convert_report {
   std::vector<std::filesystem::path> written;                ///< safetensors files and index
   std::vector<std::filesystem::path> copied;                 ///< other files copied from a folder
+  std::vector<std::filesystem::path> removed;  ///< stale shards of a replaced set (--force)
   std::size_t tensors = 0;                                   ///< tensors written
   std::vector<std::pair<std::string, std::string>> aliases;  ///< (dropped, kept)
   std::vector<std::string> notes;
