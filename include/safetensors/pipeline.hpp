@@ -107,12 +107,17 @@ struct output_options {
   bool verify = true;  ///< read every written file back and compare it with the sources
   bool fsync = true;
   bool force = false;  ///< replace existing outputs (else invalid_argument naming one)
+  /// The input checkpoint: when it is a folder (or an index.json, then its folder) other than
+  /// the output's, its companion_files() are copied beside the output after the checkpoint is
+  /// in place (an existing one is refused before anything is written, unless force).
+  std::filesystem::path companions_of;
   progress_fn progress;
 };
 
 struct output_report {
   std::vector<std::filesystem::path> written;  ///< files in place (shards, then the index)
   std::vector<std::filesystem::path> removed;  ///< stale shards of the replaced set
+  std::vector<std::filesystem::path> copied;   ///< companion files copied beside the output
   std::size_t tensors = 0;
   std::uint64_t bytes = 0;  ///< tensor data bytes written
   bool verified = false;

@@ -214,6 +214,34 @@ result<void> refuse_existing(const std::vector<fs::path>& existing, const output
   return {};
 }
 
+/// The companion files to copy beside outputs in `dir` (see output_options::companions_of),
+/// refused when one exists already and !force.
+result<std::vector<fs::path>> companions_to_copy(const output_options& opts, const fs::path& dir) {
+  std::error_code ec;
+  if (opts.companions_of.empty()) return std::vector<fs::path>{};
+  fs::path folder = opts.companions_of;
+  if (!fs::is_directory(folder, ec)) {
+    if (!folder.filename().string().ends_with(".index.json")) return std::vector<fs::path>{};
+    folder = folder.parent_path().empty() ? fs::path(".") : folder.parent_path();
+  }
+  if (fs::exists(dir, ec) && fs::equivalent(folder, dir, ec)) return std::vector<fs::path>{};
+  auto files = companion_files(folder);
+  std::vector<fs::path> existing;
+  for (const auto& f : files)
+    if (fs::exists(dir / f.filename(), ec)) existing.push_back(dir / f.filename());
+  ST_TRY(refuse_existing(existing, opts));
+  return files;
+}
+
+result<void> copy_companions(const std::vector<fs::path>& files, const fs::path& dir,
+                             const output_options& opts, output_report& r) {
+  for (const auto& f : files) {
+    ST_TRY(copy_file_atomic(f, dir / f.filename(), opts.fsync));
+    r.copied.push_back(dir / f.filename());
+  }
+  return {};
+}
+
 result<fs::path> make_folder(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -279,6 +307,8 @@ result<output_report> write_checkpoint(const tensor_set& set, const fs::path& pa
   ST_TRY(check_options(opts));
   std::error_code ec;
   if (fs::exists(path, ec)) ST_TRY(refuse_existing({path}, opts));
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  const auto companions = ST_TRY(companions_to_copy(opts, dir));
   if (!path.parent_path().empty()) ST_TRY(make_folder(path.parent_path()));
   progress_state progress;
   progress.total = total_bytes(set);
@@ -294,6 +324,7 @@ result<output_report> write_checkpoint(const tensor_set& set, const fs::path& pa
   if (check) ST_TRY(check->all_seen());
   output_report r;
   r.written = {path};
+  ST_TRY(copy_companions(companions, dir, opts, r));
   r.tensors = set.tensors.size();
   r.bytes = progress.total;
   r.verified = opts.verify;
@@ -305,6 +336,7 @@ result<output_report> write_shards(const tensor_set& set, const fs::path& dir,
   ST_TRY(check_options(opts));
   const auto before = existing_outputs(dir, opts.prefix);
   ST_TRY(refuse_existing(before, opts));
+  const auto companions = ST_TRY(companions_to_copy(opts, dir));
   ST_TRY(make_folder(dir));
   progress_state progress;
   progress.total = total_bytes(set);
@@ -337,6 +369,7 @@ result<output_report> write_shards(const tensor_set& set, const fs::path& dir,
     headers.header_only = true;
     ST_TRY(checkpoint::open(r.written.back(), headers));
   }
+  ST_TRY(copy_companions(companions, dir, opts, r));
   r.tensors = set.tensors.size();
   r.bytes = progress.total;
   r.verified = opts.verify;

@@ -36,23 +36,21 @@ result<convert_report> convert(const fs::path& input, const fs::path& output,
   out.keep_shards = plan.one_to_one;
   out.verify = opts.verify;
   out.fsync = opts.fsync;
-  out.force = true;  // plan_output refused existing outputs unless opts.force
+  out.force = opts.force;
+  if (opts.copy_other_files) out.companions_of = input;
   out.progress = opts.progress;
   const auto written = plan.sharded || plan.one_to_one ? ST_TRY(write_shards(set, plan.dir, out))
                                                        : ST_TRY(write_checkpoint(set, plan.file, out));
   convert_report report;
   report.written = written.written;
   report.removed = written.removed;
+  report.copied = written.copied;
   report.tensors = written.tensors;
   report.bytes = written.bytes;
   report.verified = written.verified;
   report.aliases = set.aliases;
   report.notes = plan.notes;
   report.notes.insert(report.notes.end(), set.notes.begin(), set.notes.end());
-  for (const auto& f : plan.copies) {
-    ST_TRY(copy_file_atomic(f, plan.dir / f.filename(), opts.fsync));
-    report.copied.push_back(plan.dir / f.filename());
-  }
   return report;
 }
 

@@ -52,9 +52,6 @@ result<void> plan_folder(const fs::path& input, const fs::path& index, const fs:
   } else {
     p.torch_inputs = {where.path};
   }
-  std::error_code ec;
-  bool same = fs::exists(p.dir) && fs::equivalent(input, p.dir, ec);
-  if (opts.copy_other_files && !same) p.copies = companion_files(input);
   return {};
 }
 
@@ -86,19 +83,6 @@ result<void> plan_file(const fs::path& input, const fs::path& output, const conv
   return {};
 }
 
-/// Outputs that exist already (refused without force).
-std::vector<fs::path> collisions(const output_plan& p) {
-  std::vector<fs::path> out;
-  if (!p.sharded && !p.one_to_one) {
-    if (fs::exists(p.file)) out.push_back(p.file);
-  } else {
-    out = existing_outputs(p.dir, p.prefix);
-  }
-  for (const auto& c : p.copies)
-    if (fs::exists(p.dir / c.filename())) out.push_back(p.dir / c.filename());
-  return out;
-}
-
 }  // namespace
 
 fs::path default_output_path(const fs::path& input) {
@@ -120,14 +104,6 @@ result<output_plan> plan_output(const fs::path& input, const fs::path& output,
     ST_TRY(plan_folder(input.parent_path(), input, output, opts, p));
   else
     ST_TRY(plan_file(input, output, opts, p));
-
-  if (!opts.force) {
-    auto existing = collisions(p);
-    if (!existing.empty())
-      return fail(
-          errc::invalid_argument,
-          fmt::format("{} already exists (use --force to overwrite)", existing.front().string()));
-  }
   return p;
 }
 

@@ -20,14 +20,13 @@ struct output_plan {
   std::filesystem::path file;  ///< the output file when not sharded
   std::string prefix = "model";
   std::uint64_t max_shard_size = 5'000'000'000;
-  std::vector<std::filesystem::path> copies;  ///< other files of an input folder
   std::vector<std::string> notes;             ///< which format of a folder holding both is read
 };
 
 /// foo.pt -> foo.safetensors, pytorch_model.bin -> model.safetensors, a folder -> itself.
 std::filesystem::path default_output_path(const std::filesystem::path& input);
 
-/// Resolves inputs and outputs and refuses existing outputs unless opts.force.
+/// Resolves inputs and outputs (existing outputs are refused by the pipeline's writer).
 result<output_plan> plan_output(const std::filesystem::path& input,
                                 const std::filesystem::path& output, const convert_options& opts);
 

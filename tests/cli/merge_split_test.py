@@ -269,9 +269,10 @@ class SplitMerge(CliTestCase):
         self.assert_exit(p, 0)
         self.assertFalse(os.path.exists(os.path.join(self.path("out2"), "config.json")))
         # an existing companion is an existing output: refused before anything is written
-        p = run("split", model, out, "--max-shard-size", "3KB")
+        p = run("split", model, out, "--max-shard-size", "3KB", "--prefix", "other")
         self.assert_exit(p, 2)
         self.assertIn("config.json already exists", p.stderr)
+        self.assertFalse([n for n in os.listdir(out) if n.startswith("other")])
 
     def test_pytorch_input(self):
         src = os.path.join(REAL_TORCH, "mlp_mnist_statedict_zip_archive_prefix.pt")

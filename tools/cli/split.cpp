@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <filesystem>
 
 #include "command.hpp"
 #include "format_option.hpp"
@@ -13,7 +12,6 @@
 
 namespace safetensors::cli {
 namespace {
-namespace fs = std::filesystem;
 
 struct split_args {
   std::string verb, input, output, prefix = "model";
@@ -21,18 +19,6 @@ struct split_args {
   bool no_copy = false;
   std::optional<torch::checkpoint_format> format;
 };
-
-/// The other files of an input folder (config.json, tokenizer...) that go beside the shards.
-std::vector<fs::path> files_to_copy(const split_args& a) {
-  std::error_code ec;
-  fs::path folder = a.input;
-  if (!fs::is_directory(folder, ec)) {
-    if (!a.input.ends_with(".index.json")) return {};
-    folder = folder.parent_path().empty() ? fs::path(".") : folder.parent_path();
-  }
-  if (a.no_copy || (fs::exists(a.output, ec) && fs::equivalent(folder, a.output, ec))) return {};
-  return companion_files(folder);
-}
 
 int run(const split_args& a) {
   const auto rules = selection_rules(a.pipe);
@@ -46,14 +32,6 @@ int run(const split_args& a) {
     print_error(fmt::format("--prefix '{}': a file name prefix without '/'", a.prefix));
     return exit_usage;
   }
-  const auto copies = files_to_copy(a);
-  std::error_code ec;
-  for (const auto& f : copies)
-    if (!a.pipe.force && fs::exists(fs::path(a.output) / f.filename(), ec)) {
-      print_error(fmt::format("{} already exists (use --force to overwrite)",
-                              (fs::path(a.output) / f.filename()).string()));
-      return exit_usage;
-    }
   const auto start = std::chrono::steady_clock::now();
   auto set = open_selected(a.input, a.format, *rules);
   if (!set) return report_error(set.error(), a.input);
@@ -61,19 +39,14 @@ int run(const split_args& a) {
   auto o = output_options_for(a.pipe, bar.callback());
   o.max_shard_size = *size;
   o.prefix = a.prefix;
+  if (!a.no_copy) o.companions_of = a.input;
   auto r = write_shards(*set, a.output, o);
   bar.finish();
   if (!r) return report_error(r.error(), a.output);
-  std::vector<fs::path> copied;
-  for (const auto& f : copies) {
-    const auto to = fs::path(a.output) / f.filename();
-    if (auto c = copy_file_atomic(f, to); !c) return report_error(c.error(), f.string());
-    copied.push_back(to);
-  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   print_pipeline_report({a.verb == "split" ? "split" : "resharded", a.input, r->written,
-                         r->removed, copied, set->aliases, set->notes, r->tensors, r->bytes,
+                         r->removed, r->copied, set->aliases, set->notes, r->tensors, r->bytes,
                          r->verified, seconds},
                         a.pipe.json, a.pipe.quiet);
   return exit_ok;
