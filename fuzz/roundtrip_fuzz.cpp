@@ -135,8 +135,8 @@ void check_convert(FuzzedDataProvider& fdp, std::span<const std::byte> file, con
   o.verify = fdp.ConsumeBool();
   const std::uint64_t alignments[] = {8, 64, 4096};
   o.alignment = alignments[fdp.ConsumeIntegralInRange(0, 2)];
-  const dtype casts[] = {dtype::F16, dtype::BF16, dtype::F32, dtype::F64, dtype::F8_E4M3,
-                         dtype::F8_E5M2};
+  const dtype casts[] = {dtype::F16, dtype::BF16,    dtype::F32,
+                         dtype::F64, dtype::F8_E4M3, dtype::F8_E5M2};
   if (fdp.ConsumeBool()) o.rules.cast = casts[fdp.ConsumeIntegralInRange(0, 5)];
   const bool sharded = fdp.ConsumeIntegralInRange(0, 3) == 0;
   if (sharded) o.max_shard_size = fdp.ConsumeIntegralInRange<std::uint64_t>(1, 64);

@@ -98,7 +98,7 @@ result<void> apply_rules(tensor_set& set, const select_rules& rules);
 bool glob_match(std::string_view pattern, std::string_view name);
 
 struct output_options {
-  std::uint64_t alignment = 8;  ///< data section alignment: 8, 64 or 4096
+  std::uint64_t alignment = 8;                   ///< data section alignment: 8, 64 or 4096
   std::uint64_t max_shard_size = 5'000'000'000;  ///< write_shards: bytes of tensor data per shard
   std::string prefix = "model";                  ///< write_shards: model-00001-of-00002...
   /// write_shards: one output shard per source shard (source_tensor::shard) instead of cutting

@@ -1,6 +1,6 @@
-// safetensors.cpp: what only this project offers from Python. convert and scan run the torch
-// layer (no pickle code is executed), validate and inspect the core; all release the GIL while
-// they read and write files. Results are plain dicts and lists.
+// safetensors.cpp: what only this project offers from Python. convert, merge/split/reshard
+// (rewrite) and scan run the torch layer (no pickle code is executed), validate and inspect the
+// core; all release the GIL while they read and write files. Results are plain dicts and lists.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "errors.hpp"
+#include "safetensors/pipeline.hpp"
 #include "safetensors/sharded.hpp"
 #include "safetensors/torch/convert.hpp"
 #include "safetensors/torch/scan.hpp"
@@ -25,17 +26,49 @@ std::vector<std::string> strings(const std::vector<std::filesystem::path>& paths
   return out;
 }
 
-py::dict convert(const std::string& input, const std::string& output,
-                 const std::optional<std::string>& cast, std::uint64_t alignment,
-                 std::optional<std::uint64_t> max_shard_size, const std::string& key, bool flatten,
-                 const std::string& sharing, bool verify, bool copy_other_files, bool force) {
-  torch::convert_options o;
+/// --filter / --exclude / --rename / --dtype, as the CLI reads them.
+select_rules rules_from(const std::vector<std::string>& filter,
+                        const std::vector<std::string>& exclude,
+                        const std::vector<std::string>& rename,
+                        const std::optional<std::string>& cast) {
+  select_rules r;
+  r.include = filter;
+  r.exclude = exclude;
+  for (const auto& text : rename) r.rename.push_back(unwrap(rename_rule::parse(text)));
   if (cast) {
-    o.rules.cast = dtype_from_name(*cast);
-    if (!o.rules.cast || !dtype_is_float(*o.rules.cast))
+    r.cast = dtype_from_name(*cast);
+    if (!r.cast || !dtype_is_float(*r.cast))
       raise(error{errc::invalid_argument,
                   "cast '" + *cast + "': use a floating dtype ('F16', 'BF16', 'F32', ...)"});
   }
+  return r;
+}
+
+py::dict report_dict(const std::vector<std::filesystem::path>& written,
+                     const std::vector<std::filesystem::path>& removed,
+                     const std::vector<std::filesystem::path>& copied, std::size_t tensors,
+                     const std::vector<std::pair<std::string, std::string>>& aliases,
+                     const std::vector<std::string>& notes, std::uint64_t bytes, bool verified) {
+  py::dict d;
+  d["written"] = strings(written);
+  d["removed"] = strings(removed);
+  d["copied"] = strings(copied);
+  d["tensors"] = tensors;
+  d["aliases"] = aliases;
+  d["notes"] = notes;
+  d["bytes"] = bytes;
+  d["verified"] = verified;
+  return d;
+}
+
+py::dict convert(const std::string& input, const std::string& output,
+                 const std::optional<std::string>& cast, const std::vector<std::string>& filter,
+                 const std::vector<std::string>& exclude, const std::vector<std::string>& rename,
+                 std::uint64_t alignment, std::optional<std::uint64_t> max_shard_size,
+                 const std::string& key, bool flatten, const std::string& sharing, bool verify,
+                 bool copy_other_files, bool force) {
+  torch::convert_options o;
+  o.rules = rules_from(filter, exclude, rename, cast);
   if (sharing != "exact" && sharing != "hf_compat")
     raise(error{errc::invalid_argument, "sharing '" + sharing + "': use 'exact' or 'hf_compat'"});
   o.alignment = alignment;
@@ -51,15 +84,45 @@ py::dict convert(const std::string& input, const std::string& output,
     py::gil_scoped_release unlocked;
     r = unwrap(torch::convert(input, output, o));
   }
-  py::dict d;
-  d["written"] = strings(r.written);
-  d["copied"] = strings(r.copied);
-  d["tensors"] = r.tensors;
-  d["aliases"] = r.aliases;
-  d["notes"] = r.notes;
-  d["bytes"] = r.bytes;
-  d["verified"] = r.verified;
-  return d;
+  return report_dict(r.written, r.removed, r.copied, r.tensors, r.aliases, r.notes, r.bytes,
+                     r.verified);
+}
+
+/// merge (max_shard_size unset: one file) or split/reshard (a shard set in `output`).
+py::dict rewrite(const std::string& input, const std::string& output,
+                 std::optional<std::uint64_t> max_shard_size, const std::string& prefix,
+                 const std::optional<std::string>& cast, const std::vector<std::string>& filter,
+                 const std::vector<std::string>& exclude, const std::vector<std::string>& rename,
+                 const std::optional<std::string>& format, std::uint64_t alignment, bool verify,
+                 bool force, bool copy_other_files) {
+  const auto rules = rules_from(filter, exclude, rename, cast);
+  torch::source_options so;
+  if (format) {
+    so.format = torch::format_from_name(*format);
+    if (!so.format)
+      raise(error{errc::invalid_argument,
+                  "format '" + *format + "': use 'safetensors' or 'pytorch'"});
+  }
+  output_options o;
+  o.alignment = alignment;
+  o.verify = verify;
+  o.force = force;
+  if (max_shard_size) {
+    if (*max_shard_size == 0) raise(error{errc::invalid_argument, "max_shard_size must be > 0"});
+    o.max_shard_size = *max_shard_size;
+    o.prefix = prefix;
+    if (copy_other_files) o.companions_of = input;
+  }
+  tensor_set set;
+  output_report r;
+  {
+    py::gil_scoped_release unlocked;
+    set = unwrap(torch::open_source(input, so));
+    unwrap(apply_rules(set, rules));
+    r = unwrap(max_shard_size ? write_shards(set, output, o) : write_checkpoint(set, output, o));
+  }
+  return report_dict(r.written, r.removed, r.copied, r.tensors, set.aliases, set.notes, r.bytes,
+                     r.verified);
 }
 
 py::dict scan(const std::string& path) {
@@ -158,9 +221,14 @@ py::dict inspect(const std::string& path) {
 }  // namespace
 
 void bind_extras(py::module_& m) {
+  m.def("rewrite", &rewrite, py::arg("input"), py::arg("output"), py::arg("max_shard_size"),
+        py::arg("prefix"), py::arg("cast"), py::arg("filter"), py::arg("exclude"),
+        py::arg("rename"), py::arg("format"), py::arg("alignment"), py::arg("verify"),
+        py::arg("force"), py::arg("copy_other_files"));
   m.def("convert", &convert, py::arg("input"), py::arg("output"), py::arg("cast"),
-        py::arg("alignment"), py::arg("max_shard_size"), py::arg("key"), py::arg("flatten"),
-        py::arg("sharing"), py::arg("verify"), py::arg("copy_other_files"), py::arg("force"));
+        py::arg("filter"), py::arg("exclude"), py::arg("rename"), py::arg("alignment"),
+        py::arg("max_shard_size"), py::arg("key"), py::arg("flatten"), py::arg("sharing"),
+        py::arg("verify"), py::arg("copy_other_files"), py::arg("force"));
   m.def("scan", &scan, py::arg("path"));
   m.def("validate", &validate, py::arg("path"));
   m.def("inspect", &inspect, py::arg("path"));

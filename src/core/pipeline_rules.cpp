@@ -8,8 +8,8 @@
 #include <set>
 #include <unordered_map>
 
-#include "core/try.hpp"
 #include "core/text_util.hpp"
+#include "core/try.hpp"
 #include "safetensors/pipeline.hpp"
 
 namespace safetensors {
@@ -25,8 +25,8 @@ result<void> stream_cast(const source_tensor& s, dtype to, const byte_sink& sink
     const std::uint64_t count = in.size() / group_bytes * group_elems;
     out.resize(static_cast<std::size_t>(ST_TRY(dtype_byte_size(to, count))));
     if (auto r = convert_elements(s.type, in, to, out, count); !r)
-      return fail(r.error().code, fmt::format("tensor '{}': {}", detail::ascii_escaped(s.name),
-                                              r.error().message));
+      return fail(r.error().code,
+                  fmt::format("tensor '{}': {}", detail::ascii_escaped(s.name), r.error().message));
     return sink(out);
   };
   const auto take_chunk = [&](std::span<const std::byte> chunk) -> result<void> {
@@ -57,10 +57,10 @@ result<void> cast_tensor(source_tensor& t, dtype to) {
   for (auto d : t.shape) numel *= d;  // checked when the source was opened (its bytes exist)
   const auto bytes = dtype_byte_size(to, numel);
   if (!bytes)
-    return fail(errc::invalid_argument,
-                fmt::format("tensor '{}': {} elements cannot be written as {} ({})",
-                            detail::ascii_escaped(t.name), numel, dtype_name(to),
-                            bytes.error().message));
+    return fail(
+        errc::invalid_argument,
+        fmt::format("tensor '{}': {} elements cannot be written as {} ({})",
+                    detail::ascii_escaped(t.name), numel, dtype_name(to), bytes.error().message));
   auto from = std::make_shared<source_tensor>(std::move(t));
   t.name = from->name;
   t.shape = from->shape;
@@ -130,8 +130,8 @@ result<rename_rule> rename_rule::parse(std::string_view text) {
       break;
     }
   if (eq == std::string_view::npos)
-    return fail(errc::invalid_argument,
-                fmt::format("rename '{}': expected REGEX=REPLACEMENT", detail::ascii_escaped(text)));
+    return fail(errc::invalid_argument, fmt::format("rename '{}': expected REGEX=REPLACEMENT",
+                                                    detail::ascii_escaped(text)));
   std::string regex;
   for (std::size_t i = 0; i < eq; ++i) {
     if (text[i] == '\\' && i + 1 < eq && text[i + 1] == '=') continue;  // "\=" is '='

@@ -351,9 +351,8 @@ result<output_report> write_shards(const tensor_set& set, const fs::path& dir,
   so.write.fsync = opts.fsync;
   if (check) so.write.check = check->check();
   output_report r;
-  r.written = opts.keep_shards
-                  ? ST_TRY(write_by_source_shard(set, sources, dir, so.write, opts))
-                  : ST_TRY(write_sharded(dir, sources, set.metadata, so));
+  r.written = opts.keep_shards ? ST_TRY(write_by_source_shard(set, sources, dir, so.write, opts))
+                               : ST_TRY(write_sharded(dir, sources, set.metadata, so));
   if (check) ST_TRY(check->all_seen());
   // The earlier set's files that the new one did not replace go, so that the folder holds
   // exactly one checkpoint of this prefix (a stale model-00003-of-00003 or model.safetensors

@@ -23,8 +23,8 @@ result<convert_report> convert(const fs::path& input, const fs::path& output,
   so.limits = opts.limits;
   tensor_set set;
   if (plan.safetensors_input)
-    set = ST_TRY(safetensors::open_source(plan.safetensors_path.empty() ? input
-                                                                        : plan.safetensors_path));
+    set = ST_TRY(
+        safetensors::open_source(plan.safetensors_path.empty() ? input : plan.safetensors_path));
   else
     set = ST_TRY(detail::torch_files_source(plan.torch_inputs, so));
   ST_TRY(apply_rules(set, opts.rules));
@@ -39,8 +39,9 @@ result<convert_report> convert(const fs::path& input, const fs::path& output,
   out.force = opts.force;
   if (opts.copy_other_files) out.companions_of = input;
   out.progress = opts.progress;
-  const auto written = plan.sharded || plan.one_to_one ? ST_TRY(write_shards(set, plan.dir, out))
-                                                       : ST_TRY(write_checkpoint(set, plan.file, out));
+  const auto written = plan.sharded || plan.one_to_one
+                           ? ST_TRY(write_shards(set, plan.dir, out))
+                           : ST_TRY(write_checkpoint(set, plan.file, out));
   convert_report report;
   report.written = written.written;
   report.removed = written.removed;

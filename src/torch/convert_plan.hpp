@@ -20,7 +20,7 @@ struct output_plan {
   std::filesystem::path file;  ///< the output file when not sharded
   std::string prefix = "model";
   std::uint64_t max_shard_size = 5'000'000'000;
-  std::vector<std::string> notes;             ///< which format of a folder holding both is read
+  std::vector<std::string> notes;  ///< which format of a folder holding both is read
 };
 
 /// foo.pt -> foo.safetensors, pytorch_model.bin -> model.safetensors, a folder -> itself.

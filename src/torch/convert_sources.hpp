@@ -9,8 +9,7 @@
 namespace safetensors::torch::detail {
 
 /// One torch file: selected, deduplicated, with {"format": "pt"} + alias metadata.
-result<tensor_set> torch_file_source(const std::filesystem::path& path,
-                                     const source_options& opts);
+result<tensor_set> torch_file_source(const std::filesystem::path& path, const source_options& opts);
 
 /// Torch files in order (an index's shards), one source shard each; metadata from every
 /// file's aliases.

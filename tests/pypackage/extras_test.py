@@ -60,7 +60,7 @@ class Convert(PackageTestCase):
         cpp.convert(good, self.path("a.safetensors"))
         self.assertRefused(cpp.convert, good, self.path("a.safetensors"), kind="invalid_argument")
         cpp.convert(good, self.path("a.safetensors"), force=True)
-        self.assertRefused(cpp.convert, good, cast="F64", kind="invalid_argument")
+        self.assertRefused(cpp.convert, good, cast="I8", kind="invalid_argument")
         self.assertRefused(cpp.convert, good, sharing="bogus", kind="invalid_argument")
 
 
@@ -122,6 +122,71 @@ class Inspect(PackageTestCase):
         self.assertEqual(sorted(t["name"] for t in r["tensors"]), ["a", "b"])
         bad = write_raw(self.path("x.safetensors"), "{", b"")
         self.assertRefused(cpp.inspect, bad, kind="invalid_json", contains="x.safetensors")
+
+
+class Pipeline(PackageTestCase):
+    """merge / split / reshard and convert's selection options (the core pipeline)."""
+
+    def setUp(self):
+        super().setUp()
+        torch.manual_seed(0)
+        self.tensors = {"model.layers.%d.w" % i: torch.randn(32, 16) for i in range(4)}
+        self.tensors["model.embed"] = torch.randn(10, 16).to(torch.bfloat16)
+        self.tensors["lm_head"] = torch.randn(10, 16, dtype=torch.float16)
+        self.src = self.path("x.safetensors")
+        stpt.save_file(self.tensors, self.src, metadata={"format": "pt"})
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_merge_of_split_is_byte_identical(self):
+        out = self.path("shards")
+        report = cpp.split(self.src, out, 3000)
+        self.assertGreater(len(report["written"]), 3)
+        self.assertTrue(report["written"][-1].endswith("model.safetensors.index.json"))
+        self.assertEqual(report["tensors"], 6)
+        merged = self.path("m.safetensors")
+        cpp.merge(out, merged)
+        self.assertEqual(self.read(merged), self.read(self.src))
+        report = cpp.reshard(out, out, 5000, force=True)
+        self.assertTrue(report["removed"])
+        cpp.merge(os.path.join(out, "model.safetensors.index.json"), merged, force=True)
+        self.assertEqual(self.read(merged), self.read(self.src))
+
+    def test_selection_and_cast(self):
+        out = self.path("o.safetensors")
+        cpp.merge(self.src, out, filter="model.*", exclude=["*.embed"],
+                  rename=[(r"^model\.layers\.(\d+)", r"block$1")], cast=torch.float16)
+        loaded = stpt.load_file(out)
+        self.assertEqual(sorted(loaded), ["block%d.w" % i for i in range(4)])
+        for i in range(4):
+            self.assertTrue(torch.equal(loaded["block%d.w" % i], self.tensors["model.layers.%d.w" % i].half()))
+        conv = self.path("c.safetensors")
+        cpp.convert(self.src, conv, rename={"^lm_head$": "head"}, filter=["lm_head", "model.embed"],
+                    cast="F32")
+        loaded = stpt.load_file(conv)
+        self.assertEqual(sorted(loaded), ["head", "model.embed"])
+        self.assertTrue(torch.equal(loaded["model.embed"], self.tensors["model.embed"].float()))
+
+    def test_errors(self):
+        out = self.path("o.safetensors")
+        self.assertRefused(cpp.merge, self.src, out, rename="layers\\.\\d+=L", kind="invalid_argument",
+                           contains="would both be named")
+        self.assertRefused(cpp.merge, self.src, out, filter="nothing", kind="invalid_argument",
+                           contains="no tensor is left")
+        self.assertRefused(cpp.merge, self.src, out, rename="(=x", kind="invalid_argument",
+                           contains="invalid regex")
+        self.assertRefused(cpp.merge, self.src, out, cast="U8", kind="invalid_argument")
+        self.assertRefused(cpp.merge, self.path("missing"), out, kind="io")
+        self.assertRefused(cpp.merge, self.src, out, format="onnx", kind="invalid_argument")
+        self.assertFalse(os.path.exists(out))
+        with self.assertRaises(TypeError):
+            cpp.split(self.src, self.path("d"), "5GB")
+        with self.assertRaises(TypeError):
+            cpp.merge(self.src, out, filter=[1])
+        cpp.merge(self.src, out)
+        self.assertRefused(cpp.merge, self.src, out, kind="invalid_argument", contains="already exists")
 
 
 if __name__ == "__main__":

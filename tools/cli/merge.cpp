@@ -36,8 +36,17 @@ int run(const merge_args& a) {
   if (!r) return report_error(r.error(), a.output);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  print_pipeline_report({"merged", a.input, r->written, r->removed, {}, set->aliases, set->notes,
-                         r->tensors, r->bytes, r->verified, seconds},
+  print_pipeline_report({"merged",
+                         a.input,
+                         r->written,
+                         r->removed,
+                         {},
+                         set->aliases,
+                         set->notes,
+                         r->tensors,
+                         r->bytes,
+                         r->verified,
+                         seconds},
                         a.pipe.json, a.pipe.quiet);
   return exit_ok;
 }

@@ -20,15 +20,15 @@ void add_selection_options(CLI::App& sub, pipeline_args& a) {
                  "REGEX=REPLACEMENT on every name (ECMAScript regex, $1 groups; in order; "
                  "e.g. '^model\\.=' strips a prefix)")
       ->allow_extra_args(false);
-  sub.add_option("--dtype", a.dtype,
-                 "cast floating tensors to this floating dtype (f16, bf16, f32, f64, f8_e4m3, ...)");
+  sub.add_option(
+      "--dtype", a.dtype,
+      "cast floating tensors to this floating dtype (f16, bf16, f32, f64, f8_e4m3, ...)");
 }
 
 void add_output_options(CLI::App& sub, pipeline_args& a) {
   sub.add_option("--align", a.align, "alignment of the data section: 8, 64 or 4096")
       ->check(CLI::IsMember({8, 64, 4096}));
-  sub.add_flag("--no-verify", a.no_verify,
-               "skip re-reading the output and comparing every tensor");
+  sub.add_flag("--no-verify", a.no_verify, "skip re-reading the output and comparing every tensor");
   sub.add_flag("--force", a.force, "overwrite existing outputs");
   sub.add_flag("--json", a.json, "print the result as JSON");
   sub.add_flag("--quiet,-q", a.quiet, "no progress bar and no summary");
@@ -38,8 +38,8 @@ std::optional<dtype> parse_float_dtype(std::string_view name) {
   std::string up;
   for (char c : name) up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   static const std::pair<const char*, dtype> aliases[] = {
-      {"FLOAT16", dtype::F16},  {"HALF", dtype::F16},   {"BFLOAT16", dtype::BF16},
-      {"FLOAT32", dtype::F32},  {"FLOAT", dtype::F32},  {"FLOAT64", dtype::F64},
+      {"FLOAT16", dtype::F16}, {"HALF", dtype::F16},  {"BFLOAT16", dtype::BF16},
+      {"FLOAT32", dtype::F32}, {"FLOAT", dtype::F32}, {"FLOAT64", dtype::F64},
       {"DOUBLE", dtype::F64}};
   for (auto [alias, t] : aliases)
     if (up == alias) return t;
@@ -107,10 +107,16 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   }
   std::string unit(text.substr(end));
   for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  static const std::pair<const char*, double> units[] = {
-      {"", 1},         {"B", 1},           {"KB", 1e3},           {"MB", 1e6},
-      {"GB", 1e9},     {"TB", 1e12},       {"KIB", 1024.0},       {"MIB", 1048576.0},
-      {"GIB", 1073741824.0}, {"TIB", 1099511627776.0}};
+  static const std::pair<const char*, double> units[] = {{"", 1},
+                                                         {"B", 1},
+                                                         {"KB", 1e3},
+                                                         {"MB", 1e6},
+                                                         {"GB", 1e9},
+                                                         {"TB", 1e12},
+                                                         {"KIB", 1024.0},
+                                                         {"MIB", 1048576.0},
+                                                         {"GIB", 1073741824.0},
+                                                         {"TIB", 1099511627776.0}};
   for (auto [name, factor] : units)
     if (unit == name) {
       double bytes = value * factor;
@@ -136,7 +142,8 @@ void pipeline_progress::finish() {
 }
 
 void print_pipeline_report(const pipeline_summary& s, bool json, bool quiet) {
-  const auto files = [](json_writer& w, const char* key, const std::vector<std::filesystem::path>& v) {
+  const auto files = [](json_writer& w, const char* key,
+                        const std::vector<std::filesystem::path>& v) {
     w.key(key).begin_array();
     for (const auto& f : v) w.value(f.string());
     w.end_array();

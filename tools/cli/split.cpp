@@ -45,10 +45,10 @@ int run(const split_args& a) {
   if (!r) return report_error(r.error(), a.output);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  print_pipeline_report({a.verb == "split" ? "split" : "resharded", a.input, r->written,
-                         r->removed, r->copied, set->aliases, set->notes, r->tensors, r->bytes,
-                         r->verified, seconds},
-                        a.pipe.json, a.pipe.quiet);
+  print_pipeline_report(
+      {a.verb == "split" ? "split" : "resharded", a.input, r->written, r->removed, r->copied,
+       set->aliases, set->notes, r->tensors, r->bytes, r->verified, seconds},
+      a.pipe.json, a.pipe.quiet);
   return exit_ok;
 }
 

@@ -43,8 +43,8 @@ struct source_options {
 result<tensor_set> open_source(const std::filesystem::path& path, const source_options& opts = {});
 
 struct convert_options {
-  select_rules rules;           ///< --filter / --exclude / --rename / --dtype
-  std::uint64_t alignment = 8;  ///< data section alignment: 8, 64 or 4096
+  select_rules rules;                           ///< --filter / --exclude / --rename / --dtype
+  std::uint64_t alignment = 8;                  ///< data section alignment: 8, 64 or 4096
   std::optional<std::uint64_t> max_shard_size;  ///< shard the output (folder inputs: 5 GB default)
   select_options select;
   share_policy sharing = share_policy::exact;
@@ -60,10 +60,10 @@ struct convert_options {
 };
 
 struct convert_report {
-  std::vector<std::filesystem::path> written;                ///< safetensors files and index
-  std::vector<std::filesystem::path> copied;                 ///< other files copied from a folder
+  std::vector<std::filesystem::path> written;  ///< safetensors files and index
+  std::vector<std::filesystem::path> copied;   ///< other files copied from a folder
   std::vector<std::filesystem::path> removed;  ///< stale shards of a replaced set (--force)
-  std::size_t tensors = 0;                                   ///< tensors written
+  std::size_t tensors = 0;                     ///< tensors written
   std::vector<std::pair<std::string, std::string>> aliases;  ///< (dropped, kept)
   std::vector<std::string> notes;
   std::uint64_t bytes = 0;  ///< tensor data bytes written
