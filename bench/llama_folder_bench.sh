@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # LLM-scale folder benchmark: a Llama-2-7B-shaped sharded PyTorch folder (32 layers, dim 4096,
-# FFN 11008, vocab 32000, F16: 13.5 GB as 8 torch.save shards + pytorch_model.bin.index.json,
-# written by tests/support/torch_folder.py) in a temp dir, deleted at the end. Measures inspect,
-# scan, validate, validate --check-values (on the PyTorch folder and on its safetensors
-# conversion), convert (verify on and off) against `cat` of the same files and `cp -r` + `sync`,
-# wall time and peak RSS (/usr/bin/time -v) of each. "warm": the files were just read by `cat`
+# FFN 11008, vocab 32000, F16: 13.5 GB as SHARDS (default 2, as Hugging Face ships it) torch.save
+# shards + pytorch_model.bin.index.json, written by tests/support/torch_folder.py) in a temp dir,
+# deleted at the end. Measures inspect, scan, validate, validate --check-values (on the PyTorch
+# folder and on its safetensors conversion), convert (verify on and off) against `cat` of the
+# same files and `cp -r` + `sync`, and the checkpoint toolkit on the conversion: merge, split
+# (5 GB), reshard (2 GB) against `cp` + `sync`, diff against itself and stats against `cat`,
+# hash against `sha256sum`, remote inspect of the index from a loopback Range server
+# (bench/range_file_server.py; requests per shard counted); wall time and peak RSS
+# (/usr/bin/time -v) of each. "warm": the files were just read by `cat`
 # (the page cache holds them); "cold": after `echo 3 > /proc/sys/vm/drop_caches` (root only;
 # skipped otherwise). Prints the markdown table for docs/PERFORMANCE.md.
-# Usage: bench/llama_folder_bench.sh [BUILD_DIR]    (needs ~45 GB free in $TMPDIR; ~10 min)
+# Usage: bench/llama_folder_bench.sh [BUILD_DIR]    (needs ~60 GB free in $TMPDIR; ~15 min)
 # LAYERS=2 gives a 1.3 GB folder for a quick look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +21,7 @@ cli=${SAFETENSORS_CLI:-$build/tools/cli/safetensors-cli}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 in=$work/llama
-scripts/python tests/support/torch_folder.py "$in" --layers "${LAYERS:-32}" >/dev/null
+scripts/python tests/support/torch_folder.py "$in" --layers "${LAYERS:-32}" --shards "${SHARDS:-2}" >/dev/null
 st=$work/llama-st
 bytes=$(cat "$in"/*.bin | wc -c)
 load_before=$(cut -d" " -f1 /proc/loadavg)
@@ -65,6 +69,40 @@ row "convert FOLDER OUT (verify, fsync)" "$(timed "$cli" convert "$in" "$st" --q
 warm "$st"/*.safetensors; cat_st=$(timed sh -c "cat '$st'/*.safetensors >/dev/null"); cat_st_s=${cat_st% *}
 rows+=("| cat (safetensors shards), warm | $cat_st_s | $(gbs "$cat_st_s") | $(mib "${cat_st#* }") | 1.00 x cat |")
 row "validate --check-values SAFETENSORS, warm" "$(timed "$cli" validate --check-values "$st")" cat "$cat_st_s"
+
+# ---- the checkpoint toolkit on the conversion ---------------------------------------------------
+# cp + sync of the converted shards: the peer of every command that writes the same bytes.
+warm "$st"/*.safetensors; sync
+cp_st=$(timed sh -c "cat '$st'/*.safetensors > '$work/copy.safetensors' && sync"); cp_st_s=${cp_st% *}
+rm -f "$work/copy.safetensors"
+rows+=("| cat SHARDS > COPY && sync | $cp_st_s | $(gbs "$cp_st_s") | $(mib "${cp_st#* }") | 1.00 x cp |")
+warm "$st"/*.safetensors; sync
+row "merge SAFETENSORS ONE.safetensors" "$(timed "$cli" merge "$st" "$work/one.safetensors" --quiet)" cp "$cp_st_s"
+warm "$work/one.safetensors"; sync
+row "split ONE OUT --max-shard-size 5GB" "$(timed "$cli" split "$work/one.safetensors" "$work/split" --max-shard-size 5GB --quiet)" cp "$cp_st_s"
+rm -rf "$work/split" "$work/one.safetensors"; warm "$st"/*.safetensors; sync
+row "reshard SAFETENSORS OUT --max-shard-size 2GB" "$(timed "$cli" reshard "$st" "$work/reshard" --max-shard-size 2GB --quiet)" cp "$cp_st_s"
+rm -rf "$work/reshard"; warm "$st"/*.safetensors
+row "diff SAFETENSORS SAFETENSORS, warm" "$(timed "$cli" diff "$st" "$st")" cat "$cat_st_s"
+row "stats SAFETENSORS, warm" "$(timed "$cli" stats "$st" --json)" cat "$cat_st_s"
+sha=$(timed sh -c "sha256sum '$st'/*.safetensors >/dev/null"); sha_s=${sha% *}
+rows+=("| sha256sum SHARDS (one after the other) | $sha_s | $(gbs "$sha_s") | $(mib "${sha#* }") | 1.00 x sha256sum |")
+shap=$(timed sh -c "ls '$st'/*.safetensors | xargs -P $(nproc) -n 1 sha256sum >/dev/null"); shap_s=${shap% *}
+rows+=("| sha256sum SHARDS (xargs -P $(nproc)) | $shap_s | $(gbs "$shap_s") | $(mib "${shap#* }") | 1.00 x parallel sha256sum |")
+row "hash SAFETENSORS (shards in parallel)" "$(timed "$cli" hash "$st")" "parallel sha256sum" "$shap_s"
+# remote inspect of the converted index from a loopback server with Range support
+coproc srv { exec scripts/python bench/range_file_server.py "$st"; }
+read -r port <&"${srv[0]}"
+index_url="http://127.0.0.1:$port/$(cd "$st" && ls *.index.json | head -1)"
+remote_best=
+for _ in 1 2 3 4 5; do
+  r=$(timed "$cli" inspect "$index_url"); s=${r% *}
+  if [[ -z $remote_best ]] || awk -v a="$s" -v b="${remote_best% *}" 'BEGIN { exit !(a < b) }'; then remote_best=$r; fi
+done
+requests=$(scripts/python -c "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())" "http://127.0.0.1:$port/__requests")
+kill "$srv_PID"; wait "$srv_PID" 2>/dev/null || true
+shard_count=$(ls "$st"/*.safetensors | wc -l)
+rows+=("| inspect URL-of-index (loopback, best of 5) | ${remote_best% *} | - | $(mib "${remote_best#* }") | requests in 5 runs: $requests ($shard_count shards) |")
 
 # ---- cold cache ------------------------------------------------------------------------------
 if [[ $can_drop == yes ]]; then
