@@ -20,7 +20,7 @@ namespace {
 inline std::uint32_t f16_to_f32_bits(std::uint32_t h) noexcept {
   std::uint32_t o = (h & 0x7fffu) << 13;  // exponent and mantissa in place
   const std::uint32_t e = o & 0x0f800000u;
-  o += 0x38000000u;                        // rebias 15 -> 127
+  o += 0x38000000u;                         // rebias 15 -> 127
   o += e == 0x0f800000u ? 0x38000000u : 0;  // Inf/NaN: exponent 255
   // Zero and subnormals: 2^-14 x (1 + m) minus 2^-14 gives m x 2^-24 exactly.
   const float sub = std::bit_cast<float>(o + (1u << 23)) - std::bit_cast<float>(113u << 23);
@@ -44,8 +44,7 @@ ST_VECTOR_CLONES void decode_f16(const std::byte* __restrict p, std::size_t n,
 ST_VECTOR_CLONES void decode_bf16(const std::byte* __restrict p, std::size_t n,
                                   double* __restrict out) noexcept {
   for (std::size_t i = 0; i < n; ++i)
-    out[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load<std::uint16_t>(p + 2 * i))
-                                  << 16);
+    out[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load<std::uint16_t>(p + 2 * i)) << 16);
 }
 
 /// F32, F64 and the integer dtypes: a plain widening.
@@ -73,9 +72,8 @@ const std::array<double, 256>* table_of(dtype t) noexcept {
       const auto d = static_cast<dtype>(k);
       if (!dtype_is_float(d) || dtype_bits(d) != 8) continue;
       for (unsigned c = 0; c < 256; ++c) {
-        all[k][c] = d == dtype::F8_E8M0
-                        ? detail::e8m0_decode(static_cast<std::uint8_t>(c))
-                        : detail::minifloat_decode(*detail::minifloat_of(d), c);
+        all[k][c] = d == dtype::F8_E8M0 ? detail::e8m0_decode(static_cast<std::uint8_t>(c))
+                                        : detail::minifloat_decode(*detail::minifloat_of(d), c);
       }
     }
     return all;
