@@ -92,12 +92,16 @@ const input_tensor* checkpoint_input::find(std::string_view name) const noexcept
   return it != ts.end() && it->name == name ? &*it : nullptr;
 }
 
+namespace {
+tl::unexpected<error> headers_only(const std::string& url, const input_tensor& t) {
+  return fail(
+      errc::unsupported,
+      fmt::format("{}: tensor '{}': a URL gives headers only, not tensor data", url, t.name));
+}
+}  // namespace
+
 result<tensor> checkpoint_input::get(const input_tensor& t) const {
-  if (impl_->remote) {
-    return fail(errc::unsupported, fmt::format("{}: tensor '{}': a URL gives headers only, not "
-                                               "tensor data",
-                                               impl_->path, t.name));
-  }
+  if (impl_->remote) return headers_only(impl_->path, t);
   if (impl_->st) return impl_->st->get(t.name);
   const auto& pt = impl_->pt->tensors()[t.index];
   if (pt.contiguous()) {
@@ -107,7 +111,8 @@ result<tensor> checkpoint_input::get(const input_tensor& t) const {
   return tensor::make_owned(t.type, t.shape, std::move(bytes));
 }
 
-value_source checkpoint_input::value_source_of(const input_tensor& t) const {
+result<value_source> checkpoint_input::value_source_of(const input_tensor& t) const {
+  if (impl_->remote) return headers_only(impl_->path, t);
   value_source src{t.type, t.nbytes, {}, {}};
   if (impl_->st) {
     const auto& e = impl_->st->tensors()[t.index];
@@ -116,7 +121,7 @@ value_source checkpoint_input::value_source_of(const input_tensor& t) const {
     src.read = [f, info](std::uint64_t at, std::span<std::byte> out) {
       return f->read_bytes(*info, at, out);
     };
-  } else if (impl_->pt) {
+  } else {
     const torch::torch_checkpoint* c = &*impl_->pt;
     const torch::torch_tensor* pt = &c->tensors()[t.index];
     if (pt->contiguous())

@@ -58,8 +58,8 @@ class checkpoint_input {
   /// copy. Errors name the file and the tensor.
   result<tensor> get(const input_tensor& t) const;
   /// The tensor as a source for the core's scan_values: ranges read with pread (a strided torch
-  /// view: streamed). Empty `read` and `stream` for a URL.
-  value_source value_source_of(const input_tensor& t) const;
+  /// view: streamed). unsupported for a URL (headers only), as get().
+  result<value_source> value_source_of(const input_tensor& t) const;
 
  private:
   struct impl;

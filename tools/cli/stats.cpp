@@ -90,8 +90,10 @@ int run_stats(const stats_options& opts) {
   std::uint64_t total = 0;
   for (const auto& t : in->tensors()) {
     if (!opts.filter.empty() && !glob_match(opts.filter, t.name)) continue;
+    auto src = in->value_source_of(t);
+    if (!src) return report_error(src.error(), opts.path);
     selected.push_back(&t);
-    sources.push_back(in->value_source_of(t));
+    sources.push_back(std::move(*src));
     total += t.nbytes;
   }
   progress_bar bar("stats", total, opts.quiet || opts.json);
