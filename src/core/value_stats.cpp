@@ -80,8 +80,8 @@ ST_VECTOR_CLONES void accumulate_masked(const double* x, std::size_t n, double s
     const vd d = fin ? v - k : zero;
     s1 += d;
     s2 += d * d;
-    mn = fin & (v < mn) ? v : mn;
-    mx = fin & (v > mx) ? v : mx;
+    mn = (fin & (v < mn)) ? v : mn;
+    mx = (fin & (v > mx)) ? v : mx;
     finite -= fin;
     nan -= (v != v);
     zeros -= (v == zero);
