@@ -61,7 +61,7 @@ std::string render_json(const stats_options& opts, const std::vector<const input
     w.key("shape").begin_array();
     for (auto d : ts[i]->shape) w.value(d);
     w.end_array();
-    w.key("values").value(s.finite + s.nan + s.inf).key("finite").value(s.finite);
+    w.key("values").value(s.values()).key("finite").value(s.finite);
     auto opt = [&](const char* k, double v) {
       w.key(k);
       if (s.finite > 0)
