@@ -8,11 +8,7 @@
 # Usage: bench/convert_bench.sh [BUILD_DIR]    (needs ~1 GB free in $TMPDIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}
-cli=${SAFETENSORS_CLI:-$build/tools/cli/safetensors-cli}
-[[ -x "$cli" ]] || { echo "build $cli first (cmake --build $build --target safetensors-cli)"; exit 2; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source bench/cli_bench_lib.sh
 scripts/python bench/convert_bench_make.py "$work" >/dev/null
 in=$work/pytorch_model.bin
 size=$(stat -c %s "$in")
@@ -26,7 +22,6 @@ timed() {
   rss=$(grep "Maximum resident set size" "$work/time.txt" | awk '{print $NF}')
   echo "$wall $rss"
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 labels=(ours ours_nv python cp)
 cmd_ours=("$cli" convert "$in" "$work/ours.safetensors" --force --quiet)
@@ -48,8 +43,6 @@ read py py_rss < <(echo "$(cut -d' ' -f1 "$work/python.runs" | median) $(cut -d'
 read cps cp_rss < <(echo "$(cut -d' ' -f1 "$work/cp.runs" | median) $(cut -d' ' -f2 "$work/cp.runs" | sort -n | tail -1)")
 same=$(cmp -s "$work/ours.safetensors" "$work/py.safetensors" && echo yes || echo no)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 echo "command: RUNS=$runs bench/convert_bench.sh $build  ($(date -u '+%Y-%m-%d %H:%M'), $(nproc) cores, load $(cut -d" " -f1 /proc/loadavg), input $size bytes)"
 echo "cpu: $(scripts/cpu_model)"
 echo "| run | wall s | peak RSS MiB | vs ours |"

@@ -15,11 +15,7 @@
 # LAYERS=2 gives a 1.3 GB folder for a quick look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}
-cli=${SAFETENSORS_CLI:-$build/tools/cli/safetensors-cli}
-[[ -x "$cli" ]] || { echo "build $cli first (cmake --build $build --target safetensors-cli)"; exit 2; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source bench/cli_bench_lib.sh
 in=$work/llama
 scripts/python tests/support/torch_folder.py "$in" --layers "${LAYERS:-32}" --shards "${SHARDS:-2}" >/dev/null
 st=$work/llama-st
@@ -39,8 +35,6 @@ can_drop=no
 [[ $(id -u) == 0 && -w /proc/sys/vm/drop_caches ]] && can_drop=yes
 cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 gbs() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.2f", b / s / 1e9 }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 rows=()
 row() {  # label, "seconds rss", reference label, reference seconds
   local s r; read -r s r <<<"$2"

@@ -12,15 +12,8 @@
 
 #include "core/parallel.hpp"
 #include "core/try.hpp"
+#include "core/vector_clones.hpp"
 #include "safetensors/values.hpp"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define ST_VECTOR_CLONES \
-  __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
-#else
-#define ST_VECTOR_CLONES
-#endif
 
 namespace safetensors {
 namespace {
@@ -156,11 +149,12 @@ struct work_item {
 
 std::vector<value_result> scan_values(std::span<const value_source> sources,
                                       const value_scan_options& opts) {
-  const std::size_t chunk = std::max<std::size_t>(8, opts.chunk_bytes / 8 * 8);
+  // Whole elements of every width and whole F6 groups (3 bytes) in every chunk.
+  const std::size_t chunk = std::max<std::size_t>(24, opts.chunk_bytes / 24 * 24);
   std::vector<work_item> items;
   for (std::size_t i = 0; i < sources.size(); ++i) {
     const auto& s = sources[i];
-    if (!value_checked(s.type) || s.nbytes == 0) continue;
+    if ((!opts.stats && !value_checked(s.type)) || s.nbytes == 0) continue;
     if (!s.read) {
       items.push_back({i, 0, s.nbytes});  // streamed whole by one thread
       continue;
@@ -169,6 +163,8 @@ std::vector<value_result> scan_values(std::span<const value_source> sources,
       items.push_back({i, at, std::min<std::uint64_t>(chunk, s.nbytes - at)});
   }
   std::vector<value_result> results(sources.size());
+  // Statistics merge in chunk order once every thread is done: the same figures on every run.
+  std::vector<value_stats> item_stats(opts.stats ? items.size() : 0);
   std::mutex lock;  // results, progress
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
@@ -181,12 +177,18 @@ std::vector<value_result> scan_values(std::span<const value_source> sources,
         if (results[item.source].failure) continue;
       }
       value_counts c;
+      value_stats st;
       result<void> r;
-      // A stream (non-contiguous torch view) arrives in pieces of any size: count whole
-      // elements and carry a partial one over.
+      auto consume = [&](std::span<const std::byte> bytes) {
+        return opts.stats ? add_stats(s.type, bytes, st) : count_values(s.type, bytes, c);
+      };
+      // A stream (non-contiguous torch view) arrives in pieces of any size: take whole
+      // elements (F4/F6: whole value groups) and carry a partial one over.
       std::byte carry[8];
       std::size_t carried = 0;
-      const std::size_t width = std::max(1u, dtype_bits(s.type) / 8);
+      const auto layout = value_layout_of(s.type, 0);
+      const std::size_t width =
+          std::max<std::size_t>(1, dtype_bits(layout.type) * layout.group / 8);
       auto count = [&](std::span<const std::byte> bytes) -> result<void> {
         const std::size_t arrived = bytes.size();
         if (carried > 0) {
@@ -195,11 +197,11 @@ std::vector<value_result> scan_values(std::span<const value_source> sources,
           carried += take;
           bytes = bytes.subspan(take);
           if (carried < width) return {};
-          ST_TRY(count_values(s.type, {carry, width}, c));
+          ST_TRY(consume({carry, width}));
           carried = 0;
         }
         const std::size_t whole = bytes.size() / width * width;
-        ST_TRY(count_values(s.type, bytes.first(whole), c));
+        ST_TRY(consume(bytes.first(whole)));
         carried = bytes.size() - whole;
         std::memcpy(carry, bytes.data() + whole, carried);
         if (opts.progress) {
@@ -218,6 +220,8 @@ std::vector<value_result> scan_values(std::span<const value_source> sources,
       std::lock_guard g(lock);
       if (!r)
         results[item.source].failure = r.error();
+      else if (opts.stats)
+        item_stats[k] = st;
       else
         results[item.source].counts += c;
     }
@@ -225,6 +229,10 @@ std::vector<value_result> scan_values(std::span<const value_source> sources,
   const unsigned wanted = opts.threads ? opts.threads : detail::usable_cpus();
   detail::run_on_threads(static_cast<unsigned>(std::min<std::size_t>(wanted, items.size())),
                          worker);
+  for (std::size_t k = 0; k < item_stats.size(); ++k) {
+    auto& r = results[items[k].source];
+    if (!r.failure) r.stats.merge(item_stats[k]);
+  }
   return results;
 }
 

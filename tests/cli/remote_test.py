@@ -229,6 +229,13 @@ class RemoteTest(CliTestCase):
         self.assert_exit(proc, 1)
         self.assertIn("only in B: a", proc.stdout)
 
+    def test_stats_of_a_url_needs_the_data(self):
+        # A URL gives headers only: stats refuses with one line (exit 5), no crash.
+        proc = run("stats", self.url("range/small.safetensors"), env=self.env())
+        self.assert_exit(proc, 5)
+        self.assertEqual(len(proc.stderr.splitlines()), 1)
+        self.assertIn("headers only", proc.stderr)
+
     def test_bad_urls(self):
         proc = run("inspect", "http://127.0.0.1:1/x.safetensors", "--timeout", "2", env=self.env())
         self.assert_exit(proc, 3)

@@ -49,6 +49,34 @@ class StatsValues(CliTestCase):
         self.assertEqual(got["big"]["values"], 5_000_000)
         self.assertEqual(got["big"]["finite"], 4_999_998)
 
+    def test_every_numpy_dtype(self):
+        # Each integer width and sign at its extremes, C64 (over its components), and F16/BF16
+        # with subnormals, Inf and NaN in an F16 tensor of more than one 4 MiB chunk.
+        rng = np.random.default_rng(11)
+        arrays = {}
+        for dt, t in (("I8", np.int8), ("U8", np.uint8), ("I16", np.int16), ("U16", np.uint16),
+                      ("I32", np.int32), ("U32", np.uint32), ("I64", np.int64), ("U64", np.uint64)):
+            info = np.iinfo(t)
+            a = rng.integers(info.min, info.max, 1001, dtype=t, endpoint=True)
+            a[:3] = [info.min, info.max, 0]
+            arrays[dt.lower()] = (dt, a)
+        c = (rng.standard_normal(77) + 1j * rng.standard_normal(77)).astype(np.complex64)
+        f16 = rng.standard_normal(3_000_001).astype(np.float16)
+        f16[[0, 5, 2_500_000, 2_999_999]] = [np.float16(6e-8), -np.inf, np.nan, np.float16(-3e-5)]
+        arrays["f16big"] = ("F16", f16)
+        bf = rng.standard_normal(999).astype(np.float32)
+        bf[[1, 2]] = [np.inf, np.float32(1e-39)]
+        bf16 = (bf.view(np.uint32) >> 16).astype(np.uint16)
+        p = write_safetensors(self.path("a.safetensors"),
+                              [(k, dt, list(a.shape), a.tobytes()) for k, (dt, a) in arrays.items()]
+                              + [("c", "C64", [77], c.tobytes()), ("bf", "BF16", [999], bf16.tobytes())])
+        got = {t["name"]: t for t in json.loads(run("stats", p, "--json", check_rc=0).stdout)["tensors"]}
+        for name, (_, a) in arrays.items():
+            self.check(got[name], expected(a))
+        self.check(got["c"], expected(c.view(np.float32)))
+        self.assertEqual(got["c"]["values"], 154)
+        self.check(got["bf"], expected((bf16.astype(np.uint32) << 16).view(np.float32)))
+
     def test_narrow_floats(self):
         # BF16 [1, -2, nan]; F8_E4M3 [0.5, 448, nan(0x7f)]; F4 [1, -6, 0, 0.5].
         bf16 = struct.pack("<3H", 0x3f80, 0xc000, 0x7fc0)

@@ -29,7 +29,7 @@ checkpoint_input& checkpoint_input::operator=(checkpoint_input&&) noexcept = def
 checkpoint_input::~checkpoint_input() = default;
 
 result<checkpoint_input> checkpoint_input::open(const std::string& path,
-                                                const remote_options& remote) {
+                                                const remote_options& remote, backend io) {
   auto p = std::make_unique<impl>();
   p->path = path;
   std::error_code ec;
@@ -54,7 +54,9 @@ result<checkpoint_input> checkpoint_input::open(const std::string& path,
           {ts[i].name, ts[i].type, ts[i].shape, ts[i].numel(), ts[i].nbytes(), 0, i});
     }
   } else {
-    p->st = ST_TRY(checkpoint::open(path));
+    open_options oo;
+    oo.io = io;
+    p->st = ST_TRY(checkpoint::open(path, oo));
     for (const auto& f : p->st->shards()) p->files.push_back(f.path());
     p->index = p->st->index_path();
     p->metadata = p->st->metadata();
@@ -90,12 +92,16 @@ const input_tensor* checkpoint_input::find(std::string_view name) const noexcept
   return it != ts.end() && it->name == name ? &*it : nullptr;
 }
 
+namespace {
+tl::unexpected<error> headers_only(const std::string& url, const input_tensor& t) {
+  return fail(
+      errc::unsupported,
+      fmt::format("{}: tensor '{}': a URL gives headers only, not tensor data", url, t.name));
+}
+}  // namespace
+
 result<tensor> checkpoint_input::get(const input_tensor& t) const {
-  if (impl_->remote) {
-    return fail(errc::unsupported, fmt::format("{}: tensor '{}': a URL gives headers only, not "
-                                               "tensor data",
-                                               impl_->path, t.name));
-  }
+  if (impl_->remote) return headers_only(impl_->path, t);
   if (impl_->st) return impl_->st->get(t.name);
   const auto& pt = impl_->pt->tensors()[t.index];
   if (pt.contiguous()) {
@@ -103,6 +109,29 @@ result<tensor> checkpoint_input::get(const input_tensor& t) const {
   }
   auto bytes = ST_TRY(impl_->pt->read(pt));
   return tensor::make_owned(t.type, t.shape, std::move(bytes));
+}
+
+result<value_source> checkpoint_input::value_source_of(const input_tensor& t) const {
+  if (impl_->remote) return headers_only(impl_->path, t);
+  value_source src{t.type, t.nbytes, {}, {}};
+  if (impl_->st) {
+    const auto& e = impl_->st->tensors()[t.index];
+    const file* f = &impl_->st->shards()[e.shard];
+    const tensor_info* info = e.info;
+    src.read = [f, info](std::uint64_t at, std::span<std::byte> out) {
+      return f->read_bytes(*info, at, out);
+    };
+  } else {
+    const torch::torch_checkpoint* c = &*impl_->pt;
+    const torch::torch_tensor* pt = &c->tensors()[t.index];
+    if (pt->contiguous())
+      src.read = [c, pt](std::uint64_t at, std::span<std::byte> out) {
+        return c->read_bytes(*pt, at, out);
+      };
+    else
+      src.stream = [c, pt](const byte_sink& sink) { return c->stream(*pt, sink); };
+  }
+  return src;
 }
 
 error tensor_not_found(const checkpoint_input& in, std::string_view name) {

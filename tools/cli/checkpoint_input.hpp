@@ -13,7 +13,9 @@
 #include "remote.hpp"
 #include "safetensors/error.hpp"
 #include "safetensors/header.hpp"
+#include "safetensors/reader.hpp"
 #include "safetensors/tensor.hpp"
+#include "safetensors/values.hpp"
 
 namespace safetensors::cli {
 
@@ -32,7 +34,10 @@ class checkpoint_input {
   /// A PyTorch checkpoint when the file looks like one, else a safetensors file, folder or
   /// index.json (every shard validated); a URL gives the headers only (remote.hpp: get() then
   /// fails). Errors name the file.
-  static result<checkpoint_input> open(const std::string& path, const remote_options& remote = {});
+  /// `io`: how a safetensors input reads its data (pread for commands that stream every value
+  /// through value_source(), so nothing stays mapped).
+  static result<checkpoint_input> open(const std::string& path, const remote_options& remote = {},
+                                       backend io = backend::mmap);
   checkpoint_input(checkpoint_input&&) noexcept;
   checkpoint_input& operator=(checkpoint_input&&) noexcept;
   ~checkpoint_input();
@@ -52,6 +57,9 @@ class checkpoint_input {
   /// The tensor's row-major bytes: a view of the mapping, or (a strided torch view) a gathered
   /// copy. Errors name the file and the tensor.
   result<tensor> get(const input_tensor& t) const;
+  /// The tensor as a source for the core's scan_values: ranges read with pread (a strided torch
+  /// view: streamed). unsupported for a URL (headers only), as get().
+  result<value_source> value_source_of(const input_tensor& t) const;
 
  private:
   struct impl;

@@ -19,7 +19,7 @@
 #include "output.hpp"
 #include "parallel.hpp"
 #include "safetensors/json_writer.hpp"
-#include "tensor_values.hpp"
+#include "safetensors/values.hpp"
 
 namespace safetensors::cli {
 namespace {

@@ -1,23 +1,19 @@
 // `stats PATH [--filter GLOB] [--json]`: per tensor min, max, mean, std, abs-max and the NaN,
 // Inf and zero counts, for every float dtype (through the core's conversions), the integer
-// dtypes and BOOL (C64: over its components). Tensors are cut into pieces that all threads share.
+// dtypes and BOOL (C64: over its components). The core's scan_values reads and accumulates
+// (values.hpp add_stats): chunks of every tensor shared by all threads, read with pread.
 #include <fmt/format.h>
 
-#include <atomic>
-#include <cmath>
 #include <cstdio>
-#include <limits>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "checkpoint_input.hpp"
 #include "command.hpp"
 #include "output.hpp"
-#include "parallel.hpp"
 #include "safetensors/json_writer.hpp"
-#include "tensor_values.hpp"
+#include "safetensors/values.hpp"
 
 namespace safetensors::cli {
 namespace {
@@ -28,77 +24,6 @@ struct stats_options {
   bool json = false;
   bool quiet = false;
 };
-
-/// Statistics of a run of values. min/max/mean/std/absmax cover the finite values only.
-struct value_stats {
-  std::uint64_t finite = 0, nan = 0, inf = 0, zeros = 0;
-  double min = std::numeric_limits<double>::infinity();
-  double max = -std::numeric_limits<double>::infinity();
-  double absmax = 0;
-  double mean = 0;
-  double m2 = 0;  // sum of squared deviations from the mean
-
-  /// Chan et al.'s pairwise combination of two partial results.
-  void merge(const value_stats& o) {
-    if (o.finite > 0) {
-      const double n = static_cast<double>(finite), m = static_cast<double>(o.finite);
-      const double delta = o.mean - mean;
-      mean += delta * m / (n + m);
-      m2 += o.m2 + delta * delta * n * m / (n + m);
-      min = std::min(min, o.min);
-      max = std::max(max, o.max);
-      absmax = std::max(absmax, o.absmax);
-      finite += o.finite;
-    }
-    nan += o.nan;
-    inf += o.inf;
-    zeros += o.zeros;
-  }
-
-  /// One pass over a block: sums of (x - K) and (x - K)^2 around K, the block's first finite
-  /// value (shifted sums stay accurate over a block of a few thousand values).
-  void add_block(std::span<const double> v) {
-    value_stats b;
-    double shift = 0, s1 = 0, s2 = 0;
-    bool have_shift = false;
-    for (double x : v) {
-      if (!std::isfinite(x)) [[unlikely]] {
-        if (std::isnan(x))
-          ++b.nan;
-        else
-          ++b.inf;
-        continue;
-      }
-      if (!have_shift) [[unlikely]] {
-        shift = x;
-        have_shift = true;
-      }
-      ++b.finite;
-      const double d = x - shift;
-      s1 += d;
-      s2 += d * d;
-      b.min = std::min(b.min, x);
-      b.max = std::max(b.max, x);
-      b.absmax = std::max(b.absmax, std::fabs(x));
-      b.zeros += x == 0;
-    }
-    if (b.finite > 0) {
-      const double n = static_cast<double>(b.finite);
-      b.mean = shift + s1 / n;
-      b.m2 = std::max(0.0, s2 - s1 * s1 / n);
-    }
-    merge(b);
-  }
-
-  double stddev() const { return finite > 0 ? std::sqrt(m2 / static_cast<double>(finite)) : 0; }
-};
-
-struct piece {
-  std::size_t tensor;  // index into the selected tensors
-  std::uint64_t begin, end;
-};
-
-constexpr std::uint64_t piece_values = 1u << 22;  // a multiple of every value group
 
 std::string num(double v) { return fmt::format("{:.6g}", v); }
 
@@ -136,7 +61,7 @@ std::string render_json(const stats_options& opts, const std::vector<const input
     w.key("shape").begin_array();
     for (auto d : ts[i]->shape) w.value(d);
     w.end_array();
-    w.key("values").value(s.finite + s.nan + s.inf).key("finite").value(s.finite);
+    w.key("values").value(s.values()).key("finite").value(s.finite);
     auto opt = [&](const char* k, double v) {
       w.key(k);
       if (s.finite > 0)
@@ -157,50 +82,34 @@ std::string render_json(const stats_options& opts, const std::vector<const input
 }
 
 int run_stats(const stats_options& opts) {
-  auto in = checkpoint_input::open(opts.path);
+  // pread into per-thread buffers (the core's scan_values): nothing stays mapped.
+  auto in = checkpoint_input::open(opts.path, {}, backend::pread);
   if (!in) return report_error(in.error(), opts.path);
   std::vector<const input_tensor*> selected;
-  for (const auto& t : in->tensors())
-    if (opts.filter.empty() || glob_match(opts.filter, t.name)) selected.push_back(&t);
-  // Views of every selected tensor (mapped: cheap), then pieces of at most piece_values values.
-  std::vector<tensor> data;
-  std::vector<piece> pieces;
+  std::vector<value_source> sources;
   std::uint64_t total = 0;
-  for (std::size_t i = 0; i < selected.size(); ++i) {
-    auto t = in->get(*selected[i]);
-    if (!t) return report_error(t.error(), opts.path);
-    data.push_back(std::move(*t));
-    const auto layout = value_layout_of(selected[i]->type, selected[i]->numel);
-    for (std::uint64_t at = 0; at < layout.count; at += piece_values)
-      pieces.push_back({i, at, std::min(layout.count, at + piece_values)});
-    total += selected[i]->nbytes;
+  for (const auto& t : in->tensors()) {
+    if (!opts.filter.empty() && !glob_match(opts.filter, t.name)) continue;
+    auto src = in->value_source_of(t);
+    if (!src) return report_error(src.error(), opts.path);
+    selected.push_back(&t);
+    sources.push_back(std::move(*src));
+    total += t.nbytes;
   }
-  std::vector<value_stats> partial(pieces.size());
-  std::vector<std::optional<error>> failures(pieces.size());
   progress_bar bar("stats", total, opts.quiet || opts.json);
-  std::atomic<std::uint64_t> done{0};
-  parallel_for(
-      pieces.size(),
-      [&](std::size_t k) {
-        const auto& p = pieces[k];
-        const auto& v = data[p.tensor].view();
-        auto r = for_each_value_block(
-            v.type(), v.bytes(), p.begin, p.end,
-            [&](std::uint64_t, std::span<const double> values) { partial[k].add_block(values); });
-        if (!r) failures[k] = r.error();
-        const auto layout = value_layout_of(v.type(), v.numel());
-        done += layout.count == 0 ? 0 : v.bytes().size() * (p.end - p.begin) / layout.count;
-      },
-      bar, done);
-  for (std::size_t k = 0; k < pieces.size(); ++k) {
-    if (failures[k]) {
+  value_scan_options so;
+  so.stats = true;
+  so.progress = [&bar](std::uint64_t n) { bar.advance(n); };
+  const auto results = scan_values(sources, so);
+  bar.finish();
+  std::vector<value_stats> stats;
+  for (std::size_t i = 0; i < selected.size(); ++i) {
+    if (const auto& f = results[i].failure) {
       return report_error(
-          {failures[k]->code, fmt::format("{}: tensor '{}': {}", opts.path,
-                                          selected[pieces[k].tensor]->name, failures[k]->message)});
+          {f->code, fmt::format("{}: tensor '{}': {}", opts.path, selected[i]->name, f->message)});
     }
+    stats.push_back(results[i].stats);
   }
-  std::vector<value_stats> stats(selected.size());
-  for (std::size_t k = 0; k < pieces.size(); ++k) stats[pieces[k].tensor].merge(partial[k]);
   const auto out = opts.json ? render_json(opts, selected, stats) : render_text(selected, stats);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return exit_ok;
