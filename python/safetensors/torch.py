@@ -14,6 +14,7 @@ from ._open import _error, _path
 from ._safetensors_cpp import _File
 
 _TYPES = {fmt: getattr(torch, label) for label, fmt in _write.FORMAT_NAMES.items() if hasattr(torch, label)}
+_ITEM_SIZES = {dt: torch.empty(0, dtype=dt).element_size() for dt in _TYPES.values()}
 
 
 def _dtype(format_dtype, name):
@@ -195,8 +196,9 @@ def _block_tensor(block, dt, shape, begin, nbytes):
     size, which only hand-made files have)."""
     if nbytes == 0:
         return torch.empty(shape, dtype=dt)
-    t = torch.frombuffer(block, dtype=torch.uint8, count=nbytes, offset=begin).view(dt).reshape(shape)
-    return t.clone() if begin % t.element_size() else t
+    size = _ITEM_SIZES[dt]
+    t = torch.frombuffer(block, dtype=dt, count=nbytes // size, offset=begin).view(shape)
+    return t.clone() if begin % size else t
 
 
 def load_file(filename, device="cpu") -> Dict[str, torch.Tensor]:

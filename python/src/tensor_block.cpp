@@ -32,7 +32,8 @@ tensor_block::tensor_block(std::size_t n) : size_(n) {
   auto* base = static_cast<std::byte*>(p);
   auto* start = base;
   if (align) {
-    start = reinterpret_cast<std::byte*>(round_up(reinterpret_cast<std::uintptr_t>(base), huge_page));
+    start =
+        reinterpret_cast<std::byte*>(round_up(reinterpret_cast<std::uintptr_t>(base), huge_page));
     if (start != base) ::munmap(base, static_cast<std::size_t>(start - base));
     const std::size_t tail = static_cast<std::size_t>(base + reserve - (start + length));
     if (tail != 0) ::munmap(start + length, tail);
