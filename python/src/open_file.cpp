@@ -13,7 +13,6 @@
 #include <utility>
 #include <vector>
 
-#include "core/mapped_file.hpp"
 #include "errors.hpp"
 #include "safetensors/reader.hpp"
 #include "tensor_block.hpp"

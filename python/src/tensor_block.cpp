@@ -61,8 +61,7 @@ void bind_tensor_block(py::module_& m) {
         static std::byte empty{};
         return py::buffer_info(b.size() ? b.data() : &empty, 1, "B", 1,
                                {static_cast<py::ssize_t>(b.size())}, {py::ssize_t{1}}, false);
-      })
-      .def_property_readonly("nbytes", &tensor_block::size);
+      });
 }
 
 }  // namespace safetensors::python

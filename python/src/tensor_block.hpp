@@ -1,7 +1,7 @@
 // The memory load_file's tensors live in: one anonymous mapping per load holding the file's
-// whole data section, filled by pread (GIL released) and handed
-// to Python as a writable buffer; each tensor is a view of its own byte range that keeps the
-// block alive, and the mapping is unmapped when the last view is gone.
+// whole data section, filled by pread (GIL released) and handed to Python as a writable
+// buffer; each tensor is a view of its own byte range that keeps the block alive, and the
+// mapping is unmapped when the last view is gone.
 #pragma once
 
 #include <pybind11/pybind11.h>
