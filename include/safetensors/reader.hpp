@@ -65,6 +65,10 @@ class file {
   /// was opened header_only.
   result<void> read_bytes(const tensor_info& t, std::uint64_t offset,
                           std::span<std::byte> out) const;
+  /// Copies out.size() bytes of the data section starting at `offset` into `out`, across
+  /// tensor boundaries (one pread, or one memcpy from the mapping). invalid_argument when the
+  /// range runs past the data section or the file was opened header_only.
+  result<void> read_data(std::uint64_t offset, std::span<std::byte> out) const;
   /// With the mmap backend: the whole data section (empty span for pread / header_only).
   std::span<const std::byte> mapped_data() const noexcept;
 

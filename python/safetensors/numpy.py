@@ -82,16 +82,22 @@ def load(data: bytes) -> Dict[str, np.ndarray]:
 
 
 def load_file(filename, device="cpu") -> Dict[str, np.ndarray]:
-    """Every tensor of `filename` as new writable arrays (read with pread, GIL released)."""
+    """Every tensor of `filename` as writable arrays: views of one block of fresh memory the file's
+    data was read into with pread (GIL released), freed when the last of them is gone
+    (docs/PYTHON.md; an array whose offset is not a multiple of its item size is a copy)."""
     _device(device)
     f = _File(_path(filename), pread=True)
     try:
-        names = f.keys()
-        arrays = []
-        for name in names:
-            dtype, shape, _ = f.describe(name)
-            arrays.append(np.empty(shape, dtype=_dtype(dtype, name)))
-        f.read_all(names, [a.reshape(-1).view(np.uint8) for a in arrays])
+        layout = f.layout()
+        types = [np.dtype(_dtype(dtype, name)) for name, dtype, _, _, _ in layout]  # refused before reading
+        block = f.read_block()
     finally:
         f.close()
-    return dict(zip(names, arrays))
+    out = {}
+    for (name, _, shape, begin, nbytes), dt in zip(layout, types):
+        if nbytes == 0:
+            out[name] = np.empty(shape, dtype=dt)
+            continue
+        a = np.frombuffer(block, dtype=dt, count=nbytes // dt.itemsize, offset=begin).reshape(shape)
+        out[name] = a.copy() if begin % dt.itemsize else a
+    return out

@@ -14,6 +14,7 @@ from ._open import _error, _path
 from ._safetensors_cpp import _File
 
 _TYPES = {fmt: getattr(torch, label) for label, fmt in _write.FORMAT_NAMES.items() if hasattr(torch, label)}
+_ITEM_SIZES = {dt: torch.empty(0, dtype=dt).element_size() for dt in _TYPES.values()}
 
 
 def _dtype(format_dtype, name):
@@ -189,24 +190,32 @@ def save_file(tensors: Dict[str, torch.Tensor], filename, metadata: Optional[Dic
 
 # ---- loading ----------------------------------------------------------------------------------
 
+def _block_tensor(block, dt, shape, begin, nbytes):
+    """The tensor at bytes [begin, begin + nbytes) of a load_file block: a view with its own
+    storage that keeps the block alive (copied when its offset is not a multiple of its element
+    size, which only hand-made files have)."""
+    if nbytes == 0:
+        return torch.empty(shape, dtype=dt)
+    size = _ITEM_SIZES[dt]
+    t = torch.frombuffer(block, dtype=dt, count=nbytes // size, offset=begin).view(shape)
+    return t.clone() if begin % size else t
+
+
 def load_file(filename, device="cpu") -> Dict[str, torch.Tensor]:
-    """Every tensor of `filename` as ordinary writable tensors (pread straight into each tensor's
-    memory with the GIL released), moved to `device` when it is not the CPU."""
+    """Every tensor of `filename` as ordinary writable tensors, moved to `device` when it is not
+    the CPU. The file's data is read with pread (GIL released) into one block of fresh memory,
+    each tensor a view of its own bytes; the block is freed when the last of them is gone
+    (docs/PYTHON.md)."""
     dev = _device(device)
     f = _File(_path(filename), pread=True)
     try:
-        names = f.keys()
-        shaped, buffers = [], []
-        for name in names:
-            dtype, shape, nbytes = f.describe(name)
-            dt = _dtype(dtype, name)
-            buf = torch.empty(nbytes, dtype=torch.uint8)
-            buffers.append(buf.numpy())
-            shaped.append(buf.view(dt).reshape(shape))
-        f.read_all(names, buffers)
+        layout = f.layout()
+        types = [_dtype(dtype, name) for name, dtype, _, _, _ in layout]  # refused before reading
+        block = f.read_block()
     finally:
         f.close()
-    return {name: _to_device(t, dev) for name, t in zip(names, shaped)}
+    return {name: _to_device(_block_tensor(block, dt, shape, begin, nbytes), dev)
+            for (name, _, shape, begin, nbytes), dt in zip(layout, types)}
 
 
 def load(data: bytes) -> Dict[str, torch.Tensor]:

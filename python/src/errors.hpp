@@ -35,6 +35,7 @@ void register_errors(pybind11::module_& m);
 
 // Each binding file registers its own functions and classes.
 void bind_open_file(pybind11::module_& m);
+void bind_tensor_block(pybind11::module_& m);
 void bind_serialize(pybind11::module_& m);
 void bind_extras(pybind11::module_& m);
 

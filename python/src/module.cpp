@@ -33,6 +33,7 @@ PYBIND11_MODULE(_safetensors_cpp, m) {
   m.attr("__version__") = SAFETENSORS_VERSION_STRING;
   safetensors::python::register_errors(m);
   safetensors::python::bind_open_file(m);
+  safetensors::python::bind_tensor_block(m);
   safetensors::python::bind_serialize(m);
   safetensors::python::bind_extras(m);
 }

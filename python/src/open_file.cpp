@@ -1,6 +1,7 @@
 // safe_open's engine: an open file whose tensors are handed to Python as flat byte arrays,
 // either borrowing the read-only mapping (zero copy; the array keeps the mapping alive) or
-// copied into a writable buffer the caller allocated (a torch tensor's or numpy array's memory).
+// copied into a writable buffer the caller allocated (a torch tensor's or numpy array's memory),
+// or, for load_file, all read into one tensor_block the tensors are views of.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -12,9 +13,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/mapped_file.hpp"
 #include "errors.hpp"
 #include "safetensors/reader.hpp"
+#include "tensor_block.hpp"
 #include "values.hpp"
 
 namespace py = pybind11;
@@ -104,24 +105,33 @@ class open_file {
     const auto t = unwrap(f.get(name));
     return borrowed_array(file_, t.bytes());
   }
-  void read_into(const std::string& name, const py::buffer& out) const { read_all({name}, {out}); }
-  /// Copies each named tensor into its buffer, the GIL released for the whole batch.
-  void read_all(const std::vector<std::string>& names, const std::vector<py::buffer>& outs) const {
-    if (names.size() != outs.size()) throw py::value_error("internal: names and buffers differ");
-    std::vector<std::pair<const tensor_info*, std::span<std::byte>>> jobs;
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      const auto& t = info(names[i]);
-      const auto dst = writable_bytes(outs[i]);
-      if (dst.size() != t.nbytes()) throw py::value_error("internal: buffer size differs");
-      jobs.emplace_back(&t, dst);
-    }
+  /// Copies the named tensor into `out` (a flat writable byte buffer of its size), GIL released.
+  void read_into(const std::string& name, const py::buffer& out) const {
+    const auto& t = info(name);
+    const auto dst = writable_bytes(out);
+    if (dst.size() != t.nbytes()) throw py::value_error("internal: buffer size differs");
     const shared_file keep = file_;
     py::gil_scoped_release unlocked;
-    for (const auto& [t, dst] : jobs) {
-      // Fresh tensors from torch/numpy: filled by pread, faulted in huge pages where allowed.
-      detail::advise_huge_pages(dst.data(), dst.size());
-      unwrap(keep->read_bytes(*t, 0, dst));
+    unwrap(keep->read_bytes(t, 0, dst));
+  }
+  /// (name, dtype name, shape, offset in the data section, byte count) of every tensor, sorted
+  /// by name: what load_file needs, in one call.
+  py::list layout() const {
+    py::list out;
+    for (const auto* t : get().tensors_by_name()) {
+      out.append(py::make_tuple(t->name, std::string(dtype_name(t->type)),
+                                py::tuple(py::cast(t->shape)), t->begin, t->nbytes()));
     }
+    return out;
+  }
+  /// The whole data section in a new tensor_block (see tensor_block.hpp), GIL released.
+  std::unique_ptr<tensor_block> read_block() const {
+    const shared_file keep = file_;
+    const auto& f = get();
+    auto block = std::make_unique<tensor_block>(static_cast<std::size_t>(f.info().data_size));
+    py::gil_scoped_release unlocked;
+    unwrap(block->fill(*keep));
+    return block;
   }
   /// (shape, bytes) of a slice, as a new writable flat array.
   py::tuple slice(const std::string& name, const py::list& indexers) const {
@@ -154,7 +164,8 @@ void bind_open_file(py::module_& m) {
       .def("describe", &open_file::describe, py::arg("name"), "(dtype name, shape, byte count)")
       .def("mapped", &open_file::mapped, py::arg("name"))
       .def("read_into", &open_file::read_into, py::arg("name"), py::arg("out"))
-      .def("read_all", &open_file::read_all, py::arg("names"), py::arg("outs"))
+      .def("layout", &open_file::layout)
+      .def("read_block", &open_file::read_block)
       .def("slice", &open_file::slice, py::arg("name"), py::arg("indexers"))
       .def("close", &open_file::close)
       .def_property_readonly("path", &open_file::path);

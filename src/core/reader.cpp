@@ -142,12 +142,23 @@ result<void> file::read_bytes(const tensor_info& t, std::uint64_t offset,
     return fail(errc::invalid_argument, fmt::format("{}: tensor '{}' is not in this file",
                                                     impl_->source, detail::ascii_escaped(t.name)));
   }
+  return read_data(t.begin + offset, out);
+}
+
+result<void> file::read_data(std::uint64_t offset, std::span<std::byte> out) const {
+  ST_TRY(impl_->check_data_access("data section"));
+  const std::uint64_t size = info().data_size;
+  if (offset > size || out.size() > size - offset) {
+    return fail(errc::invalid_argument,
+                fmt::format("{}: data bytes [{}, +{}) are outside the {}-byte data section",
+                            impl_->source, offset, out.size(), size));
+  }
   if (out.empty()) return {};
   if (impl_->opts.io == backend::mmap) {
-    std::memcpy(out.data(), impl_->data.data() + t.begin + offset, out.size());
+    std::memcpy(out.data(), impl_->data.data() + offset, out.size());
     return {};
   }
-  return detail::pread_exact(impl_->fd.get(), data_start() + t.begin + offset, out, impl_->path);
+  return detail::pread_exact(impl_->fd.get(), data_start() + offset, out, impl_->path);
 }
 
 }  // namespace safetensors

@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+#include <vector>
 
 #include "support/test_files.hpp"
 
@@ -167,6 +169,20 @@ TEST(ReaderApi, NamesSortedAndOffsetOrder) {
     EXPECT_EQ(g->read_bytes(*g->find("a"), 1, out).error().code, errc::invalid_argument);
     EXPECT_EQ(g->read_bytes(*g->find("a"), UINT64_MAX, std::span<std::byte>(out, 1)).error().code,
               errc::invalid_argument);
+    // read_data: the section's bytes across tensor boundaries, with range checks.
+    const auto size = g->info().data_size;
+    std::vector<std::byte> all(size);
+    ASSERT_TRUE(g->read_data(0, all));
+    for (const auto& t : g->tensors()) {
+      std::vector<std::byte> one(t.nbytes());
+      ASSERT_TRUE(g->read_bytes(t, 0, one));
+      EXPECT_TRUE(
+          std::equal(one.begin(), one.end(), all.begin() + static_cast<std::ptrdiff_t>(t.begin)));
+    }
+    ASSERT_TRUE(g->read_data(size, {}));
+    EXPECT_EQ(g->read_data(1, all).error().code, errc::invalid_argument);
+    EXPECT_EQ(g->read_data(UINT64_MAX, std::span<std::byte>(out, 1)).error().code,
+              errc::invalid_argument);
   }
 }
 
@@ -232,6 +248,7 @@ TEST(ReaderHeaderOnly, NeverTouchesDataAndRefusesDataAccess) {
     EXPECT_EQ(g.error().code, errc::invalid_argument);
     std::byte out[1];
     EXPECT_EQ(f->read_bytes(*f->find("a"), 0, out).error().code, errc::invalid_argument);
+    EXPECT_EQ(f->read_data(0, out).error().code, errc::invalid_argument);
   }
 }
 
