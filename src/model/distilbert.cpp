@@ -44,12 +44,25 @@ distilbert_engine::distilbert_engine(const distilbert_config& cfg, const model_w
                                      gemm_precision precision)
     : cfg_(cfg),
       w_(w),
+      emb_gamma_(w.emb_gamma),
+      emb_beta_(w.emb_beta),
       pre_classifier_(w.pre_classifier),
       classifier_(w.classifier),
       act_(activation_from_name(cfg.activation).value_or(activation_kind::gelu_erf)),
       packed_type_(packed_type_for(precision)),
-      gemm_(gemm_engine::max_cached_primitives, precision == gemm_precision::bf16) {
-  for (const auto& l : w.layers) ops_.push_back({&l, {}, {}, l.q, l.k, l.v, l.out, l.lin1, l.lin2});
+      gemm_(gemm_engine::max_cached_primitives,
+            precision == gemm_precision::bf16 ||
+                (precision == gemm_precision::int8 && native_bf16())) {
+  for (const auto& l : w.layers)
+    ops_.push_back({{l.sa_gamma, l.sa_beta, l.out_gamma, l.out_beta},
+                    {},
+                    {},
+                    l.q,
+                    l.k,
+                    l.v,
+                    l.out,
+                    l.lin1,
+                    l.lin2});
 }
 
 namespace {
@@ -75,38 +88,49 @@ void distilbert_engine::populate_mapped_weights() const noexcept {
   populate_if_mapped(classifier_);
 }
 
+const float* distilbert_engine::owned_copy(const float* v) {
+  return owned_norms_.emplace_back(v, v + cfg_.dim).data();
+}
+
 result<void> distilbert_engine::prepack(bool only_file_mapped) {
+  // The file-mapped weights packed (pack() reads them piece by piece and drops each piece).
+  std::vector<linear_weights> packed_sources;
+  const auto pack_one = [&](linear_weights& w) -> result<void> {
+    packed_sources.push_back(w);
+    w = ST_TRY(gemm_.pack({&w, 1}, packed_type_));
+    return {};
+  };
   for (auto& op : ops_) {
     const linear_weights* parts[] = {&op.q, &op.k, &op.v, &op.out, &op.lin1, &op.lin2};
     if (only_file_mapped &&
         !std::all_of(std::begin(parts), std::end(parts), [](auto p) { return p->file_mapped; }))
       continue;
-    for (const auto* p : parts) populate_if_mapped(*p);
     // The last layer may compute queries for [CLS] rows only: q stays a GEMM of its own there.
     const bool last = &op == &ops_.back();
-    const linear_weights joined =
-        ST_TRY(last ? gemm_.pack(std::array{op.k, op.v}, packed_type_)
-                    : gemm_.pack(std::array{op.q, op.k, op.v}, packed_type_));
-    for (auto* w : {&op.k, &op.v}) release_if_mapped(*w);
-    for (auto* w : {&op.q, &op.out, &op.lin1, &op.lin2}) {
-      if (w == &op.q && !last) {
-        release_if_mapped(*w);
-        continue;
-      }
-      const linear_weights p = ST_TRY(gemm_.pack({w, 1}, packed_type_));
-      release_if_mapped(*w);
-      *w = p;
+    if (last) {
+      packed_sources.insert(packed_sources.end(), {op.k, op.v});
+      op.kv = ST_TRY(gemm_.pack(std::array{op.k, op.v}, packed_type_));
+      ST_TRY(pack_one(op.q));
+    } else {
+      packed_sources.insert(packed_sources.end(), {op.q, op.k, op.v});
+      op.qkv = ST_TRY(gemm_.pack(std::array{op.q, op.k, op.v}, packed_type_));
     }
-    (last ? op.kv : op.qkv) = joined;
+    for (auto* w : {&op.out, &op.lin1, &op.lin2}) ST_TRY(pack_one(*w));
+    // Packed layers read nothing else from the checkpoint but their LayerNorm vectors.
+    op.norms = {owned_copy(op.norms.sa_gamma), owned_copy(op.norms.sa_beta),
+                owned_copy(op.norms.out_gamma), owned_copy(op.norms.out_beta)};
   }
-  gemm_.end_packing();
   for (auto* w : {&pre_classifier_, &classifier_}) {
     if (only_file_mapped && !w->file_mapped) continue;
-    populate_if_mapped(*w);
-    const linear_weights p = ST_TRY(gemm_.pack({w, 1}, packed_type_));
-    release_if_mapped(*w);
-    *w = p;
+    ST_TRY(pack_one(*w));
   }
+  gemm_.end_packing();
+  if (packed_sources.empty()) return {};
+  emb_gamma_ = owned_copy(emb_gamma_);
+  emb_beta_ = owned_copy(emb_beta_);
+  // A fault maps the page cache's whole folio around its address, neighbours included: the
+  // weights packed earlier may have come back in part while later ones were read.
+  for (const auto& w : packed_sources) release_if_mapped(w);
   return {};
 }
 
@@ -144,12 +168,19 @@ result<void> distilbert_engine::layer(const layer_ops& lw,
   if (lw.qkv.out != 0) {
     // One GEMM: row r of `joined` holds q | k | v. They are split into the three dense blocks
     // (a copy far cheaper than the attention GEMMs oneDNN runs slowly on 3*dim-strided heads).
+    // With BF16 attention the conversion makes the dense copies: no split.
     float* const joined = sized(ffn_, rows * 3 * d);  // the FFN buffer is free until lin1
     ST_TRY(gemm_.linear(all, lw.qkv, {joined, rows, 3 * d}));
-    split_columns(joined, rows, d, 3, qkv);
-    const head_view q{qkv, len * d, d}, k{qkv + rows * d, len * d, d},
-        v{qkv + 2 * rows * d, len * d, d};
-    ST_TRY(attention(seqs, len, cls_only, q, k, v));
+    if (gemm_.attention_bf16()) {
+      const head_view q{joined, len * 3 * d, 3 * d}, k{joined + d, len * 3 * d, 3 * d},
+          v{joined + 2 * d, len * 3 * d, 3 * d};
+      ST_TRY(attention(seqs, len, cls_only, q, k, v));
+    } else {
+      split_columns(joined, rows, d, 3, qkv);
+      const head_view q{qkv, len * d, d}, k{qkv + rows * d, len * d, d},
+          v{qkv + 2 * rows * d, len * d, d};
+      ST_TRY(attention(seqs, len, cls_only, q, k, v));
+    }
   } else {
     float* const k = qkv + rows * d;
     float* const v = k + rows * d;
@@ -172,13 +203,12 @@ result<void> distilbert_engine::layer(const layer_ops& lw,
   // out_lin + residual (sum post-op into h), then sa_layer_norm.
   const const_matrix_ref ctx{ctx_.data(), out.rows, d};
   ST_TRY(gemm_.linear(ctx, lw.out, out, activation_kind::identity, true));
-  layer_norm(out.data, out.rows, out.ld, d, lw.norms->sa_gamma, lw.norms->sa_beta, layer_norm_eps);
+  layer_norm(out.data, out.rows, out.ld, d, lw.norms.sa_gamma, lw.norms.sa_beta, layer_norm_eps);
   // FFN: lin1 + activation, lin2 + residual, output_layer_norm.
   const matrix_ref ffn{sized(ffn_, out.rows * cfg_.hidden_dim), out.rows, cfg_.hidden_dim};
   ST_TRY(gemm_.linear(out_in, lw.lin1, ffn, act_));
   ST_TRY(gemm_.linear({ffn.data, ffn.rows, ffn.ld}, lw.lin2, out, activation_kind::identity, true));
-  layer_norm(out.data, out.rows, out.ld, d, lw.norms->out_gamma, lw.norms->out_beta,
-             layer_norm_eps);
+  layer_norm(out.data, out.rows, out.ld, d, lw.norms.out_gamma, lw.norms.out_beta, layer_norm_eps);
   return {};
 }
 
@@ -211,7 +241,7 @@ result<std::vector<float>> distilbert_engine::forward(
   sized(ctx_, rows * d);
   for (std::size_t i = 0; i < b; ++i)
     embed_sequence(seqs[i], w_.word, w_.pos, d, len, h + i * len * d);
-  layer_norm(h, rows, d, d, w_.emb_gamma, w_.emb_beta, layer_norm_eps);
+  layer_norm(h, rows, d, d, emb_gamma_, emb_beta_, layer_norm_eps);
   for (std::size_t l = 0; l < ops_.size(); ++l) {
     const bool cls_only = cls_only_last_layer && l + 1 == ops_.size();
     ST_TRY(layer(ops_[l], seqs, len, cls_only));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <span>
 #include <vector>
 
@@ -15,7 +16,8 @@ class distilbert_engine {
  public:
   /// `cfg` and `w` must outlive the engine (the classifier owns all three). `precision`: the
   /// type the linear layers compute in once packed (bf16 also runs the attention GEMMs in
-  /// BF16); anything but f32 needs prepack(false) before the first forward.
+  /// BF16, and so does int8 where the CPU has native BF16 dot products); anything but f32
+  /// needs prepack(false) before the first forward.
   distilbert_engine(const distilbert_config& cfg, const model_weights& w,
                     gemm_precision precision = gemm_precision::f32);
 
@@ -40,8 +42,11 @@ class distilbert_engine {
 
  private:
   // A layer's GEMM operands: packed copies after prepack(), else the bound weights.
+  struct layer_norms {
+    const float *sa_gamma, *sa_beta, *out_gamma, *out_beta;
+  };
   struct layer_ops {
-    const layer_weights* norms;
+    layer_norms norms;   // the checkpoint's vectors, or engine-owned copies once packed
     linear_weights qkv;  // out = 3 * dim when q|k|v are packed into one GEMM, else out = 0
     linear_weights kv;   // the packed last layer: k|v joined (out = 2 * dim), q on its own
     linear_weights q, k, v, out, lin1, lin2;
@@ -55,8 +60,13 @@ class distilbert_engine {
   matrix_ref gather_cls(std::size_t batch, std::size_t len);
   result<std::vector<float>> head(std::size_t batch);  // reads cls_
 
+  // An engine-owned copy of a LayerNorm vector of `cfg_.dim` floats.
+  const float* owned_copy(const float* v);
+
   const distilbert_config& cfg_;
   const model_weights& w_;
+  const float *emb_gamma_, *emb_beta_;  // as layer_norms
+  std::list<std::vector<float>> owned_norms_;
   std::vector<layer_ops> ops_;
   linear_weights pre_classifier_, classifier_;
   activation_kind act_;

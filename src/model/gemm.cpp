@@ -23,6 +23,7 @@
 
 #include "core/try.hpp"
 #include "model/kernels.hpp"
+#include "model/mapped_pages.hpp"
 
 namespace safetensors::model::detail {
 namespace {
@@ -62,6 +63,12 @@ std::size_t element_size(weight_type t) {
 }
 
 std::int64_t i64(std::size_t v) { return static_cast<std::int64_t>(v); }
+
+template <class T>
+T* grown(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
 
 dnnl::algorithm eltwise_algorithm(activation_kind act, float& alpha) {
   alpha = 0.f;
@@ -266,6 +273,7 @@ struct gemm_engine::impl {
   // Per-call conversion buffers (grown on demand).
   std::vector<std::uint16_t> bf16_a, bf16_b;
   std::vector<std::uint8_t> u8_src;
+  std::vector<float> piece_f32;  // pack(): pieces of BF16 weights widened for quantization
   std::vector<float> dequant_scales, dequant_bias;
   bool attention_bf16 = false;
   int u8_max = 255;
@@ -283,6 +291,11 @@ int int8_activation_max() {
   constexpr unsigned vnni_bits = (dnnl_cpu_isa_avx512_core_vnni & ~dnnl_cpu_isa_avx512_core) |
                                  (dnnl_cpu_isa_avx2_vnni & ~dnnl_cpu_isa_avx2);
   return (isa & vnni_bits) != 0 ? 255 : 127;
+}
+
+bool native_bf16() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  return (isa & (dnnl_cpu_isa_avx512_core_bf16 & ~dnnl_cpu_isa_avx512_core_vnni)) != 0;
 }
 
 const char* effective_isa_name() noexcept {
@@ -316,12 +329,14 @@ gemm_engine::~gemm_engine() = default;
 gemm_engine::gemm_engine(gemm_engine&&) noexcept = default;
 gemm_engine& gemm_engine::operator=(gemm_engine&&) noexcept = default;
 
+bool gemm_engine::attention_bf16() const noexcept { return impl_->attention_bf16; }
 std::size_t gemm_engine::cached_primitives() const noexcept { return impl_->cache.size(); }
 std::size_t gemm_engine::packed_bytes() const noexcept { return impl_->packed_bytes; }
 
 void gemm_engine::end_packing() noexcept {
   impl_->join.reset();
   impl_->join_size = 0;
+  impl_->piece_f32 = {};
 }
 
 template <class F>
@@ -339,9 +354,37 @@ static result<void> guarded(const char* what, F&& f) {
 
 namespace {
 
-float weight_at(const linear_weights& w, std::size_t i) {
-  return w.type == weight_type::bf16 ? from_bf16(static_cast<const std::uint16_t*>(w.weight)[i])
-                                     : static_cast<const float*>(w.weight)[i];
+constexpr std::size_t piece_bytes = std::size_t{1} << 20;
+
+std::size_t piece_rows(const linear_weights& p) {
+  return std::max<std::size_t>(1, piece_bytes / (p.in * element_size(p.type)));
+}
+
+// Calls f(first_row, rows, thread) over the rows of `p` in pieces of piece_rows(p), spread over
+// the calling thread's team (thread: 0 .. team_size() - 1). When p lies in a file mapping, each
+// piece is mapped in just before f reads it and dropped right after, and the whole of p once
+// more at the end (a fault maps the page cache's whole folio, up to 2 MiB, around the address:
+// later pieces bring back the tail of earlier ones). So packing holds a few pieces of a
+// checkpoint's weights in memory, never a layer. f must not throw.
+template <class F>
+void for_each_piece(const linear_weights& p, F&& f) {
+  const std::size_t row_bytes = p.in * element_size(p.type), rows_per = piece_rows(p);
+  const auto* bytes = static_cast<const std::byte*>(p.weight);
+  const auto pieces = static_cast<std::int64_t>((p.out + rows_per - 1) / rows_per);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic)
+#endif
+  for (std::int64_t i = 0; i < pieces; ++i) {
+    const std::size_t r = static_cast<std::size_t>(i) * rows_per, n = std::min(rows_per, p.out - r);
+    if (p.file_mapped) populate_mapped_pages(bytes + r * row_bytes, n * row_bytes);
+#ifdef _OPENMP
+    f(r, n, static_cast<std::size_t>(omp_get_thread_num()));
+#else
+    f(r, n, std::size_t{0});
+#endif
+    if (p.file_mapped) release_mapped_pages(bytes + r * row_bytes, n * row_bytes);
+  }
+  if (p.file_mapped) release_mapped_pages(bytes, p.out * row_bytes);
 }
 
 }  // namespace
@@ -361,52 +404,66 @@ result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts, 
                   "weight packing: the parts differ in type, input size or bias");
     out += p.out;
   }
-  linear_weights packed{nullptr, parts[0].bias, out, parts[0].in, to, false};
+  linear_weights packed{nullptr, nullptr, out, parts[0].in, to, false};
   ST_TRY(guarded("pack", [&] {
-    const std::int64_t k = i64(packed.in), n = i64(out);
+    const std::size_t in = packed.in;
+    const std::int64_t k = i64(in), n = i64(out);
+    // The plain [out, in] matrix the reorder reads: int8 and BF16 targets are quantized or
+    // converted into it piece by piece; F32 targets keep the source type (the reorder widens).
+    const memory::data_type from_type = packed_data_type(from);
+    const memory::data_type plain_type = to == weight_type::s8_packed     ? memory::data_type::s8
+                                         : to == weight_type::bf16_packed ? memory::data_type::bf16
+                                                                          : from_type;
     const void* plain = parts[0].weight;
-    memory::data_type plain_type = packed_data_type(from);
-    const auto join_buffer = [&](std::size_t bytes) {
-      if (bytes > impl_->join_size) {
+    if (parts.size() == 1 && plain_type == from_type) {  // read in place
+      const linear_weights& p = parts[0];
+      if (p.file_mapped) populate_mapped_pages(p.weight, out * in * element_size(from));
+    } else {
+      const std::size_t plain_size = memory::desc({n, k}, plain_type, dims{k, 1}).get_size();
+      if (plain_size > impl_->join_size) {
         impl_->join.reset();
-        impl_->join = huge_page_alloc(bytes);
-        impl_->join_size = bytes;
+        impl_->join = huge_page_alloc(plain_size);
+        impl_->join_size = plain_size;
       }
-      return static_cast<std::byte*>(impl_->join.get());
-    };
-    if (to == weight_type::s8_packed) {
-      // Per output channel (row): scale = max |w| / 127, q = round(w / scale) in [-127, 127].
-      auto* q = reinterpret_cast<std::int8_t*>(join_buffer(out * packed.in));
-      auto& scales = impl_->packed_biases.emplace_back(out);
-      auto& sums = impl_->packed_col_sums.emplace_back(out);
-      std::size_t row = 0;
-      for (const auto& p : parts)
-        for (std::size_t r = 0; r < p.out; ++r, ++row) {
-          float amax = 0.f;
-          for (std::size_t c = 0; c < p.in; ++c)
-            amax = std::max(amax, std::fabs(weight_at(p, r * p.in + c)));
-          const float scale = amax > 0.f && std::isfinite(amax) ? amax / 127.f : 1.f;
-          std::int32_t sum = 0;
-          for (std::size_t c = 0; c < p.in; ++c) {
-            const float v = std::nearbyint(weight_at(p, r * p.in + c) / scale);
-            const auto qv = static_cast<std::int8_t>(std::min(std::max(v, -127.f), 127.f));
-            q[row * p.in + c] = qv;
-            sum += qv;
-          }
-          scales[row] = scale;
-          sums[row] = sum;
-        }
-      packed.scales = scales.data();
-      packed.col_sums = sums.data();
-      plain = q;
-      plain_type = memory::data_type::s8;
-    } else if (parts.size() > 1) {  // the parts' rows one after another: a [out, in] matrix
-      const std::size_t esize = element_size(from);
-      std::byte* rows = join_buffer(out * packed.in * esize);
-      plain = rows;
+      auto* join = static_cast<std::byte*>(impl_->join.get());
+      plain = join;
+      const std::size_t plain_row = plain_size / out, from_row = in * element_size(from);
+      float* scales = nullptr;
+      std::int32_t* sums = nullptr;
+      if (to == weight_type::s8_packed) {
+        scales = impl_->packed_biases.emplace_back(out).data();
+        sums = impl_->packed_col_sums.emplace_back(out).data();
+        packed.scales = scales;
+        packed.col_sums = sums;
+      }
+      // BF16 weights quantized to int8 are widened first, a piece per thread.
+      const std::size_t wide_piece = piece_rows(parts[0]) * in;
+      float* const wide =
+          from == weight_type::bf16 && to == weight_type::s8_packed
+              ? grown(impl_->piece_f32, wide_piece * static_cast<std::size_t>(team_size()))
+              : nullptr;
+      std::size_t row0 = 0;  // the part's first row in the joined matrix
       for (const auto& p : parts) {
-        std::memcpy(rows, p.weight, p.out * p.in * esize);
-        rows += p.out * p.in * esize;
+        for_each_piece(p, [&](std::size_t r, std::size_t rows, std::size_t thread) {
+          const std::byte* src = static_cast<const std::byte*>(p.weight) + r * from_row;
+          std::byte* dst = join + (row0 + r) * plain_row;
+          if (plain_type == from_type) {
+            std::memcpy(dst, src, rows * from_row);
+          } else if (plain_type == memory::data_type::bf16) {  // from f32
+            rows_to_bf16(reinterpret_cast<const float*>(src), rows, in, in,
+                         reinterpret_cast<std::uint16_t*>(dst));
+          } else {  // s8, per output channel (row): scale = max |w| / 127
+            const float* x = reinterpret_cast<const float*>(src);
+            if (wide) {
+              x = wide + thread * wide_piece;
+              bf16_to_f32(reinterpret_cast<const std::uint16_t*>(src), rows * in,
+                          wide + thread * wide_piece);
+            }
+            quantize_rows_s8(x, rows, in, reinterpret_cast<std::int8_t*>(dst), scales + row0 + r,
+                             sums + row0 + r);
+          }
+        });
+        row0 += p.out;
       }
     }
     const memory::desc& layout = impl_->packed_layout(k, n, packed_data_type(to));
@@ -414,7 +471,9 @@ result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts, 
     memory dst(layout, impl_->eng, impl_->packed.take(layout.get_size()));
     dnnl::reorder(src, dst).execute(impl_->strm, src, dst);
     impl_->strm.wait();
-    if (parts.size() > 1 && packed.bias) {
+    if (plain == parts[0].weight && parts[0].file_mapped)
+      release_mapped_pages(plain, out * in * element_size(from));
+    if (parts[0].bias) {  // an engine-owned copy: forwards never read the checkpoint for it
       auto& bias = impl_->packed_biases.emplace_back();
       for (const auto& p : parts) bias.insert(bias.end(), p.bias, p.bias + p.out);
       packed.bias = bias.data();
@@ -427,12 +486,6 @@ result<linear_weights> gemm_engine::pack(std::span<const linear_weights> parts, 
 
 namespace {
 
-template <class T>
-T* grown(std::vector<T>& v, std::size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
-
 // A bf16 copy of the n floats at x (same offsets), converted in parallel blocks.
 const std::uint16_t* bf16_copy(const float* x, std::size_t n, std::vector<std::uint16_t>& buf) {
   constexpr std::size_t block = 4096;
@@ -443,9 +496,21 @@ const std::uint16_t* bf16_copy(const float* x, std::size_t n, std::vector<std::u
   return out;
 }
 
-// Elements an attention operand spans from its first element (for bf16 copies).
-std::size_t head_extent(head_view v, std::size_t batch, std::size_t rows, std::size_t width) {
-  return (batch - 1) * v.batch_stride + (rows - 1) * v.row_stride + width;
+// A dense [batch, rows, width] bf16 copy of a strided attention operand: the view of the copy.
+struct bf16_heads {
+  const std::uint16_t* data;
+  std::size_t batch_stride, row_stride;
+};
+bf16_heads dense_bf16(head_view v, std::size_t batch, std::size_t rows, std::size_t width,
+                      std::vector<std::uint16_t>& buf) {
+  std::uint16_t* out = grown(buf, batch * rows * width);
+  if (v.batch_stride == rows * v.row_stride) {
+    rows_to_bf16(v.data, batch * rows, v.row_stride, width, out);
+  } else {
+    for (std::size_t b = 0; b < batch; ++b)
+      rows_to_bf16(v.data + b * v.batch_stride, rows, v.row_stride, width, out + b * rows * width);
+  }
+  return {out, rows * width, width};
 }
 
 }  // namespace
@@ -538,6 +603,16 @@ result<void> gemm_engine::attention_scores(head_view q, head_view k, const atten
   return guarded("attention_scores", [&] {
     const std::int64_t b = i64(s.batch), h = i64(s.heads), d = i64(s.head_dim), lq = i64(s.q_len),
                        lk = i64(s.k_len);
+    const std::size_t width = s.heads * s.head_dim;
+    const void *q_data = q.data, *k_data = k.data;
+    if (impl_->attention_bf16) {  // dense BF16 copies: the operands' strides change with them
+      const bf16_heads qb = dense_bf16(q, s.batch, s.q_len, width, impl_->bf16_a);
+      const bf16_heads kb = dense_bf16(k, s.batch, s.k_len, width, impl_->bf16_b);
+      q = {nullptr, qb.batch_stride, qb.row_stride};
+      k = {nullptr, kb.batch_stride, kb.row_stride};
+      q_data = qb.data;
+      k_data = kb.data;
+    }
     const auto in_desc = impl_->attention_bf16 ? bf16_desc : f32_desc;
     const operand_descs md{in_desc({b, h, lq, d}, {i64(q.batch_stride), d, i64(q.row_stride), 1}),
                            in_desc({b, h, d, lk}, {i64(k.batch_stride), d, 1, i64(k.row_stride)}),
@@ -563,13 +638,7 @@ result<void> gemm_engine::attention_scores(head_view q, head_view k, const atten
       return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst), attr,
                                           impl_->eng);
     });
-    if (impl_->attention_bf16) {
-      const std::size_t width = s.heads * s.head_dim;
-      impl_->run(prim, bf16_copy(q.data, head_extent(q, s.batch, s.q_len, width), impl_->bf16_a),
-                 bf16_copy(k.data, head_extent(k, s.batch, s.k_len, width), impl_->bf16_b), scores);
-    } else {
-      impl_->run(prim, q.data, k.data, scores);
-    }
+    impl_->run(prim, q_data, k_data, scores);
   });
 }
 
@@ -581,6 +650,13 @@ result<void> gemm_engine::attention_context(const float* probs, head_view v,
   return guarded("attention_context", [&] {
     const std::int64_t b = i64(s.batch), h = i64(s.heads), d = i64(s.head_dim), lq = i64(s.q_len),
                        lk = i64(s.k_len);
+    const void *p_data = probs, *v_data = v.data;
+    if (impl_->attention_bf16) {
+      p_data = bf16_copy(probs, s.batch * s.heads * s.q_len * s.k_len, impl_->bf16_a);
+      const bf16_heads vb = dense_bf16(v, s.batch, s.k_len, s.heads * s.head_dim, impl_->bf16_b);
+      v = {nullptr, vb.batch_stride, vb.row_stride};
+      v_data = vb.data;
+    }
     const auto in_desc = impl_->attention_bf16 ? bf16_desc : f32_desc;
     const operand_descs md{
         in_desc({b, h, lq, lk}, {h * lq * lk, lq * lk, lk, 1}),
@@ -601,14 +677,7 @@ result<void> gemm_engine::attention_context(const float* probs, head_view v,
       return dnnl::matmul::primitive_desc(dnnl::matmul::desc(md.src, md.wei, md.dst),
                                           user_scratchpad_attr(), impl_->eng);
     });
-    if (impl_->attention_bf16) {
-      impl_->run(
-          prim, bf16_copy(probs, s.batch * s.heads * s.q_len * s.k_len, impl_->bf16_a),
-          bf16_copy(v.data, head_extent(v, s.batch, s.k_len, s.heads * s.head_dim), impl_->bf16_b),
-          ctx);
-    } else {
-      impl_->run(prim, probs, v.data, ctx);
-    }
+    impl_->run(prim, p_data, v_data, ctx);
   });
 }
 

@@ -43,6 +43,10 @@ enum class gemm_precision { f32, bf16, int8 };
 /// reduce_range does).
 int int8_activation_max();
 
+/// Whether oneDNN's kernels may use native BF16 dot products on this CPU (AVX512-BF16 or AMX):
+/// elsewhere BF16 GEMMs are correct but emulated or reference code.
+bool native_bf16();
+
 /// The oneDNN CPU ISA in effect ("avx512_core_bf16", "avx2", ...; dnnl_get_effective_cpu_isa).
 const char* effective_isa_name() noexcept;
 
@@ -97,8 +101,9 @@ class gemm_engine {
   /// One linear layer whose weight is the row concatenation of `parts` (all f32 or all bf16,
   /// with the same `in`; biases all present or all absent), re-laid out once into the blocked
   /// layout oneDNN prefers for it, as `to` (f32_packed, bf16_packed or s8_packed). The copy (and
-  /// the concatenated bias, scales) is owned by this engine; the parts are no longer read by
-  /// linear() calls with the result.
+  /// a copy of the biases, the scales) is owned by this engine; the parts are no longer read by
+  /// linear() calls with the result. Parts that are `file_mapped` are read piece by piece, each
+  /// piece's pages dropped from memory once converted (release_mapped_pages).
   result<linear_weights> pack(std::span<const linear_weights> parts,
                               weight_type to = weight_type::f32_packed);
   /// Frees the buffer pack() joins parts in (kept between calls so that packing layer after
@@ -121,6 +126,10 @@ class gemm_engine {
   result<void> attention_context(const float* probs, head_view v, const attention_shape& s,
                                  float* ctx, std::size_t ctx_batch_stride,
                                  std::size_t ctx_row_stride);
+
+  /// Whether the attention GEMMs convert their operands to BF16 (copies with dense strides:
+  /// operands with any row stride cost the same).
+  bool attention_bf16() const noexcept;
 
   /// Number of cached primitives (tests).
   std::size_t cached_primitives() const noexcept;

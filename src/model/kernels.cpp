@@ -17,6 +17,18 @@ namespace safetensors::model::detail {
 
 namespace {
 
+// f(r) for every r < rows, split over the calling thread's team when `parallel`.
+template <class F>
+void for_rows(std::size_t rows, bool parallel, F&& f) {
+  const auto n = static_cast<std::int64_t>(rows);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (parallel)
+#else
+  (void)parallel;
+#endif
+  for (std::int64_t i = 0; i < n; ++i) f(static_cast<std::size_t>(i));
+}
+
 // Reductions over 16 independent lanes: vectorizable without -ffast-math (a plain float sum
 // would be kept sequential by the compiler).
 constexpr std::size_t lanes = 16;
@@ -216,47 +228,118 @@ void row_to_bf16(const float* x, std::size_t n, std::uint16_t* out) {
   }
 }
 
+// The minimum and maximum of lo, hi, 0 and the row (NaN entries are skipped).
 SAFETENSORS_CLONES
 void row_min_max(const float* x, std::size_t n, float& lo, float& hi) {
-  float mn[lanes], mx[lanes];
-  for (std::size_t l = 0; l < lanes; ++l) mn[l] = mx[l] = 0.f;
+  v16f mn = {}, mx = {}, v;
   std::size_t j = 0;
-  for (; j + lanes <= n; j += lanes)
-    for (std::size_t l = 0; l < lanes; ++l) {
-      mn[l] = std::min(mn[l], x[j + l]);
-      mx[l] = std::max(mx[l], x[j + l]);
-    }
-  for (; j < n; ++j) {
-    mn[0] = std::min(mn[0], x[j]);
-    mx[0] = std::max(mx[0], x[j]);
+  for (; j + lanes <= n; j += lanes) {
+    std::memcpy(&v, x + j, sizeof v);
+    mn = v < mn ? v : mn;
+    mx = v > mx ? v : mx;
   }
+  float l0 = lo, h0 = hi;
   for (std::size_t l = 0; l < lanes; ++l) {
-    lo = std::min(lo, mn[l]);
-    hi = std::max(hi, mx[l]);
+    l0 = mn[l] < l0 ? mn[l] : l0;
+    h0 = mx[l] > h0 ? mx[l] : h0;
   }
+  for (; j < n; ++j) {
+    l0 = x[j] < l0 ? x[j] : l0;
+    h0 = x[j] > h0 ? x[j] : h0;
+  }
+  lo = l0;
+  hi = h0;
 }
 
+// q = clamp(nearbyint(x * inv_scale), -zero_point, qmax - zero_point) + zero_point, NaN -> 0.
+// Clamping first keeps |v| < 2^22, where adding and subtracting 1.5 * 2^23 rounds to the
+// nearest integer, ties to even (nearbyint in the default rounding mode), in vector registers.
 SAFETENSORS_CLONES
 void row_to_u8(const float* x, std::size_t n, float inv_scale, float zero_point, float qmax,
                std::uint8_t* out) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const float q = std::nearbyint(x[i] * inv_scale) + zero_point;
-    out[i] = static_cast<std::uint8_t>(std::min(std::max(q, 0.f), qmax));
+  using v16u8 = std::uint8_t __attribute__((vector_size(16)));
+  constexpr float magic = 12582912.f;
+  const float lo = -zero_point, hi = qmax - zero_point;
+  const v16f lo_v = v16f{} + lo, hi_v = v16f{} + hi;
+  v16f v;
+  std::size_t j = 0;
+  for (; j + lanes <= n; j += lanes) {
+    std::memcpy(&v, x + j, sizeof v);
+    v *= inv_scale;
+    v = v > lo_v ? v : lo_v;  // NaN compares false: lo
+    v = v < hi_v ? v : hi_v;
+    v = (v + magic) - magic + zero_point;
+    const v16u8 q = __builtin_convertvector(__builtin_convertvector(v, v16i), v16u8);
+    std::memcpy(out + j, &q, sizeof q);
   }
+  for (; j < n; ++j) {
+    float s = x[j] * inv_scale;
+    s = s > lo ? s : lo;
+    s = s < hi ? s : hi;
+    out[j] = static_cast<std::uint8_t>((s + magic) - magic + zero_point);
+  }
+}
+
+// One row of quantize_rows_s8 (same rounding steps as row_to_u8).
+SAFETENSORS_CLONES
+void row_to_s8(const float* x, std::size_t n, std::int8_t* out, float& scale, std::int32_t& sum) {
+  using v16i8 = std::int8_t __attribute__((vector_size(16)));
+  constexpr float magic = 12582912.f;
+  v16f amax_v = {}, v;
+  std::size_t j = 0;
+  for (; j + lanes <= n; j += lanes) {
+    std::memcpy(&v, x + j, sizeof v);
+    const v16f a = v < v16f{} ? -v : v;
+    amax_v = a > amax_v ? a : amax_v;
+  }
+  float amax = 0.f;
+  for (std::size_t l = 0; l < lanes; ++l) amax = amax_v[l] > amax ? amax_v[l] : amax;
+  for (std::size_t k = j; k < n; ++k) amax = std::fabs(x[k]) > amax ? std::fabs(x[k]) : amax;
+  scale = amax > 0.f && std::isfinite(amax) ? amax / 127.f : 1.f;
+  const v16f lo = v16f{} - 127.f, hi = v16f{} + 127.f;
+  v16i acc = {};
+  j = 0;
+  for (; j + lanes <= n; j += lanes) {
+    std::memcpy(&v, x + j, sizeof v);
+    v /= scale;
+    v = v > lo ? v : lo;
+    v = v < hi ? v : hi;
+    v = (v + magic) - magic;
+    const v16i q = __builtin_convertvector(v, v16i);
+    acc += q;
+    const v16i8 b = __builtin_convertvector(q, v16i8);
+    std::memcpy(out + j, &b, sizeof b);
+  }
+  std::int32_t total = 0;
+  for (std::size_t l = 0; l < lanes; ++l) total += acc[l];
+  for (; j < n; ++j) {
+    float s = x[j] / scale;
+    s = s > -127.f ? s : -127.f;
+    s = s < 127.f ? s : 127.f;
+    const auto q = static_cast<std::int32_t>((s + magic) - magic);
+    out[j] = static_cast<std::int8_t>(q);
+    total += q;
+  }
+  sum = total;
 }
 
 }  // namespace
 
+void quantize_rows_s8(const float* x, std::size_t rows, std::size_t cols, std::int8_t* out,
+                      float* scales, std::int32_t* sums) {
+  for_rows(rows, rows * cols > 65536, [&](std::size_t r) {
+    row_to_s8(x + r * cols, cols, out + r * cols, scales[r], sums[r]);
+  });
+}
+
+void bf16_to_f32(const std::uint16_t* x, std::size_t n, float* out) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = from_bf16(x[i]);
+}
+
 void rows_to_bf16(const float* x, std::size_t rows, std::size_t ld, std::size_t cols,
                   std::uint16_t* out) {
-  const auto n = static_cast<std::int64_t>(rows);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (rows * cols > 65536)
-#endif
-  for (std::int64_t i = 0; i < n; ++i) {
-    const auto r = static_cast<std::size_t>(i);
-    row_to_bf16(x + r * ld, cols, out + r * cols);
-  }
+  for_rows(rows, rows * cols > 65536,
+           [&](std::size_t r) { row_to_bf16(x + r * ld, cols, out + r * cols); });
 }
 
 u8_quantization quantize_rows_u8(const float* x, std::size_t rows, std::size_t ld, std::size_t cols,
@@ -278,13 +361,8 @@ u8_quantization quantize_rows_u8(const float* x, std::size_t rows, std::size_t l
       std::min(std::max(std::nearbyint(-lo / scale), 0.f), static_cast<float>(qmax)));
   const float inv = 1.f / scale, zp = static_cast<float>(zero_point),
               top = static_cast<float>(qmax);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (rows * cols > 65536)
-#endif
-  for (std::int64_t i = 0; i < n; ++i) {
-    const auto r = static_cast<std::size_t>(i);
-    row_to_u8(x + r * ld, cols, inv, zp, top, out + r * cols);
-  }
+  for_rows(rows, rows * cols > 65536,
+           [&](std::size_t r) { row_to_u8(x + r * ld, cols, inv, zp, top, out + r * cols); });
   return {scale, zero_point};
 }
 

@@ -57,6 +57,15 @@ struct u8_quantization {
 u8_quantization quantize_rows_u8(const float* x, std::size_t rows, std::size_t ld, std::size_t cols,
                                  int qmax, std::uint8_t* out);
 
+/// Quantizes each row of a dense [rows, cols] matrix on its own, symmetric, as torch's
+/// per-channel qint8: scales[r] = max |x| / 127 (1 for an all-zero or non-finite row),
+/// q = nearbyint(x / scale) clamped to [-127, 127], sums[r] = the row's sum of q.
+void quantize_rows_s8(const float* x, std::size_t rows, std::size_t cols, std::int8_t* out,
+                      float* scales, std::int32_t* sums);
+
+/// out[i] = from_bf16(x[i]) for i < n.
+void bf16_to_f32(const std::uint16_t* x, std::size_t n, float* out);
+
 /// Splits rows of `parts * width` floats into `parts` dense [rows, width] blocks, one after the
 /// other in `out` (block p, row r at out[(p * rows + r) * width]).
 void split_columns(const float* in, std::size_t rows, std::size_t width, std::size_t parts,

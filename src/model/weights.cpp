@@ -2,8 +2,6 @@
 #include "model/weights.hpp"
 
 #include <fmt/format.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <unordered_map>
@@ -50,6 +48,9 @@ struct binder {
       return fail(errc::invalid_model,
                   fmt::format("{}: tensor '{}' has shape {}, the config implies {}", src.origin(),
                               name, shape_text(raw.shape), shape_text(expected)));
+    // Embedding rows are read a few at a time and packed weights are dropped after packing:
+    // 2 MiB mappings would bring back far more than what is read (mapped_pages.hpp).
+    if (raw.file_mapped) map_with_small_pages(raw.bytes.data(), raw.bytes.size());
     return std::pair{std::move(name), std::move(raw)};
   }
 
@@ -185,25 +186,6 @@ result<void> check_head_present(const weight_source& src) {
 }
 
 }  // namespace
-
-void release_mapped_pages(const void* data, std::size_t bytes) noexcept {
-  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t first = (begin + page - 1) / page * page,
-                       last = (begin + bytes) / page * page;
-  if (last > first)  // advisory: on failure the pages simply stay resident
-    (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
-}
-
-void populate_mapped_pages(const void* data, std::size_t bytes) noexcept {
-#ifndef MADV_POPULATE_READ
-  constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14
-#endif
-  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<std::uintptr_t>(data) / page * page;
-  const auto end = reinterpret_cast<std::uintptr_t>(data) + bytes;
-  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
-}
 
 result<model_weights> bind_weights(const weight_source& src, const distilbert_config& cfg,
                                    bool keep_bf16) {

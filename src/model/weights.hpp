@@ -15,6 +15,7 @@
 
 #include "model/gemm.hpp"
 #include "model/kernels.hpp"
+#include "model/mapped_pages.hpp"
 #include "safetensors/dtype.hpp"
 #include "safetensors/model/classifier.hpp"
 
@@ -54,15 +55,6 @@ class weight_source {
   /// File name used in messages ("model.safetensors", "pytorch_model.bin", ...).
   virtual const std::string& origin() const noexcept = 0;
 };
-
-/// Drops the whole pages inside [data, data + bytes) of a read-only file mapping from this
-/// process's memory (madvise MADV_DONTNEED): a later read faults them back in from the page
-/// cache. Never call it on anything but a file mapping (anonymous pages would read as zeros).
-void release_mapped_pages(const void* data, std::size_t bytes) noexcept;
-
-/// Maps the pages of [data, data + bytes) of a file mapping in one call (MADV_POPULATE_READ)
-/// before a full sequential read: cheaper than faulting them one at a time. A hint only.
-void populate_mapped_pages(const void* data, std::size_t bytes) noexcept;
 
 /// Opens the weights of a model folder: model.safetensors, else model.safetensors.index.json
 /// (+ shards), else pytorch_model.bin (parsed in memory by the safe torch reader).

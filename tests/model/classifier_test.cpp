@@ -174,6 +174,40 @@ TEST_F(model_folder, released_mapped_pages_read_back_from_the_file) {
   ::munmap(map, bytes.size());
 }
 
+TEST_F(model_folder, packing_drops_the_mapped_weights_piece_by_piece) {
+  // A [600, 512] F32 weight (1.2 MB: two pieces) in a file mapping, packed to each type: every
+  // page of it is dropped afterwards, and the result is the same as packing an in-memory copy.
+  const std::size_t out = 600, in = 512;
+  std::vector<float> w(out * in), bias(out, 0.25f);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 97) / 50.f - 1.f;
+  write_text("weight.bin", std::string(reinterpret_cast<const char*>(w.data()), w.size() * 4));
+  const int fd = ::open((dir / "weight.bin").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  void* map = ::mmap(nullptr, w.size() * 4, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  ASSERT_NE(map, MAP_FAILED);
+  const detail::linear_weights mapped{map, bias.data(), out, in, detail::weight_type::f32, true};
+  const detail::linear_weights memory{w.data(), bias.data(), out, in};
+  std::vector<float> x(3 * in);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 13) / 7.f - 0.9f;
+  for (auto to : {detail::weight_type::f32_packed, detail::weight_type::bf16_packed,
+                  detail::weight_type::s8_packed}) {
+    detail::populate_mapped_pages(map, w.size() * 4);
+    detail::gemm_engine g;
+    auto from_map = g.pack({&mapped, 1}, to);
+    ASSERT_TRUE(from_map) << from_map.error().message;
+    EXPECT_EQ(mapping_rss_kb(map), 0) << "type " << static_cast<int>(to);
+    auto from_memory = g.pack({&memory, 1}, to);
+    ASSERT_TRUE(from_memory);
+    EXPECT_NE(from_map->bias, bias.data());  // the engine's copy
+    std::vector<float> a(3 * out), b(3 * out);
+    ASSERT_TRUE(g.linear({x.data(), 3, in}, *from_map, {a.data(), 3, out}));
+    ASSERT_TRUE(g.linear({x.data(), 3, in}, *from_memory, {b.data(), 3, out}));
+    EXPECT_EQ(a, b) << "type " << static_cast<int>(to);
+  }
+  ::munmap(map, w.size() * 4);
+}
+
 TEST_F(model_folder, only_mapped_f32_weights_are_marked_for_packing) {
   write_weights(weights);
   auto src = detail::open_weight_source(dir);

@@ -250,6 +250,56 @@ TEST(kernels, quantize_rows_u8_as_torch_dynamic_quantization) {
   EXPECT_EQ(q[1], 127);
 }
 
+// The vector bodies and scalar tails (37 = 2 x 16 + 5 columns) against the scalar definitions.
+TEST(kernels, quantized_rows_match_their_scalar_definitions) {
+  std::mt19937 rng(11);
+  const std::size_t rows = 4, cols = 37, ld = 40;
+  auto x = random_values(rows * ld, rng);
+  for (auto& v : x) v = v * 3.f + 0.7f;                   // a zero point well inside [0, 255]
+  std::fill(x.begin() + ld, x.begin() + ld + cols, 0.f);  // an all-zero row
+  for (int qmax : {255, 127}) {
+    std::vector<std::uint8_t> q(rows * cols);
+    const auto r = quantize_rows_u8(x.data(), rows, ld, cols, qmax, q.data());
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t c = 0; c < cols; ++c) {
+        const float v = std::nearbyint(x[i * ld + c] * (1.f / r.scale)) + float(r.zero_point);
+        EXPECT_EQ(q[i * cols + c], std::uint8_t(std::clamp(v, 0.f, float(qmax))))
+            << "qmax " << qmax << " (" << i << ", " << c << ")";
+      }
+  }
+  std::vector<float> dense(rows * cols);
+  for (std::size_t i = 0; i < rows; ++i)
+    std::copy_n(x.begin() + i * ld, cols, dense.begin() + i * cols);
+  // Row 2: largest magnitude 127 (negative), so scale 1 and exact ties, rounded to even.
+  dense[2 * cols + 3] = -127.f;
+  dense[2 * cols + 4] = 2.5f;
+  dense[2 * cols + 5] = 3.5f;
+  dense[2 * cols + 36] = -0.5f;  // in the scalar tail
+  std::vector<std::int8_t> q(rows * cols);
+  std::vector<float> scales(rows);
+  std::vector<std::int32_t> sums(rows);
+  quantize_rows_s8(dense.data(), rows, cols, q.data(), scales.data(), sums.data());
+  EXPECT_EQ(scales[1], 1.f);  // the zero row
+  EXPECT_EQ(scales[2], 1.f);
+  EXPECT_EQ(q[2 * cols + 4], 2);
+  EXPECT_EQ(q[2 * cols + 5], 4);
+  EXPECT_EQ(q[2 * cols + 36], 0);
+  for (std::size_t i = 0; i < rows; ++i) {
+    float amax = 0;
+    for (std::size_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(dense[i * cols + c]));
+    if (amax > 0) {
+      EXPECT_EQ(scales[i], amax / 127.f) << i;
+    }
+    std::int32_t sum = 0;
+    for (std::size_t c = 0; c < cols; ++c) {
+      const float v = std::clamp(std::nearbyint(dense[i * cols + c] / scales[i]), -127.f, 127.f);
+      EXPECT_EQ(q[i * cols + c], std::int8_t(v)) << "(" << i << ", " << c << ")";
+      sum += std::int32_t(v);
+    }
+    EXPECT_EQ(sums[i], sum) << i;
+  }
+}
+
 TEST(kernels, bf16_rounds_to_nearest_even) {
   EXPECT_EQ(to_bf16(1.f), 0x3f80);
   EXPECT_EQ(to_bf16(from_bf16(0x3f81)), 0x3f81);
@@ -377,6 +427,28 @@ TEST(kernels, attention_gemms_use_strided_heads) {
   ASSERT_TRUE(g.attention_context(probs, {qkv + 4, 12, 6}, s, ctx.data(), 4, 2));
   const std::vector<float> want_ctx = {5, 12, 8, 6};  // (pos, head) row-major
   EXPECT_EQ(ctx, want_ctx);
+}
+
+TEST(kernels, bf16_attention_reads_strided_heads) {
+  // As attention_gemms_use_strided_heads, with the operands converted to BF16 (dense copies):
+  // small integers and halves are exact in BF16, so the results are too.
+  gemm_engine g(gemm_engine::max_cached_primitives, true);
+  ASSERT_TRUE(g.attention_bf16());
+  const float qkv[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  const attention_shape s{1, 2, 1, 2, 2};
+  std::vector<float> scores(8);
+  ASSERT_TRUE(g.attention_scores({qkv, 12, 6}, {qkv + 2, 12, 6}, s, 0.5f, scores.data()));
+  EXPECT_EQ(scores, (std::vector<float>{1.5f, 4.5f, 10.5f, 31.5f, 4.f, 10.f, 16.f, 40.f}));
+  const float probs[] = {1, 0, 0.5f, 0.5f, 0, 1, 1, 0};
+  std::vector<float> ctx(4, -1.f);
+  ASSERT_TRUE(g.attention_context(probs, {qkv + 4, 12, 6}, s, ctx.data(), 4, 2));
+  EXPECT_EQ(ctx, (std::vector<float>{5, 12, 8, 6}));
+  // Two sequences whose rows are not one block (batch stride > rows x row stride).
+  const attention_shape two{2, 1, 1, 1, 1};
+  const float q2[] = {2, -1, -1, 3}, k2[] = {5, -1, -1, 7};
+  ASSERT_TRUE(g.attention_scores({q2, 3, 1}, {k2, 3, 1}, two, 1.f, scores.data()));
+  EXPECT_EQ(scores[0], 10.f);
+  EXPECT_EQ(scores[1], 21.f);
 }
 
 TEST(threads, team_uses_only_cores_other_tasks_leave_free) {
