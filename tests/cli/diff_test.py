@@ -107,6 +107,30 @@ class DiffDifferent(CliTestCase):
         self.assert_exit(run("diff", a, b, "--metadata"), 1)
 
 
+class DiffLarge(CliTestCase):
+    def test_large_tensors_in_bounded_memory(self):
+        """Two 128 MiB tensors differing in their last value: found at the right index, and the
+        child's peak RSS stays far below the files (both sides are read in pieces)."""
+        import subprocess
+        from st_testlib import CLI
+        n = 32 << 20
+        values = np.arange(n, dtype=np.float32) % 1000
+        a = write_safetensors(self.path("a.safetensors"), [("w", "F32", [n], values.tobytes())])
+        values[-1] += 1
+        b = write_safetensors(self.path("b.safetensors"), [("w", "F32", [n], values.tobytes())])
+        p = subprocess.run([sys.executable, "-c",
+                            "import json, resource, subprocess, sys\n"
+                            "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+                            "print(json.dumps([r.returncode, r.stdout, "
+                            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))",
+                            CLI, "diff", a, b, "--json"], capture_output=True, text=True, timeout=300)
+        rc, out, peak_kib = json.loads(p.stdout)
+        self.assertEqual(rc, 1, out)
+        [t] = json.loads(out)["tensors"]
+        self.assertEqual((t["status"], t["beyond_tolerance"], t["first_difference"]), ("different", 1, [n - 1]))
+        self.assertLess(peak_kib, 96 * 1024, "peak RSS %d KiB for two 128 MiB tensors" % peak_kib)
+
+
 class DiffErrors(CliTestCase):
     def test_errors(self):
         a = st(self, "a.safetensors", {"w": ("F32", W)})

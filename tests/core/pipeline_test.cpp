@@ -102,8 +102,8 @@ TEST(Pipeline, RulesFilterRenameAndCollisions) {
 
 TEST(Pipeline, CastStreamsInPiecesAcrossPackedGroups) {
   // An F6 source streamed in 1-byte chunks: every 4-element group spans 3 chunks.
-  const bytes f6 = {std::byte{0x41}, std::byte{0x10}, std::byte{0x04}, std::byte{0x82},
-                    std::byte{0x20}, std::byte{0x08}};
+  const bytes f6 = {std::byte{0x41}, std::byte{0x10}, std::byte{0x04},
+                    std::byte{0x82}, std::byte{0x20}, std::byte{0x08}};
   tensor_set set;
   source_tensor t;
   t.name = "f6";

@@ -16,6 +16,7 @@
 
 #include "checkpoint_input.hpp"
 #include "command.hpp"
+#include "core/try.hpp"
 #include "output.hpp"
 #include "parallel.hpp"
 #include "safetensors/json_writer.hpp"
@@ -61,57 +62,90 @@ struct pair_diff {
   std::optional<error> failure;
 };
 
+/// Reads values [first, first + n) of one side into `raw` (pread; a strided torch view is
+/// gathered once by get()): the bytes of whole value groups.
+class value_reader {
+ public:
+  value_reader(const checkpoint_input& in, const input_tensor& t) : in_(in), t_(t) {}
+  result<std::span<const std::byte>> bytes(std::uint64_t first, std::uint64_t n) {
+    const auto layout = value_layout_of(t_.type, t_.numel);
+    const unsigned bits = dtype_bits(layout.type);
+    const std::uint64_t from = first * bits / 8, to = (first + n) * bits / 8;
+    if (!src_) src_ = ST_TRY(in_.value_source_of(t_));
+    if (src_->read) {
+      raw_.resize(static_cast<std::size_t>(to - from));
+      ST_TRY(src_->read(from, raw_));
+      return std::span<const std::byte>(raw_);
+    }
+    if (!whole_) whole_ = ST_TRY(in_.get(t_));
+    return whole_->view().bytes().subspan(static_cast<std::size_t>(from),
+                                          static_cast<std::size_t>(to - from));
+  }
+
+ private:
+  const checkpoint_input& in_;
+  const input_tensor& t_;
+  std::optional<value_source> src_;
+  std::optional<tensor> whole_;
+  std::vector<std::byte> raw_;
+};
+
 /// Compares values as doubles: equal when |a-b| <= atol + rtol*|b| (NumPy's isclose), NaN equal
-/// to NaN, infinities equal to themselves.
-void compare_values(pair_diff& d, const tensor_view& va, const tensor_view& vb, double atol,
-                    double rtol) {
-  if (va.type() == vb.type() && va.bytes().size() == vb.bytes().size() &&
-      std::memcmp(va.bytes().data(), vb.bytes().data(), va.bytes().size()) == 0) {
-    d.result = verdict::identical;
-    return;
-  }
-  const auto la = value_layout_of(va.type(), va.numel());
-  const auto lb = value_layout_of(vb.type(), vb.numel());
-  if (la.count != lb.count) return;  // C64 against a real dtype: not comparable
-  constexpr std::uint64_t block = 4096;
+/// to NaN, infinities equal to themselves. Both sides are read in pieces of `piece` values
+/// (memory stays bounded whatever the tensor size); pieces whose bytes are the same in the same
+/// dtype are not decoded, and a tensor whose every piece is so is bit-identical.
+result<void> compare_values(pair_diff& d, const checkpoint_input& ia, const checkpoint_input& ib,
+                            double atol, double rtol) {
+  const auto la = value_layout_of(d.a->type, d.a->numel);
+  const auto lb = value_layout_of(d.b->type, d.b->numel);
+  if (la.count != lb.count) return {};  // C64 against a real dtype: not comparable
+  constexpr std::uint64_t piece = 1u << 20, block = 4096;  // multiples of every group
+  value_reader ra(ia, *d.a), rb(ib, *d.b);
   std::vector<double> xa(block), xb(block);
-  for (std::uint64_t at = 0; at < la.count; at += block) {
-    const std::uint64_t n = std::min(block, la.count - at);
-    auto r = decode_values(va.type(), va.bytes(), at, std::span(xa.data(), n));
-    if (r) r = decode_values(vb.type(), vb.bytes(), at, std::span(xb.data(), n));
-    if (!r) {
-      d.failure = r.error();
-      return;
-    }
-    for (std::uint64_t i = 0; i < n; ++i) {
-      const double a = xa[i], b = xb[i];
-      bool close;
-      double diff = 0;
-      if (std::isnan(a) || std::isnan(b)) {
-        close = std::isnan(a) && std::isnan(b);
-      } else if (std::isinf(a) || std::isinf(b)) {
-        close = a == b;
-        if (!close) diff = std::numeric_limits<double>::infinity();
-      } else {
-        diff = std::fabs(a - b);
-        close = diff <= atol + rtol * std::fabs(b);
-      }
-      d.max_abs = std::max(d.max_abs, diff);
-      if (diff > 0) {
-        const double rel = b == 0 ? std::numeric_limits<double>::infinity() : diff / std::fabs(b);
-        d.max_rel = std::max(d.max_rel, rel);
-      }
-      if (!close) {
-        if (!d.first) {
-          d.first = at + i;
-          d.first_a = a;
-          d.first_b = b;
+  bool identical = d.a->type == d.b->type;
+  for (std::uint64_t start = 0; start < la.count; start += piece) {
+    const std::uint64_t len = std::min(piece, la.count - start);
+    const auto ba = ST_TRY(ra.bytes(start, len));
+    const auto bb = ST_TRY(rb.bytes(start, len));
+    if (d.a->type == d.b->type && ba.size() == bb.size() &&
+        std::memcmp(ba.data(), bb.data(), ba.size()) == 0)
+      continue;
+    identical = false;
+    for (std::uint64_t at = 0; at < len; at += block) {
+      const std::uint64_t n = std::min(block, len - at);
+      ST_TRY(decode_values(d.a->type, ba, at, std::span(xa.data(), n)));
+      ST_TRY(decode_values(d.b->type, bb, at, std::span(xb.data(), n)));
+      for (std::uint64_t i = 0; i < n; ++i) {
+        const double a = xa[i], b = xb[i];
+        bool close;
+        double diff = 0;
+        if (std::isnan(a) || std::isnan(b)) {
+          close = std::isnan(a) && std::isnan(b);
+        } else if (std::isinf(a) || std::isinf(b)) {
+          close = a == b;
+          if (!close) diff = std::numeric_limits<double>::infinity();
+        } else {
+          diff = std::fabs(a - b);
+          close = diff <= atol + rtol * std::fabs(b);
         }
-        ++d.beyond;
+        d.max_abs = std::max(d.max_abs, diff);
+        if (diff > 0) {
+          const double rel = b == 0 ? std::numeric_limits<double>::infinity() : diff / std::fabs(b);
+          d.max_rel = std::max(d.max_rel, rel);
+        }
+        if (!close) {
+          if (!d.first) {
+            d.first = start + at + i;
+            d.first_a = a;
+            d.first_b = b;
+          }
+          ++d.beyond;
+        }
       }
     }
   }
-  d.result = d.beyond == 0 ? verdict::equal : verdict::different;
+  d.result = identical ? verdict::identical : d.beyond == 0 ? verdict::equal : verdict::different;
+  return {};
 }
 
 /// The element index (multi-index) of value `v` of a tensor of dtype t and `shape`.
@@ -262,9 +296,10 @@ int run_diff(diff_options opts) {
     print_error("--atol and --rtol must be non-negative numbers");
     return exit_usage;
   }
-  auto a = checkpoint_input::open(opts.a, opts.remote);
+  // pread: values are read in pieces, nothing of the data stays mapped
+  auto a = checkpoint_input::open(opts.a, opts.remote, backend::pread);
   if (!a) return report_error(a.error(), opts.a);
-  auto b = checkpoint_input::open(opts.b, opts.remote);
+  auto b = checkpoint_input::open(opts.b, opts.remote, backend::pread);
   if (!b) return report_error(b.error(), opts.b);
   if ((a->is_remote() || b->is_remote()) && !opts.structure_only) {
     std::fputs("note: a URL gives headers only: comparing structure (names, dtypes, shapes)\n",
@@ -295,13 +330,10 @@ int run_diff(diff_options opts) {
         [&](std::size_t i) {
           auto& d = r.common[i];
           if (d.a->shape != d.b->shape) return;
-          auto ta = a->get(*d.a);
-          auto tb = ta ? b->get(*d.b) : result<tensor>(tl::unexpected(ta.error()));
-          if (!tb) {
-            d.failure = tb.error();
+          if (auto c = compare_values(d, *a, *b, opts.atol, opts.rtol); !c) {
+            d.failure = c.error();
             return;
           }
-          compare_values(d, ta->view(), tb->view(), opts.atol, opts.rtol);
           done += d.a->nbytes + d.b->nbytes;
         },
         bar, done);
