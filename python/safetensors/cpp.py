@@ -8,7 +8,8 @@ reshard(input, outdir, max_shard_size, ...)  the same (re-cut a shard set)
 scan(path)                        globals of a pickle checkpoint and the verdict safe /
                                   unsupported / malicious
 validate(path)                    full validation of a file, folder or index (errors listed)
-inspect(path)                     header information (no data page read)
+inspect(path)                     header information (no data page read); a URL fetches the
+                                  headers only (Range requests)
 
 Each returns plain dicts; a refused input raises SafetensorError (scan and validate report
 problems in their result instead). The GIL is released while files are read and written.
@@ -115,11 +116,16 @@ def validate(path) -> dict:
     return _core.validate(_path(path))
 
 
-def inspect(path) -> dict:
+def inspect(path, *, headers: Optional[dict] = None, timeout: float = 30.0) -> dict:
     """{"path", "sharded", "metadata", "files": [{"path", "header_size", "data_size", "metadata"}],
     "tensors": [{"name", "dtype", "shape", "data_offsets", "file"}], "total_size"} read from the
-    header(s) only."""
+    header(s) only. `path` may be a URL (http://, https://, hf://OWNER/REPO[@REV]/PATH) of a
+    .safetensors file or an index.json: only the headers are fetched, with Range requests;
+    `headers` (e.g. {"Authorization": "Bearer ..."}) and HF_TOKEN go to the named host only."""
+    from ._remote import inspect_url, is_url
+    if is_url(path):
+        return inspect_url(path, headers, timeout)
     return _core.inspect(_path(path))
 
 
-__all__ = ["convert", "scan", "validate", "inspect"]
+__all__ = ["convert", "merge", "split", "reshard", "scan", "validate", "inspect"]

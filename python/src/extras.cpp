@@ -218,9 +218,40 @@ py::dict inspect(const std::string& path) {
   return d;
 }
 
+/// A header fetched from a URL (python/safetensors/_remote.py does the HTTP): the first
+/// `prefix` bytes of a file of `file_size` bytes (length prefix + at least the header), checked
+/// as a local file's header. Returns the inspect() entry of one file and its tensors.
+py::tuple parse_remote_header(const std::string& url, py::bytes prefix, std::uint64_t file_size) {
+  const std::string bytes = prefix;
+  const auto as_bytes = std::as_bytes(std::span(bytes.data(), bytes.size()));
+  const auto n = unwrap(read_header_length(as_bytes, file_size));
+  if (bytes.size() < 8 + n)
+    raise(error{errc::io, url + ": the server sent " + std::to_string(bytes.size()) +
+                              " bytes of a " + std::to_string(8 + n) + "-byte header"});
+  auto h = parse_header(std::string_view(bytes).substr(8, static_cast<std::size_t>(n)), file_size);
+  if (!h) raise(error{h.error().code, url + ": " + h.error().message});
+  py::dict f;
+  f["path"] = url;
+  f["header_size"] = h->header_size;
+  f["data_size"] = h->data_size;
+  f["metadata"] = metadata_dict(h->metadata);
+  py::list tensors;
+  for (const auto& t : h->tensors) {
+    py::dict d;
+    d["name"] = t.name;
+    d["dtype"] = std::string(dtype_name(t.type));
+    d["shape"] = t.shape;
+    d["data_offsets"] = py::make_tuple(t.begin, t.end);
+    tensors.append(d);
+  }
+  return py::make_tuple(f, tensors);
+}
+
 }  // namespace
 
 void bind_extras(py::module_& m) {
+  m.def("parse_remote_header", &parse_remote_header, py::arg("url"), py::arg("prefix"),
+        py::arg("file_size"));
   m.def("rewrite", &rewrite, py::arg("input"), py::arg("output"), py::arg("max_shard_size"),
         py::arg("prefix"), py::arg("cast"), py::arg("filter"), py::arg("exclude"),
         py::arg("rename"), py::arg("format"), py::arg("alignment"), py::arg("verify"),
