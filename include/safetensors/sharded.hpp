@@ -66,10 +66,11 @@ struct shard_options {
 /// Writes shards (tensors in the writer's order, split greedily at max_shard_size; a larger
 /// tensor gets a shard of its own) named `<prefix>-00001-of-0000N.safetensors`, each with
 /// `metadata`, then `<prefix>.safetensors.index.json`
-/// (`{"metadata":{"total_size":N},"weight_map":{name: shard, ...}}`, names sorted) into the
-/// existing folder `dir`. Every file is written atomically and every shard header is planned
-/// before the first byte is written. With one shard, writes `<prefix>.safetensors` and no
-/// index. Returns the files written (shards, then the index).
+/// (`{"metadata":{"total_size":N},"weight_map":{name: shard, ...}}`, names sorted, formatted as
+/// transformers writes it: json.dumps(indent=2, sort_keys=True)) into the existing folder `dir`.
+/// Every file is written atomically and every shard header is planned before the first byte is
+/// written. With one shard, writes `<prefix>.safetensors` and no index. Returns the files written
+/// (shards, then the index).
 result<std::vector<std::filesystem::path>> write_sharded(const std::filesystem::path& dir,
                                                          std::span<const tensor_source> tensors,
                                                          const metadata_map& metadata,

@@ -4,7 +4,7 @@
 
 #include "core/text_util.hpp"
 #include "core/try.hpp"
-#include "safetensors/json_writer.hpp"
+#include "core/utf8.hpp"
 
 namespace safetensors::detail {
 namespace fs = std::filesystem;
@@ -37,13 +37,72 @@ result<void> shard_set::add(atomic_file prepared, std::span<const std::string_vi
   return {};
 }
 
+namespace {
+
+/// A JSON string as Python's json.dumps writes it (ensure_ascii: every non-ASCII code point as
+/// lowercase \uXXXX, surrogate pairs above U+FFFF). Names are valid UTF-8 (the writer checks).
+std::string python_json_string(std::string_view s) {
+  std::string out = "\"";
+  const auto u = [&out](unsigned v) { out += fmt::format("\\u{:04x}", v); };
+  for (std::size_t i = 0; i < s.size();) {
+    const auto step = decode_utf8_at(s, i);
+    i += step.length;
+    const char32_t c = step.valid ? step.code_point : U'\uFFFD';
+    switch (c) {
+      case U'"':
+        out += "\\\"";
+        continue;
+      case U'\\':
+        out += "\\\\";
+        continue;
+      case U'\n':
+        out += "\\n";
+        continue;
+      case U'\r':
+        out += "\\r";
+        continue;
+      case U'\t':
+        out += "\\t";
+        continue;
+      case U'\b':
+        out += "\\b";
+        continue;
+      case U'\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
+    }
+    if (c < 0x20) {
+      u(static_cast<unsigned>(c));
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else if (c <= 0xFFFF) {
+      u(static_cast<unsigned>(c));
+    } else {
+      const unsigned v = static_cast<unsigned>(c) - 0x10000;
+      u(0xD800 + (v >> 10));
+      u(0xDC00 + (v & 0x3FF));
+    }
+  }
+  return out + '"';
+}
+
+}  // namespace
+
 std::string shard_set::index_json() const {
-  json_writer w;
-  w.begin_object().key("metadata").begin_object().key("total_size").value(total_).end_object();
-  w.key("weight_map").begin_object();
-  for (const auto& [tensor, shard] : weight_map_) w.key(tensor).value(shard);
-  w.end_object().end_object();
-  return w.take();
+  // As Hugging Face writes it: json.dumps(index, indent=2, sort_keys=True) + "\n" (weight_map_
+  // is sorted byte-wise, which for UTF-8 is Python's code point order).
+  std::string out = fmt::format("{{\n  \"metadata\": {{\n    \"total_size\": {}\n  }},\n", total_);
+  out += "  \"weight_map\": {";
+  bool first = true;
+  for (const auto& [tensor, shard] : weight_map_) {
+    out += first ? "\n    " : ",\n    ";
+    first = false;
+    out += python_json_string(tensor) + ": " + python_json_string(shard);
+  }
+  out += first ? "}\n}\n" : "\n  }\n}\n";
+  return out;
 }
 
 result<std::vector<fs::path>> shard_set::publish() {

@@ -19,10 +19,10 @@ inline constexpr std::string_view index_suffix = ".safetensors.index.json";
 
 /// `count` shards `<prefix>-0000i-of-0000N.safetensors` in `dir` and their index
 /// `<prefix>.safetensors.index.json` (`{"metadata":{"total_size":N},"weight_map":{...}}`, names
-/// sorted byte-wise, compact). Each shard is added complete (written, checked, fsynced) under
-/// its temp name; publish() writes the index the same way and only then renames every file
-/// into place, so a failure before that leaves the folder as it was (the temp files go with
-/// the object).
+/// sorted byte-wise, written as transformers writes it: json.dumps(indent=2, sort_keys=True) +
+/// "\n"). Each shard is added complete (written, checked, fsynced) under its temp name; publish()
+/// writes the index the same way and only then renames every file into place, so a failure before
+/// that leaves the folder as it was (the temp files go with the object).
 class shard_set {
  public:
   shard_set(std::filesystem::path dir, std::string prefix, std::size_t count, bool fsync);

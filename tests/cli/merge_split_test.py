@@ -91,6 +91,20 @@ class SplitMerge(CliTestCase):
         self.assertEqual(folder_tensors(out), want)
         self.assert_exit(run("validate", out), 0)
 
+    def test_index_text_is_what_hugging_face_writes(self):
+        """The index is json.dumps(index, indent=2, sort_keys=True) + "\\n", as transformers'
+        save_pretrained writes it (non-ASCII names as \\u escapes, quotes escaped)."""
+        odd = TENSORS + [tensor('caf\u00e9."quoted"\\x.\U0001f600', "F32", [300])]
+        src = write_safetensors(self.path("odd.safetensors"), odd)
+        out = self.path("odd")
+        self.split(src, out, "1KB")
+        index_path = os.path.join(out, "model.safetensors.index.json")
+        with open(index_path, encoding="utf-8") as f:
+            text = f.read()
+        self.assertEqual(text, json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n")
+        self.assertIn("\\ud83d\\ude00", text)
+        self.assert_exit(run("validate", out), 0)
+
     def test_merge_of_split_is_byte_identical(self):
         for size in ("1KB", "2KB", "100KB"):
             with self.subTest(size=size):

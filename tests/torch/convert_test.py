@@ -230,9 +230,11 @@ class ConvertTest(unittest.TestCase):
             with open(os.path.join(one_to_one, name), "rb") as a, open(os.path.join(resharded, name), "rb") as b:
                 self.assertEqual(a.read(), b.read(), name)
         with open(os.path.join(one_to_one, "model.safetensors.index.json"), "rb") as f:
-            self.assertEqual(f.read(), b'{"metadata":{"total_size":64},"weight_map":{"a":"model-00001-of-00002.safetensors",'
-                                       b'"b":"model-00001-of-00002.safetensors","c":"model-00002-of-00002.safetensors",'
-                                       b'"d":"model-00002-of-00002.safetensors"}}')
+            index = {"metadata": {"total_size": 64}, "weight_map": {
+                "a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",
+                "c": "model-00002-of-00002.safetensors", "d": "model-00002-of-00002.safetensors"}}
+            # as transformers' save_pretrained writes it
+            self.assertEqual(f.read(), (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
 
     def test_torch_index_is_read_strictly(self):
         folder = path("strict_index")
