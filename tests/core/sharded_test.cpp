@@ -92,11 +92,14 @@ TEST(WriteSharded, GreedySplitInWriterOrder) {
   EXPECT_EQ(dir.list(), expected);
   ASSERT_EQ(files->size(), 5u);
   EXPECT_EQ(files->back(), dir / "model.safetensors.index.json");
-  EXPECT_EQ(
+  EXPECT_EQ(  // as transformers writes it: json.dumps(index, indent=2, sort_keys=True) + "\n"
       as_string(read_all(dir / "model.safetensors.index.json")),
-      R"({"metadata":{"total_size":248},"weight_map":{"a":"model-00001-of-00004.safetensors",)"
-      R"("b":"model-00001-of-00004.safetensors","c":"model-00002-of-00004.safetensors",)"
-      R"("d":"model-00003-of-00004.safetensors","e":"model-00004-of-00004.safetensors"}})");
+      "{\n  \"metadata\": {\n    \"total_size\": 248\n  },\n  \"weight_map\": {\n"
+      "    \"a\": \"model-00001-of-00004.safetensors\",\n"
+      "    \"b\": \"model-00001-of-00004.safetensors\",\n"
+      "    \"c\": \"model-00002-of-00004.safetensors\",\n"
+      "    \"d\": \"model-00003-of-00004.safetensors\",\n"
+      "    \"e\": \"model-00004-of-00004.safetensors\"\n  }\n}\n");
   for (const auto& open_path : {dir.path(), dir / "model.safetensors.index.json"}) {
     auto cp = checkpoint::open(open_path);
     ASSERT_TRUE(cp) << cp.error().message;
@@ -397,7 +400,7 @@ TEST(CheckpointIndex, NumberedShardTheIndexDoesNotName) {
   const auto index = dir / "model.safetensors.index.json";
   // Shard 4 of 4 left in the folder but dropped from the index: the index and folder disagree.
   std::string text = as_string(read_all(index));
-  const std::string entry = R"(,"e":"model-00004-of-00004.safetensors")";
+  const std::string entry = ",\n    \"e\": \"model-00004-of-00004.safetensors\"";
   text.replace(text.find(entry), entry.size(), "");
   std::ofstream(index, std::ios::binary | std::ios::trunc) << text;
   expect_invalid(checkpoint::open(dir.path()),
