@@ -6,6 +6,8 @@
 # with). Models: the example model (examples/distilbert-imdb, when present) and DistilBERT-base
 # shapes (random weights). Prints the CPU model first and the kernels of both servers last.
 # Usage: bench/serve_bench.sh [BUILD_DIR] [SECONDS_PER_RUN]     (needs wrk: scripts/setup --bench)
+# Our server and classify run in each precision of PRECISIONS (default "fp32 bf16 int8"; the
+# FastAPI peer is torch fp32).
 # Env: EXAMPLE_MODEL=DIR (default examples/distilbert-imdb), SKIP_BASE=1 (example model only),
 #      THREADS (inference threads for both servers, default 2), REVIEWS=FILE (IMDB JSON lines,
 #      gzip; default the repository's slice tests/data/imdb/test_slice.jsonl.gz, ~100 such reviews).
@@ -16,6 +18,7 @@ build=${1:-$root/build}
 seconds=${2:-10}
 cli=${SAFETENSORS_CLI:-$build/tools/cli/safetensors-cli}
 threads=${THREADS:-2}
+read -r -a precisions <<<"${PRECISIONS:-fp32 bf16 int8}"
 export OPENBLAS_CORETYPE=SkylakeX
 tmp=$(mktemp -d)
 server_pid=""
@@ -45,14 +48,14 @@ wait_health() {  # port
   return 1
 }
 
-start_ours() {  # model dir
-  "$cli" serve --model "$1" --port 0 --threads "$threads" --max-batch-requests 16 >"$tmp/ours.out" 2>"$tmp/ours.log" &
+start_ours() {  # model dir, precision
+  "$cli" serve --model "$1" --port 0 --threads "$threads" --max-batch-requests 16 --precision "$2" >"$tmp/ours.out" 2>"$tmp/ours.log" &
   server_pid=$!
   for _ in $(seq 1 100); do grep -q listening "$tmp/ours.out" 2>/dev/null && break; sleep 0.05; done
   port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/ours.out" | head -1)
 }
 
-start_fastapi() {  # model dir
+start_fastapi() {  # model dir (torch fp32)
   port=$("$root/scripts/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$root/scripts/python" "$here/fastapi_server.py" --model "$1" --port "$port" --threads "$threads" >"$tmp/fastapi.log" 2>&1 &
   server_pid=$!
@@ -69,10 +72,15 @@ printf '| model | server | concurrency | req/s | p50 ms | p99 ms | errors |\n|--
 for entry in "${models[@]}"; do
   name=${entry%%=*}
   dir=${entry#*=}
-  for server in ours fastapi; do
-    "start_$server" "$dir"
+  runs=()
+  for p in "${precisions[@]}"; do runs+=("ours:$p"); done
+  runs+=("fastapi:fp32")
+  for run in "${runs[@]}"; do
+    server=${run%%:*}
+    precision=${run#*:}
+    "start_$server" "$dir" "$precision"
     if ! wait_health "$port"; then
-      echo "$server did not start for $name" >&2
+      echo "$server ($precision) did not start for $name" >&2
       cat "$tmp/$server".log >&2 || true
       stop_server
       continue
@@ -87,21 +95,23 @@ for entry in "${models[@]}"; do
       p99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$line")
       err=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$line")
       rps=$(awk -v r="${req:-0}" -v s="${sec:-1}" 'BEGIN { printf "%.1f", r / s }')
-      printf '| %s | %s | %d | %s | %s | %s | %s |\n' "$name" "$server" "$c" "$rps" "${p50:-?}" "${p99:-?}" "${err:-?}"
+      printf '| %s | %s %s | %d | %s | %s | %s | %s |\n' "$name" "$server" "$precision" "$c" "$rps" "${p50:-?}" "${p99:-?}" "${err:-?}"
     done
     stop_server
   done
-  # In-process ceiling: classify the first 64 of the same reviews, batches of 16.
+  # In-process ceiling per precision: classify the first 64 of the same reviews, batches of 16.
   head -n 64 "$tmp/texts.txt" >"$tmp/texts64.txt"
-  start=$(date +%s.%N)
-  "$cli" classify --model "$dir" --threads "$threads" --batch-size 16 --json <"$tmp/texts64.txt" >/dev/null
-  end=$(date +%s.%N)
   n=$(wc -l <"$tmp/texts64.txt")
-  awk -v n="$n" -v a="$start" -v b="$end" -v m="$name" 'BEGIN { printf "| %s | classify (in process, batch 16) | - | %.1f texts/s | - | - | - |\n", m, n / (b - a) }'
-  # The oneDNN implementations our engine picks for this model (one text; ONEDNN_VERBOSE exec lines).
-  kernels+=("kernels (ours, $name): oneDNN $(head -n 1 "$tmp/texts64.txt" |
-    ONEDNN_VERBOSE=1 "$cli" classify --model "$dir" --threads 1 2>/dev/null |
-    awk -F, '$1 == "onednn_verbose" && $2 == "exec" { print $4 " " $5 }' | sort -u | paste -sd, -)")
+  for p in "${precisions[@]}"; do
+    start=$(date +%s.%N)
+    "$cli" classify --model "$dir" --threads "$threads" --batch-size 16 --precision "$p" --json <"$tmp/texts64.txt" >/dev/null
+    end=$(date +%s.%N)
+    awk -v n="$n" -v a="$start" -v b="$end" -v m="$name" -v p="$p" 'BEGIN { printf "| %s | classify %s (in process, batch 16) | - | %.1f texts/s | - | - | - |\n", m, p, n / (b - a) }'
+    # The oneDNN implementations our engine picks for this model (one text; ONEDNN_VERBOSE exec lines).
+    kernels+=("kernels (ours $p, $name): oneDNN $(head -n 1 "$tmp/texts64.txt" |
+      ONEDNN_VERBOSE=1 "$cli" classify --model "$dir" --threads 1 --precision "$p" 2>/dev/null |
+      awk -F, '$1 == "onednn_verbose" && $2 == "exec" { print $4 " " $5 }' | sort -u | paste -sd, -)")
+  done
 done
 printf '%s\n' "${kernels[@]}"
 echo "kernels (fastapi): $(cd "$here" && "$root/scripts/python" -c 'import model_bench; print(model_bench.torch_kernels())')"

@@ -9,9 +9,10 @@
 # test set take a few minutes; the repository's 600-review slice (the default) well under one.
 # With --precision bf16|int8 the runs are our fp32 and `classify --precision MODE` (no torch):
 # accuracy of both, the difference, and how many predictions agree; exits 1 past the bounds of
-# docs/MODEL.md "Precision" (bf16 0.2, int8 0.5 points).
+# docs/MODEL.md "Precision" (bf16 0.2, int8 0.5 points). `--precision all` runs fp32 once and
+# compares both bf16 and int8 with it (one table, each mode's classify time).
 #
-# usage: scripts/eval_example_model.sh [--precision fp32|bf16|int8] [MODEL_DIR [REVIEWS]]
+# usage: scripts/eval_example_model.sh [--precision fp32|bf16|int8|all] [MODEL_DIR [REVIEWS]]
 #   MODEL_DIR  default examples/distilbert-imdb
 #   REVIEWS    IMDB reviews as gzip JSON lines ({"text": ..., "label": 0|1} per line), default
 #              tests/data/imdb/test_slice.jsonl.gz; for the published figure, the whole test set
@@ -27,8 +28,9 @@ if [[ "${1:-}" == "--precision" ]]; then
   shift 2 || true
 fi
 case "$precision" in
-  fp32 | bf16 | int8) ;;
-  *) echo "eval_example_model: --precision $precision: expected fp32, bf16 or int8" >&2; exit 2 ;;
+  fp32 | bf16 | int8) modes=("$precision") ;;
+  all) modes=(bf16 int8) ;;
+  *) echo "eval_example_model: --precision $precision: expected fp32, bf16, int8 or all" >&2; exit 2 ;;
 esac
 model="${1:-$root/examples/distilbert-imdb}"
 cli="${SAFETENSORS_CLI:-$root/build/tools/cli/safetensors-cli}"
@@ -91,32 +93,38 @@ classify_json() {  # classify_json OUT [--precision MODE]: our predictions, one 
 }
 
 if [[ "$precision" != fp32 ]]; then
-  echo "== safetensors-cli classify --json: fp32 against --precision $precision"
+  echo "== safetensors-cli classify --json: fp32 against --precision ${modes[*]}"
   classify_json "$work/classify_fp32.jsonl"
-  classify_json "$work/classify_$precision.jsonl" --precision "$precision"
-  "$py" - "$work" "$precision" <<'EOF'
+  for mode in "${modes[@]}"; do
+    classify_json "$work/classify_$mode.jsonl" --precision "$mode"
+  done
+  "$py" - "$work" "${modes[@]}" <<'EOF'
 import json, os, sys
 import numpy as np
-work, mode = sys.argv[1], sys.argv[2]
+work, modes = sys.argv[1], sys.argv[2:]
 labels = np.loadtxt(os.path.join(work, "labels.txt"), dtype=np.int64, ndmin=1)
 names = {"NEGATIVE": 0, "POSITIVE": 1}
 pred = {}
-for m in ("fp32", mode):
+for m in ["fp32"] + modes:
     with open(os.path.join(work, f"classify_{m}.jsonl"), encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     if len(rows) != len(labels):
         sys.exit(f"classify --precision {m} printed {len(rows)} results for {len(labels)} reviews")
     pred[m] = np.array([names[r[0]["label"]] for r in rows])
 acc = {m: (p == labels).mean() * 100 for m, p in pred.items()}
-diff = acc[mode] - acc["fp32"]
-bound = {"bf16": 0.2, "int8": 0.5}[mode]
+bounds = {"bf16": 0.2, "int8": 0.5}
 print(f"reviews:                   {len(labels)}")
 print(f"accuracy fp32:             {acc['fp32']:.2f}%")
-print(f"accuracy {mode}:             {acc[mode]:.2f}%")
-print(f"difference:                {diff:+.2f} points (bound {bound})")
-print(f"same prediction as fp32:   {(pred['fp32'] == pred[mode]).sum()} of {len(labels)}")
-if abs(diff) > bound:
-    sys.exit(f"FAIL: {mode} accuracy differs from fp32 by more than {bound} points")
+failed = []
+for mode in modes:
+    diff = acc[mode] - acc["fp32"]
+    print(f"accuracy {mode}:             {acc[mode]:.2f}%")
+    print(f"  difference:              {diff:+.2f} points (bound {bounds[mode]})")
+    print(f"  same prediction as fp32: {(pred['fp32'] == pred[mode]).sum()} of {len(labels)}")
+    if abs(diff) > bounds[mode]:
+        failed.append(mode)
+if failed:
+    sys.exit(f"FAIL: {', '.join(failed)} accuracy differs from fp32 by more than its bound")
 EOF
   exit 0
 fi
