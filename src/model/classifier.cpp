@@ -26,6 +26,7 @@ struct classifier::impl {
   std::size_t batch_size = 8;
   bool cls_only = true;
   model::precision precision = model::precision::fp32;
+  model::precision compute = model::precision::fp32;  // what the GEMMs run in (see load)
   std::size_t forwards = 0;  // forward passes run so far (weights are packed before the second)
   bool packed = false;
   std::mutex mutex;  // one forward at a time: the engine reuses its activation buffers
@@ -41,6 +42,7 @@ classifier::~classifier() = default;
 const distilbert_config& classifier::config() const noexcept { return impl_->cfg; }
 const model::tokenizer& classifier::tokenizer() const noexcept { return impl_->tok; }
 model::precision classifier::precision() const noexcept { return impl_->precision; }
+model::precision classifier::compute_precision() const noexcept { return impl_->compute; }
 void classifier::set_threads(int threads) { impl_->threads = threads; }
 void classifier::set_batch_size(std::size_t batch_size) {
   impl_->batch_size = std::max<std::size_t>(1, batch_size);
@@ -62,14 +64,20 @@ result<classifier> classifier::load(const std::filesystem::path& dir, const load
                             dir.string(), tok.vocab_size(), cfg.vocab_size));
   auto p = std::make_unique<impl>(std::move(cfg), std::move(tok));
   p->source = ST_TRY(detail::open_weight_source(dir));
-  const bool low = opts.precision != model::precision::fp32;
-  p->weights =
-      ST_TRY(detail::bind_weights(*p->source, p->cfg, opts.precision == model::precision::bf16));
-  const auto gp = opts.precision == model::precision::bf16   ? detail::gemm_precision::bf16
-                  : opts.precision == model::precision::int8 ? detail::gemm_precision::int8
-                                                             : detail::gemm_precision::f32;
+  // bf16 where oneDNN has no BF16 matmul for this CPU (AVX2-only) computes in FP32: the same
+  // results within bf16's bound, at fp32's speed; compute_precision() and --verbose say so.
+  const model::precision compute =
+      opts.precision == model::precision::bf16 && !detail::bf16_gemm_available()
+          ? model::precision::fp32
+          : opts.precision;
+  const bool low = compute != model::precision::fp32;
+  p->weights = ST_TRY(detail::bind_weights(*p->source, p->cfg, compute == model::precision::bf16));
+  const auto gp = compute == model::precision::bf16   ? detail::gemm_precision::bf16
+                  : compute == model::precision::int8 ? detail::gemm_precision::int8
+                                                      : detail::gemm_precision::f32;
   p->engine = std::make_unique<detail::distilbert_engine>(p->cfg, p->weights, gp);
   p->precision = opts.precision;
+  p->compute = compute;
   if (low) {
     // Every linear weight is converted (bf16) or quantized (int8) now, into the packed layout.
     detail::set_compute_threads(detail::requested_threads(opts.threads));

@@ -293,6 +293,22 @@ int int8_activation_max() {
   return (isa & vnni_bits) != 0 ? 255 : 127;
 }
 
+bool bf16_gemm_available() {
+  static const bool available = [] {
+    try {
+      const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+      const memory::desc src({16, 64}, memory::data_type::bf16, memory::format_tag::ab);
+      const memory::desc wei({64, 16}, memory::data_type::bf16, memory::format_tag::any);
+      const memory::desc dst({16, 16}, memory::data_type::f32, memory::format_tag::ab);
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), eng);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return available;
+}
+
 bool native_bf16() {
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
   return (isa & (dnnl_cpu_isa_avx512_core_bf16 & ~dnnl_cpu_isa_avx512_core_vnni)) != 0;

@@ -47,6 +47,10 @@ int int8_activation_max();
 /// elsewhere BF16 GEMMs are correct but emulated or reference code.
 bool native_bf16();
 
+/// Whether oneDNN builds a BF16 x BF16 -> F32 matmul on this CPU (oneDNN 2.6: AVX-512 and up;
+/// not on AVX2-only CPUs, where bf16 precision computes in FP32 instead). Asked once.
+bool bf16_gemm_available();
+
 /// The oneDNN CPU ISA in effect ("avx512_core_bf16", "avx2", ...; dnnl_get_effective_cpu_isa).
 const char* effective_isa_name() noexcept;
 

@@ -66,6 +66,7 @@ result<std::unique_ptr<inference_backend>> load_classifier_backend(const std::fi
   const model::compute_info compute = model::describe_compute();
   info.cpu_model = compute.cpu_model;
   info.isa = compute.isa;
+  info.compute_precision = std::string(model::precision_name(c.compute_precision()));
   return std::unique_ptr<inference_backend>(
       std::make_unique<classifier_backend>(std::move(c), std::move(info)));
 }

@@ -113,6 +113,7 @@ reply handle_info(const server_state& s) {
   w.key("model_dtype").value(info.model_dtype);
   w.key("precision").value(info.precision);
   w.key("compute").begin_object().key("cpu").value(info.cpu_model).key("isa").value(info.isa);
+  w.key("precision").value(info.compute_precision);
   w.end_object();
   w.key("model_type")
       .begin_object()

@@ -269,9 +269,9 @@ constexpr std::string_view openapi_json = R"json({
     "422": {"$ref": "#/components/responses/Validation"},
     "503": {"$ref": "#/components/responses/Unhealthy"}}}},
 "/info": {"get": {
-  "summary": "The model (model_id, model_type.classifier.id2label/label2id), precision, compute (cpu, isa), limits and version (TEI's Info).",
+  "summary": "The model (model_id, model_type.classifier.id2label/label2id), precision, compute (cpu, isa, the precision the GEMMs run in), limits and version (TEI's Info).",
   "responses": {
-    "200": {"description": "Info object", "content": {"application/json": {"example": {"model_id": "examples/distilbert-imdb", "model_dtype": "float32", "precision": "fp32", "compute": {"cpu": "AMD EPYC", "isa": "avx512_core_bf16"}, "max_input_length": 256}}}},
+    "200": {"description": "Info object", "content": {"application/json": {"example": {"model_id": "examples/distilbert-imdb", "model_dtype": "float32", "precision": "fp32", "compute": {"cpu": "AMD EPYC", "isa": "avx512_core_bf16", "precision": "fp32"}, "max_input_length": 256}}}},
     "401": {"$ref": "#/components/responses/Unauthorized"},
     "503": {"$ref": "#/components/responses/Unhealthy"}}}},
 "/health": {"get": {"summary": "200 (empty body) once the model is loaded and warmed up. Also GET /ping.",

@@ -7,7 +7,9 @@ bound (BOUNDS). The int8 peer is torch.quantization.quantize_dynamic({nn.Linear}
 same forward on the same ids: our int8 must be at least as close to fp32 as torch's is. A
 folder with BF16 weights must run in bf16 mode with its linear weights and embedding tables
 used in place (only the F32-needing vectors converted), and agree with the fp32 run of the same
-folder within the bf16 bound.
+folder within the bf16 bound. On CPUs without the mode's instructions (simulated with oneDNN's
+ONEDNN_MAX_CPU_ISA: AVX2, no BF16/VNNI; AVX512_CORE, no BF16/VNNI) each mode must still run,
+within the same bounds, and `--verbose` must name the capped ISA.
 """
 import json
 import os
@@ -80,6 +82,33 @@ def compare_modes(tag, folder, cfg, sd, inputs, extra=()):
                                        f"torch's quantize_dynamic ({torch_diff:.4f})")
 
 
+def reduced_isa_modes(folder, cfg, inputs):
+    """Each mode on oneDNN capped below the instructions it prefers: correct within its bound."""
+    for isa in ("AVX2", "AVX512_CORE"):
+        env = dict(os.environ, ONEDNN_MAX_CPU_ISA=isa)
+        lines = "\n".join(" ".join(map(str, s)) for s in inputs) + "\n"
+        rows = {}
+        for mode in ("fp32", "bf16", "int8"):
+            r = st_testlib.run("classify", "--model", folder, "--input-ids", "--raw-scores", "--json", "--top-k",
+                               "0", "--precision", mode, "--verbose", input=lines, env=env, timeout=600)
+            check(r.returncode == 0, f"{isa} {mode}: rc {r.returncode} {r.stderr}")
+            if r.returncode != 0:
+                return
+            named = [l for l in r.stderr.splitlines() if l.startswith(f"precision: {mode}")]
+            check(len(named) == 1 and f", isa: {isa.lower()}," in named[0],
+                  f"{isa} {mode}: --verbose does not name the capped ISA: {named}")
+            # oneDNN 2.6 has no BF16 matmul below AVX-512: bf16 computes in fp32 there, and says so.
+            fallback = mode == "bf16" and isa == "AVX2"
+            check(len(named) == 1 and ("(computed in fp32" in named[0]) == fallback,
+                  f"{isa} {mode}: the fp32 fallback is {'not ' if fallback else ''}reported: {named}")
+            rows[mode] = [[{e["label"]: e["score"] for e in json.loads(line)}[l] for l in cfg["id2label"]]
+                          for line in r.stdout.strip().split("\n")]
+        for mode, bound in BOUNDS.items():
+            d = max_diff(rows[mode], rows["fp32"])
+            print(f"example model, oneDNN ISA capped at {isa}: {mode} max |logit diff| to fp32 {d:.4f}")
+            check(d < bound, f"{isa}: {mode} max diff {d:.4f} >= {bound}")
+
+
 def imdb_ids(folder, count):
     texts = [r["text"] for r in testdata.imdb_records()[:count]]
     rc, out, err = run_cli(["tokenize", "--model", folder, "--json", *texts])
@@ -102,7 +131,9 @@ def main():
         cfg = json.load(open(os.path.join(folder, "config.json")))
         cfg["id2label"] = [cfg["id2label"][str(i)] for i in range(len(cfg["id2label"]))]
         sd = torch.load(os.path.join(folder, "pytorch_model.bin"))
-        compare_modes("example model", folder, cfg, sd, imdb_ids(folder, 48))
+        ids = imdb_ids(folder, 48)
+        compare_modes("example model", folder, cfg, sd, ids)
+        reduced_isa_modes(folder, cfg, ids[:8])
 
         base = {"dim": 768, "n_heads": 12, "n_layers": 6, "hidden_dim": 3072, "vocab_size": 1000,
                 "max_position_embeddings": 512, "id2label": ["NEGATIVE", "POSITIVE"]}

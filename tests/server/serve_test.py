@@ -188,6 +188,7 @@ def check_routes(s, model, sd, texts):
     check(info["max_input_length"] == 512, f"max_input_length {info['max_input_length']}")
     check(info["precision"] == "fp32" and info["model_dtype"] == "float32", f"/info precision {info}")
     check(info["compute"]["isa"] != "" and info["compute"]["cpu"] != "", f"/info compute {info}")
+    check(info["compute"]["precision"] == "fp32", f"/info compute precision {info}")
 
     # Single text, list of one, batch, FastAPI shape, pair, raw scores.
     st, single = s.json("/predict", {"inputs": texts[0]})
@@ -339,7 +340,8 @@ def check_second_server(model, text):
     try:
         auth = {"Authorization": "Bearer k3y"}
         info = json.loads(s.request("GET", "/info", None, auth)[1])
-        check(info["precision"] == "int8" and info["model_dtype"] == "int8", f"/info int8: {info}")
+        check(info["precision"] == "int8" and info["model_dtype"] == "int8" and info["compute"]["precision"] == "int8",
+              f"/info int8: {info}")
         st, body, _ = s.request("POST", "/predict", {"inputs": text}, auth)
         want = classify(model, [text], "--precision", "int8")
         check(st == 200 and same_scores(json.loads(body), want[0]), f"int8 /predict {body} vs classify {want}")

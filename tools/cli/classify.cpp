@@ -148,11 +148,16 @@ int run_classify(const classify_args& a) {
   const double load_s = seconds_since(t0);
   if (a.verbose) {
     const model::compute_info c = model::describe_compute();
+    const std::string fallback =
+        clf->compute_precision() == clf->precision()
+            ? std::string()
+            : fmt::format(" (computed in {}: no BF16 matmul in oneDNN on this CPU)",
+                          model::precision_name(clf->compute_precision()));
     std::fprintf(stderr,
-                 "precision: %s, isa: %s, cpu: %s, weights: %s (%llu bytes used in place, %llu "
+                 "precision: %s%s, isa: %s, cpu: %s, weights: %s (%llu bytes used in place, %llu "
                  "converted)\n",
-                 std::string(model::precision_name(clf->precision())).c_str(), c.isa.c_str(),
-                 c.cpu_model.c_str(), clf->weights_source().c_str(),
+                 std::string(model::precision_name(clf->precision())).c_str(), fallback.c_str(),
+                 c.isa.c_str(), c.cpu_model.c_str(), clf->weights_source().c_str(),
                  static_cast<unsigned long long>(clf->weights_bytes_in_place()),
                  static_cast<unsigned long long>(clf->weights_bytes_converted()));
   }

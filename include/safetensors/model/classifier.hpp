@@ -89,6 +89,9 @@ class classifier {
   const distilbert_config& config() const noexcept;
   const model::tokenizer& tokenizer() const noexcept;
   model::precision precision() const noexcept;  ///< as loaded
+  /// What the GEMMs run in: precision(), except bf16 on a CPU where oneDNN has no BF16 matmul
+  /// (AVX2-only), which computes in fp32.
+  model::precision compute_precision() const noexcept;
   void set_threads(int threads);                ///< as load_options::threads
   void set_batch_size(std::size_t batch_size);  ///< 0 is treated as 1
   /// Where the weights came from: "model.safetensors", "model.safetensors.index.json" or

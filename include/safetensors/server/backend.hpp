@@ -21,8 +21,10 @@ namespace safetensors::server {
 struct backend_info {
   std::string model_id;  ///< shown as model_id in /info (the model folder)
   std::string model_dtype = "float32";
-  std::string precision = "fp32";      ///< model::precision_name of the loaded classifier
-  std::string cpu_model, isa;          ///< model::describe_compute() at load
+  std::string precision = "fp32";  ///< model::precision_name of the loaded classifier
+  std::string cpu_model, isa;      ///< model::describe_compute() at load
+  std::string compute_precision =
+      "fp32";                          ///< what the GEMMs run in (classifier::compute_precision)
   std::vector<std::string> id2label;   ///< index = class id
   std::size_t max_input_length = 512;  ///< tokens, special tokens included
   model::score_function default_function = model::score_function::softmax;
