@@ -1,41 +1,80 @@
 #!/usr/bin/env bash
 # Long fuzzing runs (not CI): each named target (default: every fuzz binary in BUILD/fuzz) for
-# SECONDS, or until RUNS executions, under ASan+UBSan (the "fuzz" preset), seeded with its
-# committed corpus; new inputs go to a scratch corpus, crashes to fuzz/findings/<target>/.
-# Prints one summary line per target (executions, exec/s, coverage, findings) for
-# docs/FUZZING.md. Continue a run by calling it again: libFuzzer starts from the corpus.
-# Usage: fuzz/soak.sh BUILD_DIR SECONDS [TARGET...]     Env: RUNS (default 10000000), JOBS (1)
+# SECONDS under ASan+UBSan (the "fuzz" preset), seeded with its committed corpus
+# fuzz/corpus/<target>/ and its scratch corpus fuzz/soak-corpus/<target>/ (git-ignored), where
+# new inputs go: a second call continues from what the first found. Crashes go to
+# fuzz/findings/<target>/ (git-ignored). Each run appends one line to fuzz/soak-corpus/<target>.log
+# (date, commit, seconds, executions, exec/s, cov, findings) and prints it with the target's
+# executions over all logged runs, for docs/FUZZING.md.
+# Usage: fuzz/soak.sh BUILD_DIR SECONDS [TARGET...]
+# Env: GOAL (10000000): a run stops when the target's logged executions reach GOAL (no cap once
+#        they have); RUNS: this run's cap instead.
+#      JOBS (1): targets fuzzed at once (one process each; the machine's cores, not more).
 #   cmake --preset fuzz && cmake --build build-fuzz --target fuzz_all
 #   fuzz/soak.sh build-fuzz 3600 request_body_fuzz
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:?usage: fuzz/soak.sh BUILD_DIR SECONDS [TARGET...]}
-seconds=${2:?usage: fuzz/soak.sh BUILD_DIR SECONDS [TARGET...]}
+usage="usage: fuzz/soak.sh BUILD_DIR SECONDS [TARGET...]"
+build=${1:?$usage}
+seconds=${2:?$usage}
 shift 2
-runs=${RUNS:-10000000}
+goal=${GOAL:-10000000}
+jobs=${JOBS:-1}
+commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 targets=("$@")
 if ((${#targets[@]} == 0)); then
   for bin in "$build"/fuzz/*_fuzz; do targets+=("$(basename "$bin")"); done
 fi
 for name in "${targets[@]}"; do
-  bin=$build/fuzz/$name
-  [[ -x "$bin" ]] || { echo "soak: $bin not built" >&2; exit 1; }
-  corpus=fuzz/corpus/$name
-  findings=fuzz/findings/$name
-  mkdir -p "$findings"
-  work=$(mktemp -d)
-  log=$(mktemp)
-  start=$(date +%s)
-  rc=0
-  "$bin" -max_total_time="$seconds" -runs="$runs" -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="$findings/" -print_final_stats=1 "$work" "$corpus" >"$log" 2>&1 || rc=$?
-  elapsed=$(( $(date +%s) - start ))
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 || true)
-  found=$(find "$findings" -type f | wc -l)
-  echo "soak: $name: ${execs:-?} executions in ${elapsed}s ($(( ${execs:-0} / (elapsed > 0 ? elapsed : 1) )) exec/s), $cov, exit $rc, findings $found, new corpus inputs $(ls "$work" | wc -l)"
-  if ((rc != 0)); then grep -E "ERROR|runtime error|SUMMARY" "$log" | head -5; fi
-  rm -rf "$work" "$log"
-  [[ "$found" == 0 ]] && rmdir "$findings" 2>/dev/null || true
+  [[ -x "$build/fuzz/$name" ]] || { echo "soak: $build/fuzz/$name not built" >&2; exit 1; }
 done
+
+# The sum of executions= over a target's log.
+logged_executions() {
+  [[ -f "$1" ]] || { echo 0; return; }
+  awk '{ for (i = 1; i <= NF; ++i) if ($i ~ /^executions=/) { sub(/^executions=/, "", $i); s += $i } }
+       END { printf "%d\n", s }' "$1"
+}
+
+soak_one() {
+  local name=$1
+  local bin=$build/fuzz/$name corpus=fuzz/corpus/$name work=fuzz/soak-corpus/$name
+  local findings=fuzz/findings/$name history=fuzz/soak-corpus/$name.log
+  mkdir -p "$findings" "$work"
+  local before_found before_inputs done_execs runs out start rc=0
+  before_found=$(find "$findings" -type f | wc -l)
+  before_inputs=$(find "$work" -type f | wc -l)
+  done_execs=$(logged_executions "$history")
+  runs=${RUNS:-$(( goal > done_execs ? goal - done_execs : -1 ))}
+  out=$(mktemp)
+  start=$(date +%s)
+  "$bin" -max_total_time="$seconds" -runs="$runs" -rss_limit_mb=2048 -timeout=10 \
+    -artifact_prefix="$findings/" -print_final_stats=1 "$work" "$corpus" >"$out" 2>&1 || rc=$?
+  local elapsed execs cov found inputs line
+  elapsed=$(( $(date +%s) - start ))
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -n 1)
+  execs=${execs:-0}
+  cov=$(grep -o 'cov: [0-9]*' "$out" | tail -n 1 | grep -o '[0-9]*' || true)
+  found=$(( $(find "$findings" -type f | wc -l) - before_found ))
+  inputs=$(( $(find "$work" -type f | wc -l) - before_inputs ))
+  line="$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$commit seconds=$elapsed executions=$execs"
+  line+=" exec/s=$(( execs / (elapsed > 0 ? elapsed : 1) )) cov=${cov:-?} findings=$found"
+  echo "$line" >>"$history"
+  echo "soak: $name: $line exit=$rc new-inputs=$inputs;" \
+    "logged executions $(logged_executions "$history") over $(wc -l <"$history") runs"
+  if ((rc != 0)); then grep -E "ERROR|runtime error|SUMMARY" "$out" | head -5 || true; fi
+  rm -f "$out"
+  rmdir "$findings" 2>/dev/null || true  # only when empty
+}
+
+running=0
+for name in "${targets[@]}"; do
+  if ((running >= jobs)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  soak_one "$name" &
+  running=$((running + 1))
+done
+wait
 rmdir fuzz/findings 2>/dev/null || true

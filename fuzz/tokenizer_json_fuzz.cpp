@@ -1,19 +1,17 @@
-// libFuzzer target: tokenizer.json (src/model/tokenizer/load_json.cpp through the strict reader
-// of src/model/tokenizer_json); a tokenizer that loads then encodes, pairs, truncates and decodes.
+// libFuzzer target: tokenizer.json, read from memory (tokenizer::from_tokenizer_json_text,
+// src/model/tokenizer/load_json.cpp, through the core's strict JSON reader); a tokenizer that
+// loads then encodes, pairs, truncates and decodes.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "safetensors/model/tokenizer.hpp"
-#include "support/test_files.hpp"
 
 namespace m = safetensors::model;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const safetensors::test::temp_dir dir;  // removed at exit
-  const auto file =
-      dir.write("tokenizer.json", std::string_view(reinterpret_cast<const char*>(data), size));
-  auto tok = m::tokenizer::from_tokenizer_json(file);
+  auto tok = m::tokenizer::from_tokenizer_json_text(
+      std::string_view(reinterpret_cast<const char*>(data), size), "tokenizer.json");
   if (!tok) return 0;
   m::encode_options opts;
   opts.max_length = 8;

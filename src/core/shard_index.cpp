@@ -40,7 +40,10 @@ error shard_index::problem(std::string what) const {
 
 // Duplicate keys are refused by the reader, in "weight_map" as anywhere else.
 result<shard_index> shard_index::read(const fs::path& path, std::uint64_t limit) {
-  const auto text = ST_TRY(read_small_file(path, limit));
+  return parse(ST_TRY(read_small_file(path, limit)), path);
+}
+
+result<shard_index> shard_index::parse(std::string_view text, const fs::path& path) {
   const auto doc = ST_TRY(json_document::parse(text, path.string(), errc::invalid_index));
   const auto root = doc.root();
   shard_index out;
@@ -57,7 +60,7 @@ result<shard_index> shard_index::read(const fs::path& path, std::uint64_t limit)
   return out;
 }
 
-result<std::vector<std::string>> shard_index::shard_files() const {
+result<std::vector<std::string>> shard_index::shard_names() const {
   std::set<std::string_view> names;
   for (const auto& [tensor, shard] : weight_map_) names.insert(shard);
   for (auto name : names) {
@@ -74,17 +77,20 @@ result<std::vector<std::string>> shard_index::shard_files() const {
       start = end + 1;
     }
   }
-  std::vector<std::string> out;
-  for (auto name : names) {
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+result<std::vector<std::string>> shard_index::shard_files() const {
+  auto out = ST_TRY(shard_names());
+  for (const auto& name : out) {
     std::error_code ec;
-    if (!fs::is_regular_file(path_.parent_path() / fs::path(std::string(name)), ec))
+    if (!fs::is_regular_file(path_.parent_path() / fs::path(name), ec))
       return tl::unexpected(problem(fmt::format("shard `{}` does not exist", name)));
-    out.emplace_back(name);
   }
   // A numbered shard in the folder that the index does not name (model-00003-of-00003 beside
   // an index listing 1 and 2 of 3): the index and the folder disagree.
   std::set<std::pair<std::string, std::string>> patterns;
-  for (auto name : names)
+  for (const auto& name : out)
     if (auto p = numbered_pattern(name)) patterns.insert(*p);
   if (patterns.empty()) return out;
   std::error_code ec;
@@ -92,7 +98,8 @@ result<std::vector<std::string>> shard_index::shard_files() const {
   for (const auto& e : fs::directory_iterator(path_.parent_path(), ec)) {
     const auto name = e.path().filename().string();
     const auto p = numbered_pattern(name);
-    if (p && patterns.count(*p) && !names.count(name)) stray.push_back(name);
+    if (p && patterns.count(*p) && !std::binary_search(out.begin(), out.end(), name))
+      stray.push_back(name);
   }
   if (!stray.empty()) {
     std::sort(stray.begin(), stray.end());

@@ -21,15 +21,21 @@ class shard_index {
   /// Reads `path` (at most `limit` bytes): strict JSON, a non-empty "weight_map" of strings,
   /// an optional u64 "metadata.total_size"; unknown fields are ignored. invalid_index otherwise.
   static result<shard_index> read(const std::filesystem::path& path, std::uint64_t limit);
+  /// The same from the index's text, already in memory; `path` is the file it came from (errors
+  /// name it; shard_files looks for the shards beside it).
+  static result<shard_index> parse(std::string_view text, const std::filesystem::path& path);
 
   const std::filesystem::path& path() const noexcept { return path_; }
   std::optional<std::uint64_t> total_size() const noexcept { return total_size_; }
   const std::map<std::string, std::string, std::less<>>& weight_map() const noexcept {
     return weight_map_;
   }
-  /// The shard files the weight_map names, unique and sorted, each checked to stay inside the
+  /// The shard names the weight_map names, unique and sorted, each checked to stay inside the
   /// index's folder (relative, no "..", no backslash, no NUL; lexical, so symlinked snapshot
-  /// folders work) and to exist as a regular file.
+  /// folders work). Reads nothing.
+  result<std::vector<std::string>> shard_names() const;
+  /// shard_names, each checked to exist as a regular file beside the index, and no numbered
+  /// shard of the same naming in the folder that the index does not name.
   result<std::vector<std::string>> shard_files() const;
   /// Records that `shard` holds `tensor`: invalid_index when the tensor is in two shards, not in
   /// the weight_map, or assigned to another shard.

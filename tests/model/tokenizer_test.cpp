@@ -478,15 +478,32 @@ namespace {
 // Loads a patched tokenizer.json and expects one invalid_model error mentioning `needle`.
 void expect_json_error(std::string_view from, std::string_view to, std::string_view needle) {
   temp_dir dir;
-  write_all(dir.path() / "tokenizer.json", patched_json(from, to));
-  auto t = tokenizer::from_tokenizer_json(dir.path() / "tokenizer.json");
+  const auto file = dir.path() / "tokenizer.json";
+  write_all(file, patched_json(from, to));
+  auto t = tokenizer::from_tokenizer_json(file);
   ASSERT_FALSE(t) << "no error for " << to;
   EXPECT_EQ(t.error().code, errc::invalid_model);
   EXPECT_NE(t.error().message.find(needle), std::string::npos) << t.error().message;
   EXPECT_NE(t.error().message.find("tokenizer.json"), std::string::npos) << t.error().message;
+  // The same text from memory, named as the file: the same error.
+  auto from_text = tokenizer::from_tokenizer_json_text(patched_json(from, to), file.string());
+  ASSERT_FALSE(from_text);
+  EXPECT_EQ(from_text.error().code, t.error().code);
+  EXPECT_EQ(from_text.error().message, t.error().message);
 }
 
 }  // namespace
+
+TEST(TokenizerLoad, TokenizerJsonFromMemory) {
+  auto t = tokenizer::from_tokenizer_json_text(read(data_dir() / "tokenizer.json"));
+  ASSERT_TRUE(t) << t.error().message;
+  const std::string text = "Hello, unbelievable world! [MASK]";
+  EXPECT_EQ(t->encode(text)->ids, json_tok().encode(text)->ids);
+  auto bad = tokenizer::from_tokenizer_json_text("{\"model\": 1}", "where/tokenizer.json");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("where/tokenizer.json"), std::string::npos)
+      << bad.error().message;
+}
 
 TEST(TokenizerLoad, TokenizerJsonErrors) {
   expect_json_error("\"version\": \"1.0\"", "\"version\": \"1.0\",,", "invalid JSON");

@@ -55,6 +55,10 @@ class tokenizer {
   /// special_tokens_map.json).
   static result<tokenizer> load(const std::filesystem::path& dir);
   static result<tokenizer> from_tokenizer_json(const std::filesystem::path& file);
+  /// tokenizer.json's text, already in memory (what from_tokenizer_json reads from its file);
+  /// errors name `source`, the file the text came from.
+  static result<tokenizer> from_tokenizer_json_text(std::string_view json,
+                                                    std::string source = "tokenizer.json");
   static result<tokenizer> from_vocab(const std::filesystem::path& vocab_txt,
                                       const std::filesystem::path& tokenizer_config_json);
   tokenizer(tokenizer&&) noexcept;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/mapped_file.hpp"
 #include "core/try.hpp"
 #include "model/tokenizer/load.hpp"
 #include "model/tokenizer/state.hpp"
@@ -298,9 +299,16 @@ void detail::tokenizer_state::finish_added_tokens() {
 }
 
 result<tokenizer> tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
-  const auto doc = ST_TRY(detail::read_json_file(file, false));
+  const auto text =
+      ST_TRY(safetensors::detail::read_small_file(file, detail::max_tokenizer_file_bytes));
+  return from_tokenizer_json_text(text, file.string());
+}
+
+result<tokenizer> tokenizer::from_tokenizer_json_text(std::string_view json, std::string source) {
+  const auto doc =
+      ST_TRY(safetensors::detail::json_document::parse(json, source, errc::invalid_model));
   auto t = std::make_unique<state>();
-  t->source = file.string();
+  t->source = std::move(source);
   ST_TRY(parse_root(doc.root(), *t));
   t->finish_added_tokens();
   return tokenizer(std::move(t));
