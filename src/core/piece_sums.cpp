@@ -26,9 +26,9 @@ void piece_hasher::add(stream_sums& sums, std::uint64_t total,
     // The bytes up to the end of the current piece (bytes past `total` go on in pieces of
     // their own: the stream then has more pieces than its length allows, which the check
     // reports).
-    const std::uint64_t piece_end =
-        sums.length < total ? std::min(total, sums.length - in_piece + piece_size)
-                            : sums.length - in_piece + piece_size;
+    const std::uint64_t piece_end = sums.length < total
+                                        ? std::min(total, sums.length - in_piece + piece_size)
+                                        : sums.length - in_piece + piece_size;
     const auto take =
         static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), piece_end - sums.length));
     const auto chunk = bytes.first(take);
