@@ -104,7 +104,9 @@ struct output_options {
   /// write_shards: one output shard per source shard (source_tensor::shard) instead of cutting
   /// at max_shard_size; a single source shard still gets a numbered shard and an index.
   bool keep_shards = false;
-  bool verify = true;  ///< read every written file back and compare it with the sources
+  /// Read every written file back (strict reader; every tensor once, its dtype and shape) and
+  /// compare its tensors' bytes with checksums of the bytes written (the sources are not re-read).
+  bool verify = true;
   bool fsync = true;
   bool force = false;  ///< replace existing outputs (else invalid_argument naming one)
   /// The input checkpoint: when it is a folder (or an index.json, then its folder) other than

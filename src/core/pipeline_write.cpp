@@ -1,5 +1,5 @@
 // Pipeline output: a tensor set streamed into one file or a shard set, each file read back and
-// compared with its sources before it is renamed into place.
+// compared with checksums of the bytes written before it is renamed into place.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "core/parallel.hpp"
+#include "core/piece_sums.hpp"
 #include "core/shard_set.hpp"
 #include "core/text_util.hpp"
 #include "core/try.hpp"
@@ -33,68 +34,47 @@ struct progress_state {
   }
 };
 
-std::vector<tensor_source> writer_sources(const tensor_set& set, progress_state& progress) {
-  std::vector<tensor_source> out;
-  out.reserve(set.tensors.size());
-  for (const auto& s : set.tensors) {
-    tensor_source t;
-    t.name = s.name;
-    t.type = s.type;
-    t.shape = s.shape;
-    const source_tensor* src = &s;
-    if (s.read) {
-      t.read = [src, &progress](std::uint64_t at, std::span<std::byte> dst) -> result<void> {
-        ST_TRY(src->read(at, dst));
-        progress.add(dst.size());
-        return {};
-      };
-    } else {
-      t.produce = [src, &progress](const byte_sink& sink) -> result<void> {
-        return src->stream([&](std::span<const std::byte> c) -> result<void> {
-          progress.add(c.size());
-          return sink(c);
-        });
-      };
-    }
-    out.push_back(std::move(t));
-  }
-  return out;
-}
-
-/// Read-back check of every written file: each tensor's dtype, shape and bytes against its
-/// source (pread into per-thread buffers: no mapping grows the resident set). Runs on each temp
-/// file before it replaces its target, while the writer's fsync proceeds; tensors (and 4 MiB
-/// pieces of large ones) are compared on every usable CPU.
+/// Verification of every written file: while the writer streams the tensors out, a checksum of
+/// each 4 MiB piece of each tensor's bytes (detail::piece_sums) as handed to the file; then each
+/// temp file, before it replaces its target and while the writer's fsync proceeds, is opened by
+/// the strict reader (header, dtypes, shapes, offsets: every source tensor exactly once in the
+/// output) and read back once (pread into per-thread buffers: no mapping grows the resident set),
+/// its pieces' checksums compared with the written ones on every usable CPU. The sources are not
+/// read again.
 class verifier {
  public:
-  explicit verifier(const tensor_set& set) {
-    for (const auto& s : set.tensors) by_name_.emplace(s.name, &s);
+  explicit verifier(const tensor_set& set) : set_(set), sums_(set.tensors.size()) {
+    for (std::size_t i = 0; i < set.tensors.size(); ++i) by_name_.emplace(set.tensors[i].name, i);
+    seen_.resize(set.tensors.size());
+  }
+  /// Tensor i's bytes [at, at + bytes.size()) as the writer hands them to the file.
+  result<void> written(std::size_t i, std::uint64_t at, std::span<const std::byte> bytes) {
+    if (at != sums_[i].length)  // the writer streams every tensor in order, once
+      return fail(errc::invalid_checkpoint,
+                  fmt::format("verify: tensor '{}' was written out of order",
+                              detail::ascii_escaped(set_.tensors[i].name)));
+    hasher_.add(sums_[i], set_.tensors[i].nbytes, bytes);
+    return {};
   }
   file_check check() {
     return [this](const fs::path& written) { return verify_file(written); };
   }
   /// After the last file: every source tensor was found in exactly one written file.
   result<void> all_seen() const {
-    if (seen_ != by_name_.size())
-      return fail(errc::invalid_checkpoint,
-                  fmt::format("verify: the output holds {} tensors, {} were written", seen_,
-                              by_name_.size()));
+    const auto n = static_cast<std::size_t>(std::count(seen_.begin(), seen_.end(), true));
+    if (n != seen_.size())
+      return fail(
+          errc::invalid_checkpoint,
+          fmt::format("verify: the output holds {} tensors, {} were written", n, seen_.size()));
     return {};
   }
 
  private:
-  static constexpr std::size_t block = 4u << 20;
-
-  struct buffers {
-    std::unique_ptr<std::byte[]> written = std::make_unique_for_overwrite<std::byte[]>(block);
-    std::unique_ptr<std::byte[]> source = std::make_unique_for_overwrite<std::byte[]>(block);
-  };
-  /// One tensor, or bytes [at, at + length) of a tensor read from both sides with pread.
+  /// Piece k of the tensor `info` of the output, the source tensor's index `source`.
   struct piece {
     const tensor_info* info;
-    const source_tensor* source;
-    std::uint64_t at = 0, length = 0;
-    bool whole = true;
+    std::size_t source;
+    std::size_t k;
   };
 
   result<void> verify_file(const fs::path& written) {
@@ -108,32 +88,36 @@ class verifier {
         return fail(errc::invalid_checkpoint,
                     fmt::format("verify: tensor '{}' in the output has no source",
                                 detail::ascii_escaped(info.name)));
-      const source_tensor& s = *it->second;
-      if (info.type != s.type || info.shape != s.shape)
+      const std::size_t i = it->second;
+      const source_tensor& s = set_.tensors[i];
+      if (seen_[i])
+        return fail(errc::invalid_checkpoint,
+                    fmt::format("verify: tensor '{}' is in the output twice",
+                                detail::ascii_escaped(s.name)));
+      seen_[i] = true;
+      if (info.type != s.type || info.shape != s.shape || info.nbytes() != s.nbytes)
         return fail(errc::invalid_checkpoint,
                     fmt::format("verify: tensor '{}' has another dtype or shape in the output",
                                 detail::ascii_escaped(s.name)));
-      if (s.read && info.nbytes() == s.nbytes) {
-        for (std::uint64_t at = 0; at < s.nbytes; at += block)
-          pieces.push_back({&info, &s, at, std::min<std::uint64_t>(block, s.nbytes - at), false});
-      } else {
-        pieces.push_back({&info, &s});
-      }
-      ++seen_;
+      const std::uint64_t n = (s.nbytes + detail::piece_size - 1) / detail::piece_size;
+      if (sums_[i].length != s.nbytes || sums_[i].pieces.size() != n)
+        return fail(errc::invalid_checkpoint,
+                    fmt::format("verify: tensor '{}': {} bytes were written, not {}",
+                                detail::ascii_escaped(s.name), sums_[i].length, s.nbytes));
+      for (std::size_t k = 0; k < n; ++k) pieces.push_back({&info, i, k});
     }
     std::atomic<std::size_t> next{0};
     std::mutex lock;
     std::optional<error> first;  // the first difference or read error stops every thread
     detail::run_on_threads(
         std::min<unsigned>(detail::usable_cpus(), static_cast<unsigned>(pieces.size())), [&] {
-          buffers b;
+          const auto buffer = std::make_unique_for_overwrite<std::byte[]>(detail::piece_size);
           for (std::size_t k; (k = next.fetch_add(1)) < pieces.size();) {
             {
               std::lock_guard g(lock);
               if (first) return;
             }
-            const auto r =
-                pieces[k].whole ? compare(out, pieces[k], b) : compare_range(out, pieces[k], b);
+            const auto r = compare(out, pieces[k], buffer.get());
             if (!r) {
               std::lock_guard g(lock);
               if (!first) first = r.error();
@@ -145,53 +129,97 @@ class verifier {
     return {};
   }
 
-  static error differs(const source_tensor& s, std::uint64_t at) {
-    return {errc::invalid_checkpoint, fmt::format("verify: tensor '{}' differs near byte {}",
-                                                  detail::ascii_escaped(s.name), at)};
-  }
-
-  /// Both sides pread: the common case (a contiguous run of a source file).
-  static result<void> compare_range(const file& out, const piece& p, buffers& b) {
-    const std::span<std::byte> theirs(b.source.get(), static_cast<std::size_t>(p.length));
-    const std::span<std::byte> mine(b.written.get(), static_cast<std::size_t>(p.length));
-    ST_TRY(p.source->read(p.at, theirs));
-    ST_TRY(out.read_bytes(*p.info, p.at, mine));
-    if (std::memcmp(mine.data(), theirs.data(), mine.size()) != 0)
-      return tl::unexpected(differs(*p.source, p.at));
+  /// The piece read back from the file against the checksum taken while writing it.
+  result<void> compare(const file& out, const piece& p, std::byte* buffer) const {
+    const std::uint64_t at = p.k * detail::piece_size;
+    const std::span<std::byte> mine(
+        buffer, static_cast<std::size_t>(std::min(detail::piece_size, p.info->nbytes() - at)));
+    ST_TRY(out.read_bytes(*p.info, at, mine));
+    if (detail::piece_sum(mine) != sums_[p.source].pieces[p.k])
+      return fail(errc::invalid_checkpoint,
+                  fmt::format("verify: tensor '{}' differs in bytes [{}, {}) from what was written",
+                              detail::ascii_escaped(p.info->name), at, at + mine.size()));
     return {};
   }
 
-  /// A cast or gathered tensor: the source streams its bytes, compared in order.
-  static result<void> compare(const file& out, const piece& p, buffers& b) {
-    const tensor_info& info = *p.info;
-    const source_tensor& s = *p.source;
-    std::uint64_t at = 0;
-    const auto same = [&](std::span<const std::byte> c) -> result<void> {
-      for (std::size_t done = 0; done < c.size();) {
-        if (at == info.nbytes())
-          return fail(errc::invalid_checkpoint,
-                      fmt::format("verify: tensor '{}' is longer in the source",
-                                  detail::ascii_escaped(s.name)));
-        const std::span<std::byte> mine(b.written.get(),
-                                        static_cast<std::size_t>(std::min<std::uint64_t>(
-                                            {block, c.size() - done, info.nbytes() - at})));
-        ST_TRY(out.read_bytes(info, at, mine));
-        if (std::memcmp(mine.data(), c.data() + done, mine.size()) != 0)
-          return tl::unexpected(differs(s, at));
-        at += mine.size();
-        done += mine.size();
-      }
-      return {};
-    };
-    ST_TRY(s.stream(same));
-    if (at != info.nbytes())
-      return fail(errc::invalid_checkpoint, fmt::format("verify: tensor '{}' has extra bytes",
-                                                        detail::ascii_escaped(s.name)));
+  const tensor_set& set_;
+  std::unordered_map<std::string_view, std::size_t> by_name_;
+  std::vector<detail::stream_sums> sums_;  // per source tensor, filled by written()
+  detail::piece_hasher hasher_;
+  std::vector<bool> seen_;  // per source tensor: found in a written file
+};
+
+/// The tensors as the writer takes them, each counted in `progress` and, when `check` is set,
+/// hashed by it as it goes to the file.
+std::vector<tensor_source> writer_sources(const tensor_set& set, progress_state& progress,
+                                          verifier* check) {
+  std::vector<tensor_source> out;
+  out.reserve(set.tensors.size());
+  for (std::size_t i = 0; i < set.tensors.size(); ++i) {
+    const source_tensor& s = set.tensors[i];
+    tensor_source t;
+    t.name = s.name;
+    t.type = s.type;
+    t.shape = s.shape;
+    const source_tensor* src = &s;
+    if (s.read) {
+      t.read = [src, i, check, &progress](std::uint64_t at,
+                                          std::span<std::byte> dst) -> result<void> {
+        ST_TRY(src->read(at, dst));
+        if (check) ST_TRY(check->written(i, at, dst));
+        progress.add(dst.size());
+        return {};
+      };
+    } else {
+      t.produce = [src, i, check, &progress](const byte_sink& sink) -> result<void> {
+        std::uint64_t at = 0;
+        return src->stream([&](std::span<const std::byte> c) -> result<void> {
+          if (check) ST_TRY(check->written(i, at, c));
+          at += c.size();
+          progress.add(c.size());
+          return sink(c);
+        });
+      };
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::uint64_t total_bytes(const tensor_set& set) {
+  std::uint64_t total = 0;
+  for (const auto& t : set.tensors) total += t.nbytes;
+  return total;
+}
+
+/// What write_checkpoint and write_shards share: the progress count, the verifier (unless
+/// --no-verify), the writer's sources and options.
+struct output_run {
+  progress_state progress;
+  std::optional<verifier> check;
+  std::vector<tensor_source> sources;  // refer to progress and check: output_run stays put
+  write_options write;
+
+  output_run(const tensor_set& set, const output_options& opts) {
+    progress.total = total_bytes(set);
+    progress.fn = &opts.progress;
+    if (opts.verify) check.emplace(set);
+    sources = writer_sources(set, progress, check ? &*check : nullptr);
+    write.alignment = opts.alignment;
+    write.fsync = opts.fsync;
+    if (check) write.check = check->check();
+  }
+  output_run(const output_run&) = delete;
+  output_run& operator=(const output_run&) = delete;
+
+  /// After the last file is written: every tensor verified once, and the report's counts.
+  result<void> finish(const tensor_set& set, const output_options& opts, output_report& r) const {
+    if (check) ST_TRY(check->all_seen());
+    r.tensors = set.tensors.size();
+    r.bytes = progress.total;
+    r.verified = opts.verify;
     return {};
   }
-
-  std::unordered_map<std::string_view, const source_tensor*> by_name_;
-  std::size_t seen_ = 0;
 };
 
 result<void> check_options(const output_options& opts) {
@@ -199,12 +227,6 @@ result<void> check_options(const output_options& opts) {
     return fail(errc::invalid_argument,
                 fmt::format("alignment {} (use 8, 64 or 4096)", opts.alignment));
   return {};
-}
-
-std::uint64_t total_bytes(const tensor_set& set) {
-  std::uint64_t total = 0;
-  for (const auto& t : set.tensors) total += t.nbytes;
-  return total;
 }
 
 result<void> refuse_existing(const std::vector<fs::path>& existing, const output_options& opts) {
@@ -310,24 +332,12 @@ result<output_report> write_checkpoint(const tensor_set& set, const fs::path& pa
   const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
   const auto companions = ST_TRY(companions_to_copy(opts, dir));
   if (!path.parent_path().empty()) ST_TRY(make_folder(path.parent_path()));
-  progress_state progress;
-  progress.total = total_bytes(set);
-  progress.fn = &opts.progress;
-  const auto sources = writer_sources(set, progress);
-  std::optional<verifier> check;
-  if (opts.verify) check.emplace(set);
-  write_options w;
-  w.alignment = opts.alignment;
-  w.fsync = opts.fsync;
-  if (check) w.check = check->check();
-  ST_TRY(safetensors::write_file(path, sources, set.metadata, w));
-  if (check) ST_TRY(check->all_seen());
+  output_run run(set, opts);
+  ST_TRY(safetensors::write_file(path, run.sources, set.metadata, run.write));
   output_report r;
   r.written = {path};
+  ST_TRY(run.finish(set, opts, r));
   ST_TRY(copy_companions(companions, dir, opts, r));
-  r.tensors = set.tensors.size();
-  r.bytes = progress.total;
-  r.verified = opts.verify;
   return r;
 }
 
@@ -338,22 +348,16 @@ result<output_report> write_shards(const tensor_set& set, const fs::path& dir,
   ST_TRY(refuse_existing(before, opts));
   const auto companions = ST_TRY(companions_to_copy(opts, dir));
   ST_TRY(make_folder(dir));
-  progress_state progress;
-  progress.total = total_bytes(set);
-  progress.fn = &opts.progress;
-  const auto sources = writer_sources(set, progress);
-  std::optional<verifier> check;
-  if (opts.verify) check.emplace(set);
+  output_run run(set, opts);
   shard_options so;
   so.max_shard_size = opts.max_shard_size;
   so.prefix = opts.prefix;
-  so.write.alignment = opts.alignment;
-  so.write.fsync = opts.fsync;
-  if (check) so.write.check = check->check();
+  so.write = run.write;
   output_report r;
-  r.written = opts.keep_shards ? ST_TRY(write_by_source_shard(set, sources, dir, so.write, opts))
-                               : ST_TRY(write_sharded(dir, sources, set.metadata, so));
-  if (check) ST_TRY(check->all_seen());
+  r.written = opts.keep_shards
+                  ? ST_TRY(write_by_source_shard(set, run.sources, dir, run.write, opts))
+                  : ST_TRY(write_sharded(dir, run.sources, set.metadata, so));
+  ST_TRY(run.finish(set, opts, r));
   // The earlier set's files that the new one did not replace go, so that the folder holds
   // exactly one checkpoint of this prefix (a stale model-00003-of-00003 or model.safetensors
   // would contradict the new index, or shadow it).
@@ -369,9 +373,6 @@ result<output_report> write_shards(const tensor_set& set, const fs::path& dir,
     ST_TRY(checkpoint::open(r.written.back(), headers));
   }
   ST_TRY(copy_companions(companions, dir, opts, r));
-  r.tensors = set.tensors.size();
-  r.bytes = progress.total;
-  r.verified = opts.verify;
   return r;
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "safetensors/reader.hpp"
 #include "safetensors/sharded.hpp"
 #include "support/test_files.hpp"
@@ -180,7 +182,7 @@ TEST(Pipeline, KeepShardsAndStaleShardsAreRemoved) {
             std::vector<std::filesystem::path>{dir / "out" / "model.safetensors"});
 }
 
-TEST(Pipeline, VerificationCatchesASourceThatChanges) {
+TEST(Pipeline, VerificationReadsEachSourceOnce) {
   temp_dir dir;
   tensor_set set;
   int calls = 0;
@@ -190,15 +192,73 @@ TEST(Pipeline, VerificationCatchesASourceThatChanges) {
   t.shape = {4};
   t.nbytes = 4;
   t.stream = [&calls](const byte_sink& sink) -> result<void> {
-    const bytes b(4, static_cast<std::byte>(calls++));  // different bytes on the read-back
+    const bytes b(4, static_cast<std::byte>(++calls));
     return sink(b);
   };
   set.tensors.push_back(t);
   const auto r = write_checkpoint(set, dir / "o.safetensors", quick());
-  ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().code, errc::invalid_checkpoint);
-  EXPECT_NE(r.error().message.find("verify: tensor 't' differs"), std::string::npos);
-  EXPECT_TRUE(dir.list().empty());  // nothing left behind, not even a temp file
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_TRUE(r->verified);
+  EXPECT_EQ(calls, 1);  // the check compares checksums taken while writing, not the source
+  EXPECT_EQ(read_all(dir / "o.safetensors").back(), std::byte{1});
+}
+
+// Fault injection: tensor "b"'s reader changes a byte of "a" that was already handed to the
+// writer (still in its buffer), as memory corruption between the writer and the disk would.
+// The file then holds other bytes than the ones written: the read-back check must refuse it.
+struct corrupting_source {
+  bytes a = bytes((5u << 20) + 3, std::byte{7});  // two pieces; the second stays in the buffer
+  bytes b = bytes(16, std::byte{9});
+  std::span<std::byte> last_a;  // where the writer took a's last bytes
+  tensor_set set() {
+    tensor_set s;
+    for (auto* d : {&a, &b}) {
+      source_tensor t;
+      t.name = d == &a ? "a" : "b";
+      t.type = dtype::U8;
+      t.shape = {d->size()};
+      t.nbytes = d->size();
+      t.read = [this, d](std::uint64_t at, std::span<std::byte> out) -> result<void> {
+        std::memcpy(out.data(), d->data() + at, out.size());
+        if (d == &a) last_a = out;
+        if (d == &b && !last_a.empty()) last_a.back() ^= std::byte{1};
+        return {};
+      };
+      s.tensors.push_back(std::move(t));
+    }
+    return s;
+  }
+};
+
+TEST(Pipeline, VerificationCatchesBytesChangedAfterTheWriterTookThem) {
+  for (const bool sharded : {false, true}) {
+    temp_dir dir;
+    corrupting_source src;
+    const auto set = src.set();
+    const auto r = sharded ? write_shards(set, dir / "out", quick())
+                           : write_checkpoint(set, dir / "o.safetensors", quick());
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, errc::invalid_checkpoint);
+    EXPECT_EQ(r.error().message,
+              "verify: tensor 'a' differs in bytes [4194304, 5242883) from what was written");
+    EXPECT_FALSE(src.last_a.empty());
+    // Nothing left behind, not even a temp file.
+    EXPECT_EQ(dir.list(), sharded ? std::vector<std::string>{"out"} : std::vector<std::string>{});
+    if (sharded) {
+      EXPECT_TRUE(std::filesystem::is_empty(dir / "out"));
+    }
+  }
+  // Without verification the damaged file is published (what the check is for).
+  temp_dir dir;
+  corrupting_source src;
+  auto o = quick();
+  o.verify = false;
+  ASSERT_TRUE(write_checkpoint(src.set(), dir / "o.safetensors", o).has_value());
+  const auto f = file::open(dir / "o.safetensors");
+  ASSERT_TRUE(f.has_value());
+  bytes last(1);
+  ASSERT_TRUE(f->read_bytes(*f->find("a"), src.a.size() - 1, last).has_value());
+  EXPECT_EQ(last[0], std::byte{6});
 }
 
 TEST(Pipeline, CompanionFilesAreCopiedOnce) {

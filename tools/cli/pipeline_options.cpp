@@ -28,7 +28,8 @@ void add_selection_options(CLI::App& sub, pipeline_args& a) {
 void add_output_options(CLI::App& sub, pipeline_args& a) {
   sub.add_option("--align", a.align, "alignment of the data section: 8, 64 or 4096")
       ->check(CLI::IsMember({8, 64, 4096}));
-  sub.add_flag("--no-verify", a.no_verify, "skip re-reading the output and comparing every tensor");
+  sub.add_flag("--no-verify", a.no_verify,
+               "skip reading the output back (strict reader, checksums of every tensor's bytes)");
   sub.add_flag("--force", a.force, "overwrite existing outputs");
   sub.add_flag("--json", a.json, "print the result as JSON");
   sub.add_flag("--quiet,-q", a.quiet, "no progress bar and no summary");
