@@ -5,7 +5,7 @@ Start cost on a small file (issue 11: inspect, validate, convert and scan <= 3 m
 folder): `validate` and `inspect --json` as whole processes, the header parsed once.
 
 Per row: wall time per process (median and best of N, spawned from Python, so each row includes
-the same spawn overhead as `true`'s and `cat`'s), CPU time (user + system from the child's
+the same spawn overhead as `true`'s and `cat`'s; the rows take turns, one run each per round), CPU time (user + system from the child's
 rusage, median), and from one run under GNU time (`scripts/setup --bench` installs `time`; a
 child's own rusage would count the Python parent it was forked from) the minor page faults and
 peak RSS. --compare BUILD adds the same small-file rows for another build's CLI (before/after).
@@ -38,19 +38,23 @@ def faults_and_peak_rss_mib(cmd):
     return int(faults), int(rss) / 1024
 
 
-def measure(cmd, runs):
-    times, cpu = [], []
+def measure_rows(rows, runs):
+    """Round-robin: each round runs every row once, so a change in the machine's load (other
+    processes sharing it) reaches every row alike."""
+    times = {name: [] for name, _ in rows}
+    cpu = {name: [] for name, _ in rows}
     for _ in range(runs):
-        start = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-        _, status, usage = os.wait4(p.pid, 0)
-        times.append(time.perf_counter() - start)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        cpu.append(usage.ru_utime + usage.ru_stime)
-        if p.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}")
-    return (statistics.median(times) * 1e3, min(times) * 1e3, statistics.median(cpu) * 1e3,
-            *faults_and_peak_rss_mib(cmd))
+        for name, cmd in rows:
+            start = time.perf_counter()
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+            _, status, usage = os.wait4(p.pid, 0)
+            times[name].append(time.perf_counter() - start)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            cpu[name].append(usage.ru_utime + usage.ru_stime)
+            if p.returncode != 0:
+                raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}")
+    return [(name, statistics.median(times[name]) * 1e3, min(times[name]) * 1e3,
+             statistics.median(cpu[name]) * 1e3, *faults_and_peak_rss_mib(cmd)) for name, cmd in rows]
 
 
 def write_big_file(path, tensors=100_000):
@@ -108,7 +112,7 @@ def main():
         if args.compare:
             rows += small_file_rows(os.path.join(args.compare, "tools", "cli", "safetensors-cli"), small,
                                     torch_file, out, label=f"{args.compare}: ")
-        print_table([(name, *measure(cmd, args.runs)) for name, cmd in rows], "true")
+        print_table(measure_rows(rows, args.runs), "true")
         big = os.path.join(tmp, "big.safetensors")
         size = write_big_file(big)
         print(f"\n100,000 tensors, {size / 1e6:.1f} MB header; {args.big_runs} runs per row")
@@ -117,7 +121,7 @@ def main():
             ("validate BIG", [cli, "validate", big]),
             ("inspect --json BIG", [cli, "inspect", "--json", big]),
         ]
-        print_table([(name, *measure(cmd, args.big_runs)) for name, cmd in rows], "cat BIG")
+        print_table(measure_rows(rows, args.big_runs), "cat BIG")
 
 
 if __name__ == "__main__":
