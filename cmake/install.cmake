@@ -32,6 +32,9 @@ foreach(layer IN LISTS SAFETENSORS_INSTALLED_LAYERS)
 endforeach()
 if(TARGET safetensors-cli)
   install(TARGETS safetensors-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  # The complete CLI on the shared libraries, beside the modules it loads; safetensors-cli execs
+  # it for the model commands, the command list and URL inputs (tools/cli/command_module.hpp).
+  install(TARGETS safetensors-cli-full RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/safetensors)
 endif()
 if(TARGET safetensors-cli-remote)  # the HTTP client for URL inputs, loaded on demand
   install(TARGETS safetensors-cli-remote LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/safetensors)

@@ -21,6 +21,10 @@ cmake --install "$bin" --prefix "$tmp/full" >/dev/null
 cli="$tmp/full/bin/safetensors-cli"
 [[ "$("$cli" --version)" == "safetensors-cli $version" ]] || fail "installed CLI --version: $("$cli" --version)"
 "$cli" inspect "$data" | grep -q "^a  *F32  *\[4, 3\]" || fail "installed CLI cannot inspect $data"
+# The model commands and the command list go through safetensors-cli-full (lib/safetensors/).
+grep -q "^  classify " <<<"$("$cli" --help)" || fail "installed CLI --help does not list classify"
+grep -q -- "--max-length" <<<"$("$cli" tokenize --help)" || fail "installed CLI cannot run tokenize --help"
+! readelf -d "$cli" | grep -E "NEEDED.*libsafetensors" || fail "installed CLI links our shared libraries"
 for h in safetensors.h safetensors.hpp reader.hpp writer.hpp version.h torch/convert.hpp model/classifier.hpp server/server.hpp; do
   [[ -f "$tmp/full/include/safetensors/$h" ]] || fail "header $h not installed"
 done

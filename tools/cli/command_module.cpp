@@ -1,16 +1,46 @@
 #include "command_module.hpp"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
+
+#include "remote.hpp"
 
 namespace safetensors::cli {
 
 namespace {
 constexpr std::array<std::string_view, 3> module_commands = {"classify", "serve", "tokenize"};
 constexpr std::string_view module_file = "safetensors-cli-model.so";
+constexpr std::string_view full_cli_file = "safetensors-cli-full";
+
+std::string& full_cli_error() {
+  static std::string why = std::string(full_cli_file) + " was not run";
+  return why;
+}
+
+/// `file` beside the executable (build tree), then in the installed module folder; empty with
+/// `error` set when neither exists.
+std::filesystem::path find_beside_executable(std::string_view file, std::string& error) {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    error = "cannot locate the executable: " + ec.message();
+    return {};
+  }
+  const auto dir = exe.parent_path();
+  const std::array<std::filesystem::path, 2> candidates = {
+      dir / file, (dir / SAFETENSORS_CLI_MODULE_DIR / file).lexically_normal()};
+  for (const auto& path : candidates)
+    if (std::filesystem::exists(path, ec)) return path;
+  error = std::string(file) + " not found beside " + exe.string() + " or in " +
+          candidates[1].parent_path().string();
+  return {};
+}
 }  // namespace
 
 bool is_module_command(std::string_view name) noexcept {
@@ -29,28 +59,34 @@ bool needs_module(std::span<char* const> args) noexcept {
   return false;
 }
 
+bool needs_full_cli(std::span<char* const> args) noexcept {
+  if (needs_module(args)) return true;
+  if (std::string_view(args[1]) == "completion") return true;
+  for (std::size_t i = 2; i < args.size(); ++i)
+    if (is_remote(args[i])) return true;
+  return false;
+}
+
+void exec_full_cli(char** argv) {
+  const auto path = find_beside_executable(full_cli_file, full_cli_error());
+  if (path.empty()) return;
+  execv(path.c_str(), argv);
+  full_cli_error() = path.string() + ": " + std::strerror(errno);
+}
+
 bool load_module(std::string& error) { return load_module_file(module_file, error); }
 
 bool load_module_file(std::string_view file, std::string& error) {
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) {
-    error = "cannot locate the executable: " + ec.message();
+  if (!loads_modules) {  // safetensors-cli: only safetensors-cli-full can load them
+    error = full_cli_error();
     return false;
   }
-  const auto dir = exe.parent_path();
-  const std::array<std::filesystem::path, 2> candidates = {
-      dir / file, (dir / SAFETENSORS_CLI_MODULE_DIR / file).lexically_normal()};
-  for (const auto& path : candidates) {
-    if (!std::filesystem::exists(path, ec)) continue;
-    // RTLD_NOW: a missing library or symbol is reported here, not at the first call.
-    if (dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) != nullptr) return true;
-    const char* why = dlerror();
-    error = why != nullptr ? why : path.string() + ": cannot be loaded";
-    return false;
-  }
-  error = std::string(file) + " not found beside " + exe.string() + " or in " +
-          candidates[1].parent_path().string();
+  const auto path = find_beside_executable(file, error);
+  if (path.empty()) return false;
+  // RTLD_NOW: a missing library or symbol is reported here, not at the first call.
+  if (dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) != nullptr) return true;
+  const char* why = dlerror();
+  error = why != nullptr ? why : path.string() + ": cannot be loaded";
   return false;
 }
 

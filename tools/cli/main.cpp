@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -18,7 +19,10 @@ std::vector<command>& registry() {
 
 int main(int argc, char** argv) {
   using namespace safetensors::cli;
-  if (needs_module({argv, static_cast<std::size_t>(argc)})) {
+  const std::span<char* const> args{argv, static_cast<std::size_t>(argc)};
+  // safetensors-cli hands what needs a module to safetensors-cli-full (command_module.hpp).
+  if (!loads_modules && needs_full_cli(args)) exec_full_cli(argv);
+  if (needs_module(args)) {
     std::string why;
     if (!load_module(why) && argc > 1 && !std::string_view(argv[1]).starts_with('-')) {
       // The command needs the module: say so (a help listing simply goes without it).
