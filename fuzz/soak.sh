@@ -10,6 +10,9 @@
 # Env: GOAL (10000000): a run stops when the target's logged executions reach GOAL (no cap once
 #        they have); RUNS: this run's cap instead.
 #      JOBS (1): targets fuzzed at once (one process each; the machine's cores, not more).
+#      TIMEOUT (10): seconds of WALL time one input may take before libFuzzer calls it a hang;
+#        raise it when the soak shares the machine (under nice, a starved process times out on
+#        inputs that take milliseconds).
 #   cmake --preset fuzz && cmake --build build-fuzz --target fuzz_all
 #   fuzz/soak.sh build-fuzz 3600 request_body_fuzz
 set -euo pipefail
@@ -48,7 +51,7 @@ soak_one() {
   runs=${RUNS:-$(( goal > done_execs ? goal - done_execs : -1 ))}
   out=$(mktemp)
   start=$(date +%s)
-  "$bin" -max_total_time="$seconds" -runs="$runs" -rss_limit_mb=2048 -timeout=10 \
+  "$bin" -max_total_time="$seconds" -runs="$runs" -rss_limit_mb=2048 -timeout="${TIMEOUT:-10}" \
     -artifact_prefix="$findings/" -print_final_stats=1 "$work" "$corpus" >"$out" 2>&1 || rc=$?
   local elapsed execs cov found inputs line
   elapsed=$(( $(date +%s) - start ))
