@@ -10,8 +10,12 @@
 # (bench/range_file_server.py; requests per shard counted); wall time and peak RSS
 # (/usr/bin/time -v) of each. "warm": the files were just read by `cat`
 # (the page cache holds them); "cold": after `echo 3 > /proc/sys/vm/drop_caches` (root only;
-# skipped otherwise). Prints the markdown table for docs/PERFORMANCE.md.
-# Usage: bench/llama_folder_bench.sh [BUILD_DIR]    (needs ~60 GB free in $TMPDIR; ~15 min)
+# skipped otherwise). Each writing command (convert, merge, split, reshard) runs right after its
+# own peer (`cp`/`cat` of the same input bytes to a copy, then `sync`) from the same page-cache
+# state: cold for both as root, else both right after `cat` of the input; PAIR_RUNS rounds
+# (default 2) of peer then command, best wall time of each. Prints the markdown table for
+# docs/PERFORMANCE.md.
+# Usage: bench/llama_folder_bench.sh [BUILD_DIR]    (needs ~60 GB free in $TMPDIR; ~25 min)
 # LAYERS=2 gives a 1.3 GB folder for a quick look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,14 +54,34 @@ row "validate FOLDER" "$(timed "$cli" validate "$in")" cat "$cat_s"
 warm "$in"/*.bin
 row "validate --check-values FOLDER, warm" "$(timed "$cli" validate --check-values "$in")" cat "$cat_s"
 
-# ---- convert against cp -r + sync ------------------------------------------------------------
-warm "$in"/*.bin; sync
-cp_r=$(timed sh -c "cp -r '$in' '$work/copy' && sync"); cp_s=${cp_r% *}; rm -rf "$work/copy"
-rows+=("| cp -r FOLDER COPY && sync | $cp_s | $(gbs "$cp_s") | $(mib "${cp_r#* }") | 1.00 x cp |")
-warm "$in"/*.bin; sync
-row "convert FOLDER OUT --no-verify (fsync)" "$(timed "$cli" convert "$in" "$work/nv" --quiet --no-verify)" cp "$cp_s"
-rm -rf "$work/nv"; warm "$in"/*.bin; sync
-row "convert FOLDER OUT (verify, fsync)" "$(timed "$cli" convert "$in" "$st" --quiet)" cp "$cp_s"
+# ---- writing commands, each against its own peer from the same cache state ------------------
+# state INPUTS...: cold (caches dropped) as root, else INPUTS just read.
+state() { if [[ $can_drop == yes ]]; then cold; else warm "$@"; fi; }
+state_text() { [[ $can_drop == yes ]] && echo "cold" || echo "warm"; }
+# pair LABEL PEER_TEXT PEER_SHELL OUTPUT INPUTS -- COMMAND...: PAIR_RUNS rounds of the peer (its
+# copy in $work/copy, removed after) and the command (OUTPUT removed before each run, kept after
+# the last), each from `state INPUTS`; a row with the best of each.
+pair() {
+  local label=$1 peer_text=$2 peer_sh=$3 out=$4; shift 4
+  local inputs=()
+  while [[ $1 != -- ]]; do inputs+=("$1"); shift; done
+  shift
+  local best_p= best_c= p c
+  for ((k = 0; k < ${PAIR_RUNS:-2}; k++)); do
+    rm -rf "$work/copy" "$out"; sync; state "${inputs[@]}"
+    p=$(timed sh -c "$peer_sh"); rm -rf "$work/copy"; sync
+    state "${inputs[@]}"; c=$(timed "$@")
+    if [[ -z $best_p ]] || awk -v a="${p% *}" -v b="${best_p% *}" 'BEGIN { exit !(a < b) }'; then best_p=$p; fi
+    if [[ -z $best_c ]] || awk -v a="${c% *}" -v b="${best_c% *}" 'BEGIN { exit !(a < b) }'; then best_c=$c; fi
+  done
+  local ps=${best_p% *} cs=${best_c% *}
+  rows+=("| $label, $(state_text) | $cs | $(gbs "$cs") | $(mib "${best_c#* }") | $(ratio "$cs" "$ps") x $peer_text ($ps s, $(mib "${best_p#* }") MiB) |")
+}
+pair "convert FOLDER OUT --no-verify (fsync)" "cp -r FOLDER COPY && sync" "cp -r '$in' '$work/copy' && sync" \
+  "$work/nv" "$in"/*.bin -- "$cli" convert "$in" "$work/nv" --quiet --no-verify
+rm -rf "$work/nv"
+pair "convert FOLDER OUT (verify, fsync)" "cp -r FOLDER COPY && sync" "cp -r '$in' '$work/copy' && sync" \
+  "$st" "$in"/*.bin -- "$cli" convert "$in" "$st" --quiet
 
 # ---- warm cache: the converted safetensors folder ------------------------------------------
 warm "$st"/*.safetensors; cat_st=$(timed sh -c "cat '$st'/*.safetensors >/dev/null"); cat_st_s=${cat_st% *}
@@ -65,17 +89,15 @@ rows+=("| cat (safetensors shards), warm | $cat_st_s | $(gbs "$cat_st_s") | $(mi
 row "validate --check-values SAFETENSORS, warm" "$(timed "$cli" validate --check-values "$st")" cat "$cat_st_s"
 
 # ---- the checkpoint toolkit on the conversion ---------------------------------------------------
-# cp + sync of the converted shards: the peer of every command that writes the same bytes.
-warm "$st"/*.safetensors; sync
-cp_st=$(timed sh -c "cat '$st'/*.safetensors > '$work/copy.safetensors' && sync"); cp_st_s=${cp_st% *}
-rm -f "$work/copy.safetensors"
-rows+=("| cat SHARDS > COPY && sync | $cp_st_s | $(gbs "$cp_st_s") | $(mib "${cp_st#* }") | 1.00 x cp |")
-warm "$st"/*.safetensors; sync
-row "merge SAFETENSORS ONE.safetensors" "$(timed "$cli" merge "$st" "$work/one.safetensors" --quiet)" cp "$cp_st_s"
-warm "$work/one.safetensors"; sync
-row "split ONE OUT --max-shard-size 5GB" "$(timed "$cli" split "$work/one.safetensors" "$work/split" --max-shard-size 5GB --quiet)" cp "$cp_st_s"
-rm -rf "$work/split" "$work/one.safetensors"; warm "$st"/*.safetensors; sync
-row "reshard SAFETENSORS OUT --max-shard-size 2GB" "$(timed "$cli" reshard "$st" "$work/reshard" --max-shard-size 2GB --quiet)" cp "$cp_st_s"
+# Peer of every command that writes the converted shards' bytes again: cat of its inputs + sync.
+cat_to_copy() { local q= f; for f; do q+="'$f' "; done; echo "cat $q> '$work/copy' && sync"; }
+pair "merge SAFETENSORS ONE.safetensors" "cat SHARDS > COPY && sync" "$(cat_to_copy "$st"/*.safetensors)" \
+  "$work/one.safetensors" "$st"/*.safetensors -- "$cli" merge "$st" "$work/one.safetensors" --quiet
+pair "split ONE OUT --max-shard-size 5GB" "cat ONE > COPY && sync" "$(cat_to_copy "$work/one.safetensors")" \
+  "$work/split" "$work/one.safetensors" -- "$cli" split "$work/one.safetensors" "$work/split" --max-shard-size 5GB --quiet
+rm -rf "$work/split" "$work/one.safetensors"
+pair "reshard SAFETENSORS OUT --max-shard-size 2GB" "cat SHARDS > COPY && sync" "$(cat_to_copy "$st"/*.safetensors)" \
+  "$work/reshard" "$st"/*.safetensors -- "$cli" reshard "$st" "$work/reshard" --max-shard-size 2GB --quiet
 rm -rf "$work/reshard"; warm "$st"/*.safetensors
 row "diff SAFETENSORS SAFETENSORS, warm" "$(timed "$cli" diff "$st" "$st")" cat "$cat_st_s"
 row "stats SAFETENSORS, warm" "$(timed "$cli" stats "$st" --json)" cat "$cat_st_s"

@@ -49,6 +49,11 @@ struct tensor_source {
 /// Checks a complete file that is not yet in place (its path is a temp file beside the target).
 using file_check = std::function<result<void>(const std::filesystem::path& written)>;
 
+/// Told, on the writer's thread, each time more of a file being written reached the kernel: the
+/// temp file's path and how many bytes from its start are in it. Lets a check read the file back
+/// while it grows, from the page cache; must return quickly.
+using write_progress = std::function<void(const std::filesystem::path& temp, std::uint64_t bytes)>;
+
 struct write_options {
   /// Alignment of the data section start in the file: 8 (reference), 64 or 4096, reached by
   /// padding the header with spaces.
@@ -59,6 +64,8 @@ struct write_options {
   /// with its fsync (so a read-back costs little extra time); an error abandons the write and
   /// the target stays untouched. write_sharded runs it on each shard.
   file_check check;
+  /// Called as each file grows (see write_progress), before `check` runs on it.
+  write_progress on_written;
 };
 
 /// The header exactly as the writer would emit it (padding included) and the offset order.

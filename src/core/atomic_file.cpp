@@ -117,6 +117,7 @@ atomic_file::atomic_file(atomic_file&& other) noexcept
       written_(other.written_),
       flushed_(other.flushed_),
       write_behind_(other.write_behind_),
+      on_written_(std::move(other.on_written_)),
       synced_(other.synced_) {
   other.fd_ = -1;
   other.lock_fd_ = -1;
@@ -181,6 +182,7 @@ result<void> atomic_file::write_all(const std::byte* p, std::size_t n) {
   if (write_behind_)
     (void)::sync_file_range(fd_, static_cast<off_t>(start), static_cast<off_t>(total),
                             SYNC_FILE_RANGE_WRITE);
+  if (on_written_) on_written_(temp_, flushed_);
   return {};
 }
 

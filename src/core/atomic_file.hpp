@@ -41,6 +41,8 @@ class atomic_file {
   /// Start writeback of each block as soon as it is written (sync_file_range), so that the disk
   /// works while the data is still being produced and the final fsync has little left to do.
   void write_behind(bool on) noexcept { write_behind_ = on; }
+  /// Told the temp path and the bytes in the file after every write(2) that reached it.
+  void on_written(write_progress f) { on_written_ = std::move(f); }
   /// Flush, optional fsync, rename over the target, fsync of the folder. `check`, when set, runs
   /// on the complete temp file (in the calling thread, while another thread fsyncs) before the
   /// rename; its error abandons the file and the target stays untouched.
@@ -73,6 +75,7 @@ class atomic_file {
   std::uint64_t written_ = 0;  // bytes accepted by write()
   std::uint64_t flushed_ = 0;  // bytes handed to write(2)
   bool write_behind_ = false;
+  write_progress on_written_;
   bool synced_ = false;  // prepare() fsynced the file
 };
 

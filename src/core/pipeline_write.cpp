@@ -15,6 +15,7 @@
 #include "core/shard_set.hpp"
 #include "core/text_util.hpp"
 #include "core/try.hpp"
+#include "core/write_follower.hpp"
 #include "core/write_plan.hpp"
 #include "safetensors/pipeline.hpp"
 #include "safetensors/reader.hpp"
@@ -35,15 +36,18 @@ struct progress_state {
 };
 
 /// Verification of every written file: while the writer streams the tensors out, a checksum of
-/// each 4 MiB piece of each tensor's bytes (detail::piece_sums) as handed to the file; then each
-/// temp file, before it replaces its target and while the writer's fsync proceeds, is opened by
-/// the strict reader (header, dtypes, shapes, offsets: every source tensor exactly once in the
-/// output) and read back once (pread into per-thread buffers: no mapping grows the resident set),
-/// its pieces' checksums compared with the written ones on every usable CPU. The sources are not
-/// read again.
+/// each 4 MiB piece of each tensor's bytes (detail::piece_sums) as handed to the file, and a
+/// follower thread (detail::write_follower) reads each piece back as soon as the file holds it,
+/// from the page cache, and checksums it. Then each temp file, before it replaces its target and
+/// while the writer's fsync proceeds, is opened by the strict reader (header, dtypes, shapes,
+/// offsets: every source tensor exactly once in the output); every piece at the offset the
+/// strict reader gives is compared: with the follower's checksum when it read that very range,
+/// otherwise read back now (pread into per-thread buffers: no mapping grows the resident set) on
+/// every usable CPU. Each output byte is read back once; the sources are not read again.
 class verifier {
  public:
-  explicit verifier(const tensor_set& set) : set_(set), sums_(set.tensors.size()) {
+  explicit verifier(const tensor_set& set)
+      : set_(set), sums_(set.tensors.size()), sizes_(sizes_of(set)), follower_(by_name_, sizes_) {
     for (std::size_t i = 0; i < set.tensors.size(); ++i) by_name_.emplace(set.tensors[i].name, i);
     seen_.resize(set.tensors.size());
   }
@@ -58,6 +62,9 @@ class verifier {
   }
   file_check check() {
     return [this](const fs::path& written) { return verify_file(written); };
+  }
+  write_progress follow() {
+    return [this](const fs::path& temp, std::uint64_t bytes) { follower_.advance(temp, bytes); };
   }
   /// After the last file: every source tensor was found in exactly one written file.
   result<void> all_seen() const {
@@ -77,7 +84,14 @@ class verifier {
     std::size_t k;
   };
 
+  static std::vector<std::uint64_t> sizes_of(const tensor_set& set) {
+    std::vector<std::uint64_t> out;
+    for (const auto& t : set.tensors) out.push_back(t.nbytes);
+    return out;
+  }
+
   result<void> verify_file(const fs::path& written) {
+    follower_.close();
     open_options oo;
     oo.io = backend::pread;
     const auto out = ST_TRY(file::open(written, oo));
@@ -104,7 +118,16 @@ class verifier {
         return fail(errc::invalid_checkpoint,
                     fmt::format("verify: tensor '{}': {} bytes were written, not {}",
                                 detail::ascii_escaped(s.name), sums_[i].length, s.nbytes));
-      for (std::size_t k = 0; k < n; ++k) pieces.push_back({&info, i, k});
+      for (std::size_t k = 0; k < n; ++k) {
+        const piece p{&info, i, k};
+        const auto& early = follower_.sum(i, k);
+        const std::uint64_t at = k * detail::piece_size;
+        if (early.length == 0 || early.offset != out.data_start() + info.begin + at ||
+            early.length != std::min(detail::piece_size, s.nbytes - at))
+          pieces.push_back(p);  // not read back while written: read now
+        else
+          ST_TRY(same_sum(p, at, early.length, early.sum));
+      }
     }
     std::atomic<std::size_t> next{0};
     std::mutex lock;
@@ -135,10 +158,15 @@ class verifier {
     const std::span<std::byte> mine(
         buffer, static_cast<std::size_t>(std::min(detail::piece_size, p.info->nbytes() - at)));
     ST_TRY(out.read_bytes(*p.info, at, mine));
-    if (detail::piece_sum(mine) != sums_[p.source].pieces[p.k])
+    return same_sum(p, at, mine.size(), detail::piece_sum(mine));
+  }
+  /// Piece p, bytes [at, at + length) of its tensor, read back with checksum `sum`.
+  result<void> same_sum(const piece& p, std::uint64_t at, std::uint64_t length,
+                        std::uint64_t sum) const {
+    if (sum != sums_[p.source].pieces[p.k])
       return fail(errc::invalid_checkpoint,
                   fmt::format("verify: tensor '{}' differs in bytes [{}, {}) from what was written",
-                              detail::ascii_escaped(p.info->name), at, at + mine.size()));
+                              detail::ascii_escaped(p.info->name), at, at + length));
     return {};
   }
 
@@ -146,7 +174,9 @@ class verifier {
   std::unordered_map<std::string_view, std::size_t> by_name_;
   std::vector<detail::stream_sums> sums_;  // per source tensor, filled by written()
   detail::piece_hasher hasher_;
-  std::vector<bool> seen_;  // per source tensor: found in a written file
+  std::vector<bool> seen_;            // per source tensor: found in a written file
+  std::vector<std::uint64_t> sizes_;  // per source tensor: its bytes
+  detail::write_follower follower_;   // last: its thread stops before the rest goes
 };
 
 /// The tensors as the writer takes them, each counted in `progress` and, when `check` is set,
@@ -207,7 +237,10 @@ struct output_run {
     sources = writer_sources(set, progress, check ? &*check : nullptr);
     write.alignment = opts.alignment;
     write.fsync = opts.fsync;
-    if (check) write.check = check->check();
+    if (check) {
+      write.check = check->check();
+      write.on_written = check->follow();
+    }
   }
   output_run(const output_run&) = delete;
   output_run& operator=(const output_run&) = delete;

@@ -263,6 +263,7 @@ result<atomic_file> write_prepared(const std::filesystem::path& path,
   const auto plan = ST_TRY(plan_header(tensors, metadata, opts));
   auto file = ST_TRY(detail::atomic_file::create(path));
   file.write_behind(opts.fsync);
+  file.on_written(opts.on_written);
   detail::byte_output to_file;
   to_file.push = [&](std::span<const std::byte> chunk) { return file.write(chunk); };
   to_file.pull = [&](std::uint64_t n, const byte_reader& read) { return file.fill(n, read); };
