@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # stats and hash benchmark: a ~2 GB F16 and a ~2 GB BF16 .safetensors file (one tensor of 2^30
-# standard-normal values each, written by numpy under scripts/python into a temp folder and
-# deleted at the end), page cache warm; `safetensors-cli stats` against `cat FILE > /dev/null`
-# and `safetensors-cli hash` against `sha256sum`, alternating in the same run. RUNS rounds
-# (default 5) after a warm-up; wall = median, CPU = median of user + sys (from /usr/bin/time:
-# the machine may be shared, so CPU time is the load-independent figure), peak RSS = max.
+# standard-normal values each, the same in both, written by tests/support/random_safetensors.py
+# into a temp folder and deleted at the end; VALUES=N for N values instead), page cache warm;
+# `safetensors-cli stats` against `cat FILE > /dev/null` and `safetensors-cli hash` against
+# `sha256sum`, alternating in the same run. RUNS rounds (default 5) after a warm-up; wall =
+# median, CPU = median of user + sys (from /usr/bin/time: the machine may be shared, so CPU time
+# is the load-independent figure), peak RSS = max.
 # Prints the markdown table for docs/PERFORMANCE.md ("## Values: stats and hash").
 # Usage: bench/stats_hash_bench.sh [BUILD_DIR]   (needs ~4.3 GB free in $TMPDIR and as much RAM
 # for the page cache)
@@ -12,25 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/cli_bench_lib.sh
 values=${VALUES:-1073741824}
-scripts/python - "$work" "$values" <<'PY'
-import json, struct, sys
-import numpy as np
-work, n = sys.argv[1], int(sys.argv[2])
-rng = np.random.default_rng(0)
-files = {}
-for dt in ("F16", "BF16"):
-    h = json.dumps({"weight": {"dtype": dt, "shape": [n], "data_offsets": [0, 2 * n]}}).encode()
-    h += b" " * (-len(h) % 8)
-    files[dt] = open(f"{work}/{dt}.safetensors", "wb")
-    files[dt].write(struct.pack("<Q", len(h)) + h)
-step = 1 << 24
-for at in range(0, n, step):
-    x = rng.standard_normal(min(step, n - at), dtype=np.float32)
-    files["F16"].write(x.astype(np.float16).tobytes())
-    files["BF16"].write((x.view(np.uint32) >> 16).astype(np.uint16).tobytes())
-for f in files.values():
-    f.close()
-PY
+for dt in F16 BF16; do
+  scripts/python tests/support/random_safetensors.py "$work/$dt.safetensors" "$values" "weight:$dt"
+done
 
 runs=${RUNS:-5}
 # One run: appends "wall cpu rss_kib" to $work/$label.runs.

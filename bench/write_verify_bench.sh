@@ -2,38 +2,21 @@
 # Writing commands on a 2 GiB file: `merge`, `merge --no-verify`, `split`, `reshard` and
 # `convert` (safetensors -> safetensors, verification on unless said) against
 # `cat FILE > COPY && sync` of the same bytes. The input (4 tensors of 2^28 random F16/BF16
-# values, 2,147,484,024 bytes, written by numpy under scripts/python) and every output live in a
-# temp folder deleted at the end; `reshard` re-cuts the `split` output. Page cache warm (the
-# input was just written; each output is removed, untimed, before its command runs). RUNS
-# rounds (default 3) in which the commands alternate; wall = best, CPU (user + sys, the figure a
-# shared machine's load does not change much) = least, RSS = max. With
-# DROP_CACHES=1 (root) `sync; echo 3 > /proc/sys/vm/drop_caches` runs before every command
-# instead: cold input. Prints the markdown table for docs/PERFORMANCE.md (toolkit section).
+# values, 2,147,484,024 bytes, written by tests/support/random_safetensors.py; VALUES=N for N
+# values per tensor instead) and every output live in a temp folder deleted at the end;
+# `reshard` re-cuts the `split` output. Page cache warm (the input was just written; each output
+# is removed, untimed, before its command runs). RUNS rounds (default 3) in which the commands
+# alternate; wall = best, CPU (user + sys, the figure a shared machine's load does not change
+# much) = least, RSS = max. With DROP_CACHES=1 (root) `sync; echo 3 > /proc/sys/vm/drop_caches`
+# runs before every command instead: cold input. Prints the markdown table for
+# docs/PERFORMANCE.md (toolkit section).
 # Usage: bench/write_verify_bench.sh [BUILD_DIR]   (needs ~7 GB free in $TMPDIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/cli_bench_lib.sh
 values=${VALUES:-268435456}
-scripts/python - "$work/in.safetensors" "$values" <<'PY'
-import json, struct, sys
-import numpy as np
-path, n = sys.argv[1], int(sys.argv[2])
-names = [("a.weight", "F16"), ("b.weight", "BF16"), ("c.weight", "F16"), ("d.weight", "BF16")]
-header, at = {}, 0
-for name, dt in names:
-    header[name] = {"dtype": dt, "shape": [n], "data_offsets": [at, at + 2 * n]}
-    at += 2 * n
-h = json.dumps(header).encode()
-h += b" " * (-len(h) % 8)
-rng = np.random.default_rng(0)
-with open(path, "wb") as f:
-    f.write(struct.pack("<Q", len(h)) + h)
-    step = 1 << 24
-    for name, dt in names:
-        for i in range(0, n, step):
-            x = rng.standard_normal(min(step, n - i), dtype=np.float32)
-            f.write((x.astype(np.float16) if dt == "F16" else (x.view(np.uint32) >> 16).astype(np.uint16)).tobytes())
-PY
+scripts/python tests/support/random_safetensors.py "$work/in.safetensors" "$values" \
+  a.weight:F16 b.weight:BF16 c.weight:F16 d.weight:BF16
 in=$work/in.safetensors
 "$cli" split "$in" "$work/shards" --max-shard-size 512MB --quiet  # reshard's input
 

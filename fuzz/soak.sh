@@ -6,6 +6,11 @@
 # fuzz/findings/<target>/ (git-ignored). Each run appends one line to fuzz/soak-corpus/<target>.log
 # (date, commit, seconds, executions, exec/s, cov, findings) and prints it with the target's
 # executions over all logged runs, for docs/FUZZING.md.
+# One soak at a time per target: a run holds the lock fuzz/soak-corpus/<target>.lock (flock) while
+# it fuzzes and counts, so a second soak.sh on the same target (another shell, or the target named
+# twice) says so and waits for the first to finish, then runs its own SECONDS: the counts of new
+# inputs and findings and the GOAL check stay exact, and every run logs its line. Runs on
+# different targets go on side by side.
 # Usage: fuzz/soak.sh BUILD_DIR SECONDS [TARGET...]
 # Env: GOAL (10000000): a run stops when the target's logged executions reach GOAL (no cap once
 #        they have); RUNS: this run's cap instead.
@@ -43,7 +48,14 @@ soak_one() {
   local name=$1
   local bin=$build/fuzz/$name corpus=fuzz/corpus/$name work=fuzz/soak-corpus/$name
   local findings=fuzz/findings/$name history=fuzz/soak-corpus/$name.log
-  mkdir -p "$findings" "$work"
+  mkdir -p "$work"
+  local lock
+  exec {lock}>"$work.lock"
+  if ! flock -n "$lock"; then
+    echo "soak: $name: another soak.sh is fuzzing it; waiting for it to finish ($work.lock)" >&2
+    flock "$lock"
+  fi
+  mkdir -p "$findings"  # (removed at the end of a run that found nothing)
   local before_found before_inputs done_execs runs out start rc=0
   before_found=$(find "$findings" -type f | wc -l)
   before_inputs=$(find "$work" -type f | wc -l)
@@ -68,6 +80,7 @@ soak_one() {
   if ((rc != 0)); then grep -E "ERROR|runtime error|SUMMARY" "$out" | head -5 || true; fi
   rm -f "$out"
   rmdir "$findings" 2>/dev/null || true  # only when empty
+  exec {lock}>&-
 }
 
 running=0
@@ -80,4 +93,3 @@ for name in "${targets[@]}"; do
   running=$((running + 1))
 done
 wait
-rmdir fuzz/findings 2>/dev/null || true

@@ -1,5 +1,6 @@
 // config.json parsing: DistilBertConfig defaults, labels, pipeline function, and one clear
 // message naming the field for each bad input.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -56,6 +57,37 @@ TEST(config, defaults_and_generated_labels) {
   auto three = parse_config(R"({"model_type": "distilbert", "num_labels": 3})");
   ASSERT_TRUE(three);
   EXPECT_EQ(three->id2label.back(), "LABEL_2");
+}
+
+TEST(config, generated_labels_have_their_inverse_up_to_the_limit) {
+  // label2id of generated labels is built in key order (src/model/config.cpp): every count, from
+  // one label to the limit, has each LABEL_i once, mapped to i.
+  for (const std::size_t n :
+       {1u, 2u, 9u, 10u, 11u, 99u, 100u, 101u, 1000u, 4321u, 65535u, 65536u}) {
+    auto c = parse_config(
+        fmt::format(R"({{"model_type": "distilbert", "num_labels": {}, "n_heads": 1}})", n));
+    ASSERT_TRUE(c) << c.error().message;
+    ASSERT_EQ(c->num_labels(), n);
+    ASSERT_EQ(c->label2id.size(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(c->id2label[i], fmt::format("LABEL_{}", i));
+      ASSERT_EQ(c->label2id.at(c->id2label[i]), i);
+    }
+  }
+  EXPECT_NE(parse_error(R"({"model_type": "distilbert", "num_labels": 65537})")
+                .message.find("field 'num_labels': 65537 is out of range (1..65536)"),
+            std::string::npos);
+}
+
+TEST(config, label2id_is_kept_as_given_or_inverts_id2label) {
+  auto c = parse_config(
+      R"({"model_type": "distilbert", "num_labels": 3, "label2id": {"b": 1, "a": 1}})");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->id2label, (std::vector<std::string>{"LABEL_0", "LABEL_1", "LABEL_2"}));
+  EXPECT_EQ(c->label2id, (std::map<std::string, std::size_t>{{"a", 1}, {"b", 1}}));
+  auto twice = parse_config(R"({"model_type": "distilbert", "id2label": {"0": "x", "1": "x"}})");
+  ASSERT_TRUE(twice) << twice.error().message;
+  EXPECT_EQ(twice->label2id, (std::map<std::string, std::size_t>{{"x", 1}}));  // the last id
 }
 
 TEST(config, id2label_keys_are_class_ids_in_any_order) {

@@ -41,13 +41,13 @@ def nbytes(dtype, shape):
     return bits // 8
 
 
-def header_bytes(tensors, metadata=None, order="canonical", align=8, strict=True):
-    """Header JSON (padded with spaces so 8 + N is a multiple of `align`) and data section for
-    `tensors`, a list of (name, dtype, shape, data). order: "canonical" (the writer's: dtype
-    descending, then name byte-wise; metadata keys sorted byte-wise) or "given"."""
-    items = list(tensors)
-    for name, dtype, shape, data in items:  # strict=False: a deliberately wrong size (error tests)
-        assert not strict or len(data) == nbytes(dtype, shape), (name, len(data), dtype, shape)
+def layout_header(entries, metadata=None, order="canonical", align=8, separators=(",", ":")):
+    """Header JSON (padded with spaces so 8 + N is a multiple of `align`) for `entries`, a list
+    of (name, dtype, shape, data_size, ...), and the entries in data order (anything after
+    data_size is carried along). order: "canonical" (the writer's: dtype descending, then name
+    byte-wise; metadata keys sorted byte-wise) or "given"; separators as json.dumps's (default:
+    compact)."""
+    items = list(entries)
     if order == "canonical":
         items.sort(key=lambda t: (WRITER_ORDER.index(t[1]), t[0].encode()))
         if metadata is not None:
@@ -56,12 +56,22 @@ def header_bytes(tensors, metadata=None, order="canonical", align=8, strict=True
     if metadata is not None:
         obj["__metadata__"] = metadata
     offset = 0
-    for name, dtype, shape, data in items:
-        obj[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    for name, dtype, shape, size, *_ in items:
+        obj[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(obj, separators=separators, ensure_ascii=False).encode()
     pad = (-(8 + len(text))) % align
-    return text + b" " * pad, b"".join(t[3] for t in items)
+    return text + b" " * pad, items
+
+
+def header_bytes(tensors, metadata=None, order="canonical", align=8, strict=True):
+    """Header (layout_header) and data section for `tensors`, a list of (name, dtype, shape,
+    data)."""
+    items = list(tensors)
+    for name, dtype, shape, data in items:  # strict=False: a deliberately wrong size (error tests)
+        assert not strict or len(data) == nbytes(dtype, shape), (name, len(data), dtype, shape)
+    header, ordered = layout_header([(n, d, s, len(b), b) for n, d, s, b in items], metadata, order, align)
+    return header, b"".join(t[4] for t in ordered)
 
 
 def serialize(tensors, metadata=None, order="canonical", align=8, strict=True):
