@@ -1,9 +1,10 @@
-"""safetensors-cli links the core and torch layers statically and hands the model/server commands
-(classify, tokenize, serve), the command list and URL inputs to safetensors-cli-full, which loads
-the module safetensors-cli-model.so only when they are asked for: the executable itself links
-neither oneDNN, OpenMP, the HTTP/TLS stack nor our shared libraries, the core commands never map
-them, and without safetensors-cli-full or its module the model commands fail with one clear line
-while the rest keeps working."""
+"""safetensors-cli is one static executable (SAFETENSORS_CLI_STATIC, the default; otherwise it links
+the core and torch layers statically) and hands the model/server commands (classify, tokenize,
+serve), hash, the command list and URL inputs to safetensors-cli-full, which loads the module
+safetensors-cli-model.so only when they are asked for: the executable itself links neither oneDNN,
+OpenMP, the HTTP/TLS stack nor our shared libraries, the core commands never map them, the output
+and exit codes are the full CLI's, and without safetensors-cli-full or its module the commands it
+provides fail with one clear line while the rest keeps working."""
 import os
 import shutil
 import subprocess
@@ -18,6 +19,12 @@ SAMPLE = os.path.join(REAL_SAFETENSORS, "zig_ml_test.safetensors")
 FULL_CLI = os.path.join(os.path.dirname(CLI), "safetensors-cli-full")
 
 
+def static_build():
+    """SAFETENSORS_CLI_STATIC of the build under test (its CMake cache)."""
+    with open(os.path.join(os.environ["SAFETENSORS_BINARY_DIR"], "CMakeCache.txt")) as f:
+        return "SAFETENSORS_CLI_STATIC:BOOL=ON\n" in f.read()
+
+
 def loaded_libraries(cli, *args):
     """The shared objects the process had mapped when it exited (LD_DEBUG=files lists each load)."""
     p = subprocess.run([cli, *args], capture_output=True, text=True, timeout=120,
@@ -27,6 +34,12 @@ def loaded_libraries(cli, *args):
 
 class CommandModule(CliTestCase):
     def test_executable_links_no_heavy_library(self):
+        if static_build():  # no program interpreter, no shared object at all
+            segments = subprocess.run(["readelf", "-lW", CLI], capture_output=True, text=True, check=True).stdout
+            self.assertNotIn("INTERP", segments)
+            dynamic = subprocess.run(["readelf", "-dW", CLI], capture_output=True, text=True, check=True).stdout
+            self.assertNotIn("NEEDED", dynamic)
+            return
         out = subprocess.run(["ldd", CLI], capture_output=True, text=True, check=True).stdout
         for lib in HEAVY:
             self.assertNotIn(lib, out, f"safetensors-cli links {lib}")
@@ -40,12 +53,16 @@ class CommandModule(CliTestCase):
                 self.assertFalse([i for i in inits if lib in i], f"{args} loaded {lib}")
 
     def test_dispatch_does_not_change_the_output(self):
+        missing = self.path("missing.safetensors")
         for args in (["--help"], ["inspect", "--help"], ["classify", "--help"], ["inspect", SAMPLE],
-                     ["no-such-command"], []):
+                     ["no-such-command"], [], ["--version"], ["inspect"], ["inspect", missing],
+                     ["validate", SAMPLE, "--no-such-option"], ["hash", SAMPLE], ["hash", "--help"],
+                     ["completion", "bash"]):
             lean = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60)
             full = subprocess.run([FULL_CLI, *args], capture_output=True, text=True, timeout=60)
             self.assertEqual(lean.returncode, full.returncode, args)
             self.assertEqual(lean.stdout.replace(CLI, "CLI"), full.stdout.replace(FULL_CLI, "CLI"), args)
+            self.assertEqual(lean.stderr.replace(CLI, "CLI"), full.stderr.replace(FULL_CLI, "CLI"), args)
 
     def test_model_commands_and_help_load_it(self):
         p, inits = loaded_libraries(CLI, "tokenize", "--help")
@@ -81,6 +98,10 @@ class CommandModule(CliTestCase):
         self.assertEqual(url.returncode, 5, url.stderr)
         self.assertRegex(url.stderr.strip(), r"^error: .*remote access is not available: "
                                              r"safetensors-cli-full not found[^\n]*$")
+        digest = subprocess.run([cli, "hash", SAMPLE], capture_output=True, text=True, timeout=60)
+        self.assertEqual(digest.returncode, 5, digest.stderr)
+        self.assertRegex(digest.stderr.strip(), r"^error: hash: not available: "
+                                                r"safetensors-cli-full not found[^\n]*$")
 
     def test_without_the_module(self):
         alone = self.path("bin")

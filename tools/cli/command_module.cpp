@@ -1,6 +1,11 @@
+// Compiled once per executable (tools/cli/CMakeLists.txt): SAFETENSORS_CLI_LOADS_MODULES is true
+// in safetensors-cli-full (it loads the modules) and false in safetensors-cli (it execs
+// safetensors-cli-full for them, and calls no dlopen(): it may be linked statically).
 #include "command_module.hpp"
 
+#if SAFETENSORS_CLI_LOADS_MODULES
 #include <dlfcn.h>
+#endif
 #include <unistd.h>
 
 #include <array>
@@ -13,8 +18,12 @@
 
 namespace safetensors::cli {
 
+const bool loads_modules = SAFETENSORS_CLI_LOADS_MODULES;
+
 namespace {
 constexpr std::array<std::string_view, 3> module_commands = {"classify", "serve", "tokenize"};
+// Commands only safetensors-cli-full has: hash dlopen()s libcrypto (tools/cli/sha256.hpp).
+constexpr std::array<std::string_view, 1> full_cli_commands = {"hash"};
 constexpr std::string_view module_file = "safetensors-cli-model.so";
 constexpr std::string_view full_cli_file = "safetensors-cli-full";
 
@@ -49,6 +58,12 @@ bool is_module_command(std::string_view name) noexcept {
   return false;
 }
 
+bool is_full_cli_command(std::string_view name) noexcept {
+  for (auto c : full_cli_commands)
+    if (c == name) return true;
+  return false;
+}
+
 bool needs_module(std::span<char* const> args) noexcept {
   if (args.size() <= 1) return true;
   for (std::size_t i = 1; i < args.size(); ++i) {
@@ -61,7 +76,9 @@ bool needs_module(std::span<char* const> args) noexcept {
 
 bool needs_full_cli(std::span<char* const> args) noexcept {
   if (needs_module(args)) return true;
-  if (std::string_view(args[1]) == "completion") return true;
+  // The completion script lists the module's commands.
+  const std::string_view command = args[1];
+  if (command == "completion" || is_full_cli_command(command)) return true;
   for (std::size_t i = 2; i < args.size(); ++i)
     if (is_remote(args[i])) return true;
   return false;
@@ -74,19 +91,21 @@ void exec_full_cli(char** argv) {
   full_cli_error() = path.string() + ": " + std::strerror(errno);
 }
 
+const std::string& exec_full_cli_error() { return full_cli_error(); }
+
 bool load_module(std::string& error) { return load_module_file(module_file, error); }
 
-bool load_module_file(std::string_view file, std::string& error) {
-  if (!loads_modules) {  // safetensors-cli: only safetensors-cli-full can load them
-    error = full_cli_error();
-    return false;
-  }
+bool load_module_file([[maybe_unused]] std::string_view file, std::string& error) {
+#if SAFETENSORS_CLI_LOADS_MODULES
   const auto path = find_beside_executable(file, error);
   if (path.empty()) return false;
   // RTLD_NOW: a missing library or symbol is reported here, not at the first call.
   if (dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) != nullptr) return true;
   const char* why = dlerror();
   error = why != nullptr ? why : path.string() + ": cannot be loaded";
+#else
+  error = full_cli_error();  // safetensors-cli: only safetensors-cli-full can load them
+#endif
   return false;
 }
 

@@ -21,7 +21,14 @@ int main(int argc, char** argv) {
   using namespace safetensors::cli;
   const std::span<char* const> args{argv, static_cast<std::size_t>(argc)};
   // safetensors-cli hands what needs a module to safetensors-cli-full (command_module.hpp).
-  if (!loads_modules && needs_full_cli(args)) exec_full_cli(argv);
+  if (!loads_modules && needs_full_cli(args)) {
+    exec_full_cli(argv);
+    if (argc > 1 && is_full_cli_command(argv[1])) {  // a command safetensors-cli does not have
+      std::fprintf(stderr, "error: %s: not available: %s\n", argv[1],
+                   exec_full_cli_error().c_str());
+      return exit_unsupported;
+    }
+  }
   if (needs_module(args)) {
     std::string why;
     if (!load_module(why) && argc > 1 && !std::string_view(argv[1]).starts_with('-')) {
