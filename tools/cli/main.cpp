@@ -8,6 +8,7 @@
 
 #include "command.hpp"
 #include "command_module.hpp"
+#include "heap_policy.hpp"
 #include "safetensors/version.h"
 
 namespace safetensors::cli {
@@ -22,6 +23,8 @@ int main(int argc, char** argv) {
   const std::span<char* const> args{argv, static_cast<std::size_t>(argc)};
   // safetensors-cli hands what needs a module to safetensors-cli-full (command_module.hpp).
   if (!loads_modules && needs_full_cli(args)) exec_full_cli(argv);
+  // A local command in safetensors-cli (serve runs in safetensors-cli-full, on glibc's defaults).
+  if (!loads_modules) use_cli_heap_policy();
   if (needs_module(args)) {
     std::string why;
     if (!load_module(why) && argc > 1 && !std::string_view(argv[1]).starts_with('-')) {
