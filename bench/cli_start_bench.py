@@ -8,7 +8,8 @@ Per row: wall time per process (median and best of N, spawned from Python, so ea
 the same spawn overhead as `true`'s and `cat`'s; the rows take turns, one run each per round), CPU time (user + system from the child's
 rusage, median), and from one run under GNU time (`scripts/setup --bench` installs `time`; a
 child's own rusage would count the Python parent it was forked from) the minor page faults and
-peak RSS. --compare BUILD adds the same small-file rows for another build's CLI (before/after).
+peak RSS. --compare BUILD adds the same rows (small file and 100,000 tensors) for another build's CLI
+(before/after).
 
 Usage: scripts/python bench/cli_start_bench.py [--build build] [--compare BUILD] [--runs 50]
        [--big-runs 10]
@@ -121,6 +122,10 @@ def main():
             ("validate BIG", [cli, "validate", big]),
             ("inspect --json BIG", [cli, "inspect", "--json", big]),
         ]
+        if args.compare:
+            other = os.path.join(args.compare, "tools", "cli", "safetensors-cli")
+            rows += [(f"{args.compare}: validate BIG", [other, "validate", big]),
+                     (f"{args.compare}: inspect --json BIG", [other, "inspect", "--json", big])]
         print_table(measure_rows(rows, args.big_runs), "cat BIG")
 
 

@@ -24,7 +24,7 @@ class name_index {
   bool build(std::size_t count, NameAt&& name_at) {
     std::size_t cap = 16;
     while (cap < 2 * count) cap *= 2;
-    slots_.assign(cap, 0);
+    reset_slots(cap);
     bool unique = true;
     for (std::size_t i = 0; i < count; ++i) {
       const std::string_view name = name_at(i);
@@ -65,6 +65,8 @@ class name_index {
   static std::uint64_t hash(std::string_view name) noexcept;
 
  private:
+  /// `cap` zeroed slots; a large table is prefaulted in one system call, not a fault per page.
+  void reset_slots(std::size_t cap);
   std::vector<std::uint64_t> slots_;
 };
 

@@ -30,7 +30,8 @@ struct open_options {
   backend io = backend::mmap;
   std::uint64_t max_header_size = default_max_header_size;
   /// Read and validate the header only; tensor data access then fails with invalid_argument.
-  /// Never maps or reads the data pages.
+  /// Never maps or reads the data pages (the mmap backend maps the header's pages, parses them
+  /// in place and unmaps them before open returns).
   bool header_only = false;
   /// mmap backend: map every page of the file at open (MADV_POPULATE_READ) instead of one
   /// fault at a time on first touch. For callers that will read every tensor (model loading,

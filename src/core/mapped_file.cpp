@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -56,14 +57,19 @@ result<mapping> mapping::map(int fd, std::uint64_t size, const std::filesystem::
   }
   m.data_ = static_cast<const std::byte*>(p);
   m.size_ = static_cast<std::size_t>(size);
-  if (populate) {
-#ifndef MADV_POPULATE_READ
-    constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14
-#endif
-    // A hint: failure (old kernel, an I/O error the first real access will report) is not fatal.
-    if (::madvise(p, m.size_, MADV_POPULATE_READ) != 0) (void)::madvise(p, m.size_, MADV_WILLNEED);
-  }
+  if (populate) m.prefault(m.size_);
   return m;
+}
+
+void mapping::prefault(std::size_t n) const noexcept {
+#ifndef MADV_POPULATE_READ
+  constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14
+#endif
+  n = std::min(n, size_);
+  if (n == 0) return;
+  void* p = const_cast<std::byte*>(data_);
+  // A hint: failure (old kernel, an I/O error the first real access will report) is not fatal.
+  if (::madvise(p, n, MADV_POPULATE_READ) != 0) (void)::madvise(p, n, MADV_WILLNEED);
 }
 
 void advise_huge_pages(const void* p, std::size_t n) noexcept {
@@ -73,6 +79,19 @@ void advise_huge_pages(const void* p, std::size_t n) noexcept {
   const std::uintptr_t first = (begin + huge - 1) / huge * huge;
   const std::uintptr_t last = (begin + n) / huge * huge;
   if (last > first) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
+
+void prefault_write(void* p, std::size_t n) noexcept {
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14
+#endif
+  constexpr std::uintptr_t page = 4096;
+  if (p == nullptr || n < (std::size_t{256} << 10)) return;
+  const auto begin = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t first = (begin + page - 1) / page * page;
+  const std::uintptr_t last = (begin + n) / page * page;
+  if (last > first)
+    (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
 }
 
 std::vector<std::byte> large_buffer(std::size_t n) {

@@ -29,7 +29,7 @@ class unique_fd {
   int fd_ = -1;
 };
 
-/// A read-only MAP_PRIVATE mapping of a whole file.
+/// A read-only MAP_PRIVATE mapping of a file's first `size` bytes (map()).
 class mapping {
  public:
   mapping() = default;
@@ -42,8 +42,10 @@ class mapping {
   mapping& operator=(const mapping&) = delete;
   ~mapping();
   std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
-  /// `populate`: prefault every page now (MADV_POPULATE_READ; MADV_WILLNEED on kernels older
-  /// than 5.14, where it only starts the read-ahead).
+  /// Prefaults the first n bytes in one system call (MADV_POPULATE_READ; MADV_WILLNEED on
+  /// kernels older than 5.14, where it only starts the read-ahead).
+  void prefault(std::size_t n) const noexcept;
+  /// Maps bytes [0, size) of `fd`; `populate`: prefault every page now.
   static result<mapping> map(int fd, std::uint64_t size, const std::filesystem::path& path,
                              bool populate = false);
 
@@ -56,6 +58,11 @@ class mapping {
 /// spans at least one: memory not yet touched then fills with a few faults instead of one per
 /// 4 KiB page. No effect on small ranges or where the kernel's THP mode is "never".
 void advise_huge_pages(const void* p, std::size_t n) noexcept;
+
+/// Faults in the whole pages of [p, p + n), memory about to be written in full (a fresh table or
+/// list), with one system call (MADV_POPULATE_WRITE) instead of a fault per 4 KiB page. Only for
+/// n >= 256 KiB; a hint that is ignored on kernels older than 5.14.
+void prefault_write(void* p, std::size_t n) noexcept;
 
 /// A zeroed buffer of n bytes; large ones are backed by transparent huge pages where the
 /// kernel allows it (advise_huge_pages).

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "core/mapped_file.hpp"
+
 namespace safetensors {
 namespace {
 
@@ -30,6 +32,13 @@ std::uint64_t process_seed() noexcept {
 const std::uint64_t seed = process_seed();
 
 }  // namespace
+
+void name_index::reset_slots(std::size_t cap) {
+  slots_.clear();
+  slots_.reserve(cap);
+  detail::prefault_write(slots_.data(), cap * sizeof(std::uint64_t));
+  slots_.assign(cap, 0);
+}
 
 std::uint64_t name_index::hash(std::string_view name) noexcept {
   const char* p = name.data();

@@ -129,12 +129,17 @@ class verifier {
           ST_TRY(same_sum(p, at, early.length, early.sum));
       }
     }
+    // Each thread's buffer holds the largest piece, not always a whole piece_size: memory
+    // handed out in transparent huge pages is resident by the 2 MiB as soon as it is touched.
+    std::uint64_t largest = 0;
+    for (const auto& p : pieces) largest = std::max(largest, piece_bytes(p));
     std::atomic<std::size_t> next{0};
     std::mutex lock;
     std::optional<error> first;  // the first difference or read error stops every thread
     detail::run_on_threads(
         std::min<unsigned>(detail::usable_cpus(), static_cast<unsigned>(pieces.size())), [&] {
-          const auto buffer = std::make_unique_for_overwrite<std::byte[]>(detail::piece_size);
+          const auto buffer =
+              std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(largest));
           for (std::size_t k; (k = next.fetch_add(1)) < pieces.size();) {
             {
               std::lock_guard g(lock);
@@ -152,11 +157,14 @@ class verifier {
     return {};
   }
 
+  static std::uint64_t piece_bytes(const piece& p) {
+    return std::min(detail::piece_size, p.info->nbytes() - p.k * detail::piece_size);
+  }
+
   /// The piece read back from the file against the checksum taken while writing it.
   result<void> compare(const file& out, const piece& p, std::byte* buffer) const {
     const std::uint64_t at = p.k * detail::piece_size;
-    const std::span<std::byte> mine(
-        buffer, static_cast<std::size_t>(std::min(detail::piece_size, p.info->nbytes() - at)));
+    const std::span<std::byte> mine(buffer, static_cast<std::size_t>(piece_bytes(p)));
     ST_TRY(out.read_bytes(*p.info, at, mine));
     return same_sum(p, at, mine.size(), detail::piece_sum(mine));
   }

@@ -41,19 +41,31 @@ result<std::uint64_t> file::impl::read_length() {
 }
 
 result<void> file::impl::parse_mapped(std::uint64_t n) {
-  map = ST_TRY(detail::mapping::map(fd.get(), size, path, opts.populate));
+  // header_only maps the header bytes (and simdjson's padding where the file has them) only,
+  // parses them in place and unmaps them: no copy, and page-cache pages instead of fresh ones.
+  const std::uint64_t length =
+      opts.header_only ? std::min<std::uint64_t>(size, 8 + n + simdjson::SIMDJSON_PADDING) : size;
+  auto mapped = detail::mapping::map(fd.get(), length, path, opts.populate);
+  if (!mapped && opts.header_only) return parse_read(n);  // a file system without mmap
+  map = ST_TRY(std::move(mapped));
+  // A big header is read in full right away: one system call instead of a fault per few pages.
+  if (!opts.populate && n >= (1u << 20)) map.prefault(static_cast<std::size_t>(8 + n));
   auto bytes = map.bytes();
   std::string_view json(reinterpret_cast<const char*>(bytes.data()) + 8,
                         static_cast<std::size_t>(n));
   // Bytes after the header up to the end of the last mapped page are readable: parse in place
   // when they cover simdjson's padding.
   const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  const std::uint64_t readable_after = (size + page - 1) / page * page - (8 + n);
+  const std::uint64_t readable_after = (length + page - 1) / page * page - (8 + n);
   const parse_options po{opts.max_header_size, source};
   info = ST_TRY(readable_after >= simdjson::SIMDJSON_PADDING
                     ? detail::parse_header_padded(json, size, po)
                     : parse_header(json, size, po));
-  data = bytes.subspan(static_cast<std::size_t>(8 + n));
+  if (opts.header_only) {
+    map = {};
+  } else {
+    data = bytes.subspan(static_cast<std::size_t>(8 + n));
+  }
   fd.reset();  // the mapping stays valid without the descriptor
   return {};
 }
@@ -87,8 +99,7 @@ result<file> file::open(const std::filesystem::path& path, const open_options& o
   p->opts = opts;
   p->fd = ST_TRY(detail::open_regular_file(path, p->size));
   const std::uint64_t n = ST_TRY(p->read_length());
-  const bool map = opts.io == backend::mmap && !opts.header_only;
-  ST_TRY(map ? p->parse_mapped(n) : p->parse_read(n));
+  ST_TRY(opts.io == backend::mmap ? p->parse_mapped(n) : p->parse_read(n));
   return file(std::move(p));
 }
 

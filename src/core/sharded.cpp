@@ -72,6 +72,7 @@ struct checkpoint::builder {
     std::size_t total = 0;
     for (const auto& f : cp.shards_) total += f.tensors().size();
     cp.entries_.reserve(total);
+    detail::prefault_write(cp.entries_.data(), total * sizeof(entry));
     for (std::size_t s = 0; s < cp.shards_.size(); ++s) {
       for (const auto& t : cp.shards_[s].tensors()) cp.entries_.push_back(entry{&t, s});
     }

@@ -147,7 +147,9 @@ bool write_follower::step(followed& f, std::uint64_t bytes) {
     std::sort(f.pieces.begin(), f.pieces.end(),
               [](const auto& a, const auto& b) { return a.offset < b.offset; });
     f.parsed = true;
-    f.buffer = std::make_unique_for_overwrite<std::byte[]>(piece_size);
+    std::uint64_t largest = 0;
+    for (const auto& p : f.pieces) largest = std::max(largest, p.length);
+    f.buffer = std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(largest));
   }
   if (f.next == f.pieces.size()) return false;
   const auto& p = f.pieces[f.next];

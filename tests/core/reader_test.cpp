@@ -334,7 +334,9 @@ TEST(ReaderErrors, HeaderLimitIsConfigurable) {
 
 TEST(ReaderParse, InPlaceAndCopiedHeadersGiveTheSameResults) {
   // mmap parses the header in place when simdjson's padding fits before the end of the last
-  // page, else from a copy; a `-0` forces the rewriting copy. All paths must agree.
+  // page, else from a copy; a `-0` forces the rewriting copy. All paths must agree, header-only
+  // ones too (mmap maps the header and its padding only: `crossing`'s padding lies on the page
+  // after the header's, inside a data section of several pages).
   st::test::temp_dir dir;
   std::string json = "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}";
   const long page = ::sysconf(_SC_PAGESIZE);
@@ -343,19 +345,28 @@ TEST(ReaderParse, InPlaceAndCopiedHeadersGiveTheSameResults) {
   auto exact = dir.write("exact", st::test::make_file(page_end, 2));
   ASSERT_EQ(std::filesystem::file_size(exact), static_cast<std::uintmax_t>(page));
   auto roomy = dir.write("roomy", st::test::make_file(json, 2));
+  std::string near_end = "{\"a\":{\"dtype\":\"U8\",\"shape\":[40000],\"data_offsets\":[0,40000]}}";
+  near_end.resize(static_cast<std::size_t>(page) - 8 - 10, ' ');
+  auto crossing = dir.write("crossing", st::test::make_file(near_end, 40000));
   std::string neg = "{\"a\":{\"dtype\":\"U8\",\"shape\":[-0],\"data_offsets\":[0,0]}}";
   auto negzero = dir.write("negzero", st::test::make_file(neg));
   std::string bad = page_end;
   bad.back() = 'x';
   auto bad_exact = dir.write("bad_exact", st::test::make_file(bad, 2));
   for (auto b : {st::backend::mmap, st::backend::pread}) {
-    for (const auto& p : {exact, roomy}) {
-      auto f = st::file::open(p, with(b));
+    for (bool header_only : {false, true}) {
+      for (const auto& p : {exact, roomy}) {
+        auto f = st::file::open(p, with(b, header_only));
+        ASSERT_TRUE(f) << f.error().message;
+        EXPECT_EQ(f->find("a")->nbytes(), 2u);
+      }
+      auto f = st::file::open(crossing, with(b, header_only));
       ASSERT_TRUE(f) << f.error().message;
-      EXPECT_EQ(f->find("a")->nbytes(), 2u);
+      EXPECT_EQ(f->find("a")->nbytes(), 40000u);
+      EXPECT_EQ(f->info().header_size, static_cast<std::uint64_t>(page) - 8 - 10);
+      EXPECT_EQ(st::file::open(negzero, with(b, header_only)).error().code, errc::invalid_json);
+      EXPECT_EQ(st::file::open(bad_exact, with(b, header_only)).error().code, errc::invalid_json);
     }
-    EXPECT_EQ(st::file::open(negzero, with(b)).error().code, errc::invalid_json);
-    EXPECT_EQ(st::file::open(bad_exact, with(b)).error().code, errc::invalid_json);
   }
 }
 

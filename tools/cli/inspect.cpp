@@ -60,8 +60,8 @@ struct dtype_total {
 };
 
 /// Totals per dtype name (sorted by name) plus the grand total.
-std::pair<std::map<std::string, dtype_total>, dtype_total> totals_of(const listing& l) {
-  std::map<std::string, dtype_total> per;
+std::pair<std::map<std::string_view, dtype_total>, dtype_total> totals_of(const listing& l) {
+  std::map<std::string_view, dtype_total> per;
   dtype_total all;
   for (const auto& r : l.rows) {
     per[r.dtype_name].add(r);
@@ -101,11 +101,11 @@ std::string tensor_table(const listing& l) {
   if (torch) cols.push_back({"storage"});
   text_table t(std::move(cols));
   for (const auto& r : l.rows) {
-    std::vector<std::string> cells{control_chars_escaped(r.name), r.dtype_name,
+    std::vector<std::string> cells{control_chars_escaped(r.name), std::string(r.dtype_name),
                                    format_shape(r.shape), group_digits(r.numel),
                                    group_digits(r.bytes())};
     if (l.sharded) cells.push_back(l.files[r.shard].name);
-    if (torch) cells.push_back(r.storage);
+    if (torch) cells.push_back(std::string(r.storage));
     t.add_row(std::move(cells));
   }
   return t.render();
@@ -137,9 +137,9 @@ std::string totals_table(const listing& l) {
                 {"parameters", text_table::right},
                 {"bytes", text_table::right},
                 {"size", text_table::right}});
-  auto add = [&](const std::string& label, const dtype_total& d) {
-    t.add_row({label, group_digits(d.tensors), group_digits(d.parameters), group_digits(d.bytes),
-               human_bytes(d.bytes)});
+  auto add = [&](std::string_view label, const dtype_total& d) {
+    t.add_row({std::string(label), group_digits(d.tensors), group_digits(d.parameters),
+               group_digits(d.bytes), human_bytes(d.bytes)});
   };
   for (const auto& [name, d] : per) add(name, d);
   add("total", all);

@@ -41,9 +41,13 @@ std::vector<name_group> group_rows(const std::vector<listing_row>& rows) {
     std::uint64_t number = 0;
     std::string pattern = name_pattern(r.name, &number);
     const bool numbered = pattern != r.name;
-    auto key = std::make_tuple(pattern, r.dtype_name, r.shape);
+    std::vector<std::uint64_t> shape(r.shape.begin(), r.shape.end());
+    auto key = std::make_tuple(pattern, std::string(r.dtype_name), shape);
     auto [it, added] = index.emplace(std::move(key), groups.size());
-    if (added) groups.push_back({std::move(pattern), r.dtype_name, r.shape, 0, 0, 0, {}});
+    if (added) {
+      groups.push_back(
+          {std::move(pattern), std::string(r.dtype_name), std::move(shape), 0, 0, 0, {}});
+    }
     auto& g = groups[it->second];
     ++g.count;
     g.parameters += r.numel;

@@ -28,7 +28,7 @@ listing_file describe(const file& f) {
 listing_row row_of(const tensor_info& t, std::size_t shard) {
   listing_row r;
   r.name = t.name;
-  r.dtype_name = std::string(dtype_name(t.type));
+  r.dtype_name = dtype_name(t.type);
   r.shape = t.shape;
   r.numel = t.numel();
   r.begin = t.begin;
@@ -40,14 +40,15 @@ listing_row row_of(const tensor_info& t, std::size_t shard) {
 result<listing> list_safetensors(const std::string& path) {
   open_options opts;
   opts.header_only = true;
-  const checkpoint ck = ST_TRY(checkpoint::open(path, opts));
+  const auto ck = std::make_shared<const checkpoint>(ST_TRY(checkpoint::open(path, opts)));
   listing l;
-  l.sharded = ck.is_sharded();
-  l.index_path = ck.index_path().string();
-  for (const auto& f : ck.shards()) l.files.push_back(describe(f));
-  l.rows.reserve(ck.tensors().size());
-  for (const auto& e : ck.tensors()) l.rows.push_back(row_of(*e.info, e.shard));
-  l.metadata = ck.metadata();
+  l.source = ck;
+  l.sharded = ck->is_sharded();
+  l.index_path = ck->index_path().string();
+  for (const auto& f : ck->shards()) l.files.push_back(describe(f));
+  l.rows.reserve(ck->tensors().size());
+  for (const auto& e : ck->tensors()) l.rows.push_back(row_of(*e.info, e.shard));
+  l.metadata = ck->metadata();
   return l;
 }
 
@@ -57,7 +58,7 @@ result<listing_row> row_of(const torch::torch_checkpoint& ck, const torch::torch
   const std::uint64_t begin = ST_TRY(dtype_byte_size(t.type, t.storage_offset));
   listing_row r;
   r.name = t.name;
-  r.dtype_name = std::string(dtype_name(t.type));
+  r.dtype_name = dtype_name(t.type);
   r.shape = t.shape;
   r.numel = t.numel();
   r.begin = begin;
@@ -81,23 +82,28 @@ listing_file describe(const torch::torch_checkpoint& ck) {
 }
 
 result<listing> list_torch(const std::filesystem::path& path) {
-  const auto ck = ST_TRY(torch::sharded_torch_checkpoint::open(path));
+  const auto ck = std::make_shared<const torch::sharded_torch_checkpoint>(
+      ST_TRY(torch::sharded_torch_checkpoint::open(path)));
   listing l;
+  l.source = ck;
   l.format = "pytorch";
-  l.sharded = ck.is_sharded();
-  l.index_path = ck.index_path().string();
-  for (const auto& shard : ck.shards()) l.files.push_back(describe(shard));
-  for (const auto& e : ck.tensors())
-    l.rows.push_back(ST_TRY(row_of(ck.shards()[e.shard], *e.tensor, e.shard)));
+  l.sharded = ck->is_sharded();
+  l.index_path = ck->index_path().string();
+  for (const auto& shard : ck->shards()) l.files.push_back(describe(shard));
+  for (const auto& e : ck->tensors())
+    l.rows.push_back(ST_TRY(row_of(ck->shards()[e.shard], *e.tensor, e.shard)));
   // One file: its notes as they are; shards: each prefixed with its file name.
-  l.notes = ck.is_sharded() ? ck.notes() : ck.shards().front().notes();
+  l.notes = ck->is_sharded() ? ck->notes() : ck->shards().front().notes();
   return l;
 }
 
 }  // namespace
 
-listing remote_listing(const remote_checkpoint& ck) {
+listing remote_listing(remote_checkpoint fetched) {
+  const auto ptr = std::make_shared<const remote_checkpoint>(std::move(fetched));
+  const remote_checkpoint& ck = *ptr;
   listing l;
+  l.source = ptr;
   l.sharded = ck.sharded;
   l.index_path = ck.index_url;
   for (std::size_t i = 0; i < ck.files.size(); ++i) {

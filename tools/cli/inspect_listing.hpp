@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "remote.hpp"
@@ -24,19 +27,22 @@ struct listing_file {
   std::uint64_t data_start = 0;   ///< 8 + N (safetensors only)
 };
 
+/// One tensor. Its texts and shape are views into the checkpoint the listing keeps alive
+/// (listing::source): a 100,000-tensor header lists without a copy of each name and shape.
 struct listing_row {
-  std::string name;
-  std::string dtype_name;
-  std::vector<std::uint64_t> shape;
+  std::string_view name;
+  std::string_view dtype_name;
+  std::span<const std::uint64_t> shape;
   std::uint64_t numel = 0;
   std::uint64_t begin = 0, end = 0;  ///< data_offsets (safetensors) or byte range in the storage
   std::size_t shard = 0;             ///< index into listing::files
-  std::string storage;               ///< pytorch only: the storage record key
+  std::string_view storage;          ///< pytorch only: the storage record key
   std::size_t storage_index = 0;     ///< pytorch only: offset order is per storage
   std::uint64_t bytes() const noexcept { return end - begin; }
 };
 
 struct listing {
+  std::shared_ptr<const void> source;  ///< the opened checkpoint the rows' views point into
   std::string format = "safetensors";  ///< or "pytorch"
   bool sharded = false;
   std::string index_path;
@@ -55,6 +61,6 @@ result<listing> load_listing(const std::string& path,
                              const remote_options& remote = {});
 
 /// The listing of headers fetched from a URL (files named by URL; a note with the requests).
-listing remote_listing(const remote_checkpoint& ck);
+listing remote_listing(remote_checkpoint ck);
 
 }  // namespace safetensors::cli

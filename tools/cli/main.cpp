@@ -8,6 +8,7 @@
 
 #include "command.hpp"
 #include "command_module.hpp"
+#include "heap_policy.hpp"
 #include "safetensors/version.h"
 
 namespace safetensors::cli {
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
       return exit_unsupported;
     }
   }
+  // A local command in safetensors-cli (serve runs in safetensors-cli-full, on glibc's defaults).
+  if (!loads_modules) use_cli_heap_policy();
   if (needs_module(args)) {
     std::string why;
     if (!load_module(why) && argc > 1 && !std::string_view(argv[1]).starts_with('-')) {
