@@ -131,28 +131,33 @@ class verifier {
     }
     // Each thread's buffer holds the largest piece, not always a whole piece_size: memory
     // handed out in transparent huge pages is resident by the 2 MiB as soon as it is touched.
-    std::uint64_t largest = 0;
-    for (const auto& p : pieces) largest = std::max(largest, piece_bytes(p));
+    std::uint64_t largest = 0, total = 0;
+    for (const auto& p : pieces) {
+      largest = std::max(largest, piece_bytes(p));
+      total += piece_bytes(p);
+    }
+    // A thread per 16 MiB to read at most: a small file is read back sooner than threads start.
+    const auto threads = static_cast<unsigned>(std::min<std::uint64_t>(
+        detail::usable_cpus(), std::max<std::uint64_t>(1, total / (16u << 20))));
     std::atomic<std::size_t> next{0};
     std::mutex lock;
     std::optional<error> first;  // the first difference or read error stops every thread
-    detail::run_on_threads(
-        std::min<unsigned>(detail::usable_cpus(), static_cast<unsigned>(pieces.size())), [&] {
-          const auto buffer =
-              std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(largest));
-          for (std::size_t k; (k = next.fetch_add(1)) < pieces.size();) {
-            {
-              std::lock_guard g(lock);
-              if (first) return;
-            }
-            const auto r = compare(out, pieces[k], buffer.get());
-            if (!r) {
-              std::lock_guard g(lock);
-              if (!first) first = r.error();
-              return;
-            }
-          }
-        });
+    detail::run_on_threads(threads, [&] {
+      const auto buffer =
+          std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(largest));
+      for (std::size_t k; (k = next.fetch_add(1)) < pieces.size();) {
+        {
+          std::lock_guard g(lock);
+          if (first) return;
+        }
+        const auto r = compare(out, pieces[k], buffer.get());
+        if (!r) {
+          std::lock_guard g(lock);
+          if (!first) first = r.error();
+          return;
+        }
+      }
+    });
     if (first) return tl::unexpected(*first);
     return {};
   }

@@ -44,8 +44,8 @@ struct write_follower::followed {
 };
 
 write_follower::write_follower(const std::unordered_map<std::string_view, std::size_t>& by_name,
-                               const std::vector<std::uint64_t>& sizes)
-    : by_name_(by_name), sizes_(sizes), sums_(sizes.size()) {
+                               const std::vector<std::uint64_t>& sizes, std::uint64_t start_after)
+    : by_name_(by_name), sizes_(sizes), sums_(sizes.size()), start_after_(start_after) {
   for (std::size_t i = 0; i < sizes.size(); ++i)
     sums_[i].resize(static_cast<std::size_t>((sizes[i] + piece_size - 1) / piece_size));
 }
@@ -71,7 +71,7 @@ void write_follower::advance(const std::filesystem::path& temp, std::uint64_t by
     }
     bytes_ = bytes;
     wake = wake || bytes_ >= needed_;
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    if (!thread_.joinable() && bytes >= start_after_) thread_ = std::thread([this] { run(); });
   }
   if (wake) changed_.notify_all();
 }
@@ -86,7 +86,9 @@ void write_follower::close() {
 
 void write_follower::settle() {
   std::unique_lock l(lock_);
-  changed_.wait(l, [&] { return closed_ >= file_ || (!working_ && needed_ > bytes_); });
+  changed_.wait(l, [&] {
+    return !thread_.joinable() || closed_ >= file_ || (!working_ && needed_ > bytes_);
+  });
 }
 
 void write_follower::run() {
@@ -94,9 +96,8 @@ void write_follower::run() {
   std::uint64_t current = 0;  // the file number f follows
   std::unique_lock l(lock_);
   for (;;) {
-    changed_.wait(l, [&] {
-      return stop_ || (file_ > closed_ && (file_ != current || bytes_ >= needed_));
-    });
+    changed_.wait(
+        l, [&] { return stop_ || (file_ > closed_ && (file_ != current || bytes_ >= needed_)); });
     if (stop_) return;
     if (file_ != current) {
       current = file_;
@@ -138,7 +139,8 @@ bool write_follower::step(followed& f, std::uint64_t bytes) {
     if (!parsed) return false;
     for (const auto& t : parsed->tensors) {
       const auto it = by_name_.find(t.name);
-      if (it == by_name_.end() || t.end < t.begin || t.end - t.begin != sizes_[it->second]) continue;
+      if (it == by_name_.end() || t.end < t.begin || t.end - t.begin != sizes_[it->second])
+        continue;
       const std::uint64_t n = t.end - t.begin;
       for (std::uint64_t at = 0, k = 0; at < n; at += piece_size, ++k)
         f.pieces.push_back({it->second, static_cast<std::size_t>(k), 8 + f.header + t.begin + at,

@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/piece_sums.hpp"
+
 namespace safetensors::detail {
 
 /// One piece of a tensor as read back from a file: where it was read, its length, its checksum
@@ -26,9 +28,12 @@ struct read_back_sum {
 class write_follower {
  public:
   /// `by_name`: the index of each tensor that may be written, by name; `sizes`: their byte counts
-  /// (both outlive the follower).
+  /// (both outlive the follower). The follower's thread starts when a file holds `start_after`
+  /// bytes (it then reads that file from its start): smaller outputs are read back whole at the
+  /// end, from the page cache, sooner than a thread starts.
   write_follower(const std::unordered_map<std::string_view, std::size_t>& by_name,
-                 const std::vector<std::uint64_t>& sizes);
+                 const std::vector<std::uint64_t>& sizes,
+                 std::uint64_t start_after = 8 * piece_size);
   ~write_follower();
   write_follower(const write_follower&) = delete;
   write_follower& operator=(const write_follower&) = delete;
@@ -54,15 +59,16 @@ class write_follower {
   const std::unordered_map<std::string_view, std::size_t>& by_name_;
   const std::vector<std::uint64_t>& sizes_;
   std::vector<std::vector<read_back_sum>> sums_;  // per tensor, per piece
+  const std::uint64_t start_after_;
 
   std::mutex lock_;
   std::condition_variable changed_;
-  std::filesystem::path path_;     // the file being written
-  std::uint64_t file_ = 0;         // counts the files followed; path_ is number file_
-  std::uint64_t bytes_ = 0;        // bytes in it
-  std::uint64_t closed_ = 0;       // files up to this number are no longer followed
-  std::uint64_t needed_ = 0;       // the follower waits for this many bytes of file number file_
-  bool working_ = false;           // the follower is reading (without the lock)
+  std::filesystem::path path_;  // the file being written
+  std::uint64_t file_ = 0;      // counts the files followed; path_ is number file_
+  std::uint64_t bytes_ = 0;     // bytes in it
+  std::uint64_t closed_ = 0;    // files up to this number are no longer followed
+  std::uint64_t needed_ = 0;    // the follower waits for this many bytes of file number file_
+  bool working_ = false;        // the follower is reading (without the lock)
   bool stop_ = false;
   std::thread thread_;
 };

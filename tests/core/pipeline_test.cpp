@@ -207,14 +207,20 @@ TEST(Pipeline, VerificationReadsEachSourceOnce) {
 // writer (still in its buffer), as memory corruption between the writer and the disk would.
 // The file then holds other bytes than the ones written: the read-back check must refuse it.
 struct corrupting_source {
-  bytes a = bytes((5u << 20) + 3, std::byte{7});  // two pieces; the second stays in the buffer
+  /// a: two pieces, the last one still in the writer's buffer when b is read (which flips its
+  /// last byte); c (when not empty) comes after them: a file that big is followed while it is
+  /// written (detail::write_follower), so a's damaged piece is read back before the file ends.
+  explicit corrupting_source(std::size_t c_bytes = 0) : c(c_bytes, std::byte{3}) {}
+  bytes a = bytes((5u << 20) + 3, std::byte{7});
   bytes b = bytes(16, std::byte{9});
+  bytes c;
   std::span<std::byte> last_a;  // where the writer took a's last bytes
   tensor_set set() {
     tensor_set s;
-    for (auto* d : {&a, &b}) {
+    for (auto* d : {&a, &b, &c}) {
+      if (d == &c && c.empty()) break;
       source_tensor t;
-      t.name = d == &a ? "a" : "b";
+      t.name = d == &a ? "a" : d == &b ? "b" : "c";
       t.type = dtype::U8;
       t.shape = {d->size()};
       t.nbytes = d->size();
@@ -231,23 +237,24 @@ struct corrupting_source {
 };
 
 TEST(Pipeline, VerificationCatchesBytesChangedAfterTheWriterTookThem) {
-  for (const bool sharded : {false, true}) {
-    temp_dir dir;
-    corrupting_source src;
-    const auto set = src.set();
-    const auto r = sharded ? write_shards(set, dir / "out", quick())
-                           : write_checkpoint(set, dir / "o.safetensors", quick());
-    ASSERT_FALSE(r.has_value());
-    EXPECT_EQ(r.error().code, errc::invalid_checkpoint);
-    EXPECT_EQ(r.error().message,
-              "verify: tensor 'a' differs in bytes [4194304, 5242883) from what was written");
-    EXPECT_FALSE(src.last_a.empty());
-    // Nothing left behind, not even a temp file.
-    EXPECT_EQ(dir.list(), sharded ? std::vector<std::string>{"out"} : std::vector<std::string>{});
-    if (sharded) {
-      EXPECT_TRUE(std::filesystem::is_empty(dir / "out"));
+  for (const bool sharded : {false, true})
+    for (const std::size_t c_bytes : {std::size_t{0}, std::size_t{64} << 20}) {
+      temp_dir dir;
+      corrupting_source src(c_bytes);
+      const auto set = src.set();
+      const auto r = sharded ? write_shards(set, dir / "out", quick())
+                             : write_checkpoint(set, dir / "o.safetensors", quick());
+      ASSERT_FALSE(r.has_value());
+      EXPECT_EQ(r.error().code, errc::invalid_checkpoint);
+      EXPECT_EQ(r.error().message,
+                "verify: tensor 'a' differs in bytes [4194304, 5242883) from what was written");
+      EXPECT_FALSE(src.last_a.empty());
+      // Nothing left behind, not even a temp file.
+      EXPECT_EQ(dir.list(), sharded ? std::vector<std::string>{"out"} : std::vector<std::string>{});
+      if (sharded) {
+        EXPECT_TRUE(std::filesystem::is_empty(dir / "out"));
+      }
     }
-  }
   // Without verification the damaged file is published (what the check is for).
   temp_dir dir;
   corrupting_source src;

@@ -68,7 +68,7 @@ void grow(write_follower& f, const std::filesystem::path& path, const bytes& con
 
 TEST(WriteFollower, ReadsEveryPieceAsTheFileGrows) {
   follow_case c;
-  write_follower f(c.by_name, c.sizes);
+  write_follower f(c.by_name, c.sizes, 0);
   const auto file = two_tensors();
   const auto path = c.dir.path() / "out.tmp";
   for (std::size_t at = 0; at < file.content.size(); at += 1 << 20) {
@@ -84,15 +84,16 @@ TEST(WriteFollower, ReadsEveryPieceAsTheFileGrows) {
       const std::uint64_t len = std::min(piece_size, n - at);
       EXPECT_EQ(s.offset, file.data_start + t.begin + at) << t.name << " " << k;
       EXPECT_EQ(s.length, len);
-      EXPECT_EQ(s.sum, piece_sum(std::span(file.content).subspan(
-                           static_cast<std::size_t>(s.offset), static_cast<std::size_t>(len))));
+      EXPECT_EQ(s.sum, piece_sum(std::span(file.content)
+                                     .subspan(static_cast<std::size_t>(s.offset),
+                                              static_cast<std::size_t>(len))));
     }
   }
 }
 
 TEST(WriteFollower, StopsAtCloseAndTakesTheSamePathAgainAsANewFile) {
   follow_case c;
-  write_follower f(c.by_name, c.sizes);
+  write_follower f(c.by_name, c.sizes, 0);
   const auto file = two_tensors();
   const auto path = c.dir.path() / "out.tmp";
   const auto& big = file.tensors[0].name == "big" ? file.tensors[0] : file.tensors[1];
@@ -113,11 +114,22 @@ TEST(WriteFollower, StopsAtCloseAndTakesTheSamePathAgainAsANewFile) {
   EXPECT_EQ(f.sum(1, 0).length, 10u);
 }
 
+TEST(WriteFollower, LeavesFilesBelowItsStartSizeToTheFinalCheck) {
+  follow_case c;
+  const auto file = two_tensors();
+  write_follower f(c.by_name, c.sizes, file.content.size() + 1);
+  const auto path = c.dir.path() / "out.tmp";
+  grow(f, path, file.content, 0, file.content.size());
+  f.close();  // no thread ever started: returns at once
+  EXPECT_EQ(f.sum(0, 0).length, 0u);
+  EXPECT_EQ(f.sum(1, 0).length, 0u);
+}
+
 TEST(WriteFollower, SkipsTensorsItDoesNotKnowOrOfAnotherSize) {
   follow_case c;
-  c.by_name = {{"small", 1}};  // "big" unknown
+  c.by_name = {{"small", 1}};             // "big" unknown
   c.sizes = {2 * piece_size + 1000, 11};  // "small" expected with 11 bytes, the file has 10
-  write_follower f(c.by_name, c.sizes);
+  write_follower f(c.by_name, c.sizes, 0);
   const auto file = two_tensors();
   const auto path = c.dir.path() / "out.tmp";
   grow(f, path, file.content, 0, file.content.size());
@@ -129,7 +141,7 @@ TEST(WriteFollower, SkipsTensorsItDoesNotKnowOrOfAnotherSize) {
 
 TEST(WriteFollower, AFileThatIsNotSafetensorsIsLeftToTheFinalCheck) {
   follow_case c;
-  write_follower f(c.by_name, c.sizes);
+  write_follower f(c.by_name, c.sizes, 0);
   const auto path = c.dir.path() / "out.tmp";
   bytes junk(64, std::byte{0xff});  // header length far above the limit
   grow(f, path, junk, 0, junk.size());
