@@ -21,6 +21,11 @@ void use_cli_heap_policy() noexcept {
   // Fixed values (glibc's dynamic mmap threshold is off once any is set): blocks below the
   // threshold come from the heap; the heap is not trimmed below `reserved`.
   (void)::mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+  // One arena: a worker thread's buffers (4 MiB each for reading values, verifying, hashing)
+  // come from the same huge-page heap, not from an arena of its own faulted by the 4 KiB page
+  // (validate --check-values of 268 MB: 1,456 -> 704 faults, best 50 -> 33 ms). The threads
+  // allocate once each, so they do not contend for it.
+  (void)::mallopt(M_ARENA_MAX, 1);
   (void)::mallopt(M_TRIM_THRESHOLD, reserved);
   // Grow the heap now by `reserved` (a block the current top cannot hold extends it by the
   // pad) and advise that part: later growth (by top_pad at a time) makes a new mapping without

@@ -7,9 +7,10 @@
 namespace safetensors::cli {
 
 /// glibc only (no effect elsewhere), called once at the start of main: blocks below 32 MiB come
-/// from the heap (not one fresh mmap each), and the heap grows in one step by 64 MiB that are
-/// advised for transparent huge pages, so memory it hands out faults in 2 MiB pages. The memory
-/// is reserved, not touched: a command that allocates little stays as small.
+/// from the heap (not one fresh mmap each), every thread allocates from that one heap, and it grows
+/// in one step by 64 MiB that are advised for transparent huge pages, so memory it hands out faults
+/// in 2 MiB pages. The memory is reserved, not touched: a command that allocates little stays as
+/// small.
 void use_cli_heap_policy() noexcept;
 
 }  // namespace safetensors::cli
