@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "core/header_json.hpp"
 #include "core/mapped_file.hpp"
@@ -29,7 +30,9 @@ struct file::impl {
   result<std::uint64_t> read_length();
   result<void> parse_mapped(std::uint64_t n);
   result<void> parse_read(std::uint64_t n);
-  result<void> check_data_access(std::string_view what) const;
+  /// Refused when opened header-only; the error names `tensor` (none: the data section). The
+  /// name is escaped only then: get() and read_bytes() run it per tensor and per chunk.
+  result<void> check_data_access(std::optional<std::string_view> tensor) const;
 };
 
 result<std::uint64_t> file::impl::read_length() {
@@ -83,8 +86,10 @@ result<void> file::impl::parse_read(std::uint64_t n) {
   return {};
 }
 
-result<void> file::impl::check_data_access(std::string_view what) const {
+result<void> file::impl::check_data_access(std::optional<std::string_view> tensor) const {
   if (opts.header_only) {
+    const std::string what = tensor ? fmt::format("tensor '{}'", detail::ascii_escaped(*tensor))
+                                    : std::string("data section");
     return fail(
         errc::invalid_argument,
         fmt::format("{}: {}: the file was opened header-only (no data access)", source, what));
@@ -128,7 +133,7 @@ result<tensor> file::get(std::string_view name) const {
     return fail(errc::tensor_not_found, fmt::format("{}: tensor '{}' not found", impl_->source,
                                                     detail::ascii_escaped(name)));
   }
-  ST_TRY(impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(name))));
+  ST_TRY(impl_->check_data_access(name));
   if (impl_->opts.io == backend::mmap) {
     auto bytes = impl_->data.subspan(static_cast<std::size_t>(t->begin),
                                      static_cast<std::size_t>(t->nbytes()));
@@ -142,7 +147,7 @@ result<tensor> file::get(std::string_view name) const {
 
 result<void> file::read_bytes(const tensor_info& t, std::uint64_t offset,
                               std::span<std::byte> out) const {
-  ST_TRY(impl_->check_data_access(fmt::format("tensor '{}'", detail::ascii_escaped(t.name))));
+  ST_TRY(impl_->check_data_access(t.name));
   if (offset > t.nbytes() || out.size() > t.nbytes() - offset) {
     return fail(
         errc::invalid_argument,
@@ -157,7 +162,7 @@ result<void> file::read_bytes(const tensor_info& t, std::uint64_t offset,
 }
 
 result<void> file::read_data(std::uint64_t offset, std::span<std::byte> out) const {
-  ST_TRY(impl_->check_data_access("data section"));
+  ST_TRY(impl_->check_data_access(std::nullopt));
   const std::uint64_t size = info().data_size;
   if (offset > size || out.size() > size - offset) {
     return fail(errc::invalid_argument,
