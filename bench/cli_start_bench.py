@@ -1,8 +1,19 @@
-"""Whole-process cost of safetensors-cli commands, against `/bin/true` and `cat` of the same file
-in the same run (there is no reference-crate process to run: no Rust crate can be fetched here).
+"""Whole-process cost of safetensors-cli commands, against `/bin/true`, `cat` of the same file and
+a model of the reference crate's process, all in the same run.
 Start cost on a small file (issue 11: inspect, validate, convert and scan <= 3 ms wall and
 <= 4 MB peak RSS), and the cold path of a 100,000-tensor file (9.4 MB header, generated in a temp
-folder): `validate` and `inspect --json` as whole processes, the header parsed once.
+folder): `validate` and `inspect` as whole processes, the header parsed once (issue 11: `validate`
+<= 0.33x the reference crate's open + deserialize process).
+
+The reference peer: Hugging Face's Rust `safetensors` crate cannot be fetched on these machines
+(no crates.io, not packaged by Debian 12), so bench/reference_peer is a Rust program that repeats
+the crate's open + deserialize on the same serde_json and memmap2 (its header comment lists the
+rules it mirrors). The script builds it with Debian's cargo (`scripts/setup --bench`; $CARGO
+overrides /usr/bin/cargo), offline, `--release`, into build/reference_peer of this checkout, or
+takes a built binary from --peer. Without cargo it says so and runs without the peer rows. Before
+timing it checks that the peer and our CLI accept the small and the big file and refuse truncated
+copies of them (a peer failing fast would give a fake ratio), and that the peer's listing of the
+big file names every tensor. After the tables: ours / peer for the matching rows.
 
 Per row: wall time per process (median and best of N, spawned from Python, so each row includes
 the same spawn overhead as `true`'s and `cat`'s; the rows take turns, one run each per round), CPU time (user + system from the child's
@@ -12,10 +23,11 @@ peak RSS. --compare BUILD adds the same rows (small file and 100,000 tensors) fo
 (before/after).
 
 Usage: scripts/python bench/cli_start_bench.py [--build build] [--compare BUILD] [--runs 50]
-       [--big-runs 10]
+       [--big-runs 10] [--peer PATH | --no-peer]
 """
 import argparse
 import os
+import shutil
 import statistics
 import json
 import struct
@@ -28,6 +40,8 @@ ROOT = os.path.dirname(HERE)
 
 
 GNU_TIME = "/usr/bin/time"
+PEER_DIR = os.path.join(HERE, "reference_peer")
+PEER = "reference model: "
 
 
 def faults_and_peak_rss_mib(cmd):
@@ -81,6 +95,61 @@ def print_table(results, peer):
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, med, best, cpu, faults, rss in results:
         print(f"| `{name}` | {med:.2f} | {best:.2f} | {cpu:.2f} | {faults} | {rss:.1f} | {best / base:.2f}x |")
+    return {name: (med, best, cpu) for name, med, best, cpu, *_ in results}
+
+
+def build_peer():
+    """Builds bench/reference_peer with Debian's cargo (or $CARGO), offline, into build/ of this
+    checkout; returns the binary, or None after one line saying why not."""
+    cargo = os.environ.get("CARGO", "/usr/bin/cargo")
+    if not shutil.which(cargo):
+        print(f"reference model: no cargo at {cargo} (scripts/setup --bench installs it); no peer rows")
+        return None
+    env = dict(os.environ)
+    # The rustc beside that cargo, not a rustup one earlier on PATH.
+    rustc = os.path.join(os.path.dirname(shutil.which(cargo)), "rustc")
+    if "RUSTC" not in env and os.path.exists(rustc):
+        env["RUSTC"] = rustc
+    target = os.path.join(ROOT, "build", "reference_peer")
+    # cwd: cargo reads bench/reference_peer/.cargo/config.toml (crates-io -> Debian's sources).
+    p = subprocess.run([cargo, "build", "--release", "--offline", "--quiet", "--target-dir", target],
+                       cwd=PEER_DIR, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"reference model: `cargo build` failed ({last}); no peer rows")
+        return None
+    return os.path.join(target, "release", "reference_peer")
+
+
+def check_accepts_and_refuses(tools, good_files, tmp, peer, big, big_tensors):
+    """Every tool (name -> executable) must accept the good files and refuse truncated copies
+    of them; the peer's listing of the big file must end with its tensor count."""
+    for good in good_files:
+        broken = os.path.join(tmp, "truncated-" + os.path.basename(good))
+        with open(good, "rb") as f, open(broken, "wb") as out:
+            out.write(f.read()[:-1])
+        for name, tool in tools.items():
+            for command in ("validate", "inspect"):
+                ok = subprocess.run([tool, command, good], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True)
+                if ok.returncode != 0:
+                    raise SystemExit(f"{name} {command} {good}: exit {ok.returncode}: {ok.stderr.strip()}")
+                bad = subprocess.run([tool, command, broken], capture_output=True, text=True)
+                if bad.returncode == 0:
+                    raise SystemExit(f"{name} {command} accepted a truncated {good}")
+        os.unlink(broken)
+    if peer:
+        listing = subprocess.run([peer, "inspect", big], capture_output=True, text=True,
+                                 check=True).stdout.splitlines()
+        if len(listing) != big_tensors + 1 or listing[-1] != f"{big_tensors} tensors":
+            raise SystemExit(f"reference model: inspect of the big file listed {len(listing) - 1} tensors")
+
+
+def print_ratios(table, pairs):
+    for ours, peer in pairs:
+        if ours in table and peer in table:
+            (om, ob, oc), (pm, pb, pc) = table[ours], table[peer]
+            print(f"- `{ours}` / `{peer}`: best {ob / pb:.2f}x, median {om / pm:.2f}x, CPU {oc / pc:.2f}x")
 
 
 def small_file_rows(cli, small, torch_file, out, label=""):
@@ -98,35 +167,53 @@ def main():
     ap.add_argument("--compare", help="another build folder whose CLI gets the same small-file rows")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--big-runs", type=int, default=10)
+    ap.add_argument("--peer", help="a built bench/reference_peer binary (default: build it with cargo)")
+    ap.add_argument("--no-peer", action="store_true", help="leave out the reference model's rows")
     args = ap.parse_args()
     cli = os.path.join(args.build, "tools", "cli", "safetensors-cli")
     small = os.path.join(ROOT, "tests", "data", "real-safetensors", "mnist_tinygrad_model.safetensors")
     torch_file = os.path.join(ROOT, "tests", "data", "real-torch", "mlp_mnist_statedict_zip_archive_prefix.pt")
     cpu = subprocess.run([os.path.join(ROOT, "scripts", "cpu_model")], capture_output=True, text=True).stdout.strip()
     print(f"cpu: {cpu}")
+    peer = None if args.no_peer else (args.peer or build_peer())
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {args.runs} runs per row")
     with tempfile.TemporaryDirectory() as tmp:
+        big = os.path.join(tmp, "big.safetensors")
+        big_tensors = 100_000
+        size = write_big_file(big, big_tensors)
+        tools = {"safetensors-cli": cli, "reference model": peer} if peer else {"safetensors-cli": cli}
+        check_accepts_and_refuses(tools, [small, big], tmp, peer, big, big_tensors)
         out = os.path.join(tmp, "out.safetensors")
         rows = [("true", ["/bin/true"]), ("cat FILE", ["/bin/cat", small])]
         rows += small_file_rows(cli, small, torch_file, out)
         rows.append(("tokenize --help (safetensors-cli-full, model module)", [cli, "tokenize", "--help"]))
+        if peer:
+            rows += [(f"{PEER}validate FILE", [peer, "validate", small]),
+                     (f"{PEER}inspect FILE", [peer, "inspect", small])]
         if args.compare:
             rows += small_file_rows(os.path.join(args.compare, "tools", "cli", "safetensors-cli"), small,
                                     torch_file, out, label=f"{args.compare}: ")
-        print_table(measure_rows(rows, args.runs), "true")
-        big = os.path.join(tmp, "big.safetensors")
-        size = write_big_file(big)
+        small_table = print_table(measure_rows(rows, args.runs), "true")
         print(f"\n100,000 tensors, {size / 1e6:.1f} MB header; {args.big_runs} runs per row")
         rows = [
             ("cat BIG", ["/bin/cat", big]),
             ("validate BIG", [cli, "validate", big]),
+            ("inspect BIG", [cli, "inspect", big]),
             ("inspect --json BIG", [cli, "inspect", "--json", big]),
         ]
+        if peer:
+            rows += [(f"{PEER}validate BIG", [peer, "validate", big]),
+                     (f"{PEER}inspect BIG", [peer, "inspect", big])]
         if args.compare:
             other = os.path.join(args.compare, "tools", "cli", "safetensors-cli")
             rows += [(f"{args.compare}: validate BIG", [other, "validate", big]),
                      (f"{args.compare}: inspect --json BIG", [other, "inspect", "--json", big])]
-        print_table(measure_rows(rows, args.big_runs), "cat BIG")
+        big_table = print_table(measure_rows(rows, args.big_runs), "cat BIG")
+        if peer:
+            print("\nours / reference model (issue 11: validate BIG <= 0.33x):")
+            print_ratios(small_table, [(f"{c} FILE", f"{PEER}{c} FILE") for c in ("validate", "inspect")])
+            print_ratios(big_table, [("validate BIG", f"{PEER}validate BIG"), ("inspect BIG", f"{PEER}inspect BIG"),
+                                     ("inspect --json BIG", f"{PEER}inspect BIG")])
 
 
 if __name__ == "__main__":
