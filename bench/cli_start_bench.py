@@ -1,19 +1,8 @@
 """Whole-process cost of safetensors-cli commands, against `/bin/true`, `cat` of the same file and
-a model of the reference crate's process, all in the same run.
+a model of the reference crate's process (bench/reference_peer), in the same run.
 Start cost on a small file (issue 11: inspect, validate, convert and scan <= 3 ms wall and
 <= 4 MB peak RSS), and the cold path of a 100,000-tensor file (9.4 MB header, generated in a temp
-folder): `validate` and `inspect` as whole processes, the header parsed once (issue 11: `validate`
-<= 0.33x the reference crate's open + deserialize process).
-
-The reference peer: Hugging Face's Rust `safetensors` crate cannot be fetched on these machines
-(no crates.io, not packaged by Debian 12), so bench/reference_peer is a Rust program that repeats
-the crate's open + deserialize on the same serde_json and memmap2 (its header comment lists the
-rules it mirrors). The script builds it with Debian's cargo (`scripts/setup --bench`; $CARGO
-overrides /usr/bin/cargo), offline, `--release`, into build/reference_peer of this checkout, or
-takes a built binary from --peer. Without cargo it says so and runs without the peer rows. Before
-timing it checks that the peer and our CLI accept the small and the big file and refuse truncated
-copies of them (a peer failing fast would give a fake ratio), and that the peer's listing of the
-big file names every tensor. After the tables: ours / peer for the matching rows.
+folder): `validate` and `inspect --json` as whole processes, the header parsed once.
 
 Per row: wall time per process (median and best of N, spawned from Python, so each row includes
 the same spawn overhead as `true`'s and `cat`'s; the rows take turns, one run each per round), CPU time (user + system from the child's
@@ -21,6 +10,17 @@ rusage, median), and from one run under GNU time (`scripts/setup --bench` instal
 child's own rusage would count the Python parent it was forked from) the minor page faults and
 peak RSS. --compare BUILD adds the same rows (small file and 100,000 tensors) for another build's CLI
 (before/after).
+
+The reference peer: Hugging Face's Rust `safetensors` crate cannot be fetched on these machines
+(no crates.io, not packaged by Debian 12), so bench/reference_peer is a Rust program that repeats
+the crate's open + deserialize on the same serde_json and memmap2 (its header comment lists the
+rules it mirrors); its rows are `validate` and `inspect` of both files, and our plain `inspect BIG`
+row pairs with its `inspect BIG`. The script builds it with Debian's cargo (`scripts/setup --bench`;
+$CARGO overrides /usr/bin/cargo), offline, `--release`, into build/reference_peer of this
+checkout, or takes a built binary from --peer. Without cargo it says so and runs without the peer
+rows. Before timing it checks that the peer and our CLI accept the small and the big file and
+refuse truncated copies of them (a peer failing fast would give a fake ratio), and that the
+peer's listing of the big file names every tensor. After the tables: ours / peer per pair of rows.
 
 Usage: scripts/python bench/cli_start_bench.py [--build build] [--compare BUILD] [--runs 50]
        [--big-runs 10] [--peer PATH | --no-peer]
@@ -121,28 +121,25 @@ def build_peer():
     return os.path.join(target, "release", "reference_peer")
 
 
-def check_accepts_and_refuses(tools, good_files, tmp, peer, big, big_tensors):
-    """Every tool (name -> executable) must accept the good files and refuse truncated copies
-    of them; the peer's listing of the big file must end with its tensor count."""
-    for good in good_files:
-        broken = os.path.join(tmp, "truncated-" + os.path.basename(good))
-        with open(good, "rb") as f, open(broken, "wb") as out:
-            out.write(f.read()[:-1])
-        for name, tool in tools.items():
-            for command in ("validate", "inspect"):
-                ok = subprocess.run([tool, command, good], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    text=True)
-                if ok.returncode != 0:
-                    raise SystemExit(f"{name} {command} {good}: exit {ok.returncode}: {ok.stderr.strip()}")
-                bad = subprocess.run([tool, command, broken], capture_output=True, text=True)
-                if bad.returncode == 0:
-                    raise SystemExit(f"{name} {command} accepted a truncated {good}")
-        os.unlink(broken)
-    if peer:
-        listing = subprocess.run([peer, "inspect", big], capture_output=True, text=True,
-                                 check=True).stdout.splitlines()
-        if len(listing) != big_tensors + 1 or listing[-1] != f"{big_tensors} tensors":
-            raise SystemExit(f"reference model: inspect of the big file listed {len(listing) - 1} tensors")
+def check_accepts_and_refuses(tools, good, tmp):
+    """Every tool (name -> executable) must accept `good` and refuse a truncated copy of it."""
+    broken = os.path.join(tmp, "truncated-" + os.path.basename(good))
+    with open(good, "rb") as f, open(broken, "wb") as out:
+        out.write(f.read()[:-1])
+    for name, tool in tools.items():
+        for command in ("validate", "inspect"):
+            ok = subprocess.run([tool, command, good], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if ok.returncode != 0:
+                raise SystemExit(f"{name} {command} {good}: exit {ok.returncode}: {ok.stderr.strip()}")
+            if subprocess.run([tool, command, broken], capture_output=True).returncode == 0:
+                raise SystemExit(f"{name} {command} accepted a truncated {good}")
+    os.unlink(broken)
+
+
+def check_peer_lists_all(peer, big, tensors):
+    listing = subprocess.run([peer, "inspect", big], capture_output=True, text=True, check=True).stdout.splitlines()
+    if len(listing) != tensors + 1 or listing[-1] != f"{tensors} tensors":
+        raise SystemExit(f"reference model: inspect of the big file listed {len(listing) - 1} of {tensors} tensors")
 
 
 def print_ratios(table, pairs):
@@ -177,12 +174,9 @@ def main():
     print(f"cpu: {cpu}")
     peer = None if args.no_peer else (args.peer or build_peer())
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {args.runs} runs per row")
+    tools = {"safetensors-cli": cli, "reference model": peer} if peer else {"safetensors-cli": cli}
     with tempfile.TemporaryDirectory() as tmp:
-        big = os.path.join(tmp, "big.safetensors")
-        big_tensors = 100_000
-        size = write_big_file(big, big_tensors)
-        tools = {"safetensors-cli": cli, "reference model": peer} if peer else {"safetensors-cli": cli}
-        check_accepts_and_refuses(tools, [small, big], tmp, peer, big, big_tensors)
+        check_accepts_and_refuses(tools, small, tmp)
         out = os.path.join(tmp, "out.safetensors")
         rows = [("true", ["/bin/true"]), ("cat FILE", ["/bin/cat", small])]
         rows += small_file_rows(cli, small, torch_file, out)
@@ -194,6 +188,11 @@ def main():
             rows += small_file_rows(os.path.join(args.compare, "tools", "cli", "safetensors-cli"), small,
                                     torch_file, out, label=f"{args.compare}: ")
         small_table = print_table(measure_rows(rows, args.runs), "true")
+        big = os.path.join(tmp, "big.safetensors")
+        size = write_big_file(big)
+        check_accepts_and_refuses(tools, big, tmp)
+        if peer:
+            check_peer_lists_all(peer, big, 100_000)
         print(f"\n100,000 tensors, {size / 1e6:.1f} MB header; {args.big_runs} runs per row")
         rows = [
             ("cat BIG", ["/bin/cat", big]),
