@@ -4,6 +4,9 @@ Start cost on a small file (issue 11: inspect, validate, convert and scan <= 3 m
 <= 4 MB peak RSS), and the cold path of a 100,000-tensor file (9.4 MB header, generated in a temp
 folder): `validate` and `inspect --json` as whole processes, the header parsed once.
 
+`cp` and `dd conv=fsync` of the torch file are the floor under `convert`: the same bytes copied
+into a new file, and copied durably (written + fsync, as convert does before its rename).
+
 Per row: wall time per process (median and best of N, spawned from Python, so each row includes
 the same spawn overhead as `true`'s and `cat`'s; the rows take turns, one run each per round), CPU time (user + system from the child's
 rusage, median), and from one run under GNU time (`scripts/setup --bench` installs `time`; a
@@ -178,7 +181,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_accepts_and_refuses(tools, small, tmp)
         out = os.path.join(tmp, "out.safetensors")
-        rows = [("true", ["/bin/true"]), ("cat FILE", ["/bin/cat", small])]
+        copy = os.path.join(tmp, "copy.pt")
+        # The floor under `convert`: the same process start, and the same bytes copied into a new
+        # file (cp), durably (dd ... conv=fsync: written and fsynced, as convert does).
+        rows = [("true", ["/bin/true"]), ("cat FILE", ["/bin/cat", small]),
+                ("cp TORCH.pt COPY", ["/bin/cp", torch_file, copy]),
+                ("dd TORCH.pt COPY conv=fsync", ["/bin/dd", f"if={torch_file}", f"of={copy}", "bs=4M",
+                                                 "conv=fsync", "status=none"])]
         rows += small_file_rows(cli, small, torch_file, out)
         rows.append(("tokenize --help (safetensors-cli-full, model module)", [cli, "tokenize", "--help"]))
         if peer:
@@ -187,7 +196,12 @@ def main():
         if args.compare:
             rows += small_file_rows(os.path.join(args.compare, "tools", "cli", "safetensors-cli"), small,
                                     torch_file, out, label=f"{args.compare}: ")
-        small_table = print_table(measure_rows(rows, args.runs), "true")
+        results = measure_rows(rows, args.runs)
+        small_table = print_table(results, "true")
+        best = {name: b for name, _, b, *_ in results}
+        print(f"\nconvert TORCH.pt (best) vs the durable copy of its bytes (dd conv=fsync): "
+              f"{best['convert TORCH.pt OUT'] / best['dd TORCH.pt COPY conv=fsync']:.2f}x; vs cp: "
+              f"{best['convert TORCH.pt OUT'] / best['cp TORCH.pt COPY']:.2f}x")
         big = os.path.join(tmp, "big.safetensors")
         size = write_big_file(big)
         check_accepts_and_refuses(tools, big, tmp)

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,6 +114,7 @@ atomic_file::atomic_file(atomic_file&& other) noexcept
       target_(std::move(other.target_)),
       temp_(std::move(other.temp_)),
       buffer_(std::move(other.buffer_)),
+      capacity_(other.capacity_),
       used_(other.used_),
       written_(other.written_),
       flushed_(other.flushed_),
@@ -158,6 +160,7 @@ result<atomic_file> atomic_file::create(const std::filesystem::path& target) {
 result<atomic_file> atomic_file::prepared_text(const std::filesystem::path& target,
                                                std::string_view text, bool fsync) {
   atomic_file f = ST_TRY(create(target));
+  f.expect_size(text.size());
   ST_TRY(f.write(std::as_bytes(std::span(text))));
   ST_TRY(f.prepare(fsync));
   return f;
@@ -193,21 +196,54 @@ result<void> atomic_file::flush() {
   return r;
 }
 
+void atomic_file::expect_size(std::uint64_t bytes) noexcept {
+  if (buffer_) return;  // the first write chose the size
+  constexpr std::uint64_t page = 4096;
+  capacity_ = static_cast<std::size_t>(
+      std::clamp<std::uint64_t>((bytes + page - 1) / page * page, page, buffer_size));
+}
+
+void buffer_unmap::operator()(std::byte* p) const noexcept { (void)::munmap(p, bytes); }
+
+// The buffer is a mapping of its own, filled as a whole before it is written out: its pages are
+// populated in one call (on a virtual machine each first touch of a page can cost a fault of
+// the host's; one madvise does them all), in transparent huge pages from 2 MiB up. It goes back
+// to the system with the file, whatever the process's malloc keeps.
 std::span<std::byte> atomic_file::free_space() {
-  if (!buffer_) buffer_ = std::make_unique_for_overwrite<std::byte[]>(buffer_size);
-  return {buffer_.get() + used_, buffer_size - used_};
+  if (!buffer_) {
+    constexpr std::size_t huge = std::size_t{2} << 20;
+    const bool in_huge_pages = capacity_ >= huge;
+    const std::size_t span = capacity_ + (in_huge_pages ? huge : 0);
+    void* const m =
+        ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::bad_alloc();
+    auto* start = static_cast<std::byte*>(m);
+    if (in_huge_pages) {  // keep the 2 MiB-aligned capacity_ bytes inside the mapping
+      const auto at = reinterpret_cast<std::uintptr_t>(m);
+      const std::size_t head = ((at + huge - 1) / huge * huge) - at;
+      if (head > 0) (void)::munmap(m, head);
+      start += head;
+      if (huge - head > 0) (void)::munmap(start + capacity_, huge - head);
+      (void)::madvise(start, capacity_, MADV_HUGEPAGE);
+    }
+#ifdef MADV_POPULATE_WRITE
+    (void)::madvise(start, capacity_, MADV_POPULATE_WRITE);  // refused before Linux 5.14: lazy
+#endif
+    buffer_ = std::unique_ptr<std::byte[], buffer_unmap>(start, buffer_unmap{capacity_});
+  }
+  return {buffer_.get() + used_, capacity_ - used_};
 }
 
 result<void> atomic_file::write(std::span<const std::byte> bytes) {
   if (fd_ < 0)
     return fail(errc::invalid_argument, target_.string() + ": write after commit or abandon");
   written_ += bytes.size();
-  // Every write(2) but the last starts and ends on a multiple of buffer_size in the file: the
+  // Every write(2) but the last starts and ends on a multiple of the buffer's size: the
   // page cache then holds the file in large folios, which later mmap readers map in a few
   // faults (a file written in unaligned pieces is several times slower to map and touch).
   while (!bytes.empty()) {
-    if (used_ == 0 && bytes.size() >= buffer_size) {
-      const std::size_t whole = bytes.size() / buffer_size * buffer_size;
+    if (used_ == 0 && bytes.size() >= capacity_) {
+      const std::size_t whole = bytes.size() / capacity_ * capacity_;
       ST_TRY(write_all(bytes.data(), whole));
       bytes = bytes.subspan(whole);
       continue;
@@ -217,7 +253,7 @@ result<void> atomic_file::write(std::span<const std::byte> bytes) {
     std::memcpy(space.data(), bytes.data(), take);
     used_ += take;
     bytes = bytes.subspan(take);
-    if (used_ == buffer_size) {
+    if (used_ == capacity_) {
       ST_TRY(flush());
     }
   }
@@ -235,7 +271,7 @@ result<void> atomic_file::fill(std::uint64_t n, const byte_reader& read) {
     used_ += take;
     written_ += take;
     at += take;
-    if (used_ == buffer_size) {
+    if (used_ == capacity_) {
       ST_TRY(flush());
     }
   }

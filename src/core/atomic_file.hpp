@@ -13,6 +13,12 @@
 
 namespace safetensors::detail {
 
+/// Returns atomic_file's buffer (a mapping of its own) to the system.
+struct buffer_unmap {
+  std::size_t bytes = 0;
+  void operator()(std::byte* p) const noexcept;
+};
+
 /// Writes go to a uniquely named temp file (O_EXCL) beside `target`,
 /// `.<target name>.safetensors-cpp.<pid>.<n>-<random>.tmp`, flock()ed until it is renamed or
 /// removed; create() first removes such files of the same target whose writer is gone (its pid
@@ -33,7 +39,12 @@ class atomic_file {
   atomic_file(const atomic_file&) = delete;
   ~atomic_file();
 
-  /// Buffered append; whole buffer_size blocks of large chunks bypass the buffer.
+  /// The file's expected size, before the first write: the buffer then takes no more than that
+  /// (a small output neither maps nor touches buffer_size bytes). A hint: more bytes still go
+  /// out, in blocks of the smaller buffer.
+  void expect_size(std::uint64_t bytes) noexcept;
+
+  /// Buffered append; whole blocks of large chunks (the buffer's size) bypass the buffer.
   result<void> write(std::span<const std::byte> bytes);
   /// Appends `n` bytes that `read` copies straight into the buffer (read(at, out) fills bytes
   /// [at, at + out.size()) of the n), in the same block-aligned pieces as write().
@@ -70,7 +81,9 @@ class atomic_file {
   int lock_fd_ = -1;  // holds the flock that marks the temp file as live
   std::filesystem::path target_;
   std::filesystem::path temp_;
-  std::unique_ptr<std::byte[]> buffer_;  // buffer_size bytes once the first byte is buffered
+  std::unique_ptr<std::byte[], buffer_unmap>
+      buffer_;  // capacity_ bytes once the first byte is buffered
+  std::size_t capacity_ = buffer_size;
   std::size_t used_ = 0;
   std::uint64_t written_ = 0;  // bytes accepted by write()
   std::uint64_t flushed_ = 0;  // bytes handed to write(2)

@@ -113,6 +113,7 @@ result<void> rewrite(const fs::path& real, const fs::path& shown, const file& so
     return fail(errc::io, fmt::format("{}: the file changed while it was edited", shown.string()));
   }
   auto out = ST_TRY(detail::atomic_file::create(real));
+  out.expect_size(8 + json.size() + before.data_size);
   std::array<std::byte, 8> prefix{};
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<std::byte>((json.size() >> (8 * i)) & 0xff);
   ST_TRY(out.write(prefix));

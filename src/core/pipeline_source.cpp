@@ -78,6 +78,8 @@ result<void> copy_file_atomic(const fs::path& from, const fs::path& to, bool fsy
   std::ifstream in(from, std::ios::binary);
   if (!in) return fail(errc::io, fmt::format("cannot read {}", from.string()));
   auto out = ST_TRY(detail::atomic_file::create(to));
+  std::error_code ec;
+  if (const auto size = fs::file_size(from, ec); !ec) out.expect_size(size);
   std::vector<char> chunk(1u << 20);
   while (in) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));

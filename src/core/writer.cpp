@@ -262,6 +262,7 @@ result<atomic_file> write_prepared(const std::filesystem::path& path,
                                    const metadata_map& metadata, const write_options& opts) {
   const auto plan = ST_TRY(plan_header(tensors, metadata, opts));
   auto file = ST_TRY(detail::atomic_file::create(path));
+  file.expect_size(8 + plan.json.size() + data_size(plan));
   file.write_behind(opts.fsync);
   file.on_written(opts.on_written);
   detail::byte_output to_file;

@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "support/test_files.hpp"
 
@@ -138,6 +140,35 @@ TEST(AtomicFile, PreparedFilesStayLockedUntilPublished) {
   EXPECT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // released with the rename
   ::close(fd);
   EXPECT_EQ(as_string(read_all(dir / "index.json")), "{}");
+}
+
+// The expected size bounds the buffer: the file goes out in blocks of that size (seen through
+// on_written), and a wrong guess still gives the right bytes. Without a guess one 4 MiB buffer
+// takes the whole small file.
+TEST(AtomicFile, ExpectedSizeBoundsTheBufferAndIsOnlyAHint) {
+  temp_dir dir;
+  std::string text;
+  for (int i = 0; i < 10000; ++i) text.push_back(static_cast<char>('a' + i % 26));
+  for (const std::uint64_t expected :
+       {std::uint64_t{0}, std::uint64_t{10}, std::uint64_t{10000}, std::uint64_t{64} << 20}) {
+    auto f = atomic_file::create(dir / "m.bin");
+    ASSERT_TRUE(f) << f.error().message;
+    if (expected != 0) f->expect_size(expected);
+    std::vector<std::uint64_t> flushed;
+    f->on_written(
+        [&](const std::filesystem::path&, std::uint64_t bytes) { flushed.push_back(bytes); });
+    write_text(*f, std::string_view(text).substr(0, 3000));
+    ASSERT_TRUE(f->fill(7000, [&](std::uint64_t at, std::span<std::byte> out) -> result<void> {
+      std::memcpy(out.data(), text.data() + 3000 + at, out.size());
+      return {};
+    }));
+    ASSERT_TRUE(f->commit(false));
+    EXPECT_EQ(as_string(read_all(dir / "m.bin")), text) << expected;
+    const std::vector<std::uint64_t> blocks = expected == 10
+                                                  ? std::vector<std::uint64_t>{4096, 8192, 10000}
+                                                  : std::vector<std::uint64_t>{10000};
+    EXPECT_EQ(flushed, blocks) << expected;
+  }
 }
 
 }  // namespace

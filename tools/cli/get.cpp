@@ -95,6 +95,7 @@ int write_out(const get_options& opts, std::string_view head, std::span<const st
   }
   auto f = detail::atomic_file::create(opts.output);
   if (!f) return report_error(f.error(), opts.output);
+  f->expect_size(head.size() + body.size());
   auto r = f->write(std::as_bytes(std::span(head)));
   if (r) r = f->write(body);
   if (r) r = f->commit(true);
