@@ -182,7 +182,11 @@ result<torch_checkpoint> checkpoint_builder::open(const std::filesystem::path& p
   uo.limits = opts.limits;
   uo.source = source;
   detail::pickle_trace trace;
-  detail::loaded_pickle loaded = ST_TRY(detail::load_container(p->map.bytes(), uo, &trace));
+  const byte_reader read_at = [&map = p->map](std::uint64_t at, std::span<std::byte> out) {
+    return map.read_at(at, out);
+  };
+  detail::loaded_pickle loaded =
+      ST_TRY(detail::load_container(p->map.bytes(), uo, &trace, read_at));
   detail::selection sel =
       ST_TRY(detail::select_tensors(loaded.graph, opts.select, opts.limits, source));
   p->kind = loaded.kind;

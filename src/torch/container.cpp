@@ -66,8 +66,8 @@ result<void> check_byteorder(std::span<const std::byte> file, const zip_entry& e
 }
 
 result<loaded_pickle> load_zip(std::span<const std::byte> file, const unpickle_options& opts,
-                               pickle_trace* trace) {
-  const auto entries = ST_TRY(read_zip_directory(file, opts.source));
+                               pickle_trace* trace, const byte_reader& read_at) {
+  const auto entries = ST_TRY(read_zip_directory(file, opts.source, read_at));
   const auto prefix = ST_TRY(zip_prefix(entries, opts.source));
   if (is_torchscript(entries, prefix))
     return fail(
@@ -238,10 +238,10 @@ result<loaded_pickle> load_legacy(std::span<const std::byte> file, const unpickl
 }  // namespace
 
 result<loaded_pickle> load_container(std::span<const std::byte> file, const unpickle_options& opts,
-                                     pickle_trace* trace) {
+                                     pickle_trace* trace, const byte_reader& read_at) {
   switch (detect_format(file)) {
     case file_format::zip:
-      return load_zip(file, opts, trace);
+      return load_zip(file, opts, trace, read_at);
     case file_format::legacy:
     case file_format::unknown:  // torch.load unpickles every file that is neither zip nor tar
       return load_legacy(file, opts, trace);

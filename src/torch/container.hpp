@@ -36,8 +36,10 @@ struct loaded_pickle {
 /// Zip: record prefix from the first entry; TorchScript refused; data.pkl and data/* must be
 /// stored; version record required; byteorder "little". Legacy: magic number, protocol 1001,
 /// sys_info, object, key list, then each storage prefixed by its u64 element count.
+/// `read_at` reads bytes of the same file without the mapping (see read_zip_directory).
 result<loaded_pickle> load_container(std::span<const std::byte> file, const unpickle_options& opts,
-                                     pickle_trace* trace = nullptr);
+                                     pickle_trace* trace = nullptr,
+                                     const byte_reader& read_at = {});
 
 /// The prefix folder of a torch zip ("archive", "pytorch_model"...) and the TorchScript test.
 result<std::string> zip_prefix(const std::vector<zip_entry>& entries, std::string_view source);

@@ -43,9 +43,9 @@ void failed(scan_report& r, const error& e) {
 /// Every *.pkl record of a zip (data.pkl, constants.pkl of TorchScript, ...), the extension in
 /// any case: torch finds "data.pkl" as "DATA.PKL" too. An archive where two entries are one
 /// record for torch is malicious: which one it loads depends on their order.
-void scan_zip(std::span<const std::byte> file, const detail::unpickle_options& opts, scan_report& r,
-              pickle_trace& t) {
-  auto entries = detail::read_zip_directory(file, opts.source);
+void scan_zip(std::span<const std::byte> file, const byte_reader& read_at,
+              const detail::unpickle_options& opts, scan_report& r, pickle_trace& t) {
+  auto entries = detail::read_zip_directory(file, opts.source, read_at);
   if (!entries)
     return downgrade(r,
                      entries.error().code == errc::malicious ? scan_verdict::malicious
@@ -109,7 +109,10 @@ result<scan_report> scan_file(const std::filesystem::path& path, const unpickler
   switch (detail::detect_format(bytes)) {
     case detail::file_format::zip:
       r.format = "zip";
-      scan_zip(bytes, opts, r, t);
+      scan_zip(
+          bytes,
+          [&map](std::uint64_t at, std::span<std::byte> out) { return map.read_at(at, out); }, opts,
+          r, t);
       break;
     case detail::file_format::legacy:
       r.format = "legacy";

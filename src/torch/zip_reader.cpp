@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <unordered_map>
 
 #include "core/try.hpp"
@@ -17,6 +19,7 @@ constexpr std::uint32_t sig_local = 0x04034b50, sig_central = 0x02014b50, sig_eo
 
 struct cursor {
   std::span<const std::byte> file;
+  const byte_reader* read_at = nullptr;  // when set, copy() reads with it instead of `file`
   std::uint64_t le(std::uint64_t at, int n) const {
     std::uint64_t v = 0;
     for (int i = 0; i < n; ++i)
@@ -25,6 +28,12 @@ struct cursor {
   }
   bool fits(std::uint64_t at, std::uint64_t n) const {
     return at <= file.size() && n <= file.size() - at;
+  }
+  /// Bytes [at, at + out.size()), which fits(): through read_at when set, else from `file`.
+  result<void> copy(std::uint64_t at, std::span<std::byte> out) const {
+    if (read_at != nullptr && *read_at) return (*read_at)(at, out);
+    std::memcpy(out.data(), file.data() + at, out.size());
+    return {};
   }
 };
 
@@ -105,12 +114,20 @@ result<zip_entry> read_entry(const cursor& c, std::uint64_t& at, std::uint64_t e
   if (e.flags & 0x41)
     return fail(errc::unsupported, fmt::format("{}: zip entry '{}' is encrypted", source, e.name));
   // Local header: same name; data follows its own (possibly different) extra field.
-  if (!c.fits(e.local_offset, 30) || c.le(e.local_offset, 4) != sig_local)
+  std::array<std::byte, 30> fixed{};
+  if (!c.fits(e.local_offset, 30))
     return corrupt(source, fmt::format("'{}': local header missing", e.name));
-  std::uint64_t lname = c.le(e.local_offset + 26, 2), lextra = c.le(e.local_offset + 28, 2);
-  if (!c.fits(e.local_offset + 30, lname) ||
-      std::string_view(reinterpret_cast<const char*>(c.file.data() + e.local_offset + 30), lname) !=
-          e.name)
+  ST_TRY(c.copy(e.local_offset, fixed));
+  const cursor local{fixed};
+  if (local.le(0, 4) != sig_local)
+    return corrupt(source, fmt::format("'{}': local header missing", e.name));
+  std::uint64_t lname = local.le(26, 2), lextra = local.le(28, 2);
+  std::string name;
+  if (lname == e.name.size() && c.fits(e.local_offset + 30, lname)) {
+    name.resize(static_cast<std::size_t>(lname));
+    ST_TRY(c.copy(e.local_offset + 30, std::as_writable_bytes(std::span(name))));
+  }
+  if (name.size() != lname || name != e.name)
     return corrupt(source, fmt::format("'{}': local header names a different file", e.name));
   e.data_offset = e.local_offset + 30 + lname + lextra;
   if (!c.fits(e.data_offset, e.compressed_size))
@@ -131,8 +148,9 @@ std::string zip_lookup_key(std::string_view name) {
 }
 
 result<std::vector<zip_entry>> read_zip_directory(std::span<const std::byte> file,
-                                                  std::string_view source) {
-  cursor c{file};
+                                                  std::string_view source,
+                                                  const byte_reader& read_at) {
+  cursor c{file, &read_at};
   const auto d = ST_TRY(find_directory(c, source));
   std::vector<zip_entry> entries;
   entries.reserve(static_cast<std::size_t>(d.entries));

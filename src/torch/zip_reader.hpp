@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "safetensors/error.hpp"
+#include "safetensors/writer.hpp"
 
 namespace safetensors::torch::detail {
 
@@ -32,7 +33,13 @@ std::string zip_lookup_key(std::string_view name);
 /// zip_lookup_key ("data.pkl" twice, or "data.pkl" and "DATA.PKL"): torch would load one of
 /// them, which one depending on their order, so a scan of the other proves nothing. The central
 /// directory is authoritative.
+///
+/// `read_at`, when set, reads the local headers (bytes [offset, offset + out.size()) of the same
+/// file) instead of the mapping: one header per record lies beside each record, and touching
+/// them through a mapping maps the pages around each (the kernel's fault-around), which for a
+/// small checkpoint is the whole file. The central directory is read through `file`.
 result<std::vector<zip_entry>> read_zip_directory(std::span<const std::byte> file,
-                                                  std::string_view source);
+                                                  std::string_view source,
+                                                  const byte_reader& read_at = {});
 
 }  // namespace safetensors::torch::detail

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -159,6 +160,48 @@ TEST(Container, ZipRefusals) {
   past_end.resize(good.size() - 22);  // EOCD gone
   expect_error(past_end, errc::invalid_checkpoint, "end-of-central-directory");
   expect_error(std::string("ustar"), errc::invalid_checkpoint, "not a torch checkpoint");
+}
+
+// With a reader, the local headers (one beside each record) are read with it, not through the
+// mapping (whose touched pages map their neighbours in): the same entries, the reader's error
+// passed on, and a renamed local header still refused.
+TEST(Container, ZipLocalHeadersReadThroughTheReader) {
+  const std::string file =
+      torch_zip(one_tensor(), {{"0", f32s({1, 2, 3, 4, 5, 6})}}, "archive", false);
+  const auto plain = detail::read_zip_directory(as_bytes(file), "t.pt");
+  ASSERT_TRUE(plain) << plain.error().message;
+  std::vector<std::uint64_t> reads;
+  const byte_reader reader = [&](std::uint64_t at, std::span<std::byte> out) -> result<void> {
+    reads.push_back(at);
+    std::memcpy(out.data(), file.data() + at, out.size());
+    return {};
+  };
+  const auto read = detail::read_zip_directory(as_bytes(file), "t.pt", reader);
+  ASSERT_TRUE(read) << read.error().message;
+  ASSERT_EQ(read->size(), plain->size());
+  ASSERT_EQ(reads.size(), 2 * plain->size());  // fixed part, then the name, of each entry
+  for (std::size_t i = 0; i < plain->size(); ++i) {
+    EXPECT_EQ((*read)[i].name, (*plain)[i].name);
+    EXPECT_EQ((*read)[i].data_offset, (*plain)[i].data_offset);
+    EXPECT_EQ(reads[2 * i], (*plain)[i].local_offset);
+  }
+  const byte_reader failing = [](std::uint64_t, std::span<std::byte>) -> result<void> {
+    return fail(errc::io, "t.pt: cannot read: Input/output error");
+  };
+  const auto broken = detail::read_zip_directory(as_bytes(file), "t.pt", failing);
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.error().code, errc::io) << broken.error().message;
+  zip_builder renamed;
+  renamed.add("a/data.pkl", one_tensor().bytes).add("a/version", "3\n");
+  const std::string bad = renamed.build("a/other.pkl");
+  const byte_reader from_bad = [&](std::uint64_t at, std::span<std::byte> out) -> result<void> {
+    std::memcpy(out.data(), bad.data() + at, out.size());
+    return {};
+  };
+  const auto refused = detail::read_zip_directory(as_bytes(bad), "t.pt", from_bad);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("local header names a different file"), std::string::npos)
+      << refused.error().message;
 }
 
 // torch.load's zip reader ignores ASCII case: records are found in any case, and two entries
