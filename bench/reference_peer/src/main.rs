@@ -238,7 +238,13 @@ fn run(command: &str, path: &str) -> Result<(), PeerError> {
         for (name, info) in names.iter().zip(&header.infos) {
             // The view a caller gets: dtype, shape and the tensor's bytes.
             let bytes = &data[info.data_offsets.0..info.data_offsets.1];
-            result = writeln!(out, "{name} {:?} {:?} {}", info.dtype, info.shape, bytes.len());
+            result = writeln!(
+                out,
+                "{name} {:?} {:?} {}",
+                info.dtype,
+                info.shape,
+                bytes.len()
+            );
             if result.is_err() {
                 break;
             }
