@@ -77,6 +77,9 @@ class verifier {
   }
 
  private:
+  /// The read-back buffer of each thread: a piece is read in parts of this size.
+  static constexpr std::uint64_t read_chunk = 256u << 10;
+
   /// Piece k of the tensor `info` of the output, the source tensor's index `source`.
   struct piece {
     const tensor_info* info;
@@ -129,8 +132,9 @@ class verifier {
           ST_TRY(same_sum(p, at, early.length, early.sum));
       }
     }
-    // Each thread's buffer holds the largest piece, not always a whole piece_size: memory
-    // handed out in transparent huge pages is resident by the 2 MiB as soon as it is touched.
+    // Each thread reads a piece back through a buffer of at most read_chunk bytes, reused: it
+    // stays in the CPU's cache, and a small output does not fault in fresh pages to read its
+    // one piece (no bigger than the largest piece either).
     std::uint64_t largest = 0, total = 0;
     for (const auto& p : pieces) {
       largest = std::max(largest, piece_bytes(p));
@@ -143,14 +147,17 @@ class verifier {
     std::mutex lock;
     std::optional<error> first;  // the first difference or read error stops every thread
     detail::run_on_threads(threads, [&] {
-      const auto buffer =
-          std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(largest));
+      const auto buffer = std::make_unique_for_overwrite<std::byte[]>(
+          static_cast<std::size_t>(std::min(largest, read_chunk)));
+      const std::span<std::byte> chunk(buffer.get(),
+                                       static_cast<std::size_t>(std::min(largest, read_chunk)));
+      detail::piece_hasher hasher;
       for (std::size_t k; (k = next.fetch_add(1)) < pieces.size();) {
         {
           std::lock_guard g(lock);
           if (first) return;
         }
-        const auto r = compare(out, pieces[k], buffer.get());
+        const auto r = compare(out, pieces[k], chunk, hasher);
         if (!r) {
           std::lock_guard g(lock);
           if (!first) first = r.error();
@@ -167,11 +174,21 @@ class verifier {
   }
 
   /// The piece read back from the file against the checksum taken while writing it.
-  result<void> compare(const file& out, const piece& p, std::byte* buffer) const {
+  /// The piece read back from the file, chunk by chunk through `buffer`, against the checksum
+  /// taken while writing it (a piece's checksum streamed is the one taken whole).
+  result<void> compare(const file& out, const piece& p, std::span<std::byte> buffer,
+                       detail::piece_hasher& hasher) const {
     const std::uint64_t at = p.k * detail::piece_size;
-    const std::span<std::byte> mine(buffer, static_cast<std::size_t>(piece_bytes(p)));
-    ST_TRY(out.read_bytes(*p.info, at, mine));
-    return same_sum(p, at, mine.size(), detail::piece_sum(mine));
+    const std::uint64_t length = piece_bytes(p);
+    detail::stream_sums sum;
+    for (std::uint64_t done = 0; done < length;) {
+      const auto part = buffer.first(
+          static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), length - done)));
+      ST_TRY(out.read_bytes(*p.info, at + done, part));
+      hasher.add(sum, length, part);
+      done += part.size();
+    }
+    return same_sum(p, at, length, sum.pieces.front());
   }
   /// Piece p, bytes [at, at + length) of its tensor, read back with checksum `sum`.
   result<void> same_sum(const piece& p, std::uint64_t at, std::uint64_t length,
