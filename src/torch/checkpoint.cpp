@@ -4,9 +4,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 
+#include "core/mapped_file.hpp"
 #include "core/try.hpp"
 #include "torch/container.hpp"
 #include "torch/mapped_file.hpp"
@@ -159,11 +161,15 @@ result<std::vector<std::byte>> torch_checkpoint::read(const torch_tensor& t) con
 }
 
 bool looks_like_torch_file(const std::filesystem::path& path) {
-  auto m = detail::mapped_file::open(path);
-  if (!m) return false;
-  auto bytes = m->bytes();
-  return detail::detect_format(bytes.first(std::min<std::size_t>(bytes.size(), 512))) !=
-         detail::file_format::unknown;
+  // The first 512 bytes tell (a tar header's size), read without mapping the file.
+  std::uint64_t size = 0;
+  const auto fd = safetensors::detail::open_regular_file(path, size);
+  if (!fd) return false;
+  std::array<std::byte, 512> head{};
+  const auto bytes =
+      std::span(head).first(static_cast<std::size_t>(std::min<std::uint64_t>(size, 512)));
+  if (!safetensors::detail::pread_exact(fd->get(), 0, bytes, path)) return false;
+  return detail::detect_format(bytes) != detail::file_format::unknown;
 }
 
 result<torch_checkpoint> open_torch_checkpoint(const std::filesystem::path& path,
