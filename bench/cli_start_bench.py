@@ -30,6 +30,7 @@ Usage: scripts/python bench/cli_start_bench.py [--build build] [--compare BUILD]
 """
 import argparse
 import os
+import random
 import shutil
 import statistics
 import json
@@ -58,11 +59,14 @@ def faults_and_peak_rss_mib(cmd):
 
 def measure_rows(rows, runs):
     """Round-robin: each round runs every row once, so a change in the machine's load (other
-    processes sharing it) reaches every row alike."""
+    processes sharing it) reaches every row alike; in a new order each round (seeded: the same
+    orders every run), because a row that follows a writing one (cp, dd, convert) pays for the
+    kernel's writeback of its file: in a fixed order the same rows always did."""
     times = {name: [] for name, _ in rows}
     cpu = {name: [] for name, _ in rows}
+    order = random.Random(11)
     for _ in range(runs):
-        for name, cmd in rows:
+        for name, cmd in order.sample(rows, len(rows)):
             start = time.perf_counter()
             p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
             _, status, usage = os.wait4(p.pid, 0)
@@ -73,6 +77,13 @@ def measure_rows(rows, runs):
                 raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}")
     return [(name, statistics.median(times[name]) * 1e3, min(times[name]) * 1e3,
              statistics.median(cpu[name]) * 1e3, *faults_and_peak_rss_mib(cmd)) for name, cmd in rows]
+
+
+def fresh_copy(path, folder, name):
+    """`path` copied into `folder` as `name`, executable."""
+    copy = os.path.join(folder, name)
+    shutil.copy2(path, copy)
+    return copy
 
 
 def write_big_file(path, tensors=100_000):
@@ -177,8 +188,17 @@ def main():
     print(f"cpu: {cpu}")
     peer = None if args.no_peer else (args.peer or build_peer())
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {args.runs} runs per row")
-    tools = {"safetensors-cli": cli, "reference model": peer} if peer else {"safetensors-cli": cli}
     with tempfile.TemporaryDirectory() as tmp:
+        # Every executable timed runs from a copy in this folder, all made the same way: how the
+        # kernel caches an executable's file depends on how it was written (a freshly linked one
+        # starts ~0.3 ms slower here than a copy of the same bytes), not on the code.
+        build_cli = cli
+        cli = fresh_copy(cli, tmp, "safetensors-cli")
+        compare = fresh_copy(os.path.join(args.compare, "tools", "cli", "safetensors-cli"), tmp,
+                             "compare-safetensors-cli") if args.compare else None
+        if peer:
+            peer = fresh_copy(peer, tmp, "reference_peer")
+        tools = {"safetensors-cli": cli, "reference model": peer} if peer else {"safetensors-cli": cli}
         check_accepts_and_refuses(tools, small, tmp)
         out = os.path.join(tmp, "out.safetensors")
         copy = os.path.join(tmp, "copy.pt")
@@ -189,13 +209,14 @@ def main():
                 ("dd TORCH.pt COPY conv=fsync", ["/bin/dd", f"if={torch_file}", f"of={copy}", "bs=4M",
                                                  "conv=fsync", "status=none"])]
         rows += small_file_rows(cli, small, torch_file, out)
-        rows.append(("tokenize --help (safetensors-cli-full, model module)", [cli, "tokenize", "--help"]))
+        # From the build folder: safetensors-cli finds safetensors-cli-full beside itself.
+        rows.append(("tokenize --help (safetensors-cli-full, model module)",
+                     [build_cli, "tokenize", "--help"]))
         if peer:
             rows += [(f"{PEER}validate FILE", [peer, "validate", small]),
                      (f"{PEER}inspect FILE", [peer, "inspect", small])]
         if args.compare:
-            rows += small_file_rows(os.path.join(args.compare, "tools", "cli", "safetensors-cli"), small,
-                                    torch_file, out, label=f"{args.compare}: ")
+            rows += small_file_rows(compare, small, torch_file, out, label=f"{args.compare}: ")
         results = measure_rows(rows, args.runs)
         small_table = print_table(results, "true")
         best = {name: b for name, _, b, *_ in results}
@@ -218,9 +239,8 @@ def main():
             rows += [(f"{PEER}validate BIG", [peer, "validate", big]),
                      (f"{PEER}inspect BIG", [peer, "inspect", big])]
         if args.compare:
-            other = os.path.join(args.compare, "tools", "cli", "safetensors-cli")
-            rows += [(f"{args.compare}: validate BIG", [other, "validate", big]),
-                     (f"{args.compare}: inspect --json BIG", [other, "inspect", "--json", big])]
+            rows += [(f"{args.compare}: validate BIG", [compare, "validate", big]),
+                     (f"{args.compare}: inspect --json BIG", [compare, "inspect", "--json", big])]
         big_table = print_table(measure_rows(rows, args.big_runs), "cat BIG")
         if peer:
             print("\nours / reference model (issue 11: validate BIG <= 0.33x):")
