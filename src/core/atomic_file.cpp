@@ -287,6 +287,7 @@ result<void> atomic_file::prepare(bool fsync, const file_check& check) {
   if (fd_ < 0)
     return fail(errc::invalid_argument, target_.string() + ": commit after commit or abandon");
   ST_TRY(flush());
+  buffer_.reset();  // written out: not resident while the check reads the file back
   int sync_error = 0;
   if (check) {
     // The disk works on the fsync while the check reads the file back from the page cache.
@@ -307,7 +308,6 @@ result<void> atomic_file::prepare(bool fsync, const file_check& check) {
     return tl::unexpected(io_error("cannot close the temp file", err));
   }
   synced_ = fsync;
-  buffer_.reset();
   return {};
 }
 
