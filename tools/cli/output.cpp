@@ -139,7 +139,17 @@ text_table::text_table(std::vector<column> columns) : columns_(std::move(columns
 
 void text_table::add_row(std::vector<std::string> cells) {
   cells.resize(columns_.size());
-  rows_.push_back(std::move(cells));
+  for (const auto& c : cells) {
+    text_ += c;
+    ends_.push_back(text_.size());
+  }
+  ++rows_;
+}
+
+std::string_view text_table::cell(std::size_t row, std::size_t col) const noexcept {
+  const std::size_t k = row * columns_.size() + col;
+  const std::size_t begin = k == 0 ? 0 : ends_[k - 1];
+  return std::string_view(text_).substr(begin, ends_[k] - begin);
 }
 
 namespace {
@@ -162,7 +172,8 @@ std::string text_table::render() const {
   std::vector<std::size_t> widths(columns_.size());
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     widths[c] = display_width(columns_[c].title);
-    for (const auto& row : rows_) widths[c] = std::max(widths[c], display_width(row[c]));
+    for (std::size_t r = 0; r < rows_; ++r)
+      widths[c] = std::max(widths[c], display_width(cell(r, c)));
   }
   auto render_line = [&](auto cell_of) {
     std::string line;
@@ -182,8 +193,8 @@ std::string text_table::render() const {
     rule.append(widths[c], '-');
   }
   out += rule + '\n';
-  for (const auto& row : rows_) {
-    out += render_line([&](std::size_t c) -> std::string_view { return row[c]; });
+  for (std::size_t r = 0; r < rows_; ++r) {
+    out += render_line([&](std::size_t c) { return cell(r, c); });
   }
   return out;
 }

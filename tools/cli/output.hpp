@@ -79,13 +79,19 @@ class text_table {
   explicit text_table(std::vector<column> columns);
   /// A row with fewer cells than columns is padded with empty cells; extra cells are dropped.
   void add_row(std::vector<std::string> cells);
-  std::size_t rows() const noexcept { return rows_.size(); }
+  std::size_t rows() const noexcept { return rows_; }
   /// The table, one '\n'-terminated line per row, no trailing spaces.
   std::string render() const;
 
  private:
+  std::string_view cell(std::size_t row, std::size_t col) const noexcept;
+
   std::vector<column> columns_;
-  std::vector<std::vector<std::string>> rows_;
+  // Every cell's text back to back, row after row, and where each ends: a 100,000-row table
+  // holds its text, not 400,000 strings.
+  std::string text_;
+  std::vector<std::size_t> ends_;  // columns_.size() per row
+  std::size_t rows_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------
