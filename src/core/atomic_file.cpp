@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <new>
 #include <random>
 #include <thread>
 
@@ -223,7 +224,7 @@ std::span<std::byte> atomic_file::free_space() {
       const std::size_t head = ((at + huge - 1) / huge * huge) - at;
       if (head > 0) (void)::munmap(m, head);
       start += head;
-      if (huge - head > 0) (void)::munmap(start + capacity_, huge - head);
+      (void)::munmap(start + capacity_, huge - head);  // head < huge: a tail is always left
       (void)::madvise(start, capacity_, MADV_HUGEPAGE);
     }
 #ifdef MADV_POPULATE_WRITE

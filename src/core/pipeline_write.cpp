@@ -147,10 +147,9 @@ class verifier {
     std::mutex lock;
     std::optional<error> first;  // the first difference or read error stops every thread
     detail::run_on_threads(threads, [&] {
-      const auto buffer = std::make_unique_for_overwrite<std::byte[]>(
-          static_cast<std::size_t>(std::min(largest, read_chunk)));
-      const std::span<std::byte> chunk(buffer.get(),
-                                       static_cast<std::size_t>(std::min(largest, read_chunk)));
+      const auto size = static_cast<std::size_t>(std::min(largest, read_chunk));
+      const auto buffer = std::make_unique_for_overwrite<std::byte[]>(size);
+      const std::span<std::byte> chunk(buffer.get(), size);
       detail::piece_hasher hasher;
       for (std::size_t k; (k = next.fetch_add(1)) < pieces.size();) {
         {
